@@ -1,0 +1,49 @@
+# The entry to everything. `make run` and `make test` are the README's two commands;
+# each builds its own virtual environment from the pinned requirements first.
+PYTHON ?= python3
+VENV ?= .venv
+SAM_VENV ?= .venv-sam
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SAM_STAMP := $(SAM_VENV)/.installed
+REGION ?= eu-north-1
+
+.PHONY: deps run sandbox test lint format validate build clean
+
+deps: $(STAMP) $(SAM_STAMP)
+
+$(STAMP): requirements/dev.txt layers/engage_common/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements/dev.txt
+	touch $@
+
+$(SAM_STAMP): requirements/sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements/sam.txt
+	touch $@
+
+## run the project locally against the Engage sandbox
+run: $(STAMP)
+	$(BIN)/python -m local.engage_sandbox
+
+## run every test (lint included)
+test: deps lint
+	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+validate: deps
+	$(SAM_VENV)/bin/sam validate --lint --region $(REGION)
+	$(BIN)/cfn-lint template.yaml
+
+build: deps
+	$(SAM_VENV)/bin/sam build
+
+clean:
+	rm -rf .aws-sam .pytest_cache .ruff_cache

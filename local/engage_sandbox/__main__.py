@@ -1,0 +1,57 @@
+"""`python -m local.engage_sandbox --port PORT --api-key KEY`: run the sandbox until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import os
+import sys
+
+from .server import EngageSandbox
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m local.engage_sandbox", description=__doc__)
+    parser.add_argument("--port", type=int, default=int(os.environ.get("SANDBOX_PORT", 8080)),
+                        help="port on 127.0.0.1 (0 picks a free one and prints it); default 8080")
+    parser.add_argument("--api-key", action="append", dest="api_keys",
+                        help="an API key the sandbox accepts (repeat for several); default sandbox-api-key")
+    parser.add_argument("--rate-limit", type=float, default=200.0, help="requests per second per key before 429")
+    parser.add_argument("--retry-after", type=float, default=None, help="Retry-After seconds sent with a 429")
+    parser.add_argument("--custom-attributes", default="favoriteStore,shoeSize",
+                        help="comma-separated custom attribute ids the tenant has")
+    parser.add_argument("--no-demo", action="store_true", help="start with no demo contacts")
+    parser.add_argument("--seed", type=int, default=None, help="seed for fractional faults")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        sandbox = EngageSandbox(
+            port=args.port,
+            api_keys=tuple(args.api_keys or ("sandbox-api-key",)),
+            rate_limit=args.rate_limit,
+            retry_after=args.retry_after,
+            custom_attributes=tuple(a.strip() for a in args.custom_attributes.split(",") if a.strip()),
+            demo=not args.no_demo,
+            seed=args.seed,
+        )
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            print(f"engage sandbox: port {args.port} on 127.0.0.1 is already in use", file=sys.stderr)
+            return 2
+        raise
+    print(f"Engage sandbox listening on {sandbox.url}  (port {sandbox.port})", flush=True)
+    print(f"  admin: {sandbox.url}/_sandbox/contacts, /_sandbox/requests, /_sandbox/faults", flush=True)
+    try:
+        sandbox.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sandbox.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
