@@ -17,8 +17,12 @@ from .conftest import SANDBOX_KEY
 ANNA = DEMO_CONTACTS[0]["id"]
 BERTIL = DEMO_CONTACTS[1]["id"]
 CECILIA = DEMO_CONTACTS[2]["id"]
-HEADERS = {"apikey": SANDBOX_KEY, "Content-Type": "application/json", "Accept": "application/json",
-           "User-Agent": "EngageContactFunctionsTests/1"}
+HEADERS = {
+    "apikey": SANDBOX_KEY,
+    "Content-Type": "application/json",
+    "Accept": "application/json",
+    "User-Agent": "EngageContactFunctionsTests/1",
+}
 
 
 def api(http, sandbox, method, path, body=None, headers=HEADERS, **kwargs):
@@ -42,8 +46,9 @@ def test_wrong_api_key_is_401(sandbox, http):
 
 
 def test_missing_content_type_is_500_as_engage_does(sandbox, http):
-    response = http.post(f"{sandbox.url}/api/v2/contacts/{ANNA}", data=b'{"city": "Lund"}',
-                         headers={"apikey": SANDBOX_KEY})
+    response = http.post(
+        f"{sandbox.url}/api/v2/contacts/{ANNA}", data=b'{"city": "Lund"}', headers={"apikey": SANDBOX_KEY}
+    )
     assert response.status_code == 500
     assert contact(http, sandbox, ANNA)["city"] == "Stockholm"
 
@@ -80,7 +85,10 @@ def test_update_ignores_unknown_names_silently(sandbox, http):
 def test_update_merges_preferences_field_by_field(sandbox, http):
     api(http, sandbox, "POST", f"/{ANNA}", {"preferences": {"acceptsSms": True}})
     assert contact(http, sandbox, ANNA)["preferences"] == {
-        "acceptsEmail": True, "acceptsSms": True, "acceptsPostal": True}
+        "acceptsEmail": True,
+        "acceptsSms": True,
+        "acceptsPostal": True,
+    }
 
 
 def test_update_writes_configured_custom_attributes(sandbox, http):
@@ -234,8 +242,10 @@ def test_drop_fault_closes_the_connection_without_answer(sandbox, http):
 
 
 def test_apply_then_503_writes_the_change_and_answers_failure(sandbox, http):
-    http.post(f"{sandbox.url}/_sandbox/faults",
-              json={"kind": "apply_then_status", "route": "promote", "status": 503, "count": 1})
+    http.post(
+        f"{sandbox.url}/_sandbox/faults",
+        json={"kind": "apply_then_status", "route": "promote", "status": 503, "count": 1},
+    )
     assert api(http, sandbox, "POST", f"/{BERTIL}/promoteToMember", {}).status_code == 503
     assert contact(http, sandbox, BERTIL)["contactType"] == "Member"
 
@@ -249,8 +259,10 @@ def test_bad_fault_is_refused_with_a_reason(sandbox, http):
 
 
 def test_seed_list_and_reset(sandbox, http):
-    response = http.post(f"{sandbox.url}/_sandbox/contacts",
-                         json={"id": "abc-123", "contactType": "Prospect", "attributes": {"firstName": "D"}})
+    response = http.post(
+        f"{sandbox.url}/_sandbox/contacts",
+        json={"id": "abc-123", "contactType": "Prospect", "attributes": {"firstName": "D"}},
+    )
     assert response.status_code == 201 and response.json() == {"id": "abc-123"}
     ids = {c["id"] for c in http.get(f"{sandbox.url}/_sandbox/contacts").json()}
     assert ids == {ANNA, BERTIL, CECILIA, "abc-123"}
@@ -280,12 +292,15 @@ def test_keep_alive_reuses_one_connection(sandbox, http):
 def test_standalone_sandbox_prints_its_port_and_serves(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "local.engage_sandbox", "--port", "0", "--api-key", "k1"],
-        stdout=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = process.stdout.readline()
         port = int(line.split("(port ")[1].rstrip(")\n"))
-        response = requests.get(f"http://127.0.0.1:{port}/api/v2/contacts/{ANNA}",
-                                headers={**HEADERS, "apikey": "k1"}, timeout=5)
+        response = requests.get(
+            f"http://127.0.0.1:{port}/api/v2/contacts/{ANNA}", headers={**HEADERS, "apikey": "k1"}, timeout=5
+        )
         assert response.status_code == 200 and response.json()["firstName"] == "Anna"
     finally:
         process.terminate()
@@ -297,6 +312,10 @@ def test_standalone_sandbox_names_a_taken_port():
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run([sys.executable, "-m", "local.engage_sandbox", "--port", str(port)],
-                                capture_output=True, text=True, timeout=30)
+        result = subprocess.run(
+            [sys.executable, "-m", "local.engage_sandbox", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     assert result.returncode == 2 and f"port {port}" in result.stderr

@@ -12,14 +12,25 @@ from .server import EngageSandbox
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m local.engage_sandbox", description=__doc__)
-    parser.add_argument("--port", type=int, default=int(os.environ.get("SANDBOX_PORT", 8080)),
-                        help="port on 127.0.0.1 (0 picks a free one and prints it); default 8080")
-    parser.add_argument("--api-key", action="append", dest="api_keys",
-                        help="an API key the sandbox accepts (repeat for several); default sandbox-api-key")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("SANDBOX_PORT", 8080)),
+        help="port on 127.0.0.1 (0 picks a free one and prints it); default 8080",
+    )
+    parser.add_argument(
+        "--api-key",
+        action="append",
+        dest="api_keys",
+        help="an API key the sandbox accepts (repeat for several); default sandbox-api-key",
+    )
     parser.add_argument("--rate-limit", type=float, default=200.0, help="requests per second per key before 429")
     parser.add_argument("--retry-after", type=float, default=None, help="Retry-After seconds sent with a 429")
-    parser.add_argument("--custom-attributes", default="favoriteStore,shoeSize",
-                        help="comma-separated custom attribute ids the tenant has")
+    parser.add_argument(
+        "--custom-attributes",
+        default="favoriteStore,shoeSize",
+        help="comma-separated custom attribute ids the tenant has",
+    )
     parser.add_argument("--no-demo", action="store_true", help="start with no demo contacts")
     parser.add_argument("--seed", type=int, default=None, help="seed for fractional faults")
     return parser.parse_args(argv)

@@ -151,13 +151,16 @@ def lookup(state: SandboxState, contact_id: None, body: object, query: dict) -> 
     if contact_type is not None and contact_type not in state.contact_types:
         return error(400, "InvalidContactType", f"Unknown contact type: {contact_type!r}")
     fields = {
-        "email": ("email",), "mobilePhone": ("mobilePhone",),
-        "socialSecurityNumber": ("socialSecurityNumber",), "customKey": (state.custom_key,),
+        "email": ("email",),
+        "mobilePhone": ("mobilePhone",),
+        "socialSecurityNumber": ("socialSecurityNumber",),
+        "customKey": (state.custom_key,),
         "any": ("email", "mobilePhone", "socialSecurityNumber", state.custom_key),
     }[key]
     with state.lock:
         matches = [
-            c["id"] for c in state.contacts.values()
+            c["id"]
+            for c in state.contacts.values()
             if (contact_type is None or c["contactType"] == contact_type)
             and any(_same(c["attributes"].get(f), value, f) for f in fields)
         ]

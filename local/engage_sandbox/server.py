@@ -92,11 +92,17 @@ class _Handler(BaseHTTPRequestHandler):
     def _engage(self, method: str, path: str, query: dict, raw: bytes) -> None:
         state = self.server.state
         route, contact_id = engage_api.route_of(method, path)
-        state.log_request({
-            "time": time.time(), "method": method, "path": path, "query": query,
-            "headers": dict(self.headers.items()), "body": raw.decode("utf-8", "replace"),
-            "route": route or "unknown",
-        })
+        state.log_request(
+            {
+                "time": time.time(),
+                "method": method,
+                "path": path,
+                "query": query,
+                "headers": dict(self.headers.items()),
+                "body": raw.decode("utf-8", "replace"),
+                "route": route or "unknown",
+            }
+        )
         if route is None:
             return self._send(404, {"message": f"No HTTP resource was found that matches {path}"})
         if route == "method":
@@ -133,8 +139,11 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.kind == "hang":
             self.server.state.shutdown.wait(fault.seconds)
             return self._drop()
-        body = fault.body if fault.body is not None else {
-            "message": "The service is unavailable (sandbox fault)", "statusCode": fault.status}
+        body = (
+            fault.body
+            if fault.body is not None
+            else {"message": "The service is unavailable (sandbox fault)", "statusCode": fault.status}
+        )
         self._send(fault.status, body, fault.headers)
 
     # --- admin --------------------------------------------------------------

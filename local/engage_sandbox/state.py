@@ -18,10 +18,25 @@ from dataclasses import asdict, dataclass, field
 
 STANDARD_ATTRIBUTES = frozenset(
     {
-        "firstName", "lastName", "email", "mobilePhone", "socialSecurityNumber",
-        "externalId", "memberNumber", "street", "careOf", "zipCode", "city",
-        "country", "countryCode", "birthDay", "gender", "store", "createdInStore",
-        "preferences", "consents",
+        "firstName",
+        "lastName",
+        "email",
+        "mobilePhone",
+        "socialSecurityNumber",
+        "externalId",
+        "memberNumber",
+        "street",
+        "careOf",
+        "zipCode",
+        "city",
+        "country",
+        "countryCode",
+        "birthDay",
+        "gender",
+        "store",
+        "createdInStore",
+        "preferences",
+        "consents",
     }
 )
 PREFERENCE_FIELDS = frozenset({"acceptsEmail", "acceptsSms", "acceptsPostal"})
@@ -38,9 +53,15 @@ DEMO_CONTACTS = (
         "id": "430d3329-7eef-45c0-37f9-ae9300a0dace",
         "contactType": "Member",
         "attributes": {
-            "firstName": "Anna", "lastName": "Andersson", "email": "anna@example.com",
-            "mobilePhone": "+46701234567", "street": "Storgatan 1", "careOf": "Berg",
-            "zipCode": "11122", "city": "Stockholm", "countryCode": "SE",
+            "firstName": "Anna",
+            "lastName": "Andersson",
+            "email": "anna@example.com",
+            "mobilePhone": "+46701234567",
+            "street": "Storgatan 1",
+            "careOf": "Berg",
+            "zipCode": "11122",
+            "city": "Stockholm",
+            "countryCode": "SE",
             "memberNumber": "M1001",
             "preferences": {"acceptsEmail": True, "acceptsSms": False, "acceptsPostal": True},
         },
@@ -49,8 +70,11 @@ DEMO_CONTACTS = (
         "id": "8b1f0c2e-91aa-4d2b-a7c3-0e5d2f6a9b10",
         "contactType": "Contact",
         "attributes": {
-            "firstName": "Bertil", "lastName": "Berg", "email": "bertil@example.com",
-            "city": "Göteborg", "countryCode": "SE",
+            "firstName": "Bertil",
+            "lastName": "Berg",
+            "email": "bertil@example.com",
+            "city": "Göteborg",
+            "countryCode": "SE",
             "preferences": {"acceptsEmail": False, "acceptsSms": False, "acceptsPostal": False},
         },
     },
@@ -180,8 +204,7 @@ class SandboxState:
     @staticmethod
     def view(contact: dict) -> dict:
         """A contact as Engage answers it: id, contactType and the attributes, flat."""
-        return {"id": contact["id"], "contactType": contact["contactType"],
-                **copy.deepcopy(contact["attributes"])}
+        return {"id": contact["id"], "contactType": contact["contactType"], **copy.deepcopy(contact["attributes"])}
 
     def admin_view(self, contact: dict) -> dict:
         return {**self.view(contact), "_promotions": contact["promotions"]}
@@ -278,9 +301,13 @@ class SandboxState:
             by_route: dict[str, int] = {}
             for r in self.requests:
                 by_route[r["route"]] = by_route.get(r["route"], 0) + 1
-            return {"requests": len(self.requests), "byRoute": by_route,
-                    "faultsFired": self.faults_fired, "rateLimited": self.rate_limited,
-                    "contacts": len(self.contacts)}
+            return {
+                "requests": len(self.requests),
+                "byRoute": by_route,
+                "faultsFired": self.faults_fired,
+                "rateLimited": self.rate_limited,
+                "contacts": len(self.contacts),
+            }
 
     def reset(self, demo: bool = False) -> None:
         with self.lock:

@@ -1,0 +1,96 @@
+"""Configuration: read once per container, validated, failing at start-up with the variable's name."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from .attributes import CUSTOM_ATTRIBUTE_ID, AttributeCatalogue
+from .errors import ConfigurationError
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+DEFAULT_TIMEOUT_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    engage_base_url: str
+    api_key_secret_arn: str
+    catalogue: AttributeCatalogue
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    webhook_secret_arn: str | None = None
+    idempotency_table: str | None = None
+    dead_letter_queue_url: str | None = None
+    update_queue_url: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        return cls(
+            engage_base_url=_base_url(env),
+            api_key_secret_arn=_required(env, "ENGAGE_API_KEY_SECRET_ARN"),
+            catalogue=_catalogue(env),
+            timeout_seconds=_timeout(env),
+            webhook_secret_arn=_optional(env, "WEBHOOK_SECRET_ARN"),
+            idempotency_table=_optional(env, "IDEMPOTENCY_TABLE"),
+            dead_letter_queue_url=_optional(env, "DEAD_LETTER_QUEUE_URL"),
+            update_queue_url=_optional(env, "UPDATE_QUEUE_URL"),
+        )
+
+
+def _optional(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = _optional(env, name)
+    if value is None:
+        raise ConfigurationError(f"{name} is not set")
+    return value
+
+
+def _base_url(env: Mapping[str, str]) -> str:
+    name = "ENGAGE_BASE_URL"
+    raw = _required(env, name)
+    try:
+        url = urlsplit(raw)
+        host = url.hostname
+        url.port  # noqa: B018 - raises on a malformed port
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} is not a URL: {exc}") from exc
+    if url.scheme == "http" and host in LOOPBACK_HOSTS:
+        pass  # the local sandbox
+    elif url.scheme != "https":
+        raise ConfigurationError(f"{name} must use https (http is allowed for 127.0.0.1 and localhost only)")
+    if not host or url.username or url.password or url.query or url.fragment or url.path not in ("", "/"):
+        raise ConfigurationError(f"{name} must be the tenant's base URL only, like https://tenant.voyado.com")
+    return f"{url.scheme}://{url.netloc}"
+
+
+def _catalogue(env: Mapping[str, str]) -> AttributeCatalogue:
+    name = "ENGAGE_CUSTOM_ATTRIBUTES"
+    ids = [part.strip() for part in env.get(name, "").split(",") if part.strip()]
+    bad = [i for i in ids if not CUSTOM_ATTRIBUTE_ID.match(i)]
+    if bad:
+        raise ConfigurationError(f"{name} holds names that are not attribute ids: {', '.join(bad)}")
+    try:
+        return AttributeCatalogue(frozenset(ids))
+    except ValueError as exc:
+        raise ConfigurationError(f"{name}: {exc}") from exc
+
+
+def _timeout(env: Mapping[str, str]) -> float:
+    name = "ENGAGE_TIMEOUT_SECONDS"
+    raw = _optional(env, name)
+    if raw is None:
+        return DEFAULT_TIMEOUT_SECONDS
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be a number of seconds, not {raw!r}") from exc
+    if not 0.1 <= value <= 60:
+        raise ConfigurationError(f"{name} must be between 0.1 and 60 seconds")
+    return value

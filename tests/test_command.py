@@ -1,0 +1,101 @@
+"""The one command shape (CONTRACT.md "The command"): every rule gives InvalidRequest naming the field."""
+
+from __future__ import annotations
+
+import pytest
+from engage_contact.attributes import AttributeCatalogue
+from engage_contact.command import Lookup, Operation, decode_json, parse_command
+from engage_contact.errors import InvalidRequest, NoData
+
+ID = "430d3329-7eef-45c0-37f9-ae9300a0dace"
+CATALOGUE = AttributeCatalogue(frozenset({"favoriteStore"}))
+
+
+def parse(data, operation=Operation.UPDATE):
+    return parse_command(data, operation, CATALOGUE)
+
+
+def test_the_contract_example_parses():
+    command = parse(
+        {
+            "contactId": ID,
+            "attributes": {"lastName": "Examplesson", "street": "New Street 1337"},
+            "clear": ["careOf"],
+            "idempotencyKey": "shop-42-evt-9",
+        }
+    )
+    assert command.contact_id == ID and command.idempotency_key == "shop-42-evt-9"
+    assert command.payload.sent == {"lastName": "Examplesson", "street": "New Street 1337", "careOf": ""}
+
+
+def test_lookup_with_contact_type():
+    command = parse(
+        {"lookup": {"email": " anna@example.com ", "contactType": "Member"}, "attributes": {"city": "Lund"}}
+    )
+    assert command.lookup == Lookup("email", "anna@example.com", "Member")
+    assert command.group == "email:anna@example.com"
+
+
+@pytest.mark.parametrize(
+    ("data", "operation", "field"),
+    [
+        ([], Operation.UPDATE, "object"),
+        ("x", Operation.UPDATE, "object"),
+        ({"attributes": {"city": "Lund"}}, Operation.UPDATE, "exactly one of 'contactId' and 'lookup'"),
+        (
+            {"contactId": ID, "lookup": {"email": "a@b.se"}, "attributes": {"city": "L"}},
+            Operation.UPDATE,
+            "exactly one",
+        ),
+        ({"contactId": "../../admin", "attributes": {"city": "L"}}, Operation.UPDATE, "contactId"),
+        ({"contactId": "abc?x=1", "attributes": {"city": "L"}}, Operation.UPDATE, "contactId"),
+        ({"contactId": "a" * 65, "attributes": {"city": "L"}}, Operation.UPDATE, "contactId"),
+        ({"contactId": 12, "attributes": {"city": "L"}}, Operation.UPDATE, "contactId"),
+        ({"contactId": ID, "clear": ["careOf"]}, Operation.PROMOTE, "'clear' does not belong to the promote"),
+        ({"contactId": ID, "contactTypeId": "Prospect"}, Operation.UPDATE, "'contactTypeId' does not belong"),
+        ({"contactId": ID, "attributes": {"city": "L"}}, Operation.CHANGE_TYPE, "'attributes' does not belong"),
+        ({"contactId": ID, "attributes": {"city": "L"}, "extra": 1}, Operation.UPDATE, "'extra'"),
+        ({"contactId": ID, "attributes": "city=Lund"}, Operation.UPDATE, "'attributes' must be an object"),
+        ({"contactId": ID, "clear": "careOf"}, Operation.UPDATE, "'clear' must be a list"),
+        ({"contactId": ID, "clear": [""]}, Operation.UPDATE, "'clear' must be a list"),
+        ({"lookup": "anna@example.com", "attributes": {"city": "L"}}, Operation.UPDATE, "'lookup' must be an object"),
+        ({"lookup": {}, "attributes": {"city": "L"}}, Operation.UPDATE, "exactly one of email"),
+        ({"lookup": {"email": "a@b.se", "mobilePhone": "+46701234567"}}, Operation.PROMOTE, "exactly one of"),
+        ({"lookup": {"phone": "+46701234567"}}, Operation.PROMOTE, "unknown fields"),
+        ({"lookup": {"email": "not-an-email"}}, Operation.PROMOTE, "lookup.email"),
+        ({"lookup": {"mobilePhone": "0701234567"}}, Operation.PROMOTE, "lookup.mobilePhone"),
+        ({"lookup": {"email": ""}}, Operation.PROMOTE, "lookup.email"),
+        ({"lookup": {"customKey": "a\nb"}}, Operation.PROMOTE, "lookup.customKey"),
+        ({"lookup": {"email": "a@b.se", "contactType": "Member&x=1"}}, Operation.PROMOTE, "lookup.contactType"),
+        ({"contactId": ID}, Operation.CHANGE_TYPE, "'contactTypeId' is required"),
+        ({"contactId": ID, "contactTypeId": "Member"}, Operation.CHANGE_TYPE, "only through the promote"),
+        ({"contactId": ID, "contactTypeId": "member"}, Operation.CHANGE_TYPE, "only through the promote"),
+        ({"contactId": ID, "contactTypeId": "Prospect/../x"}, Operation.CHANGE_TYPE, "contactTypeId"),
+        ({"contactId": ID, "contactTypeId": 3}, Operation.CHANGE_TYPE, "contactTypeId"),
+        ({"contactId": ID, "attributes": {"contactType": "Member"}}, Operation.UPDATE, "never writable"),
+        ({"contactId": ID, "attributes": {"city": "L"}, "idempotencyKey": ""}, Operation.UPDATE, "idempotencyKey"),
+        ({"contactId": ID, "attributes": {"city": "L"}, "idempotencyKey": "k" * 300}, Operation.UPDATE, "idempotency"),
+    ],
+)
+def test_rule_breaks_are_invalid_request_naming_the_problem(data, operation, field):
+    with pytest.raises(InvalidRequest, match=field.replace("?", r"\?").replace(".", r"\.")):
+        parse(data, operation)
+
+
+def test_update_with_nothing_to_send_is_nodata():
+    with pytest.raises(NoData):
+        parse({"contactId": ID, "attributes": {"city": " "}})
+
+
+def test_promote_with_no_attributes_is_fine():
+    assert parse({"contactId": ID}, Operation.PROMOTE).payload.sent == {}
+
+
+def test_change_type_takes_a_type():
+    assert parse({"contactId": ID, "contactTypeId": "Prospect"}, Operation.CHANGE_TYPE).contact_type_id == "Prospect"
+
+
+@pytest.mark.parametrize("body", [b"{", b"NaN", b'{"a": Infinity}', b"\xff\xfe", b"[" * 100_000, b"x" * 70_000])
+def test_bad_json_is_invalid_request(body):
+    with pytest.raises(InvalidRequest):
+        decode_json(body)

@@ -1,0 +1,304 @@
+"""The Engage client against the sandbox over real HTTP: headers, answers, retries, faults."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from engage_contact.client import Deadline, EngageClient, RetryPolicy
+from engage_contact.command import Lookup
+from engage_contact.credentials import ApiKeySource, SecretReader
+from engage_contact.errors import (
+    ContactNotFound,
+    DependencyUnavailable,
+    EngageAuthError,
+    EngageRateLimited,
+    EngageRejected,
+    EngageUnavailable,
+    InvalidRequest,
+    MultipleMatches,
+    NoData,
+)
+
+from local.engage_sandbox import DEMO_CONTACTS
+
+from .conftest import REGION, SANDBOX_KEY, SecretReadCounter
+
+ANNA, BERTIL = DEMO_CONTACTS[0]["id"], DEMO_CONTACTS[1]["id"]
+
+
+class RecordingSleep:
+    """Records the waits instead of sleeping them, so retry tests stay fast."""
+
+    def __init__(self):
+        self.waits = []
+
+    def __call__(self, seconds):
+        self.waits.append(seconds)
+
+
+@pytest.fixture
+def reader(api_key_secret):
+    return SecretReader()
+
+
+@pytest.fixture
+def sleep():
+    return RecordingSleep()
+
+
+@pytest.fixture
+def client(sandbox, reader, api_key_secret, sleep):
+    return EngageClient(
+        sandbox.url,
+        ApiKeySource(api_key_secret, reader),
+        timeout_seconds=1.0,
+        retry=RetryPolicy(max_attempts=4, base_seconds=0.01, cap_seconds=0.05),
+        sleep=sleep,
+    )
+
+
+def deadline(seconds=30):
+    return Deadline(seconds)
+
+
+def log(sandbox, route=None):
+    return sandbox.state.request_log(route)
+
+
+def faults(sandbox, *specs):
+    from local.engage_sandbox.state import Fault
+
+    sandbox.state.add_faults([Fault.from_json(s) for s in specs])
+
+
+# --- what Engage receives ----------------------------------------------------------------------
+
+
+def test_update_sends_the_payload_with_every_required_header(client, sandbox):
+    contact = client.update_contact(ANNA, {"lastName": "Examplesson"}, deadline())
+    assert contact["lastName"] == "Examplesson"
+    (request,) = log(sandbox)
+    assert request["method"] == "POST" and request["path"] == f"/api/v2/contacts/{ANNA}"
+    assert json.loads(request["body"]) == {"lastName": "Examplesson"}
+    headers = {k.lower(): v for k, v in request["headers"].items()}
+    assert headers["apikey"] == SANDBOX_KEY
+    assert headers["content-type"] == "application/json" and headers["accept"] == "application/json"
+    assert headers["user-agent"].startswith("EngageContactFunctions/")
+
+
+def test_non_ascii_text_arrives_intact(client, sandbox):
+    client.update_contact(ANNA, {"city": "Göteborg"}, deadline())
+    assert sandbox.state.get_contact(ANNA)["city"] == "Göteborg"
+
+
+def test_an_unchecked_contact_id_never_reaches_a_url(client, sandbox):
+    for bad in ("../../admin", "abc/promoteToMember", "abc?contactTypeId=Member", "%2e%2e"):
+        with pytest.raises(InvalidRequest):
+            client.update_contact(bad, {"city": "Lund"}, deadline())
+    assert log(sandbox) == []
+
+
+def test_empty_payload_is_nodata_without_a_call(client, sandbox):
+    with pytest.raises(NoData):
+        client.update_contact(ANNA, {}, deadline())
+    assert log(sandbox) == []
+
+
+def test_engage_404_is_contact_not_found(client):
+    with pytest.raises(ContactNotFound):
+        client.update_contact("00000000-0000-0000-0000-000000000000", {"city": "Lund"}, deadline())
+
+
+def test_engage_4xx_is_rejected_with_its_body_kept(client):
+    with pytest.raises(EngageRejected) as raised:
+        client.update_contact(ANNA, {"email": "broken"}, deadline())
+    assert raised.value.details["engage"]["errorCode"] == "InvalidEmailAddress"
+    assert raised.value.details["status"] == 400
+
+
+# --- promote and change type --------------------------------------------------------------------
+
+
+def test_promote_makes_a_member(client, sandbox):
+    contact = client.promote_to_member(BERTIL, {"memberNumber": "M2"}, deadline())
+    assert contact["contactType"] == "Member"
+    assert sandbox.state.get_contact(BERTIL)["_promotions"] == 1
+
+
+def test_promote_of_a_member_is_a_success(client, sandbox):
+    contact = client.promote_to_member(ANNA, {}, deadline())
+    assert contact["contactType"] == "Member" and contact["id"] == ANNA
+    assert sandbox.state.get_contact(ANNA)["_promotions"] == 0
+
+
+def test_promote_refused_for_another_reason_stays_refused(client, sandbox):
+    cid = sandbox.state.add_contact({"contactType": "Contact"})
+    with pytest.raises(EngageRejected, match="MissingRequiredAttributes"):
+        client.promote_to_member(cid, {}, deadline())
+
+
+def test_promote_whose_answer_is_lost_is_checked_not_sent_twice(client, sandbox):
+    faults(sandbox, {"kind": "apply_then_status", "route": "promote", "status": 503, "count": 1})
+    contact = client.promote_to_member(BERTIL, {}, deadline())
+    assert contact["contactType"] == "Member"
+    assert sandbox.state.get_contact(BERTIL)["_promotions"] == 1
+    assert [r["route"] for r in log(sandbox)] == ["promote", "get"]
+
+
+def test_promote_that_failed_before_applying_is_retried_after_the_check(client, sandbox):
+    faults(sandbox, {"kind": "status", "route": "promote", "status": 502, "count": 1})
+    assert client.promote_to_member(BERTIL, {}, deadline())["contactType"] == "Member"
+    assert [r["route"] for r in log(sandbox)] == ["promote", "get", "promote"]
+
+
+def test_promote_is_not_resent_blind_when_the_check_fails(client, sandbox):
+    faults(
+        sandbox,
+        {"kind": "status", "route": "promote", "status": 503, "count": 1},
+        {"kind": "status", "route": "get", "status": 503, "count": 1},
+    )
+    with pytest.raises(EngageUnavailable):
+        client.promote_to_member(BERTIL, {}, deadline())
+    assert [r["route"] for r in log(sandbox)] == ["promote", "get"]
+
+
+def test_change_type_sends_the_type_as_query_and_no_body(client, sandbox):
+    assert client.change_contact_type(DEMO_CONTACTS[2]["id"], "Contact", deadline()) is None
+    (request,) = log(sandbox)
+    assert request["query"] == {"contactTypeId": "Contact"} and request["body"] == ""
+    assert sandbox.state.get_contact(DEMO_CONTACTS[2]["id"])["contactType"] == "Contact"
+
+
+def test_change_type_to_member_is_refused_without_a_call(client, sandbox):
+    with pytest.raises(InvalidRequest):
+        client.change_contact_type(BERTIL, "Member", deadline())
+    assert log(sandbox) == []
+
+
+# --- lookup ----------------------------------------------------------------------------------------
+
+
+def test_lookup_answers_the_id(client):
+    assert client.find_contact_id(Lookup("email", "anna@example.com"), deadline()) == ANNA
+
+
+def test_lookup_encodes_the_plus_of_a_phone_number(client, sandbox):
+    assert client.find_contact_id(Lookup("mobilePhone", "+46701234567", "Member"), deadline()) == ANNA
+    (request,) = log(sandbox)
+    assert request["query"] == {"mobilePhone": "+46701234567", "contactType": "Member"}
+
+
+def test_lookup_of_no_one_and_of_several(client, sandbox):
+    with pytest.raises(ContactNotFound):
+        client.find_contact_id(Lookup("email", "nobody@example.com"), deadline())
+    sandbox.state.add_contact({"attributes": {"email": "anna@example.com"}})
+    with pytest.raises(MultipleMatches):
+        client.find_contact_id(Lookup("email", "anna@example.com"), deadline())
+
+
+# --- retries ---------------------------------------------------------------------------------------
+
+
+def test_5xx_is_retried_until_it_succeeds(client, sandbox, sleep):
+    faults(sandbox, {"kind": "status", "route": "update", "status": 503, "count": 2})
+    assert client.update_contact(ANNA, {"city": "Lund"}, deadline())["city"] == "Lund"
+    assert len(log(sandbox, "update")) == 3 and len(sleep.waits) == 2 and client.retries == 2
+
+
+def test_5xx_that_persists_is_engage_unavailable_after_the_attempts_allowed(client, sandbox):
+    faults(sandbox, {"kind": "status", "route": "update", "status": 500})
+    with pytest.raises(EngageUnavailable):
+        client.update_contact(ANNA, {"city": "Lund"}, deadline())
+    assert len(log(sandbox, "update")) == 4
+
+
+def test_retry_after_is_honoured(client, sandbox, sleep):
+    faults(sandbox, {"kind": "status", "route": "update", "status": 429, "count": 1, "headers": {"Retry-After": "2"}})
+    client.update_contact(ANNA, {"city": "Lund"}, deadline())
+    assert sleep.waits == [2.0]
+
+
+def test_429_that_persists_is_rate_limited_with_its_retry_after(client, sandbox):
+    faults(sandbox, {"kind": "status", "status": 429, "headers": {"Retry-After": "1"}})
+    with pytest.raises(EngageRateLimited) as raised:
+        client.update_contact(ANNA, {"city": "Lund"}, deadline())
+    assert raised.value.retry_after == 1.0
+
+
+def test_backoff_is_jittered_and_grows(sandbox, reader, api_key_secret, sleep):
+    client = EngageClient(
+        sandbox.url,
+        ApiKeySource(api_key_secret, reader),
+        1.0,
+        retry=RetryPolicy(max_attempts=4, base_seconds=1, cap_seconds=8),
+        sleep=sleep,
+    )
+    faults(sandbox, {"kind": "status", "route": "update", "status": 503})
+    with pytest.raises(EngageUnavailable):
+        client.update_contact(ANNA, {"city": "Lund"}, deadline(60))
+    assert [0 <= w <= cap for w, cap in zip(sleep.waits, (1, 2, 4), strict=True)] == [True] * 3
+
+
+def test_a_hang_past_the_timeout_is_retried(client, sandbox):
+    faults(sandbox, {"kind": "hang", "route": "update", "seconds": 3, "count": 1})
+    assert client.update_contact(ANNA, {"city": "Lund"}, deadline())["city"] == "Lund"
+    assert len(log(sandbox, "update")) == 2
+
+
+def test_a_dropped_connection_is_retried(client, sandbox):
+    faults(sandbox, {"kind": "drop", "route": "update", "count": 1})
+    assert client.update_contact(ANNA, {"city": "Lund"}, deadline())["city"] == "Lund"
+
+
+def test_no_attempt_is_started_past_the_time_left(client, sandbox):
+    faults(sandbox, {"kind": "hang", "seconds": 3})
+    with pytest.raises(EngageUnavailable):
+        client.update_contact(ANNA, {"city": "Lund"}, Deadline(1.2))
+    assert len(log(sandbox)) <= 2
+
+
+def test_a_wait_longer_than_the_time_left_is_not_waited(client, sandbox, sleep):
+    faults(sandbox, {"kind": "status", "status": 429, "headers": {"Retry-After": "60"}})
+    with pytest.raises(EngageRateLimited):
+        client.update_contact(ANNA, {"city": "Lund"}, deadline(5))
+    assert sleep.waits == [] and len(log(sandbox)) == 1
+
+
+# --- the key ---------------------------------------------------------------------------------------
+
+
+def test_the_key_is_read_once_per_container(client, reader, sandbox):
+    counter = SecretReadCounter(reader)
+    for _ in range(50):
+        client.get_contact(ANNA, deadline())
+    assert counter.count == 1
+
+
+def test_a_rotated_key_is_read_again_once_on_401(client, reader, sandbox, api_key_secret):
+    client.get_contact(ANNA, deadline())
+    counter = SecretReadCounter(reader)
+    boto3.client("secretsmanager", region_name=REGION).put_secret_value(
+        SecretId=api_key_secret, SecretString=json.dumps({"apiKey": "rotated-key"})
+    )
+    sandbox.state.configure({"apiKeys": ["rotated-key"]})
+    assert client.get_contact(ANNA, deadline())["id"] == ANNA
+    assert counter.count == 1
+    assert [r["headers"]["apikey"] for r in log(sandbox)][-2:] == [SANDBOX_KEY, "rotated-key"]
+
+
+def test_a_key_engage_keeps_refusing_is_an_auth_error(client, sandbox):
+    sandbox.state.configure({"apiKeys": ["some-other-key"]})
+    with pytest.raises(EngageAuthError):
+        client.get_contact(ANNA, deadline())
+    assert len(log(sandbox)) == 2
+
+
+def test_an_unreadable_secret_is_dependency_unavailable(sandbox, aws):
+    client = EngageClient(
+        sandbox.url, ApiKeySource("arn:aws:secretsmanager:eu-north-1:123456789012:secret:none", SecretReader()), 1.0
+    )
+    with pytest.raises(DependencyUnavailable):
+        client.get_contact(ANNA, deadline())
+    assert log(sandbox) == []
