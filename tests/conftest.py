@@ -79,3 +79,90 @@ class SecretReadCounter:
 
     def _seen(self, **_):
         self.count += 1
+
+
+# --- the functions, loaded as Lambda loads them ------------------------------------------------
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+FUNCTIONS = ("update_contact", "promote_contact", "change_contact_type")
+
+
+def load_function(name: str, root=ROOT):
+    """Import functions/<name>/app.py fresh (its container starts now) and return its module."""
+    import importlib.util
+    import sys
+
+    path = root / "functions" / name / "app.py"
+    spec = importlib.util.spec_from_file_location(f"{name}_app", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.pop(spec.name, None)
+    spec.loader.exec_module(module)
+    return module
+
+
+class Queues:
+    """Each function's FIFO queue and dead-letter queue, in moto, without content-based deduplication."""
+
+    def __init__(self, sqs):
+        self.sqs = sqs
+        self.urls = {}
+        for name in FUNCTIONS:
+            dlq = sqs.create_queue(QueueName=f"{name}-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            import json
+
+            url = sqs.create_queue(QueueName=f"{name}.fifo", Attributes={
+                "FifoQueue": "true", "VisibilityTimeout": "60",
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": "5"}),
+            })["QueueUrl"]  # fmt: skip
+            self.urls[name] = url
+            self.urls[f"{name}-dlq"] = dlq
+
+    def messages(self, name, attributes=True):
+        """Every visible message of a queue, left in place (received with visibility 0)."""
+        return self.sqs.receive_message(
+            QueueUrl=self.urls[name], MaxNumberOfMessages=10, VisibilityTimeout=0,
+            AttributeNames=["All"], MessageAttributeNames=["All"],
+        ).get("Messages", [])  # fmt: skip
+
+    def counts(self, name):
+        attrs = self.sqs.get_queue_attributes(QueueUrl=self.urls[name], AttributeNames=["All"])["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"]), int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
+@pytest.fixture
+def queues(aws):
+    import boto3
+
+    return Queues(boto3.client("sqs", region_name=REGION))
+
+
+@pytest.fixture
+def function_env(monkeypatch, sandbox, api_key_secret, queues):
+    """The environment template.yaml gives a function, pointed at the sandbox and moto."""
+
+    def env_for(name):
+        values = {
+            "ENGAGE_BASE_URL": sandbox.url,
+            "ENGAGE_API_KEY_SECRET_ARN": api_key_secret,
+            "ENGAGE_CUSTOM_ATTRIBUTES": "favoriteStore,shoeSize",
+            "ENGAGE_TIMEOUT_SECONDS": "2",
+            "DEAD_LETTER_QUEUE_URL": queues.urls[f"{name}-dlq"],
+            "SQS_MAX_RECEIVE_COUNT": "5",
+            "POWERTOOLS_SERVICE_NAME": name,
+        }
+        for key, value in values.items():
+            monkeypatch.setenv(key, value)
+        return values
+
+    return env_for
+
+
+@pytest.fixture
+def functions(function_env):
+    """The three functions' handlers, each imported in its own environment."""
+    handlers = {}
+    for name in FUNCTIONS:
+        function_env(name)
+        handlers[name] = load_function(name).lambda_handler
+    return handlers

@@ -24,6 +24,7 @@ class Settings:
     idempotency_table: str | None = None
     dead_letter_queue_url: str | None = None
     update_queue_url: str | None = None
+    max_receive_count: int | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -37,6 +38,7 @@ class Settings:
             idempotency_table=_optional(env, "IDEMPOTENCY_TABLE"),
             dead_letter_queue_url=_optional(env, "DEAD_LETTER_QUEUE_URL"),
             update_queue_url=_optional(env, "UPDATE_QUEUE_URL"),
+            max_receive_count=_positive_int(env, "SQS_MAX_RECEIVE_COUNT"),
         )
 
 
@@ -94,3 +96,12 @@ def _timeout(env: Mapping[str, str]) -> float:
     if not 0.1 <= value <= 60:
         raise ConfigurationError(f"{name} must be between 0.1 and 60 seconds")
     return value
+
+
+def _positive_int(env: Mapping[str, str], name: str) -> int | None:
+    raw = _optional(env, name)
+    if raw is None:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigurationError(f"{name} must be a whole number >= 1, not {raw!r}")
+    return int(raw)

@@ -1,0 +1,81 @@
+"""API Gateway in and out: REST API proxy events (payload v1), HTTP API (v2) tolerated."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from .command import Operation, decode_json
+from .errors import EngageContactError, InvalidRequest, name_of, policy_of
+
+ROUTES: dict[str, Operation] = {
+    "/contacts/update": Operation.UPDATE,
+    "/contacts/promote": Operation.PROMOTE,
+    "/contacts/contact-type": Operation.CHANGE_TYPE,
+}
+
+
+def is_api_event(event: Any) -> bool:
+    return isinstance(event, dict) and "requestContext" in event and ("httpMethod" in event or "routeKey" in event)
+
+
+class ApiRequest:
+    """The parts of an API Gateway event the functions use, read the same way for v1 and v2."""
+
+    def __init__(self, event: dict[str, Any]) -> None:
+        self.event = event
+        http = (event.get("requestContext") or {}).get("http") or {}
+        self.method = (event.get("httpMethod") or http.get("method") or "").upper()
+        path = event.get("resource") or ""
+        if not path or "{" in path:
+            path = event.get("path") or event.get("rawPath") or ""
+        route_key = event.get("routeKey") or ""
+        if " " in route_key:
+            path = route_key.split(" ", 1)[1]
+        self.path = "/" + path.strip("/")
+        self.headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+        self.request_id = (event.get("requestContext") or {}).get("requestId")
+
+    def raw_body(self) -> bytes:
+        body = self.event.get("body") or ""
+        if self.event.get("isBase64Encoded"):
+            try:
+                return base64.b64decode(body, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise InvalidRequest("the body is marked base64 but is not") from exc
+        return body.encode("utf-8")
+
+    def json_body(self) -> Any:
+        return decode_json(self.raw_body())
+
+
+def response(status: int, body: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json", **(headers or {})},
+        "body": json.dumps(body, ensure_ascii=False),
+    }
+
+
+def error_response(error: BaseException) -> dict[str, Any]:
+    policy = policy_of(error)
+    headers = {}
+    retry_after = getattr(error, "retry_after", None) or policy.retry_after
+    if retry_after is not None and policy.retryable:
+        headers["Retry-After"] = str(max(round(retry_after), 1))
+    if isinstance(error, EngageContactError):
+        return response(policy.status, error.to_body(), headers)
+    # a defect of ours: no trace and no internals to the caller
+    return response(policy.status, {"error": name_of(error), "message": "an unexpected error occurred", "details": {}})
+
+
+def route_problem(request: ApiRequest, operation: Operation) -> dict[str, Any] | None:
+    """404 for a route this function does not serve, 405 for a method it does not take; never a 500."""
+    if ROUTES.get(request.path) is not operation:
+        return response(404, {"error": "NotFound", "message": f"no route {request.path}", "details": {}})
+    if request.method != "POST":
+        return response(405, {"error": "MethodNotAllowed", "message": f"{request.method} is not allowed; use POST",
+                               "details": {}}, {"Allow": "POST"})  # fmt: skip
+    return None

@@ -1,0 +1,163 @@
+"""What AWS Lambda does around a handler, played locally: events, context, and SQS event source mapping.
+
+Used by the tests and the local stack; never deployed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class LocalContext:
+    """The parts of Lambda's context object the functions read."""
+
+    function_name: str = "local-function"
+    timeout_seconds: float = 30.0
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    memory_limit_in_mb: int = 256
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:eu-north-1:123456789012:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(int((self.timeout_seconds - (time.monotonic() - self.started)) * 1000), 0)
+
+
+def api_event(
+    method: str, path: str, body: str | bytes | None = None, headers: dict[str, str] | None = None,
+    *, base64_body: bool = False, stage: str = "Prod", source_ip: str = "127.0.0.1",
+) -> dict[str, Any]:  # fmt: skip
+    """The REST API proxy event (payload v1) API Gateway would send for this request."""
+    if isinstance(body, bytes):
+        text = base64.b64encode(body).decode() if base64_body else body.decode("utf-8", "replace")
+    elif body is not None and base64_body:
+        text = base64.b64encode(body.encode()).decode()
+    else:
+        text = body
+    headers = dict(headers or {})
+    request_id = str(uuid.uuid4())
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": path,
+            "httpMethod": method,
+            "path": f"/{stage}{path}",
+            "stage": stage,
+            "requestId": request_id,
+            "requestTimeEpoch": int(time.time() * 1000),
+            "identity": {"sourceIp": source_ip, "userAgent": headers.get("User-Agent", "")},
+            "accountId": "123456789012",
+            "apiId": "local",
+        },
+        "body": text,
+        "isBase64Encoded": base64_body,
+    }
+
+
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
+    """Lambda's SQS event for messages as ReceiveMessage returned them (with all attributes)."""
+    records = []
+    for message in messages:
+        attributes = message.get("MessageAttributes") or {}
+        records.append(
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": dict(message.get("Attributes") or {}),
+                "messageAttributes": {
+                    name: {
+                        "stringValue": a.get("StringValue"),
+                        "binaryValue": a.get("BinaryValue"),
+                        "stringListValues": [],
+                        "binaryListValues": [],
+                        "dataType": a["DataType"],
+                    }
+                    for name, a in attributes.items()
+                },
+                "md5OfBody": hashlib.md5(message["Body"].encode(), usedforsecurity=False).hexdigest(),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+        )
+    return {"Records": records}
+
+
+class SqsEventSource:
+    """One queue feeding one handler as Lambda's event source mapping does.
+
+    Receives a batch, invokes the handler, deletes what succeeded and leaves
+    what `batchItemFailures` names (its visibility is the handler's business).
+    """
+
+    def __init__(self, sqs: Any, queue_url: str, handler: Any, *, batch_size: int = 10,
+                 timeout_seconds: float = 30.0, function_name: str = "local-function") -> None:  # fmt: skip
+        self.sqs = sqs
+        self.queue_url = queue_url
+        self.handler = handler
+        self.batch_size = batch_size
+        self.timeout_seconds = timeout_seconds
+        self.function_name = function_name
+        attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
+        self.queue_arn = attributes["QueueArn"]
+        self.region = self.queue_arn.split(":")[3]
+        self.last_event: dict[str, Any] | None = None
+
+    def poll_once(self, wait_seconds: int = 0) -> dict[str, Any] | None:
+        """One batch through the handler; None when the queue had nothing visible."""
+        messages = self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size, WaitTimeSeconds=wait_seconds,
+            AttributeNames=["All"], MessageAttributeNames=["All"],
+            VisibilityTimeout=int(self.timeout_seconds * 6),
+        ).get("Messages", [])  # fmt: skip
+        if not messages:
+            return None
+        event = self.last_event = sqs_event(messages, self.queue_arn, self.region)
+        context = LocalContext(self.function_name, self.timeout_seconds)
+        try:
+            result = self.handler(event, context) or {}
+        except Exception:
+            return {"batchItemFailures": [{"itemIdentifier": m["MessageId"]} for m in messages], "raised": True}
+        failed = {item["itemIdentifier"] for item in result.get("batchItemFailures", [])}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        for start in range(0, len(done), 10):
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])
+                ],
+            )
+        return result
+
+    def drain(self, max_batches: int = 1000) -> int:
+        """Poll until nothing is visible; the number of batches handled."""
+        for count in range(max_batches):
+            if self.poll_once() is None:
+                return count
+        return max_batches
+
+
+def send_command(sqs: Any, queue_url: str, command: dict[str, Any], group: str, dedup_id: str | None = None) -> str:
+    """Put a command on a FIFO queue as a producer should: its contact as group, its own deduplication id."""
+    return sqs.send_message(
+        QueueUrl=queue_url, MessageBody=json.dumps(command), MessageGroupId=group,
+        MessageDeduplicationId=dedup_id or str(uuid.uuid4()),
+    )["MessageId"]  # fmt: skip

@@ -1,0 +1,337 @@
+"""Every function through every trigger, against the sandbox and moto: what Engage and the queues hold."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from local.engage_sandbox import DEMO_CONTACTS
+from local.engage_sandbox.state import Fault
+from local.lambda_runtime import LocalContext, SqsEventSource, api_event, send_command
+
+from .conftest import REGION
+
+ANNA, BERTIL, CECILIA = (c["id"] for c in DEMO_CONTACTS)
+ROUTES = {
+    "update_contact": "/contacts/update",
+    "promote_contact": "/contacts/promote",
+    "change_contact_type": "/contacts/contact-type",
+}
+
+
+def ctx():
+    return LocalContext(timeout_seconds=30)
+
+
+def engage_log(sandbox, route=None):
+    return sandbox.state.request_log(route)
+
+
+def add_fault(sandbox, **spec):
+    sandbox.state.add_faults([Fault.from_json(spec)])
+
+
+def call_api(functions, name, body, *, method="POST", path=None, raw=None, base64_body=False):
+    text = raw if raw is not None else json.dumps(body)
+    event = api_event(method, path or ROUTES[name], text, {"Content-Type": "application/json"}, base64_body=base64_body)
+    response = functions[name](event, ctx())
+    return response["statusCode"], json.loads(response["body"]), response["headers"]
+
+
+# --- direct invocation (Step Functions, SDK) --------------------------------------------------------
+
+
+def test_direct_update_returns_the_contract_result(functions, sandbox):
+    result = functions["update_contact"](
+        {"contactId": ANNA, "attributes": {"lastName": "Examplesson", "street": ""}, "clear": ["careOf"]}, ctx()
+    )
+    assert result["contactId"] == ANNA and result["sent"] == {"lastName": "Examplesson", "careOf": ""}
+    assert result["droppedEmpty"] == ["street"] and result["contact"]["lastName"] == "Examplesson"
+    (request,) = engage_log(sandbox)
+    assert json.loads(request["body"]) == {"lastName": "Examplesson", "careOf": ""}
+    stored = sandbox.state.get_contact(ANNA)
+    assert stored["street"] == "Storgatan 1" and stored["careOf"] == ""
+
+
+def test_direct_update_by_lookup_resolves_the_contact_first(functions, sandbox):
+    result = functions["update_contact"](
+        {"lookup": {"email": "bertil@example.com"}, "attributes": {"city": "Lund"}}, ctx()
+    )
+    assert result["contactId"] == BERTIL
+    assert [r["route"] for r in engage_log(sandbox)] == ["lookup", "update"]
+
+
+def test_direct_promote_and_change_type(functions, sandbox):
+    promoted = functions["promote_contact"]({"contactId": BERTIL, "attributes": {"memberNumber": "M2"}}, ctx())
+    assert promoted["contact"]["contactType"] == "Member"
+    changed = functions["change_contact_type"]({"contactId": CECILIA, "contactTypeId": "Contact"}, ctx())
+    assert changed == {"contactId": CECILIA, "contact": None, "sent": {"contactTypeId": "Contact"}, "droppedEmpty": []}
+    assert sandbox.state.get_contact(CECILIA)["contactType"] == "Contact"
+
+
+def test_direct_promote_of_a_member_is_a_success(functions, sandbox):
+    result = functions["promote_contact"]({"contactId": ANNA}, ctx())
+    assert result["contact"]["contactType"] == "Member"
+
+
+@pytest.mark.parametrize(
+    ("name", "command", "error"),
+    [
+        ("update_contact", {"contactId": ANNA, "attributes": {"firstNam": "A"}}, "InvalidRequest"),
+        ("update_contact", {"contactId": ANNA, "attributes": {"city": ""}}, "NoData"),
+        ("update_contact", {"lookup": {"email": "nobody@example.com"}, "attributes": {"city": "L"}}, "ContactNotFound"),
+        ("change_contact_type", {"contactId": ANNA, "contactTypeId": "Member"}, "InvalidRequest"),
+        ("promote_contact", {"contactId": ANNA, "clear": ["city"]}, "InvalidRequest"),
+        ("update_contact", "not json", "InvalidRequest"),
+        ("update_contact", [1, 2], "InvalidRequest"),
+    ],
+)
+def test_direct_errors_carry_the_contract_name(functions, sandbox, name, command, error):
+    with pytest.raises(Exception) as raised:
+        functions[name](command, ctx())
+    assert type(raised.value).__name__ == error
+    assert [r["route"] for r in engage_log(sandbox) if r["route"] != "lookup"] == []
+
+
+def test_direct_engage_outage_is_engage_unavailable(functions, sandbox):
+    add_fault(sandbox, kind="status", status=503)
+    with pytest.raises(Exception) as raised:
+        functions["update_contact"]({"contactId": ANNA, "attributes": {"city": "L"}}, ctx())
+    assert type(raised.value).__name__ == "EngageUnavailable"
+
+
+# --- API Gateway -------------------------------------------------------------------------------
+
+
+def test_api_update_answers_200_with_the_result(functions, sandbox):
+    status, body, headers = call_api(functions, "update_contact", {"contactId": ANNA, "attributes": {"city": "Lund"}})
+    assert status == 200 and body["sent"] == {"city": "Lund"} and headers["Content-Type"] == "application/json"
+    assert sandbox.state.get_contact(ANNA)["city"] == "Lund"
+
+
+def test_api_promote_and_change_type_routes(functions, sandbox):
+    assert call_api(functions, "promote_contact", {"contactId": BERTIL})[0] == 200
+    assert call_api(functions, "change_contact_type", {"contactId": CECILIA, "contactTypeId": "Contact"})[0] == 200
+    assert sandbox.state.get_contact(BERTIL)["contactType"] == "Member"
+
+
+def test_api_base64_body_is_decoded(functions, sandbox):
+    raw = json.dumps({"contactId": ANNA, "attributes": {"city": "Malmö"}}).encode()
+    status, _body, _ = call_api(functions, "update_contact", None, raw=raw, base64_body=True)
+    assert status == 200 and sandbox.state.get_contact(ANNA)["city"] == "Malmö"
+
+
+def test_api_http_api_v2_event_is_handled(functions, sandbox):
+    event = {
+        "version": "2.0",
+        "routeKey": "POST /contacts/update",
+        "rawPath": "/contacts/update",
+        "headers": {"content-type": "application/json"},
+        "isBase64Encoded": False,
+        "requestContext": {"http": {"method": "POST", "path": "/contacts/update"}, "requestId": "r1"},
+        "body": json.dumps({"contactId": ANNA, "attributes": {"city": "Umeå"}}),
+    }
+    response = functions["update_contact"](event, ctx())
+    assert response["statusCode"] == 200 and sandbox.state.get_contact(ANNA)["city"] == "Umeå"
+
+
+@pytest.mark.parametrize(
+    ("body", "raw", "status", "error"),
+    [
+        (None, "{not json", 400, "InvalidRequest"),
+        (None, "", 400, "InvalidRequest"),
+        ([1], None, 400, "InvalidRequest"),
+        ({"contactId": ANNA, "attributes": {"firstNam": "A"}}, None, 400, "InvalidRequest"),
+        ({"contactId": ANNA, "attributes": {"city": None}}, None, 400, "NoData"),
+        (
+            {"contactId": "00000000-0000-0000-0000-000000000000", "attributes": {"city": "L"}},
+            None,
+            404,
+            "ContactNotFound",
+        ),
+        ({"contactId": ANNA, "attributes": {"email": "x@y"}}, None, 400, "InvalidRequest"),
+    ],
+)
+def test_api_errors_have_the_contract_status_and_body(functions, sandbox, body, raw, status, error):
+    got_status, got, _ = call_api(functions, "update_contact", body, raw=raw)
+    assert (got_status, got["error"]) == (status, error)
+    assert set(got) == {"error", "message", "details"}
+
+
+def test_api_multiple_matches_is_409(functions, sandbox):
+    sandbox.state.add_contact({"attributes": {"email": "anna@example.com"}})
+    status, body, _ = call_api(
+        functions, "update_contact", {"lookup": {"email": "anna@example.com"}, "attributes": {"city": "L"}}
+    )
+    assert (status, body["error"]) == (409, "MultipleMatches")
+
+
+def test_api_engage_rejection_is_422_with_engage_body(functions, sandbox):
+    cid = sandbox.state.add_contact({"contactType": "Contact"})
+    status, body, _ = call_api(functions, "promote_contact", {"contactId": cid})
+    assert status == 422 and body["error"] == "EngageRejected"
+    assert body["details"]["engage"]["errorCode"] == "MissingRequiredAttributes"
+
+
+def test_api_rate_limit_is_503_with_retry_after(functions, sandbox):
+    add_fault(sandbox, kind="status", status=429, headers={"Retry-After": "1"})
+    status, body, headers = call_api(functions, "update_contact", {"contactId": ANNA, "attributes": {"city": "L"}})
+    assert (status, body["error"], headers["Retry-After"]) == (503, "EngageRateLimited", "1")
+
+
+def test_api_engage_down_is_503(functions, sandbox):
+    add_fault(sandbox, kind="drop")
+    status, body, _ = call_api(functions, "update_contact", {"contactId": ANNA, "attributes": {"city": "L"}})
+    assert (status, body["error"]) == (503, "EngageUnavailable")
+
+
+def test_api_unknown_route_is_404_and_wrong_method_405(functions):
+    assert call_api(functions, "update_contact", {}, path="/contacts/nope")[0] == 404
+    assert call_api(functions, "update_contact", {}, path="/contacts/promote")[0] == 404
+    status, _, headers = call_api(functions, "update_contact", {}, method="GET")
+    assert status == 405 and headers["Allow"] == "POST"
+
+
+# --- SQS -------------------------------------------------------------------------------------------
+
+
+def source(functions, queues, name):
+    return SqsEventSource(queues.sqs, queues.urls[name], functions[name])
+
+
+def test_sqs_commands_are_applied_and_deleted(functions, queues, sandbox):
+    for city in ("Lund", "Malmö", "Ystad"):
+        send_command(
+            queues.sqs, queues.urls["update_contact"], {"contactId": ANNA, "attributes": {"city": city}}, group=ANNA
+        )
+    result = source(functions, queues, "update_contact").poll_once()
+    assert result == {"batchItemFailures": []}
+    assert [json.loads(r["body"])["city"] for r in engage_log(sandbox)] == ["Lund", "Malmö", "Ystad"]
+    assert sandbox.state.get_contact(ANNA)["city"] == "Ystad"
+    assert queues.counts("update_contact") == (0, 0)
+
+
+def test_sqs_unmendable_failure_goes_to_the_dead_letter_queue_at_once_with_its_reason(functions, queues, sandbox):
+    send_command(
+        queues.sqs,
+        queues.urls["update_contact"],
+        {"contactId": ANNA, "attributes": {"firstNam": "A"}},
+        group=ANNA,
+        dedup_id="evt-1",
+    )
+    send_command(
+        queues.sqs, queues.urls["update_contact"], {"contactId": ANNA, "attributes": {"city": "Lund"}}, group=ANNA
+    )
+    result = source(functions, queues, "update_contact").poll_once()
+    assert result == {"batchItemFailures": []}
+    (dead,) = queues.messages("update_contact-dlq")
+    assert json.loads(dead["Body"]) == {"contactId": ANNA, "attributes": {"firstNam": "A"}}
+    assert dead["MessageAttributes"]["errorType"]["StringValue"] == "InvalidRequest"
+    assert "firstName" in dead["MessageAttributes"]["errorMessage"]["StringValue"]
+    assert dead["Attributes"]["MessageGroupId"] == ANNA
+    assert queues.counts("update_contact") == (0, 0)
+    assert sandbox.state.get_contact(ANNA)["city"] == "Lund"  # the next one of its group went on
+
+
+def test_sqs_mendable_failure_holds_back_its_group_only_with_backoff(functions, queues, sandbox):
+    add_fault(sandbox, kind="status", route="update", status=503, count=4)  # every attempt of the first one
+    url = queues.urls["update_contact"]
+    first = send_command(queues.sqs, url, {"contactId": ANNA, "attributes": {"city": "Lund"}}, group=ANNA)
+    held = send_command(queues.sqs, url, {"contactId": ANNA, "attributes": {"city": "Ystad"}}, group=ANNA)
+    send_command(queues.sqs, url, {"contactId": BERTIL, "attributes": {"city": "Kiruna"}}, group=BERTIL)
+    result = source(functions, queues, "update_contact").poll_once()
+    assert {i["itemIdentifier"] for i in result["batchItemFailures"]} == {first, held}
+    assert sandbox.state.get_contact(BERTIL)["city"] == "Kiruna"
+    assert sandbox.state.get_contact(ANNA)["city"] == "Stockholm"
+    assert queues.counts("update_contact") == (0, 2)
+    assert queues.messages("update_contact-dlq") == []
+    assert visibility_seconds(queues, "update_contact") == pytest.approx({first: 10, held: 10}, abs=2)
+
+
+def visibility_seconds(queues, name):
+    """How long SQS was told to hide each message (read from moto's queue)."""
+    import time
+
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.sqs.models import sqs_backends
+
+    queue = sqs_backends[DEFAULT_ACCOUNT_ID][REGION].queues[f"{name}.fifo"]
+    now = time.time() * 1000
+    return {m.id: round((m.visible_at - now) / 1000) for m in queue._messages}
+
+
+def test_sqs_backoff_follows_the_receive_count(functions, queues, sandbox):
+    from engage_contact.sqs import backoff_for
+
+    assert [backoff_for(n) for n in (1, 2, 3, 4, 5, 9)] == [10, 30, 60, 300, 300, 300]
+    add_fault(sandbox, kind="status", route="update", status=503)
+    url = queues.urls["update_contact"]
+    message_id = send_command(queues.sqs, url, {"contactId": ANNA, "attributes": {"city": "Lund"}}, group=ANNA)
+    events = source(functions, queues, "update_contact")
+    seen = []
+    for _ in range(3):
+        events.poll_once()
+        seen.append(visibility_seconds(queues, "update_contact")[message_id])
+        make_visible_again(events)
+    assert seen == pytest.approx([10, 30, 60], abs=2)
+
+
+def make_visible_again(events):
+    """Skip the backoff's wait: what the last batch handed back becomes visible now."""
+    for record in events.last_event["Records"]:
+        events.sqs.change_message_visibility(
+            QueueUrl=events.queue_url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=0
+        )
+
+
+def test_sqs_last_receive_goes_to_the_dead_letter_queue_with_its_reason(functions, queues, sandbox):
+    add_fault(sandbox, kind="status", route="update", status=503)
+    url = queues.urls["update_contact"]
+    send_command(queues.sqs, url, {"contactId": ANNA, "attributes": {"city": "Lund"}}, group=ANNA)
+    events = source(functions, queues, "update_contact")
+    for _ in range(5):
+        events.poll_once()
+        if queues.counts("update_contact") != (0, 0):
+            make_visible_again(events)
+    (dead,) = queues.messages("update_contact-dlq")
+    assert dead["MessageAttributes"]["errorType"]["StringValue"] == "EngageUnavailable"
+    assert queues.counts("update_contact") == (0, 0)
+
+
+def test_sqs_promote_and_change_type(functions, queues, sandbox):
+    send_command(queues.sqs, queues.urls["promote_contact"], {"contactId": BERTIL}, group=BERTIL)
+    send_command(
+        queues.sqs,
+        queues.urls["change_contact_type"],
+        {"contactId": CECILIA, "contactTypeId": "Contact"},
+        group=CECILIA,
+    )
+    source(functions, queues, "promote_contact").drain()
+    source(functions, queues, "change_contact_type").drain()
+    assert sandbox.state.get_contact(BERTIL)["contactType"] == "Member"
+    assert sandbox.state.get_contact(CECILIA)["contactType"] == "Contact"
+
+
+def test_sqs_body_that_is_not_json_is_dead_lettered(functions, queues, sandbox):
+    queues.sqs.send_message(
+        QueueUrl=queues.urls["update_contact"], MessageBody="<xml/>", MessageGroupId="g", MessageDeduplicationId="d1"
+    )
+    source(functions, queues, "update_contact").drain()
+    (dead,) = queues.messages("update_contact-dlq")
+    assert dead["Body"] == "<xml/>" and dead["MessageAttributes"]["errorType"]["StringValue"] == "InvalidRequest"
+
+
+def test_sqs_without_a_reachable_dead_letter_queue_keeps_the_message(functions, queues, sandbox):
+    queues.sqs.delete_queue(QueueUrl=queues.urls["update_contact-dlq"])
+    send_command(
+        queues.sqs, queues.urls["update_contact"], {"contactId": ANNA, "attributes": {"firstNam": "A"}}, group=ANNA
+    )
+    result = source(functions, queues, "update_contact").poll_once()
+    assert len(result["batchItemFailures"]) == 1
+    assert queues.counts("update_contact") == (0, 1)
+
+
+def test_base64_helper_roundtrip():
+    assert base64.b64decode(api_event("POST", "/x", "é", base64_body=True)["body"]).decode() == "é"
