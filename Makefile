@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SAM_STAMP := $(SAM_VENV)/.installed
 REGION ?= eu-north-1
+# SAM CLI would otherwise try to send telemetry: nothing leaves this machine.
+export SAM_CLI_TELEMETRY := 0
 
 .PHONY: deps run sandbox test lint format validate build clean
 
@@ -42,8 +44,9 @@ validate: deps
 	$(SAM_VENV)/bin/sam validate --lint --region $(REGION)
 	$(BIN)/cfn-lint template.yaml
 
+## sam build needs a python3.13 (the Lambda runtime's) on PATH; local.runtime_python finds one
 build: deps
-	$(SAM_VENV)/bin/sam build
+	PATH="$$($(BIN)/python -m local.runtime_python):$$PATH" $(SAM_VENV)/bin/sam build
 
 clean:
 	rm -rf .aws-sam .pytest_cache .ruff_cache

@@ -1,0 +1,235 @@
+"""template.yaml lints clean, builds, and the built artifact works on its own as Lambda would run it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from local.engage_sandbox import DEMO_CONTACTS
+from local.runtime_python import find_runtime_python
+
+from .conftest import FUNCTIONS, ROOT, SANDBOX_KEY
+
+pytestmark = pytest.mark.slow
+REGION = "eu-north-1"
+ENV = {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": REGION}
+# The Lambda Python runtime brings boto3 and its own dependencies; nothing else.
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "dateutil", "six.py")
+
+
+def tool(name):
+    found = shutil.which(name) or str(ROOT / ".venv-sam" / "bin" / name)
+    if not os.path.exists(found):
+        pytest.fail(f"{name} is not installed: run `make deps`")
+    return found
+
+
+class CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation's short-form tags (!Ref, !GetAtt, ...) as plain values."""
+
+
+CfnLoader.add_multi_constructor(
+    "!",
+    lambda loader, suffix, node: (
+        loader.construct_scalar(node)
+        if isinstance(node, yaml.ScalarNode)
+        else loader.construct_sequence(node)
+        if isinstance(node, yaml.SequenceNode)
+        else loader.construct_mapping(node)
+    ),
+)
+
+
+def logical_id(value):
+    """The resource a !Ref or !GetAtt names."""
+    return (value[0] if isinstance(value, list) else value).split(".")[0]
+
+
+@pytest.fixture(scope="module")
+def template():
+    return yaml.load((ROOT / "template.yaml").read_text(), Loader=CfnLoader)  # noqa: S506 - SafeLoader subclass
+
+
+def test_cfn_lint_finds_nothing():
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), "--regions", REGION, "--", "template.yaml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=ENV,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_sam_validate_lint_passes():
+    result = subprocess.run(
+        [tool("sam"), "validate", "--lint", "--region", REGION], cwd=ROOT, capture_output=True, text=True, env=ENV
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_queues_are_fifo_without_content_based_deduplication_and_redrive_to_fifo_dlqs(template):
+    resources = template["Resources"]
+    queues = {k: v for k, v in resources.items() if v["Type"] == "AWS::SQS::Queue"}
+    assert len(queues) == 6
+    for name, queue in queues.items():
+        assert queue["Properties"]["FifoQueue"] is True, name
+        assert queue["Properties"]["ContentBasedDeduplication"] is False, name
+        if not name.endswith("DeadLetterQueue"):
+            redrive = queue["Properties"]["RedrivePolicy"]
+            assert logical_id(redrive["deadLetterTargetArn"]) == name.removesuffix("Queue") + "DeadLetterQueue"
+            assert int(redrive["maxReceiveCount"]) == int(
+                template["Globals"]["Function"]["Environment"]["Variables"]["SQS_MAX_RECEIVE_COUNT"]
+            )
+            # visibility comfortably above the function's timeout, so a batch is never handed out twice
+            assert queue["Properties"]["VisibilityTimeout"] >= 6 * template["Globals"]["Function"]["Timeout"]
+
+
+def test_each_function_reports_batch_item_failures_with_bounded_concurrency(template):
+    functions = {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
+    assert {f["Properties"]["CodeUri"].strip("/").split("/")[-1] for f in functions.values()} == set(FUNCTIONS)
+    for function in functions.values():
+        sqs = function["Properties"]["Events"]["Queue"]["Properties"]
+        assert sqs["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert "MaximumConcurrency" in sqs["ScalingConfig"]
+        env = function["Properties"]["Environment"]["Variables"]
+        assert logical_id(env["DEAD_LETTER_QUEUE_URL"]).endswith("DeadLetterQueue")
+
+
+def test_policies_grant_each_function_only_its_own_queues(template):
+    for name, function in template["Resources"].items():
+        if function["Type"] != "AWS::Serverless::Function":
+            continue
+        stem = name.removesuffix("Function")
+        statements = function["Properties"]["Policies"][0]["Statement"]
+        for statement in statements:
+            assert "*" not in json.dumps(statement["Action"]), statement
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if any(a.startswith("sqs:") for a in actions):
+                assert logical_id(statement["Resource"]).startswith(stem), (name, statement)
+
+
+# --- sam build, and the built artifact on its own -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    runtime_python = find_runtime_python()
+    if runtime_python is None:
+        if os.environ.get("CI"):
+            pytest.fail("python3.13 (the Lambda runtime's version) is needed for sam build")
+        pytest.skip("python3.13 is not installed here; sam build needs it")
+    build_dir = tmp_path_factory.mktemp("sam") / "build"
+    env = {**ENV, "PATH": f"{Path(runtime_python).parent}{os.pathsep}{ENV['PATH']}"}
+    result = subprocess.run(
+        [tool("sam"), "build", "--build-dir", str(build_dir)], cwd=ROOT, capture_output=True, text=True, env=env
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return build_dir, runtime_python
+
+
+@pytest.fixture(scope="module")
+def runtime_sdk(tmp_path_factory):
+    """A folder with only what the Lambda runtime itself provides (boto3 and its dependencies)."""
+    import boto3
+
+    site = Path(boto3.__file__).parent.parent
+    folder = tmp_path_factory.mktemp("runtime-sdk")
+    for name in RUNTIME_PROVIDED:
+        (folder / name).symlink_to(site / name)
+    return folder
+
+
+@pytest.fixture
+def moto_server():
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+INVOKE = textwrap.dedent("""
+    import json, sys
+    sys.path[:0] = [sys.argv[1], sys.argv[2], sys.argv[3]]  # function, layer, runtime SDK: Lambda's order
+    import app
+    class Context:
+        def get_remaining_time_in_millis(self):
+            return 30000
+    result = app.lambda_handler(json.loads(sys.argv[4]), Context())
+    import requests, engage_contact
+    print(json.dumps({"result": result, "requests": requests.__file__, "layer": engage_contact.__file__}))
+""")
+
+
+@pytest.mark.parametrize(
+    ("function", "command", "check"),
+    [
+        (
+            "update_contact",
+            {"contactId": DEMO_CONTACTS[0]["id"], "attributes": {"city": "Visby"}},
+            lambda c: c["city"] == "Visby",
+        ),
+        ("promote_contact", {"contactId": DEMO_CONTACTS[1]["id"]}, lambda c: c["contactType"] == "Member"),
+        (
+            "change_contact_type",
+            {"contactId": DEMO_CONTACTS[2]["id"], "contactTypeId": "Contact"},
+            lambda c: c["contactType"] == "Contact",
+        ),
+    ],
+)
+def test_built_function_runs_with_only_its_layer(built, runtime_sdk, moto_server, sandbox, function, command, check):
+    import boto3
+
+    build_dir, runtime_python = built
+    secrets = boto3.client(
+        "secretsmanager",
+        region_name=REGION,
+        endpoint_url=moto_server,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    arn = secrets.create_secret(Name=f"engage-key-{function}", SecretString=SANDBOX_KEY)["ARN"]
+    function_dir = build_dir / (function.title().replace("_", "") + "Function")
+    env = {
+        "PATH": os.environ["PATH"],
+        "AWS_ENDPOINT_URL": moto_server,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "ENGAGE_BASE_URL": sandbox.url,
+        "ENGAGE_API_KEY_SECRET_ARN": arn,
+        "WEBHOOK_SIGNING": "off",
+    }
+    result = subprocess.run(
+        [
+            runtime_python,
+            "-S",
+            "-c",
+            INVOKE,
+            str(function_dir),
+            str(build_dir / "EngageLayer" / "python"),
+            str(runtime_sdk),
+            json.dumps(command),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert str(build_dir) in answer["requests"] and str(build_dir) in answer["layer"]
+    assert check(sandbox.state.get_contact(command["contactId"]))
+    assert answer["result"]["contactId"] == command["contactId"]
