@@ -138,7 +138,34 @@ def queues(aws):
 
 
 @pytest.fixture
-def function_env(monkeypatch, sandbox, api_key_secret, queues):
+def webhook_secret(aws):
+    """The API's signing secret in Secrets Manager: (its ARN, its whsec_ value)."""
+    import boto3
+
+    from local.signing import new_secret
+
+    value = new_secret()
+    arn = boto3.client("secretsmanager", region_name=REGION).create_secret(Name="webhook-secret", SecretString=value)[
+        "ARN"
+    ]
+    return arn, value
+
+
+@pytest.fixture
+def idempotency_table(aws):
+    import boto3
+
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName="idempotency",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    )
+    return "idempotency"
+
+
+@pytest.fixture
+def function_env(monkeypatch, sandbox, api_key_secret, queues, webhook_secret, idempotency_table):
     """The environment template.yaml gives a function, pointed at the sandbox and moto."""
 
     def env_for(name):
@@ -149,6 +176,9 @@ def function_env(monkeypatch, sandbox, api_key_secret, queues):
             "ENGAGE_TIMEOUT_SECONDS": "2",
             "DEAD_LETTER_QUEUE_URL": queues.urls[f"{name}-dlq"],
             "SQS_MAX_RECEIVE_COUNT": "5",
+            "WEBHOOK_SECRET_ARN": webhook_secret[0],
+            "WEBHOOK_SIGNING": "required",
+            "IDEMPOTENCY_TABLE": idempotency_table,
             "POWERTOOLS_SERVICE_NAME": name,
         }
         for key, value in values.items():
@@ -166,3 +196,19 @@ def functions(function_env):
         function_env(name)
         handlers[name] = load_function(name).lambda_handler
     return handlers
+
+
+@pytest.fixture
+def log_output():
+    """Every line the functions' Powertools logger writes, formatted as in CloudWatch."""
+    import io
+    import logging
+
+    from engage_contact.observability import logger
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logger.registered_formatter)
+    logger._logger.addHandler(handler)
+    yield stream
+    logger._logger.removeHandler(handler)

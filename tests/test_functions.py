@@ -10,6 +10,7 @@ import pytest
 from local.engage_sandbox import DEMO_CONTACTS
 from local.engage_sandbox.state import Fault
 from local.lambda_runtime import LocalContext, SqsEventSource, api_event, send_command
+from local.signing import signed_headers
 
 from .conftest import REGION
 
@@ -33,11 +34,19 @@ def add_fault(sandbox, **spec):
     sandbox.state.add_faults([Fault.from_json(spec)])
 
 
-def call_api(functions, name, body, *, method="POST", path=None, raw=None, base64_body=False):
-    text = raw if raw is not None else json.dumps(body)
-    event = api_event(method, path or ROUTES[name], text, {"Content-Type": "application/json"}, base64_body=base64_body)
-    response = functions[name](event, ctx())
-    return response["statusCode"], json.loads(response["body"]), response["headers"]
+@pytest.fixture
+def call_api(functions, webhook_secret):
+    """Call a function through API Gateway with a request signed by the stack's webhook secret."""
+
+    def call(name, body, *, method="POST", path=None, raw=None, base64_body=False, headers=None):
+        text = raw if raw is not None else json.dumps(body)
+        signed = headers if headers is not None else signed_headers(webhook_secret[1], text)
+        event = api_event(method, path or ROUTES[name], text, {"Content-Type": "application/json", **signed},
+                          base64_body=base64_body)  # fmt: skip
+        response = functions[name](event, ctx())
+        return response["statusCode"], json.loads(response["body"]), response["headers"]
+
+    return call
 
 
 # --- direct invocation (Step Functions, SDK) --------------------------------------------------------
@@ -105,33 +114,34 @@ def test_direct_engage_outage_is_engage_unavailable(functions, sandbox):
 # --- API Gateway -------------------------------------------------------------------------------
 
 
-def test_api_update_answers_200_with_the_result(functions, sandbox):
-    status, body, headers = call_api(functions, "update_contact", {"contactId": ANNA, "attributes": {"city": "Lund"}})
+def test_api_update_answers_200_with_the_result(call_api, sandbox):
+    status, body, headers = call_api("update_contact", {"contactId": ANNA, "attributes": {"city": "Lund"}})
     assert status == 200 and body["sent"] == {"city": "Lund"} and headers["Content-Type"] == "application/json"
     assert sandbox.state.get_contact(ANNA)["city"] == "Lund"
 
 
-def test_api_promote_and_change_type_routes(functions, sandbox):
-    assert call_api(functions, "promote_contact", {"contactId": BERTIL})[0] == 200
-    assert call_api(functions, "change_contact_type", {"contactId": CECILIA, "contactTypeId": "Contact"})[0] == 200
+def test_api_promote_and_change_type_routes(call_api, sandbox):
+    assert call_api("promote_contact", {"contactId": BERTIL})[0] == 200
+    assert call_api("change_contact_type", {"contactId": CECILIA, "contactTypeId": "Contact"})[0] == 200
     assert sandbox.state.get_contact(BERTIL)["contactType"] == "Member"
 
 
-def test_api_base64_body_is_decoded(functions, sandbox):
+def test_api_base64_body_is_decoded(call_api, sandbox):
     raw = json.dumps({"contactId": ANNA, "attributes": {"city": "Malmö"}}).encode()
-    status, _body, _ = call_api(functions, "update_contact", None, raw=raw, base64_body=True)
+    status, _body, _ = call_api("update_contact", None, raw=raw, base64_body=True)
     assert status == 200 and sandbox.state.get_contact(ANNA)["city"] == "Malmö"
 
 
-def test_api_http_api_v2_event_is_handled(functions, sandbox):
+def test_api_http_api_v2_event_is_handled(functions, webhook_secret, sandbox):
+    body = json.dumps({"contactId": ANNA, "attributes": {"city": "Umeå"}})
     event = {
         "version": "2.0",
         "routeKey": "POST /contacts/update",
         "rawPath": "/contacts/update",
-        "headers": {"content-type": "application/json"},
+        "headers": {"content-type": "application/json", **signed_headers(webhook_secret[1], body)},
         "isBase64Encoded": False,
         "requestContext": {"http": {"method": "POST", "path": "/contacts/update"}, "requestId": "r1"},
-        "body": json.dumps({"contactId": ANNA, "attributes": {"city": "Umeå"}}),
+        "body": body,
     }
     response = functions["update_contact"](event, ctx())
     assert response["statusCode"] == 200 and sandbox.state.get_contact(ANNA)["city"] == "Umeå"
@@ -154,43 +164,41 @@ def test_api_http_api_v2_event_is_handled(functions, sandbox):
         ({"contactId": ANNA, "attributes": {"email": "x@y"}}, None, 400, "InvalidRequest"),
     ],
 )
-def test_api_errors_have_the_contract_status_and_body(functions, sandbox, body, raw, status, error):
-    got_status, got, _ = call_api(functions, "update_contact", body, raw=raw)
+def test_api_errors_have_the_contract_status_and_body(call_api, sandbox, body, raw, status, error):
+    got_status, got, _ = call_api("update_contact", body, raw=raw)
     assert (got_status, got["error"]) == (status, error)
     assert set(got) == {"error", "message", "details"}
 
 
-def test_api_multiple_matches_is_409(functions, sandbox):
+def test_api_multiple_matches_is_409(call_api, sandbox):
     sandbox.state.add_contact({"attributes": {"email": "anna@example.com"}})
-    status, body, _ = call_api(
-        functions, "update_contact", {"lookup": {"email": "anna@example.com"}, "attributes": {"city": "L"}}
-    )
+    status, body, _ = call_api("update_contact", {"lookup": {"email": "anna@example.com"}, "attributes": {"city": "L"}})
     assert (status, body["error"]) == (409, "MultipleMatches")
 
 
-def test_api_engage_rejection_is_422_with_engage_body(functions, sandbox):
+def test_api_engage_rejection_is_422_with_engage_body(call_api, sandbox):
     cid = sandbox.state.add_contact({"contactType": "Contact"})
-    status, body, _ = call_api(functions, "promote_contact", {"contactId": cid})
+    status, body, _ = call_api("promote_contact", {"contactId": cid})
     assert status == 422 and body["error"] == "EngageRejected"
     assert body["details"]["engage"]["errorCode"] == "MissingRequiredAttributes"
 
 
-def test_api_rate_limit_is_503_with_retry_after(functions, sandbox):
+def test_api_rate_limit_is_503_with_retry_after(call_api, sandbox):
     add_fault(sandbox, kind="status", status=429, headers={"Retry-After": "1"})
-    status, body, headers = call_api(functions, "update_contact", {"contactId": ANNA, "attributes": {"city": "L"}})
+    status, body, headers = call_api("update_contact", {"contactId": ANNA, "attributes": {"city": "L"}})
     assert (status, body["error"], headers["Retry-After"]) == (503, "EngageRateLimited", "1")
 
 
-def test_api_engage_down_is_503(functions, sandbox):
+def test_api_engage_down_is_503(call_api, sandbox):
     add_fault(sandbox, kind="drop")
-    status, body, _ = call_api(functions, "update_contact", {"contactId": ANNA, "attributes": {"city": "L"}})
+    status, body, _ = call_api("update_contact", {"contactId": ANNA, "attributes": {"city": "L"}})
     assert (status, body["error"]) == (503, "EngageUnavailable")
 
 
-def test_api_unknown_route_is_404_and_wrong_method_405(functions):
-    assert call_api(functions, "update_contact", {}, path="/contacts/nope")[0] == 404
-    assert call_api(functions, "update_contact", {}, path="/contacts/promote")[0] == 404
-    status, _, headers = call_api(functions, "update_contact", {}, method="GET")
+def test_api_unknown_route_is_404_and_wrong_method_405(call_api):
+    assert call_api("update_contact", {}, path="/contacts/nope")[0] == 404
+    assert call_api("update_contact", {}, path="/contacts/promote")[0] == 404
+    status, _, headers = call_api("update_contact", {}, method="GET")
     assert status == 405 and headers["Allow"] == "POST"
 
 

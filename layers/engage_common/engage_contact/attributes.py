@@ -162,10 +162,12 @@ def build_sparse_payload(
     attributes = attributes or {}
     clear = list(dict.fromkeys(clear))
     problems: list[str] = []
+    unknown: list[str] = []
     for name in [*attributes, *clear]:
         problem = catalogue.problem_with_name(name)
         if problem:
             problems.append(problem)
+            unknown.extend([name] if problem.startswith("unknown") else [])
     problems.extend(f"'{name}' is an object and cannot be cleared" for name in clear if name in OBJECT_ATTRIBUTES)
 
     dropped: list[str] = []
@@ -179,12 +181,15 @@ def build_sparse_payload(
         if problem:
             problems.append(problem)
         elif name == "preferences":
-            problems.extend(_check_preferences(value))
+            preference_problems = _check_preferences(value)
+            problems.extend(preference_problems)
+            unknown.extend(f"preferences.{k}" for k in value if k not in PREFERENCE_FIELDS)
 
     both = [name for name in clear if name in cleaned]
     problems.extend(f"'{name}' is both in 'clear' and given a value in 'attributes'" for name in both)
     if problems:
-        raise InvalidRequest("; ".join(dict.fromkeys(problems)), {"problems": list(dict.fromkeys(problems))})
+        details = {"problems": list(dict.fromkeys(problems)), "unknownNames": list(dict.fromkeys(unknown))}
+        raise InvalidRequest("; ".join(details["problems"]), details)
 
     sent = {**cleaned, **dict.fromkeys(clear, "")}
     if require_data and not sent:

@@ -116,6 +116,7 @@ class EngageClient:
         session: requests.Session | None = None,
         retry: RetryPolicy = RetryPolicy(),
         sleep: Callable[[float], None] = time.sleep,
+        observe: Callable[[str, float], None] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
@@ -124,6 +125,7 @@ class EngageClient:
         self.retry = retry
         self.sleep = sleep
         self.retries = 0  # retries made by this client, for metrics and benchmarks
+        self.observe = observe or (lambda name, value: None)  # ("latency", seconds) and ("retry", 1)
 
     # --- the contract's calls ---------------------------------------------------
     def update_contact(self, contact_id: str, payload: dict[str, Any], deadline: Deadline) -> Any:
@@ -206,6 +208,7 @@ class EngageClient:
             if timeout < MIN_ATTEMPT_SECONDS:
                 raise EngageUnavailable("no time left in this invocation to call Engage")
             outcome_unknown = False
+            started = time.monotonic()
             try:
                 response = self.session.request(
                     method, self.base_url + path, params=params, data=data,
@@ -218,6 +221,7 @@ class EngageClient:
             except requests.ConnectionError:
                 failure, outcome_unknown = EngageUnavailable("the connection to Engage failed"), True
             else:
+                self.observe("latency", time.monotonic() - started)
                 status = response.status_code
                 if 200 <= status < 300:
                     return Answer(status, _decode(response))
@@ -243,6 +247,7 @@ class EngageClient:
                 raise failure
             self.sleep(wait)
             self.retries += 1
+            self.observe("retry", 1)
             if outcome_unknown and check_before_retry is not None:
                 try:
                     done = check_before_retry()

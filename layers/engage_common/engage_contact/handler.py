@@ -7,12 +7,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from . import api_gateway, sqs
+from . import api_gateway, observability, sqs
 from .client import Deadline
-from .command import Command, Operation, decode_json, parse_command
-from .errors import EngageContactError, name_of, policy_of
+from .command import MAX_BODY_BYTES, Command, Operation, decode_json, parse_command
+from .errors import InvalidRequest
+from .observability import logger
 from .operations import execute
-from .runtime import Runtime, logger
+from .runtime import Runtime
 
 Handler = Callable[[Any, Any], Any]
 
@@ -23,54 +24,86 @@ class ContactFunction:
     def __init__(self, operation: Operation, runtime: Runtime) -> None:
         self.operation = Operation(operation)
         self.runtime = runtime
+        self.guard = None
+        if runtime.settings.idempotency_table:
+            from .idempotency import IdempotencyGuard
+
+            self.guard = IdempotencyGuard(runtime.settings.idempotency_table)
 
     def __call__(self, event: Any, context: Any) -> Any:
-        if sqs.is_sqs_event(event):
-            return sqs.process_batch(event, context, self.runtime, lambda record: self.on_record(record, context))
-        if api_gateway.is_api_event(event):
-            return self.on_request(event, context)
-        return self.on_invoke(event, context)
+        try:
+            if sqs.is_sqs_event(event):
+                return sqs.process_batch(event, context, self.runtime, lambda record: self.on_record(record, context))
+            if api_gateway.is_api_event(event):
+                return self.on_request(event, context)
+            return self.on_invoke(event, context)
+        finally:
+            observability.flush()
 
     # --- the one path every trigger takes ------------------------------------------------
     def parse(self, data: Any) -> Command:
         return parse_command(data, self.operation, self.runtime.settings.catalogue)
 
-    def run(self, command: Command, context: Any, trigger: str) -> dict[str, Any]:
-        result = execute(command, self.runtime.engage, Deadline.from_context(context))
-        logger.info(
-            "contact changed",
-            extra={"operation": self.operation.value, "trigger": trigger, "contactId": result["contactId"],
-                   "sent": sorted(result["sent"]), "droppedEmpty": result["droppedEmpty"]},
-        )  # fmt: skip
+    def run(self, data: Any, context: Any, trigger: str, fallback_key: str | None = None) -> dict[str, Any]:
+        """Check the command and run it once per idempotency key (when there is a key and a table)."""
+        try:
+            command = self.parse(data)
+            key = command.idempotency_key or fallback_key
+            if key:
+                logger.set_correlation_id(key)
+            if key and self.guard is not None:
+                request = {"operation": self.operation.value, "key": key, "command": data}
+                result = self.guard.run(request, context, lambda: self.execute(command, context))
+            else:
+                result = self.execute(command, context)
+        except Exception as error:
+            observability.failure(self.operation.value, error, trigger)
+            raise
+        observability.success(self.operation.value, result, trigger)
         return result
+
+    def execute(self, command: Command, context: Any) -> dict[str, Any]:
+        return execute(command, self.runtime.engage, Deadline.from_context(context))
 
     # --- triggers --------------------------------------------------------------------------
     def on_invoke(self, event: Any, context: Any) -> dict[str, Any]:
         """Step Functions or the SDK: the event is the command; errors are raised with the contract's names."""
+        logger.set_correlation_id(getattr(context, "aws_request_id", None))
         data = decode_json(event) if isinstance(event, str | bytes) else event
-        try:
-            return self.run(self.parse(data), context, "direct")
-        except EngageContactError as error:
-            logger.warning("command failed", extra={"operation": self.operation.value, "errorType": error.name})
-            raise
+        return self.run(data, context, "direct")
 
     def on_record(self, record: SQSRecord, context: Any) -> dict[str, Any]:
-        return self.run(self.parse(decode_json(record.body or "")), context, "sqs")
+        # a redelivered message is recognised by its message id when the command names no key
+        return self.run(decode_json(record.body or ""), context, "sqs", fallback_key=record.message_id)
 
     def on_request(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         request = api_gateway.ApiRequest(event)
+        logger.set_correlation_id(request.request_id)
         problem = api_gateway.route_problem(request, self.operation)
         if problem is not None:
             return problem
         try:
-            result = self.run(self.parse(request.json_body()), context, "api")
+            raw = request.raw_body()
+            if len(raw) > MAX_BODY_BYTES:  # refused before any HMAC or parsing work
+                raise InvalidRequest(f"the body is larger than {MAX_BODY_BYTES} bytes")
+            webhook_id = self.verify(raw, request.headers)
+            data = decode_json(raw)
         except Exception as error:
-            if policy_of(error).status >= 500 and not isinstance(error, EngageContactError):
-                logger.exception("unexpected failure", extra={"operation": self.operation.value})
-            else:
-                logger.warning("request failed", extra={"operation": self.operation.value, "errorType": name_of(error)})
+            observability.failure(self.operation.value, error, "api")
+            return api_gateway.error_response(error)
+        try:
+            result = self.run(data, context, "api", fallback_key=webhook_id)
+        except Exception as error:  # already logged by run()
             return api_gateway.error_response(error)
         return api_gateway.response(200, result)
+
+    def verify(self, raw: bytes, headers: dict[str, str]) -> str | None:
+        """The verified webhook-id; with signing turned off (insecure), the caller's webhook-id as given."""
+        if not self.runtime.settings.webhook_signing:
+            return headers.get("webhook-id") or None
+        from .webhooks import verify
+
+        return verify(raw, headers, self.runtime.webhook_keys())
 
 
 def make_handler(operation: Operation) -> Handler:

@@ -5,13 +5,17 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
+from . import observability
 from .client import EngageClient
 from .credentials import ApiKeySource, SecretReader
 from .settings import Settings
 
-logger = Logger(service="engage-contact-functions")
+
+def _observe(name: str, value: float) -> None:
+    if name == "latency":
+        observability.engage_latency(value)
+    elif name == "retry":
+        observability.count("EngageRetries")
 
 
 class Runtime:
@@ -22,12 +26,18 @@ class Runtime:
             settings.engage_base_url,
             ApiKeySource(settings.api_key_secret_arn, self.secrets),
             settings.timeout_seconds,
+            observe=_observe,
         )
         self._queue_urls: dict[str, str] = {}
 
     @classmethod
     def from_env(cls) -> Runtime:
         return cls(Settings.from_env())
+
+    def webhook_keys(self) -> list[str]:
+        from .webhooks import signing_keys
+
+        return signing_keys(self.secrets.read(self.settings.webhook_secret_arn))
 
     @cached_property
     def sqs(self) -> Any:

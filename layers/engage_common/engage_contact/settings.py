@@ -21,6 +21,7 @@ class Settings:
     catalogue: AttributeCatalogue
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     webhook_secret_arn: str | None = None
+    webhook_signing: bool = True
     idempotency_table: str | None = None
     dead_letter_queue_url: str | None = None
     update_queue_url: str | None = None
@@ -34,7 +35,8 @@ class Settings:
             api_key_secret_arn=_required(env, "ENGAGE_API_KEY_SECRET_ARN"),
             catalogue=_catalogue(env),
             timeout_seconds=_timeout(env),
-            webhook_secret_arn=_optional(env, "WEBHOOK_SECRET_ARN"),
+            webhook_secret_arn=_webhook_secret(env),
+            webhook_signing=_signing(env),
             idempotency_table=_optional(env, "IDEMPOTENCY_TABLE"),
             dead_letter_queue_url=_optional(env, "DEAD_LETTER_QUEUE_URL"),
             update_queue_url=_optional(env, "UPDATE_QUEUE_URL"),
@@ -105,3 +107,18 @@ def _positive_int(env: Mapping[str, str], name: str) -> int | None:
     if not raw.isdigit() or int(raw) < 1:
         raise ConfigurationError(f"{name} must be a whole number >= 1, not {raw!r}")
     return int(raw)
+
+
+def _signing(env: Mapping[str, str]) -> bool:
+    """Signing is on unless a stack turns it off explicitly (insecure: for callers protected another way)."""
+    value = (_optional(env, "WEBHOOK_SIGNING") or "required").lower()
+    if value not in ("required", "off"):
+        raise ConfigurationError(f"WEBHOOK_SIGNING must be 'required' or 'off', not {value!r}")
+    return value == "required"
+
+
+def _webhook_secret(env: Mapping[str, str]) -> str | None:
+    arn = _optional(env, "WEBHOOK_SECRET_ARN")
+    if arn is None and _signing(env):
+        raise ConfigurationError("WEBHOOK_SECRET_ARN is not set (signing is required unless WEBHOOK_SIGNING=off)")
+    return arn

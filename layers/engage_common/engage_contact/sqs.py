@@ -9,7 +9,8 @@ from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, proce
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from .errors import name_of, policy_of
-from .runtime import Runtime, logger
+from .observability import count, logger
+from .runtime import Runtime
 
 # Background work backs off about 10 s, 30 s, 60 s, then 300 s (by receive count).
 BACKOFF_SECONDS = (10, 30, 60, 300)
@@ -36,6 +37,7 @@ def process_batch(
     group_delays: dict[str, int] = {}
 
     def record_handler(record: SQSRecord) -> None:
+        logger.set_correlation_id(record.message_id)
         try:
             handle_record(record)
         except Exception as error:
@@ -89,8 +91,8 @@ def back_off(runtime: Runtime, records: list[dict[str, Any]], group_delays: dict
                 )
                 for failure in answer.get("Failed", []):
                     logger.warning("visibility not changed", extra={"code": failure.get("Code")})
-        except Exception:  # the message is still reported failed: retried at the queue's own visibility
-            logger.exception("could not set the backoff visibility")
+        except Exception as exc:  # the message is still reported failed: retried at the queue's own visibility
+            logger.warning("could not set the backoff visibility", extra={"errorType": type(exc).__name__})
 
 
 def dead_letter(runtime: Runtime, record: SQSRecord, error: BaseException) -> None:
@@ -106,4 +108,5 @@ def dead_letter(runtime: Runtime, record: SQSRecord, error: BaseException) -> No
             "errorMessage": {"DataType": "String", "StringValue": message[:ERROR_MESSAGE_MAX] or "-"},
         },
     )
+    count("MessagesDeadLettered")
     logger.info("record dead-lettered", extra={"messageId": record.message_id, "errorType": name_of(error)})

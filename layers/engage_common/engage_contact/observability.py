@@ -1,0 +1,65 @@
+"""Logs and metrics: structured, correlated, and without personal data.
+
+Attribute NAMES are logged; values never are. The API key, emails, phone
+numbers, names, addresses and social security numbers stay out of every line,
+and so do exception messages of unexpected errors (only their type and frames).
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+# Their DEBUG lines carry URLs (with lookup values) and response bodies (with secrets): never below INFO.
+for _name in ("urllib3", "botocore", "boto3", "s3transfer"):
+    logging.getLogger(_name).setLevel(max(logging.getLogger(_name).getEffectiveLevel(), logging.INFO))
+
+logger = Logger(service="engage-contact-functions", log_uncaught_exceptions=False)
+metrics = Metrics(namespace="EngageContactFunctions")
+
+OPERATION_METRIC = {"update": "ContactsUpdated", "promote": "ContactsPromoted", "contact-type": "ContactTypesChanged"}
+
+
+def count(name: str, value: float = 1, unit: str = MetricUnit.Count) -> None:
+    metrics.add_metric(name=name, unit=unit, value=value)
+
+
+def engage_latency(seconds: float) -> None:
+    count("EngageLatency", seconds * 1000, MetricUnit.Milliseconds)
+
+
+def success(operation: str, result: dict[str, Any], trigger: str) -> None:
+    count(OPERATION_METRIC[operation])
+    if result["droppedEmpty"]:
+        count("AttributesDroppedEmpty", len(result["droppedEmpty"]))
+    logger.info("contact changed", extra={
+        "operation": operation, "trigger": trigger, "contactId": result["contactId"],
+        "attributesSent": sorted(result["sent"]), "droppedEmpty": result["droppedEmpty"]})  # fmt: skip
+
+
+def failure(operation: str, error: BaseException, trigger: str) -> None:
+    from .errors import EngageContactError, InvalidRequest
+
+    if isinstance(error, InvalidRequest) and error.details.get("unknownNames"):
+        count("UnknownNamesRefused", len(error.details["unknownNames"]))
+    if isinstance(error, EngageContactError):
+        # our own messages name fields, never values
+        logger.warning("command failed", extra={
+            "operation": operation, "trigger": trigger, "errorType": error.name, "reason": error.message})  # fmt: skip
+    else:
+        unexpected(error, operation=operation, trigger=trigger)
+
+
+def unexpected(error: BaseException, **extra: Any) -> None:
+    """A defect of ours: its type and where, not its message (which may hold a value)."""
+    frames = "".join(traceback.format_tb(error.__traceback__)[-8:])
+    logger.error("unexpected failure", extra={**extra, "errorType": type(error).__name__, "frames": frames})
+
+
+def flush() -> None:
+    if metrics.metric_set:  # nothing counted, nothing to publish (and no warning)
+        metrics.flush_metrics()
