@@ -24,8 +24,12 @@ $(SAM_STAMP): requirements/sam.txt
 	$(SAM_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements/sam.txt
 	touch $@
 
-## run the project locally against the Engage sandbox
+## run the whole stack locally: sandbox, moto, API on :3000, queue pollers (see README)
 run: $(STAMP)
+	$(BIN)/python -m local.stack
+
+## only the Engage sandbox, on :8080
+sandbox: $(STAMP)
 	$(BIN)/python -m local.engage_sandbox
 
 ## run every test (lint included)

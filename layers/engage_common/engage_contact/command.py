@@ -54,8 +54,22 @@ class Command:
 
     @property
     def group(self) -> str:
-        """The contact this command is about, as far as it is known before Engage: the SQS message group."""
-        return self.contact_id or f"{self.lookup.key}:{self.lookup.value.lower()}"
+        return message_group(self.raw)
+
+
+def message_group(command: dict[str, Any]) -> str:
+    """The contact a command is about, as far as it is known before Engage: its SQS message group.
+
+    The contactId, else the lookup's key and value (emails compared without case).
+    """
+    if isinstance(command.get("contactId"), str):
+        return command["contactId"]
+    lookup = command.get("lookup") if isinstance(command.get("lookup"), dict) else {}
+    key = next((k for k in LOOKUP_KEYS if isinstance(lookup.get(k), str)), None)
+    if key is None:
+        return "unknown-contact"
+    value = lookup[key].strip()
+    return f"{key}:{value.lower() if key == 'email' else value}"[:128]
 
 
 def is_contact_id(value: object) -> bool:

@@ -1,0 +1,316 @@
+"""`make run`: the whole stack on one machine, no AWS account and no Docker.
+
+Starts on 127.0.0.1: the Engage sandbox (demo contacts seeded), moto's server
+with the secrets, the FIFO queues and their dead-letter queues and the
+idempotency table, an API Gateway stand-in that turns each request into the
+REST proxy event and calls the handler in-process, and a poller per queue that
+feeds its function as Lambda's SQS event source mapping does. Everything is
+read from template.yaml. Ctrl-C stops it all.
+
+Ports: API_PORT (3000), SANDBOX_PORT (8080), MOTO_PORT (5000).
+ENGAGE_BASE_URL and ENGAGE_API_KEY point the stack at a real Engage tenant instead of the sandbox.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from .engage_sandbox import EngageSandbox
+from .lambda_runtime import LocalContext, SqsEventSource, api_event
+from .signing import new_secret
+from .template import LAYER, FunctionSpec, StackSpec, read_stack, resolve
+
+if str(LAYER) not in sys.path:
+    sys.path.insert(0, str(LAYER))  # where Lambda puts the layer (/opt/python)
+
+HOST = "127.0.0.1"
+REGION = "eu-north-1"
+SANDBOX_KEY = "sandbox-api-key"
+ENGAGE_KEY_SECRET = "local/engage-api-key"
+WEBHOOK_SECRET = "local/webhook-secret"
+TABLE = "local-idempotency"
+DEFAULT_PORTS = {"API_PORT": 3000, "SANDBOX_PORT": 8080, "MOTO_PORT": 5000}
+
+
+class PortTaken(RuntimeError):
+    pass
+
+
+def port_from_env(name: str) -> int:
+    raw = os.environ.get(name, str(DEFAULT_PORTS[name]))
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a port number, not {raw!r}") from None
+
+
+def check_free(port: int, name: str) -> None:
+    if port == 0:
+        return
+    with socket.socket() as probe:
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            raise PortTaken(f"port {port} on {HOST} ({name}) is already in use; set {name} to another port") from None
+
+
+class LocalFunction:
+    """One function loaded as Lambda loads it: its own environment at import, one invocation at a time."""
+
+    def __init__(self, spec: FunctionSpec, env: dict[str, str]) -> None:
+        self.spec = spec
+        self.lock = threading.Lock()  # a container handles one event at a time
+        saved = dict(os.environ)
+        os.environ.update(env)
+        try:
+            module_name, handler_name = spec.handler.rsplit(".", 1)
+            path = spec.code_uri / f"{module_name}.py"
+            module_spec = importlib.util.spec_from_file_location(f"local_{spec.name}_{module_name}", path)
+            module = importlib.util.module_from_spec(module_spec)
+            module_spec.loader.exec_module(module)
+            self.handler = getattr(module, handler_name)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+    def __call__(self, event: Any, context: Any) -> Any:
+        with self.lock:
+            return self.handler(event, context)
+
+
+class LocalStack:
+    def __init__(self, api_port: int, sandbox_port: int, moto_port: int, spec: StackSpec | None = None) -> None:
+        self.spec = spec or read_stack()
+        self.ports = {"API_PORT": api_port, "SANDBOX_PORT": sandbox_port, "MOTO_PORT": moto_port}
+        self.engage_url = os.environ.get("ENGAGE_BASE_URL")
+        self.stopping = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.sandbox: EngageSandbox | None = None
+        self.moto = None
+        self.api: ThreadingHTTPServer | None = None
+        self.functions: dict[str, LocalFunction] = {}
+        self.queue_urls: dict[str, str] = {}
+
+    # --- start ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        for name, port in self.ports.items():
+            if name != "SANDBOX_PORT" or not self.engage_url:
+                check_free(port, name)
+        if not self.engage_url:
+            self.sandbox = EngageSandbox(port=self.ports["SANDBOX_PORT"], api_keys=(SANDBOX_KEY,)).start()
+            self.engage_url = self.sandbox.url
+        self._start_moto()
+        refs = self._create_resources()
+        for spec in self.spec.functions.values():
+            env = {key: resolve(value, refs) for key, value in spec.environment.items()}
+            self.functions[spec.logical_id] = LocalFunction(spec, env)
+        self._start_api()
+        for spec in self.spec.functions.values():
+            if spec.queue:
+                self._start_poller(spec)
+
+    def _start_moto(self) -> None:
+        import logging
+
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access line per AWS call drowns the banner
+
+        self.moto = ThreadedMotoServer(ip_address=HOST, port=self.ports["MOTO_PORT"], verbose=False)
+        self.moto.start()
+        self.ports["MOTO_PORT"] = self.moto.get_host_and_port()[1]
+        # Every AWS client of this process (the functions' too) talks to moto, with credentials that reach nothing.
+        os.environ.update({
+            "AWS_ENDPOINT_URL": self.moto_url, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+        })  # fmt: skip
+        os.environ.pop("AWS_PROFILE", None)
+
+    @property
+    def moto_url(self) -> str:
+        return f"http://{HOST}:{self.ports['MOTO_PORT']}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{HOST}:{self.ports['API_PORT']}"
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(service, endpoint_url=self.moto_url, region_name=REGION)
+
+    def _create_resources(self) -> dict[str, str]:
+        secrets, sqs, dynamodb = self.client("secretsmanager"), self.client("sqs"), self.client("dynamodb")
+        api_key = os.environ.get("ENGAGE_API_KEY") or SANDBOX_KEY
+        refs = {
+            "EngageBaseUrl": self.engage_url,
+            "EngageApiKeySecretArn": secrets.create_secret(Name=ENGAGE_KEY_SECRET, SecretString=api_key)["ARN"],
+            "EngageCustomAttributes": os.environ.get("ENGAGE_CUSTOM_ATTRIBUTES", "favoriteStore,shoeSize"),
+            "WebhookSigning": os.environ.get("WEBHOOK_SIGNING", "required"),
+        }
+        for name, parameter in self.spec.parameters.items():
+            refs.setdefault(name, str(parameter.get("Default", "")))
+        refs["WebhookSecret"] = secrets.create_secret(Name=WEBHOOK_SECRET, SecretString=new_secret())["ARN"]
+        for logical_id, resource in self.spec.resources.items():
+            if resource["Type"] == "AWS::DynamoDB::Table":
+                props = resource["Properties"]
+                dynamodb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+                                      AttributeDefinitions=props["AttributeDefinitions"],
+                                      KeySchema=props["KeySchema"])  # fmt: skip
+                refs[logical_id] = TABLE
+        # dead-letter queues first: the others name them in their redrive policy
+        for queue in sorted(self.spec.queues.values(), key=lambda q: q.dead_letter is not None):
+            attributes = {"VisibilityTimeout": str(queue.visibility_timeout)}
+            if queue.fifo:
+                attributes["FifoQueue"] = "true"
+                attributes["ContentBasedDeduplication"] = str(queue.content_based_deduplication).lower()
+            if queue.dead_letter:
+                attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": refs[f"{queue.dead_letter}.Arn"],
+                                                          "maxReceiveCount": str(queue.max_receive_count)})  # fmt: skip
+            url = sqs.create_queue(QueueName=queue.name, Attributes=attributes)["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            refs[queue.logical_id], refs[f"{queue.logical_id}.Arn"] = url, arn
+            self.queue_urls[queue.logical_id] = url
+        return refs
+
+    def _start_api(self) -> None:
+        stack = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                path = self.path.split("?", 1)[0]
+                function = stack.function_for(self.command, path)
+                if function is None:  # what API Gateway answers for a route it does not have
+                    return self._answer(403, {"Content-Type": "application/json"},
+                                        json.dumps({"message": "Missing Authentication Token"}))  # fmt: skip
+                event = api_event(self.command, path, body.decode("utf-8", "replace"), dict(self.headers.items()))
+                try:
+                    result = function(event, LocalContext(function.spec.name, function.spec.timeout))
+                except Exception:  # as API Gateway does when the function itself fails
+                    return self._answer(502, {"Content-Type": "application/json"},
+                                        json.dumps({"message": "Internal server error"}))  # fmt: skip
+                self._answer(result["statusCode"], result.get("headers") or {}, result.get("body") or "")
+
+            def _answer(self, status: int, headers: dict[str, str], body: str) -> None:
+                payload = body.encode()
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_POST = do_GET = do_PUT = do_DELETE = do_PATCH = _handle
+
+        self.api = ThreadingHTTPServer((HOST, self.ports["API_PORT"]), Handler)
+        self.api.daemon_threads = True
+        self.ports["API_PORT"] = self.api.server_address[1]
+        self._thread(self.api.serve_forever, "api")
+
+    def function_for(self, method: str, path: str) -> LocalFunction | None:
+        spec = self.spec.function_for_route(method, path)
+        return self.functions[spec.logical_id] if spec else None
+
+    def _start_poller(self, spec: FunctionSpec) -> None:
+        source = SqsEventSource(self.client("sqs"), self.queue_urls[spec.queue], self.functions[spec.logical_id],
+                                batch_size=spec.batch_size, timeout_seconds=spec.timeout,
+                                function_name=spec.name)  # fmt: skip
+
+        def poll() -> None:
+            while not self.stopping.is_set():
+                try:
+                    if source.poll_once(wait_seconds=1) is None:
+                        self.stopping.wait(0.2)
+                except Exception as exc:  # keep polling; say what happened
+                    print(f"poller {spec.name}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+                    self.stopping.wait(1)
+
+        self._thread(poll, f"poller-{spec.name}")
+
+    def _thread(self, target: Any, name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    # --- stop ------------------------------------------------------------------------------------
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.api:
+            self.api.shutdown()
+            self.api.server_close()
+        for thread in self.threads:
+            thread.join(timeout=5)
+        if self.moto:
+            self.moto.stop()
+        if self.sandbox:
+            self.sandbox.stop()
+
+    def banner(self) -> str:
+        routes = "\n".join(f"    {m} {self.api_url}{p}  -> {f.name}" for f in self.spec.functions.values()
+                           for m, p in f.routes)  # fmt: skip
+        queues = "\n".join(
+            f"    {self.queue_urls[f.queue].rsplit('/', 1)[-1]} -> {f.name}"
+            f" (dead letters: {self.queue_urls[self.spec.queues[f.queue].dead_letter].rsplit('/', 1)[-1]})"
+            for f in self.spec.functions.values()
+            if f.queue
+        )
+        engage = f"the Engage sandbox at {self.engage_url} (admin: {self.engage_url}/_sandbox/contacts)" \
+            if self.sandbox else f"Engage at {self.engage_url}"  # fmt: skip
+        return f"""engage-contact-functions running locally
+  Engage:  {engage}
+  AWS:     moto at {self.moto_url} (secrets, FIFO queues with dead-letter queues, idempotency table)
+  API (requests are signed with the local webhook secret):
+{routes}
+  queues at {self.moto_url}/123456789012/, each polled as Lambda's event source mapping would:
+{queues}
+
+Try it:
+  .venv/bin/python -m local.send update \\
+      '{{"contactId": "430d3329-7eef-45c0-37f9-ae9300a0dace", "attributes": {{"city": "Lund"}}}}'
+  .venv/bin/python -m local.send promote '{{"lookup": {{"email": "bertil@example.com"}}}}' --queue
+  curl -s {self.engage_url}/_sandbox/contacts
+Ctrl-C stops everything.
+ready"""
+
+
+def main() -> int:
+    try:
+        stack = LocalStack(port_from_env("API_PORT"), port_from_env("SANDBOX_PORT"), port_from_env("MOTO_PORT"))
+        stack.start()
+    except PortTaken as exc:
+        print(f"make run: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        print(f"make run: could not start: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print(stack.banner(), flush=True)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        while not done.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    print("stopping…", flush=True)
+    stack.stop()
+    print("stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
