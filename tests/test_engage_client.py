@@ -302,3 +302,26 @@ def test_an_unreadable_secret_is_dependency_unavailable(sandbox, aws):
     with pytest.raises(DependencyUnavailable):
         client.get_contact(ANNA, deadline())
     assert log(sandbox) == []
+
+
+def test_the_pacer_spaces_requests_after_a_small_burst():
+    from engage_contact.client import RequestPacer
+
+    now = [0.0]
+    pacer = RequestPacer(10, clock=lambda: now[0])
+    waits = [pacer.reserve() for _ in range(6)]
+    assert waits[:3] == [0, 0, 0] and waits[3:] == pytest.approx([0.05, 0.15, 0.25])
+    now[0] = 100.0  # idle time gives the burst back, never more
+    assert [pacer.reserve() for _ in range(4)] == pytest.approx([0, 0, 0, 0.05])
+
+
+def test_a_paced_client_never_waits_past_its_deadline(sandbox, reader, api_key_secret):
+    from engage_contact.client import RequestPacer
+
+    pacer = RequestPacer(0.5)  # one request per two seconds
+    client = EngageClient(sandbox.url, ApiKeySource(api_key_secret, reader), 1.0, pacer=pacer)
+    client.get_contact(ANNA, deadline())
+    client.get_contact(ANNA, deadline())  # the burst allowance
+    with pytest.raises(EngageRateLimited):
+        client.get_contact(ANNA, Deadline(1.0))
+    assert len(log(sandbox)) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 
 import pytest
@@ -244,7 +245,7 @@ def test_sqs_unmendable_failure_goes_to_the_dead_letter_queue_at_once_with_its_r
 
 
 def test_sqs_mendable_failure_holds_back_its_group_only_with_backoff(functions, queues, sandbox):
-    add_fault(sandbox, kind="status", route="update", status=503, count=4)  # every attempt of the first one
+    add_fault(sandbox, kind="status", route="update", status=503, count=4, contact=ANNA)  # every attempt
     url = queues.urls["update_contact"]
     first = send_command(queues.sqs, url, {"contactId": ANNA, "attributes": {"city": "Lund"}}, group=ANNA)
     held = send_command(queues.sqs, url, {"contactId": ANNA, "attributes": {"city": "Ystad"}}, group=ANNA)
@@ -343,3 +344,21 @@ def test_sqs_without_a_reachable_dead_letter_queue_keeps_the_message(functions, 
 
 def test_base64_helper_roundtrip():
     assert base64.b64decode(api_event("POST", "/x", "é", base64_body=True)["body"]).decode() == "é"
+
+
+def test_sqs_batch_runs_contacts_concurrently_and_each_contact_in_order(functions, queues, sandbox):
+    add_fault(sandbox, kind="latency", route="update", ms=200)
+    contacts = [sandbox.state.add_contact({"contactType": "Contact"}) for _ in range(5)]
+    url = queues.urls["update_contact"]
+    for step in range(2):
+        for contact in contacts:
+            send_command(queues.sqs, url, {"contactId": contact, "attributes": {"city": f"step-{step}"}}, group=contact)
+    assert source(functions, queues, "update_contact").poll_once() == {"batchItemFailures": []}
+    log = engage_log(sandbox, "update")
+    for contact in contacts:
+        cities = [json.loads(r["body"])["city"] for r in log if r["path"].endswith(contact)]
+        assert cities == ["step-0", "step-1"]
+        assert sandbox.state.get_contact(contact)["city"] == "step-1"
+    arrivals = sorted(r["time"] for r in log)
+    overlapping = sum(1 for a, b in itertools.pairwise(arrivals) if b - a < 0.1)
+    assert overlapping >= 3  # several contacts were in flight at once

@@ -214,6 +214,12 @@ def test_status_fault_for_the_next_n_calls_then_normal(sandbox, http):
     assert api(http, sandbox, "GET", f"/{ANNA}").status_code == 200  # other routes untouched
 
 
+def test_fault_for_one_contact_leaves_the_others_alone(sandbox, http):
+    http.post(f"{sandbox.url}/_sandbox/faults", json={"kind": "status", "status": 503, "contact": ANNA})
+    assert api(http, sandbox, "GET", f"/{ANNA}").status_code == 503
+    assert api(http, sandbox, "GET", f"/{BERTIL}").status_code == 200
+
+
 def test_fractional_fault_fires_on_about_that_share(sandbox_server, http):
     with EngageSandbox(api_keys=(SANDBOX_KEY,), seed=7) as box:
         http.post(f"{box.url}/_sandbox/faults", json={"kind": "status", "status": 500, "fraction": 0.5})

@@ -108,7 +108,7 @@ class _Handler(BaseHTTPRequestHandler):
         if route == "method":
             return self._send(405, {"message": f"The requested resource does not support {method}"})
 
-        fired = state.draw_faults(route)
+        fired = state.draw_faults(route, contact_id)
         delay = sum(f.ms for f in fired if f.kind == "latency") / 1000
         if delay:
             time.sleep(delay)

@@ -102,6 +102,7 @@ class Fault:
 
     kind: str
     route: str = "*"
+    contact: str | None = None  # only calls about this contact id
     status: int = 503
     count: int | None = None
     fraction: float | None = None
@@ -236,12 +237,14 @@ class SandboxState:
         with self.lock:
             self.faults.clear()
 
-    def draw_faults(self, route: str) -> list[Fault]:
+    def draw_faults(self, route: str, contact_id: str | None = None) -> list[Fault]:
         """The faults that fire on this call (counts are used up as they fire)."""
         fired = []
         with self.lock:
             for fault in self.faults:
                 if fault.route not in ("*", route) or fault.count == 0:
+                    continue
+                if fault.contact is not None and fault.contact != contact_id:
                     continue
                 if fault.fraction is not None and self.rng.random() >= fault.fraction:
                     continue

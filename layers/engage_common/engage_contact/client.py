@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,6 +73,25 @@ class RetryPolicy:
         return random.uniform(0, min(self.cap_seconds, self.base_seconds * 2 ** (attempt - 1)))
 
 
+class RequestPacer:
+    """At most `rate` requests per second from this container (shared by its threads), with a small burst."""
+
+    def __init__(self, rate: float, burst_seconds: float = 0.25, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = 1.0 / rate
+        self.credit = max(burst_seconds * rate, 1.0) * self.interval
+        self.clock = clock
+        self._due = 0.0  # when the next request is due if none had been sent early
+        self._lock = threading.Lock()
+
+    def reserve(self) -> float:
+        """Take the next slot; the seconds to wait before using it."""
+        with self._lock:
+            now = self.clock()
+            due = max(self._due, now)
+            self._due = due + self.interval
+            return max(due - now - self.credit, 0.0)
+
+
 @dataclass
 class Answer:
     status: int
@@ -117,6 +137,7 @@ class EngageClient:
         retry: RetryPolicy = RetryPolicy(),
         sleep: Callable[[float], None] = time.sleep,
         observe: Callable[[str, float], None] | None = None,
+        pacer: RequestPacer | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
@@ -126,6 +147,7 @@ class EngageClient:
         self.sleep = sleep
         self.retries = 0  # retries made by this client, for metrics and benchmarks
         self.observe = observe or (lambda name, value: None)  # ("latency", seconds) and ("retry", 1)
+        self.pacer = pacer
 
     # --- the contract's calls ---------------------------------------------------
     def update_contact(self, contact_id: str, payload: dict[str, Any], deadline: Deadline) -> Any:
@@ -207,6 +229,7 @@ class EngageClient:
             timeout = min(self.timeout_seconds, deadline.remaining())
             if timeout < MIN_ATTEMPT_SECONDS:
                 raise EngageUnavailable("no time left in this invocation to call Engage")
+            self._pace(deadline)
             outcome_unknown = False
             started = time.monotonic()
             try:
@@ -255,6 +278,16 @@ class EngageClient:
                     raise failure from None  # cannot tell whether it was applied: do not send it blind
                 if done is not None:
                     return done
+
+    def _pace(self, deadline: Deadline) -> None:
+        """Keep this container under its share of Engage's rate guidance."""
+        if self.pacer is None:
+            return
+        wait = self.pacer.reserve()
+        if wait + MIN_ATTEMPT_SECONDS > deadline.remaining():
+            raise EngageRateLimited("this container's request budget toward Engage is used up for now", retry_after=1)
+        if wait > 0:
+            time.sleep(wait)
 
 
 def _is_member(contact: Any) -> bool:

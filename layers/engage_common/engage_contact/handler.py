@@ -11,7 +11,7 @@ from . import api_gateway, observability, sqs
 from .client import Deadline
 from .command import MAX_BODY_BYTES, Command, Operation, decode_json, parse_command
 from .errors import InvalidRequest
-from .observability import logger
+from .observability import correlate
 from .operations import execute
 from .runtime import Runtime
 
@@ -50,7 +50,7 @@ class ContactFunction:
             command = self.parse(data)
             key = command.idempotency_key or fallback_key
             if key:
-                logger.set_correlation_id(key)
+                correlate(key)
             if key and self.guard is not None:
                 request = {"operation": self.operation.value, "key": key, "command": data}
                 result = self.guard.run(request, context, lambda: self.execute(command, context))
@@ -68,7 +68,7 @@ class ContactFunction:
     # --- triggers --------------------------------------------------------------------------
     def on_invoke(self, event: Any, context: Any) -> dict[str, Any]:
         """Step Functions or the SDK: the event is the command; errors are raised with the contract's names."""
-        logger.set_correlation_id(getattr(context, "aws_request_id", None))
+        correlate(getattr(context, "aws_request_id", None))
         data = decode_json(event) if isinstance(event, str | bytes) else event
         return self.run(data, context, "direct")
 
@@ -78,7 +78,7 @@ class ContactFunction:
 
     def on_request(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         request = api_gateway.ApiRequest(event)
-        logger.set_correlation_id(request.request_id)
+        correlate(request.request_id)
         problem = api_gateway.route_problem(request, self.operation)
         if problem is not None:
             return problem

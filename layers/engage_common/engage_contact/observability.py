@@ -24,6 +24,11 @@ metrics = Metrics(namespace="EngageContactFunctions")
 OPERATION_METRIC = {"update": "ContactsUpdated", "promote": "ContactsPromoted", "contact-type": "ContactTypesChanged"}
 
 
+def correlate(value: str | None) -> None:
+    """The correlation id of this thread's log lines (records of one batch may run in several threads)."""
+    logger.thread_safe_append_keys(correlation_id=value)
+
+
 def count(name: str, value: float = 1, unit: str = MetricUnit.Count) -> None:
     metrics.add_metric(name=name, unit=unit, value=value)
 

@@ -6,7 +6,7 @@ from functools import cached_property
 from typing import Any
 
 from . import observability
-from .client import EngageClient
+from .client import EngageClient, RequestPacer, new_session
 from .credentials import ApiKeySource, SecretReader
 from .settings import Settings
 
@@ -26,7 +26,9 @@ class Runtime:
             settings.engage_base_url,
             ApiKeySource(settings.api_key_secret_arn, self.secrets),
             settings.timeout_seconds,
+            session=new_session(pool_size=max(settings.batch_concurrency * 2, 10)),
             observe=_observe,
+            pacer=RequestPacer(settings.max_requests_per_second),
         )
         self._queue_urls: dict[str, str] = {}
 

@@ -12,6 +12,10 @@ from .errors import ConfigurationError
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 DEFAULT_TIMEOUT_SECONDS = 5.0
+# Records of different contacts in one SQS batch handled at once.
+DEFAULT_BATCH_CONCURRENCY = 4
+# Requests per second one container sends Engage at most; times the queues' maximum concurrency stays under 50/s.
+DEFAULT_MAX_REQUESTS_PER_SECOND = 20.0
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,8 @@ class Settings:
     dead_letter_queue_url: str | None = None
     update_queue_url: str | None = None
     max_receive_count: int | None = None
+    batch_concurrency: int = DEFAULT_BATCH_CONCURRENCY
+    max_requests_per_second: float = DEFAULT_MAX_REQUESTS_PER_SECOND
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -41,6 +47,8 @@ class Settings:
             dead_letter_queue_url=_optional(env, "DEAD_LETTER_QUEUE_URL"),
             update_queue_url=_optional(env, "UPDATE_QUEUE_URL"),
             max_receive_count=_positive_int(env, "SQS_MAX_RECEIVE_COUNT"),
+            batch_concurrency=_positive_int(env, "SQS_BATCH_CONCURRENCY") or DEFAULT_BATCH_CONCURRENCY,
+            max_requests_per_second=_rate(env),
         )
 
 
@@ -122,3 +130,17 @@ def _webhook_secret(env: Mapping[str, str]) -> str | None:
     if arn is None and _signing(env):
         raise ConfigurationError("WEBHOOK_SECRET_ARN is not set (signing is required unless WEBHOOK_SIGNING=off)")
     return arn
+
+
+def _rate(env: Mapping[str, str]) -> float:
+    name = "ENGAGE_MAX_REQUESTS_PER_SECOND"
+    raw = _optional(env, name)
+    if raw is None:
+        return DEFAULT_MAX_REQUESTS_PER_SECOND
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1
+    if not 0 < value <= 200:
+        raise ConfigurationError(f"{name} must be a number of requests per second between 0 and 200, not {raw!r}")
+    return value

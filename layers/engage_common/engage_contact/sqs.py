@@ -2,19 +2,64 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from .errors import name_of, policy_of
-from .observability import count, logger
+from .observability import correlate, count, logger
 from .runtime import Runtime
 
 # Background work backs off about 10 s, 30 s, 60 s, then 300 s (by receive count).
 BACKOFF_SECONDS = (10, 30, 60, 300)
 ERROR_MESSAGE_MAX = 1000
+
+
+class HeldBack(Exception):
+    """A record not tried because an earlier record of its message group failed in this batch."""
+
+
+class GroupOrderedProcessor(BatchProcessor):
+    """Records of different message groups run concurrently; those of one group in order.
+
+    A failed record holds back the later records of its own group only, as a
+    FIFO queue requires, and the response is Powertools' partial batch response.
+    """
+
+    def __init__(self, concurrency: int) -> None:
+        super().__init__(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        self.concurrency = max(int(concurrency), 1)
+
+    def process(self) -> list[tuple]:
+        groups: dict[str, list[tuple[int, dict]]] = {}
+        for index, record in enumerate(self.records):
+            group = (record.get("attributes") or {}).get("MessageGroupId") or record.get("messageId")
+            groups.setdefault(group, []).append((index, record))
+        outcomes: list[tuple | None] = [None] * len(self.records)
+
+        def run_group(members: list[tuple[int, dict]]) -> None:
+            failed = False
+            for index, record in members:
+                if failed:
+                    try:
+                        raise HeldBack("an earlier message of this group failed")
+                    except HeldBack:
+                        outcomes[index] = self.failure_handler(SQSRecord(record), sys.exc_info())
+                    continue
+                outcomes[index] = self._process_record(record)
+                failed = outcomes[index][0] == "fail"
+
+        if len(groups) == 1 or self.concurrency == 1:
+            for members in groups.values():
+                run_group(members)
+        else:
+            with ThreadPoolExecutor(max_workers=min(self.concurrency, len(groups))) as pool:
+                list(pool.map(run_group, groups.values()))
+        return outcomes
 
 
 def is_sqs_event(event: Any) -> bool:
@@ -37,7 +82,7 @@ def process_batch(
     group_delays: dict[str, int] = {}
 
     def record_handler(record: SQSRecord) -> None:
-        logger.set_correlation_id(record.message_id)
+        correlate(record.message_id)
         try:
             handle_record(record)
         except Exception as error:
@@ -51,9 +96,8 @@ def process_batch(
                 "messageId": record.message_id, "errorType": name_of(error)})  # fmt: skip
             raise
 
-    processor = SqsFifoPartialProcessor(skip_group_on_error=True)
     # A batch that failed whole is reported like any other, so its records get their backoff too.
-    processor.raise_on_entire_batch_failure = False
+    processor = GroupOrderedProcessor(runtime.settings.batch_concurrency)
     result = process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
     failed = {item["itemIdentifier"] for item in result.get("batchItemFailures", [])}
     if failed:
