@@ -10,7 +10,7 @@ REGION ?= eu-north-1
 # SAM CLI would otherwise try to send telemetry: nothing leaves this machine.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: deps run sandbox test lint format validate build clean
+.PHONY: deps run sandbox test lint format validate build clean soak bench
 
 deps: $(STAMP) $(SAM_STAMP)
 
@@ -35,6 +35,10 @@ sandbox: $(STAMP)
 ## run every test (lint included)
 test: deps lint
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## fault soak: SOAK_COMMANDS (default 5000) through SQS while Engage fails, then a reconciliation
+soak: $(STAMP)
+	$(BIN)/python -m local.soak
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

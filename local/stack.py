@@ -87,8 +87,18 @@ class LocalFunction:
 
 
 class LocalStack:
-    def __init__(self, api_port: int, sandbox_port: int, moto_port: int, spec: StackSpec | None = None) -> None:
+    def __init__(
+        self,
+        api_port: int,
+        sandbox_port: int,
+        moto_port: int,
+        spec: StackSpec | None = None,
+        parameters: dict[str, str] | None = None,
+        environment: dict[str, str] | None = None,
+    ) -> None:
         self.spec = spec or read_stack()
+        self.parameter_overrides = parameters or {}  # template parameters, as `sam deploy` would take them
+        self.environment_overrides = environment or {}  # function environment on top of the template's
         self.ports = {"API_PORT": api_port, "SANDBOX_PORT": sandbox_port, "MOTO_PORT": moto_port}
         self.engage_url = os.environ.get("ENGAGE_BASE_URL")
         self.stopping = threading.Event()
@@ -100,7 +110,7 @@ class LocalStack:
         self.queue_urls: dict[str, str] = {}
 
     # --- start ---------------------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, pollers: bool = True) -> None:
         for name, port in self.ports.items():
             if name != "SANDBOX_PORT" or not self.engage_url:
                 check_free(port, name)
@@ -111,10 +121,10 @@ class LocalStack:
         refs = self._create_resources()
         for spec in self.spec.functions.values():
             env = {key: resolve(value, refs) for key, value in spec.environment.items()}
-            self.functions[spec.logical_id] = LocalFunction(spec, env)
+            self.functions[spec.logical_id] = LocalFunction(spec, {**env, **self.environment_overrides})
         self._start_api()
         for spec in self.spec.functions.values():
-            if spec.queue:
+            if spec.queue and pollers:
                 self._start_poller(spec)
 
     def _start_moto(self) -> None:
@@ -128,6 +138,7 @@ class LocalStack:
         self.moto.start()
         self.ports["MOTO_PORT"] = self.moto.get_host_and_port()[1]
         # Every AWS client of this process (the functions' too) talks to moto, with credentials that reach nothing.
+        self._saved_environment = dict(os.environ)
         os.environ.update({
             "AWS_ENDPOINT_URL": self.moto_url, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
             "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
@@ -156,6 +167,7 @@ class LocalStack:
             "EngageCustomAttributes": os.environ.get("ENGAGE_CUSTOM_ATTRIBUTES", "favoriteStore,shoeSize"),
             "WebhookSigning": os.environ.get("WEBHOOK_SIGNING", "required"),
         }
+        refs.update(self.parameter_overrides)
         for name, parameter in self.spec.parameters.items():
             refs.setdefault(name, str(parameter.get("Default", "")))
         refs["WebhookSecret"] = secrets.create_secret(Name=WEBHOOK_SECRET, SecretString=new_secret())["ARN"]
@@ -226,10 +238,14 @@ class LocalStack:
         spec = self.spec.function_for_route(method, path)
         return self.functions[spec.logical_id] if spec else None
 
+    def event_source(self, spec: FunctionSpec) -> SqsEventSource:
+        """The queue of a function wired to it as Lambda's event source mapping would be."""
+        return SqsEventSource(self.client("sqs"), self.queue_urls[spec.queue], self.functions[spec.logical_id],
+                              batch_size=spec.batch_size, timeout_seconds=spec.timeout,
+                              function_name=spec.name)  # fmt: skip
+
     def _start_poller(self, spec: FunctionSpec) -> None:
-        source = SqsEventSource(self.client("sqs"), self.queue_urls[spec.queue], self.functions[spec.logical_id],
-                                batch_size=spec.batch_size, timeout_seconds=spec.timeout,
-                                function_name=spec.name)  # fmt: skip
+        source = self.event_source(spec)
 
         def poll() -> None:
             while not self.stopping.is_set():
@@ -257,6 +273,8 @@ class LocalStack:
             thread.join(timeout=5)
         if self.moto:
             self.moto.stop()
+            os.environ.clear()
+            os.environ.update(self._saved_environment)
         if self.sandbox:
             self.sandbox.stop()
 

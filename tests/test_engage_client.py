@@ -325,3 +325,12 @@ def test_a_paced_client_never_waits_past_its_deadline(sandbox, reader, api_key_s
     with pytest.raises(EngageRateLimited):
         client.get_contact(ANNA, Deadline(1.0))
     assert len(log(sandbox)) == 2
+
+
+def test_a_broken_key_secret_is_read_again_once_mended(client, reader, sandbox, api_key_secret):
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    secrets.put_secret_value(SecretId=api_key_secret, SecretString='{"apiKey": ""}')
+    with pytest.raises(DependencyUnavailable):
+        client.get_contact(ANNA, deadline())
+    secrets.put_secret_value(SecretId=api_key_secret, SecretString=SANDBOX_KEY)
+    assert client.get_contact(ANNA, deadline())["id"] == ANNA  # not stuck on the cached broken value

@@ -177,4 +177,5 @@ def _same(stored: object, wanted: str, field: str) -> bool:
     return stored.lower() == wanted.lower() if field == "email" else stored == wanted
 
 
+WRITES = frozenset({"update", "promote", "contactType"})
 HANDLERS = {"update": update, "promote": promote, "contactType": change_type, "get": get, "lookup": lookup}

@@ -92,17 +92,19 @@ class _Handler(BaseHTTPRequestHandler):
     def _engage(self, method: str, path: str, query: dict, raw: bytes) -> None:
         state = self.server.state
         route, contact_id = engage_api.route_of(method, path)
-        state.log_request(
-            {
-                "time": time.time(),
-                "method": method,
-                "path": path,
-                "query": query,
-                "headers": dict(self.headers.items()),
-                "body": raw.decode("utf-8", "replace"),
-                "route": route or "unknown",
-            }
-        )
+        entry = {
+            "time": time.time(),
+            "method": method,
+            "path": path,
+            "query": query,
+            "headers": dict(self.headers.items()),
+            "body": raw.decode("utf-8", "replace"),
+            "route": route or "unknown",
+            "contactId": contact_id,
+            "status": None,  # what Engage's logic answered, whatever a fault made the client see
+            "applied": False,  # whether the call changed a contact
+        }
+        state.log_request(entry)
         if route is None:
             return self._send(404, {"message": f"No HTTP resource was found that matches {path}"})
         if route == "method":
@@ -129,6 +131,10 @@ class _Handler(BaseHTTPRequestHandler):
 
         body, problem = engage_api.parse_body(raw)
         status, answer = problem or engage_api.HANDLERS[route](state, contact_id, body, query)
+        with state.lock:  # what Engage did, whatever the client is told below
+            entry["status"] = status
+            entry["applied"] = status < 400 and route in engage_api.WRITES
+            entry["errorCode"] = answer.get("errorCode") if isinstance(answer, dict) else None
         if after is not None and status < 400:
             return self._fault(after)
         self._send(status, answer)

@@ -70,4 +70,10 @@ class ApiKeySource:
         self.reader = reader
 
     def get(self, *, refresh: bool = False) -> str:
-        return api_key_from_secret(self.reader.read(self.arn, refresh=refresh))
+        try:
+            return api_key_from_secret(self.reader.read(self.arn, refresh=refresh))
+        except DependencyUnavailable:
+            if refresh:
+                raise
+            # An unusable value must not stay cached for 5 minutes: it may have been mended since.
+            return api_key_from_secret(self.reader.read(self.arn, refresh=True))

@@ -1,0 +1,349 @@
+"""`make soak`: thousands of commands through SQS while Engage and Secrets Manager fail, then a reconciliation.
+
+Every command must end applied exactly as intended in the sandbox, or in a
+dead-letter queue with its reason; no field may be emptied that a command did
+not clear; no contact promoted twice; each contact's updates in order. The
+last line is the verdict:
+
+    soak: N commands, F faults, R retries, A applied, D dead-lettered, L lost
+
+SOAK_COMMANDS (default 5000) and SOAK_SEED (default 1) set the size and the draw.
+Backoff waits are skipped (the visibility each failure was given is the
+functions' business and is tested elsewhere); everything else is real: the
+functions, moto's server, the sandbox over HTTP, all on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from .engage_sandbox.state import Fault
+from .stack import LocalStack
+from .template import LAYER
+
+if str(LAYER) not in sys.path:
+    sys.path.insert(0, str(LAYER))
+
+UPDATE_FIELDS = ("firstName", "lastName", "street", "city", "zipCode", "careOf")
+CLEARABLE = ("careOf", "street", "zipCode")
+FAULTS = (  # what Engage does wrong, and how often
+    {"kind": "status", "status": 503, "fraction": 0.03},
+    {"kind": "status", "status": 429, "fraction": 0.02, "headers": {"Retry-After": "0"}},
+    {"kind": "hang", "seconds": 1.0, "fraction": 0.005},
+    {"kind": "drop", "fraction": 0.01},
+    {"kind": "apply_then_status", "status": 503, "fraction": 0.02},
+)
+
+
+@dataclass
+class Planned:
+    index: int
+    operation: str  # update | promote | contact-type
+    contact: str
+    command: dict[str, Any]
+    expect_error: str | None = None
+    duplicate_of: int | None = None
+
+    @property
+    def key(self) -> str:
+        return self.command["idempotencyKey"]
+
+
+@dataclass
+class Report:
+    commands: int
+    faults: int
+    retries: int
+    applied: int
+    dead_lettered: int
+    lost: int
+    violations: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        return (f"soak: {self.commands} commands, {self.faults} faults, {self.retries} retries, "
+                f"{self.applied} applied, {self.dead_lettered} dead-lettered, {self.lost} lost")  # fmt: skip
+
+
+def _value(rng: random.Random, name: str, i: int) -> Any:
+    roll = rng.random()
+    if roll < 0.15:
+        return rng.choice(["", None, "   "])  # empties: must never reach Engage
+    return f"{name}-{i}"
+
+
+def plan(count: int, seed: int, contacts: list[str]) -> list[Planned]:
+    """The commands, in the order they are sent: updates mostly, one type change per contact at most."""
+    rng = random.Random(seed)
+    planned: list[Planned] = []
+    typed: set[str] = set()
+    while len(planned) < count:
+        i = len(planned)
+        contact = rng.choice(contacts)
+        roll = rng.random()
+        key = f"soak-{seed}-{i}"
+        if roll < 0.05 and contact not in typed:
+            typed.add(contact)
+            if rng.random() < 0.5:
+                planned.append(
+                    Planned(
+                        i,
+                        "promote",
+                        contact,
+                        {"contactId": contact, "idempotencyKey": key, "attributes": {"memberNumber": f"m{i}"}},
+                    )
+                )
+            else:
+                planned.append(Planned(i, "contact-type", contact, {"contactId": contact, "idempotencyKey": key,
+                                                                    "contactTypeId": "Prospect"}))  # fmt: skip
+            continue
+        if roll < 0.07:
+            typo = {"firstNam": f"typo-{i}", "externalId": f"m{i}"}  # a name Engage would silently ignore
+            planned.append(
+                Planned(
+                    i,
+                    "update",
+                    contact,
+                    {"contactId": contact, "idempotencyKey": key, "attributes": typo},
+                    expect_error="InvalidRequest",
+                )
+            )
+            continue
+        attributes = {name: _value(rng, name, i) for name in rng.sample(UPDATE_FIELDS, rng.randint(1, 4))}
+        attributes["externalId"] = f"m{i}"  # the marker that tells this command's Engage call apart
+        clear = [n for n in CLEARABLE if rng.random() < 0.08 and attributes.get(n) in (None, "", "   ", ...)]
+        command = {"contactId": contact, "idempotencyKey": key, "attributes": attributes}
+        if clear:
+            command["clear"] = clear
+        planned.append(Planned(i, "update", contact, command))
+        if rng.random() < 0.04 and len(planned) < count:  # a producer that sent it twice
+            original = planned[-1]
+            planned.append(Planned(len(planned), "update", contact, original.command, duplicate_of=original.index))
+    return planned
+
+
+def _send_all(stack: LocalStack, planned: list[Planned]) -> None:
+    from engage_contact.command import message_group
+
+    sqs = stack.client("sqs")
+    for operation in ("update", "promote", "contact-type"):
+        spec = stack.spec.function_for_route("POST", f"/contacts/{operation}")
+        url = stack.queue_urls[spec.queue]
+        items = [p for p in planned if p.operation == operation]
+        for start in range(0, len(items), 10):
+            entries = [
+                {
+                    "Id": str(n),
+                    "MessageBody": json.dumps(p.command),
+                    "MessageGroupId": message_group(p.command),
+                    "MessageDeduplicationId": str(uuid.uuid4()),
+                }
+                for n, p in enumerate(items[start : start + 10])
+            ]
+            answer = sqs.send_message_batch(QueueUrl=url, Entries=entries)
+            if answer.get("Failed"):
+                raise RuntimeError(f"could not enqueue: {answer['Failed']}")
+
+
+def _drain(stack: LocalStack, sources: list, budget_seconds: float, secrets_outage: tuple[int, int] | None) -> int:
+    """Poll until every queue is empty; skip backoff waits when nothing is visible. The rounds it took."""
+    sqs = stack.client("sqs")
+    started = time.monotonic()
+    rounds = 0
+    while time.monotonic() - started < budget_seconds:
+        rounds += 1
+        if secrets_outage and rounds == secrets_outage[0]:
+            _break_secrets(stack)
+        if secrets_outage and rounds == secrets_outage[1]:
+            _mend_secrets(stack)
+        handled = sum(1 for source in sources if source.poll_once() is not None)
+        if handled:
+            continue
+        if sum(source.skip_backoff() for source in sources):
+            continue
+        left = 0
+        for source in sources:
+            attrs = sqs.get_queue_attributes(QueueUrl=source.queue_url, AttributeNames=["All"])["Attributes"]
+            left += int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+        if left == 0:
+            return rounds
+        time.sleep(0.05)
+    return rounds
+
+
+ROTATED_KEY = "sandbox-api-key-rotated"
+
+
+def _break_secrets(stack: LocalStack) -> None:
+    """Engage's key is rotated while its secret cannot be used: every cached key now gets 401, every read fails."""
+    from .stack import ENGAGE_KEY_SECRET
+
+    stack.client("secretsmanager").put_secret_value(SecretId=ENGAGE_KEY_SECRET, SecretString='{"apiKey": ""}')
+    stack.sandbox.state.configure({"apiKeys": [ROTATED_KEY]})
+
+
+def _mend_secrets(stack: LocalStack) -> None:
+    from .stack import ENGAGE_KEY_SECRET
+
+    stack.client("secretsmanager").put_secret_value(SecretId=ENGAGE_KEY_SECRET, SecretString=ROTATED_KEY)
+
+
+def _dead_letters(stack: LocalStack) -> dict[str, list[str]]:
+    """Idempotency key -> the errorType of each of its dead-lettered messages."""
+    sqs = stack.client("sqs")
+    found: dict[str, list[str]] = {}
+    for spec in stack.spec.functions.values():
+        url = stack.queue_urls[stack.spec.queues[spec.queue].dead_letter]
+        while True:
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"],
+                                           VisibilityTimeout=60).get("Messages", [])  # fmt: skip
+            if not messages:
+                break
+            # read and removed: a FIFO queue hands out a group's next message only once the one before is gone
+            sqs.delete_message_batch(
+                QueueUrl=url,
+                Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)],
+            )
+            for message in messages:
+                key = json.loads(message["Body"]).get("idempotencyKey", "?")
+                reason = (message.get("MessageAttributes") or {}).get("errorType", {}).get("StringValue", "redrive")
+                found.setdefault(key, []).append(reason)
+    return found
+
+
+def reconcile(stack: LocalStack, planned: list[Planned], seeded: dict[str, dict]) -> tuple[int, int, int, list[str]]:
+    """(applied, dead-lettered, lost, violations), from the sandbox's log and state and the dead-letter queues."""
+    from engage_contact.command import parse_command
+
+    catalogue = stack.functions[next(iter(stack.functions))].handler.runtime.settings.catalogue
+    dead = _dead_letters(stack)
+    log = stack.sandbox.state.request_log()
+    violations: list[str] = []
+    applied_markers: dict[str, list[str]] = {}  # contact -> markers of applied updates, in Engage's order
+    promoted: set[str] = set()
+    typed: set[str] = set()
+    for entry in log:
+        contact = entry.get("contactId")
+        if entry["route"] == "update" and entry["applied"]:
+            body = json.loads(entry["body"])
+            applied_markers.setdefault(contact, []).append(body.get("externalId"))
+        elif entry["route"] == "promote" and (entry["applied"] or entry.get("errorCode") == "ContactIsAlreadyMember"):
+            promoted.add(contact)
+        elif entry["route"] == "contactType" and entry["applied"]:
+            typed.add(contact)
+
+    by_index = {p.index: p for p in planned}
+    applied = dead_lettered = lost = 0
+    for p in planned:
+        original = by_index[p.duplicate_of] if p.duplicate_of is not None else p
+        reasons = dead.get(p.key, [])
+        if reasons:
+            dead_lettered += 1
+            reason = reasons.pop(0)  # one dead letter accounts for one message
+            if p.expect_error and reason != p.expect_error:
+                violations.append(f"{p.key} dead-lettered as {reason}, expected {p.expect_error}")
+            continue
+        if p.expect_error:
+            lost += 1
+            violations.append(f"{p.key} should have been refused with {p.expect_error}")
+            continue
+        done = {
+            "update": lambda o: f"m{o.index}" in applied_markers.get(o.contact, []),
+            "promote": lambda o: o.contact in promoted,
+            "contact-type": lambda o: o.contact in typed,
+        }[p.operation](original)
+        if done:
+            applied += 1
+        else:
+            lost += 1
+            violations.append(f"{p.key} ({p.operation}) was neither applied nor dead-lettered")
+
+    # nothing emptied that was not cleared, and per-contact order
+    clears = {f"m{p.index}": set(p.command.get("clear", [])) for p in planned if p.operation == "update"}
+    order = {f"m{p.index}": p.index for p in planned if p.operation == "update"}
+    for entry in log:
+        if entry["route"] == "update" and entry["applied"]:
+            body = json.loads(entry["body"])
+            for name, value in body.items():
+                if value in ("", None) and name not in clears.get(body.get("externalId"), set()):
+                    violations.append(f"{body.get('externalId')} sent {name} empty without clearing it")
+    for contact, markers in applied_markers.items():
+        indexes = [order[m] for m in markers if m in order]
+        if indexes != sorted(indexes):
+            violations.append(f"contact {contact}: updates applied out of order")
+    for contact in stack.sandbox.state.list_contacts():
+        if contact["_promotions"] > 1:
+            violations.append(f"contact {contact['id']} promoted {contact['_promotions']} times")
+
+    # the final state is what the intended updates, in order, make of the seeded contact
+    failed = set(dead)
+    final = {c["id"]: c for c in stack.sandbox.state.list_contacts()}
+    for contact, start in seeded.items():
+        expected = dict(start)
+        for p in planned:
+            skip = p.duplicate_of is not None or p.key in failed or p.expect_error
+            if p.contact != contact or p.operation != "update" or skip:
+                continue
+            expected.update(parse_command(p.command, "update", catalogue).payload.sent)
+        for name, value in expected.items():
+            if final[contact].get(name) != value:
+                violations.append(f"contact {contact}: {name} is {final[contact].get(name)!r}, expected {value!r}")
+    return applied, dead_lettered, lost, violations
+
+
+def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = False) -> Report:
+    started = time.monotonic()
+    stack = LocalStack(
+        0,
+        0,
+        0,
+        parameters={"EngageTimeoutSeconds": "0.5"},
+        environment={"ENGAGE_MAX_REQUESTS_PER_SECOND": "200", "SQS_BATCH_CONCURRENCY": "4"},
+    )
+    stack.start(pollers=False)
+    try:
+        state = stack.sandbox.state
+        state.configure({"rateLimit": 100_000})
+        state.reset()
+        contact_ids = [state.add_contact({"contactType": "Contact", "attributes": {
+            "firstName": f"seed-{n}", "careOf": "keep", "email": f"c{n}@example.com"}}) for n in
+            range(contacts or max(commands // 8, 5))]  # fmt: skip
+        seeded = {cid: {k: v for k, v in state.get_contact(cid).items() if k in UPDATE_FIELDS} for cid in contact_ids}
+        planned = plan(commands, seed, contact_ids)
+        state.add_faults([Fault.from_json(f) for f in FAULTS])
+        state.rng.seed(seed)
+        _send_all(stack, planned)
+        sources = [stack.event_source(spec) for spec in stack.spec.functions.values()]
+        _drain(stack, sources, budget_seconds=max(600.0, commands * 0.5), secrets_outage=(5, 7))
+        state.clear_faults()
+        applied, dead_lettered, lost, violations = reconcile(stack, planned, seeded)
+        retries = sum(f.handler.runtime.engage.retries for f in stack.functions.values())
+        redeliveries = sum(s.deliveries for s in sources) - len(planned)
+        report = Report(len(planned), state.faults_fired, retries + max(redeliveries, 0), applied, dead_lettered,
+                        lost, violations, time.monotonic() - started)  # fmt: skip
+    finally:
+        stack.stop()
+    return report
+
+
+def main() -> int:
+    commands = int(os.environ.get("SOAK_COMMANDS", "5000"))
+    seed = int(os.environ.get("SOAK_SEED", "1"))
+    report = run(commands, seed)
+    for violation in report.violations[:50]:
+        print(f"violation: {violation}", file=sys.stderr)
+    print(f"({report.seconds:.0f} s)", file=sys.stderr)
+    print(report.line(), flush=True)
+    ok = report.lost == 0 and report.applied + report.dead_lettered == report.commands and not report.violations
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
