@@ -40,6 +40,10 @@ test: deps lint
 soak: $(STAMP)
 	$(BIN)/python -m local.soak
 
+## benchmarks: prints a table, writes .bench/results.json (BENCH_ARGS=--quick: fewer; --readme: update README)
+bench: deps
+	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(BIN)/python -m local.bench $(BENCH_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -308,17 +308,25 @@ def test_the_pacer_spaces_requests_after_a_small_burst():
     from engage_contact.client import RequestPacer
 
     now = [0.0]
-    pacer = RequestPacer(10, clock=lambda: now[0])
+    pacer = RequestPacer(10, burst=3, clock=lambda: now[0])
     waits = [pacer.reserve() for _ in range(6)]
-    assert waits[:3] == [0, 0, 0] and waits[3:] == pytest.approx([0.05, 0.15, 0.25])
+    assert waits[:3] == [0, 0, 0] and waits[3:] == pytest.approx([0.1, 0.2, 0.3])
     now[0] = 100.0  # idle time gives the burst back, never more
-    assert [pacer.reserve() for _ in range(4)] == pytest.approx([0, 0, 0, 0.05])
+    assert [pacer.reserve() for _ in range(4)] == pytest.approx([0, 0, 0, 0.1])
+
+
+def test_the_default_pacing_lets_a_whole_batch_start_at_once():
+    from engage_contact.client import RequestPacer
+
+    now = [0.0]
+    pacer = RequestPacer(12, clock=lambda: now[0])
+    assert [pacer.reserve() for _ in range(10)] == [0] * 10 and pacer.reserve() > 0
 
 
 def test_a_paced_client_never_waits_past_its_deadline(sandbox, reader, api_key_secret):
     from engage_contact.client import RequestPacer
 
-    pacer = RequestPacer(0.5)  # one request per two seconds
+    pacer = RequestPacer(0.5, burst=2)  # two at once, then one per two seconds
     client = EngageClient(sandbox.url, ApiKeySource(api_key_secret, reader), 1.0, pacer=pacer)
     client.get_contact(ANNA, deadline())
     client.get_contact(ANNA, deadline())  # the burst allowance

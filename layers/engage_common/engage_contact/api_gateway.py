@@ -17,10 +17,6 @@ ROUTES: dict[str, Operation] = {
 }
 
 
-def is_api_event(event: Any) -> bool:
-    return isinstance(event, dict) and "requestContext" in event and ("httpMethod" in event or "routeKey" in event)
-
-
 class ApiRequest:
     """The parts of an API Gateway event the functions use, read the same way for v1 and v2."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import threading
 import time
@@ -35,9 +36,17 @@ MIN_ATTEMPT_SECONDS = 0.25  # no attempt is started with less time than this lef
 ERROR_BODY_MAX = 2000
 
 
-def new_session(pool_size: int = 16) -> requests.Session:
-    """One keep-alive session per container; its pool is sized for concurrent use."""
+def new_session(pool_size: int = 16, base_url: str | None = None) -> requests.Session:
+    """One keep-alive session per container; its pool is sized for concurrent use.
+
+    The environment's proxy and CA settings are read once here, not on every request
+    (requests would scan the whole environment per call: about a millisecond each).
+    """
     session = requests.Session()
+    if base_url is not None:
+        session.proxies.update(requests.utils.get_environ_proxies(base_url))
+        session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        session.trust_env = False
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
@@ -74,11 +83,15 @@ class RetryPolicy:
 
 
 class RequestPacer:
-    """At most `rate` requests per second from this container (shared by its threads), with a small burst."""
+    """At most `rate` requests per second from this container (shared by its threads), after a burst.
 
-    def __init__(self, rate: float, burst_seconds: float = 0.25, clock: Callable[[], float] = time.monotonic) -> None:
+    A generic cell-rate algorithm: in any one-second window at most `rate + burst` requests start, and a
+    whole SQS batch (10 records) can start at once.
+    """
+
+    def __init__(self, rate: float, burst: int = 10, clock: Callable[[], float] = time.monotonic) -> None:
         self.interval = 1.0 / rate
-        self.credit = max(burst_seconds * rate, 1.0) * self.interval
+        self.credit = max(burst - 1, 0) * self.interval
         self.clock = clock
         self._due = 0.0  # when the next request is due if none had been sent early
         self._lock = threading.Lock()

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
-from . import api_gateway, observability, sqs
+from . import api_gateway, observability
 from .client import Deadline
 from .command import MAX_BODY_BYTES, Command, Operation, decode_json, parse_command
 from .errors import InvalidRequest
 from .observability import correlate
 from .operations import execute
 from .runtime import Runtime
+from .trigger import is_api_event, is_sqs_event
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    from .idempotency import IdempotencyGuard
 
 Handler = Callable[[Any, Any], Any]
 
@@ -24,17 +28,24 @@ class ContactFunction:
     def __init__(self, operation: Operation, runtime: Runtime) -> None:
         self.operation = Operation(operation)
         self.runtime = runtime
-        self.guard = None
-        if runtime.settings.idempotency_table:
+        self._guard: IdempotencyGuard | None = None
+
+    @property
+    def guard(self) -> IdempotencyGuard | None:
+        """Built on the first command that has a key: a cold start without one pays nothing for it."""
+        if self._guard is None and self.runtime.settings.idempotency_table:
             from .idempotency import IdempotencyGuard
 
-            self.guard = IdempotencyGuard(runtime.settings.idempotency_table)
+            self._guard = IdempotencyGuard(self.runtime.settings.idempotency_table)
+        return self._guard
 
     def __call__(self, event: Any, context: Any) -> Any:
         try:
-            if sqs.is_sqs_event(event):
+            if is_sqs_event(event):
+                from . import sqs  # Powertools' batch utility: only the SQS path needs it
+
                 return sqs.process_batch(event, context, self.runtime, lambda record: self.on_record(record, context))
-            if api_gateway.is_api_event(event):
+            if is_api_event(event):
                 return self.on_request(event, context)
             return self.on_invoke(event, context)
         finally:

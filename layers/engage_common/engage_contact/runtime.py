@@ -26,7 +26,7 @@ class Runtime:
             settings.engage_base_url,
             ApiKeySource(settings.api_key_secret_arn, self.secrets),
             settings.timeout_seconds,
-            session=new_session(pool_size=max(settings.batch_concurrency * 2, 10)),
+            session=new_session(pool_size=max(settings.batch_concurrency * 2, 10), base_url=settings.engage_base_url),
             observe=_observe,
             pacer=RequestPacer(settings.max_requests_per_second),
         )

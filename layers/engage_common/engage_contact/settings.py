@@ -13,9 +13,10 @@ from .errors import ConfigurationError
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 DEFAULT_TIMEOUT_SECONDS = 5.0
 # Records of different contacts in one SQS batch handled at once.
-DEFAULT_BATCH_CONCURRENCY = 4
-# Requests per second one container sends Engage at most; times the queues' maximum concurrency stays under 50/s.
-DEFAULT_MAX_REQUESTS_PER_SECOND = 20.0
+DEFAULT_BATCH_CONCURRENCY = 10
+# Requests per second one container sends Engage at most, after a burst of 10: in any second at most
+# 12 + 10 = 22, so the queues' default maximum concurrency of 2 stays under Engage's 50/s.
+DEFAULT_MAX_REQUESTS_PER_SECOND = 12.0
 
 
 @dataclass(frozen=True)

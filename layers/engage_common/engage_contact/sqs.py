@@ -62,15 +62,6 @@ class GroupOrderedProcessor(BatchProcessor):
         return outcomes
 
 
-def is_sqs_event(event: Any) -> bool:
-    records = event.get("Records") if isinstance(event, dict) else None
-    return (
-        bool(records)
-        and isinstance(records, list)
-        and all(isinstance(r, dict) and r.get("eventSource") == "aws:sqs" for r in records)
-    )
-
-
 def backoff_for(receive_count: int) -> int:
     return BACKOFF_SECONDS[min(max(receive_count, 1), len(BACKOFF_SECONDS)) - 1]
 

@@ -1,0 +1,315 @@
+"""`make bench`: what users pay for, measured side by side in one run.
+
+Prints a table and writes .bench/results.json. `--quick` (what CI runs) uses
+fewer repetitions; the figures are for the report, never asserted in tests.
+Everything runs on 127.0.0.1: the sandbox, moto's server, the functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from .engage_sandbox import EngageSandbox
+from .engage_sandbox.state import Fault
+from .lambda_runtime import LocalContext
+from .template import LAYER, ROOT
+
+if str(LAYER) not in sys.path:
+    sys.path.insert(0, str(LAYER))
+
+REGION = "eu-north-1"
+KEY = "bench-api-key"
+RESULTS = ROOT / ".bench" / "results.json"
+TARGETS = {
+    "cold_start_ratio": ("≤ 1.3", lambda v: v <= 1.3),
+    "warm_update_ratio": ("≤ 1.05", lambda v: v <= 1.05),
+    "batch10_vs_single_ratio": ("≤ 2", lambda v: v <= 2),
+    "batch100_speedup": ("≥ 5", lambda v: v >= 5),
+    "secret_reads_per_1000": ("1", lambda v: v == 1),
+    "layer_unzipped_mb": ("≤ 10", lambda v: v <= 10),
+}
+
+BASELINE_SCRIPT = """
+import time
+started = time.perf_counter()
+import boto3, requests
+print(time.perf_counter() - started)
+"""
+COLD_SCRIPT = """
+import time
+started = time.perf_counter()
+import json, sys
+import app
+engage = [0.0]
+client = app.lambda_handler.runtime.engage
+client.observe = lambda name, value: engage.__setitem__(0, engage[0] + value) if name == "latency" else None
+class Context:
+    aws_request_id = "cold"
+    def get_remaining_time_in_millis(self):
+        return 30000
+app.lambda_handler(json.loads(sys.argv[1]), Context())
+print(time.perf_counter() - started - engage[0])
+"""
+
+
+class Bench:
+    def __init__(self, quick: bool) -> None:
+        import logging
+
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self.quick = quick
+        self.sandbox = EngageSandbox(api_keys=(KEY,), rate_limit=100_000).start()
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.moto.start()
+        self.moto_url = "http://{}:{}".format(*self.moto.get_host_and_port())
+        self.saved_env = dict(os.environ)
+        os.environ.update({"AWS_ENDPOINT_URL": self.moto_url, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+                           "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"})  # fmt: skip
+        import boto3
+
+        self.secret_arn = boto3.client("secretsmanager").create_secret(Name="bench-key", SecretString=KEY)["ARN"]
+        boto3.client("dynamodb").create_table(
+            TableName="bench-idempotency", BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])  # fmt: skip
+        self.contacts = [self.sandbox.state.add_contact({"contactType": "Contact"}) for _ in range(20)]
+
+    def close(self) -> None:
+        self.sandbox.stop()
+        self.moto.stop()
+        os.environ.clear()
+        os.environ.update(self.saved_env)
+
+    # --- helpers -----------------------------------------------------------------------------------
+    def env(self, **extra: str) -> dict[str, str]:
+        """A function's environment as the template gives it, pointed at the sandbox and moto."""
+        return {"ENGAGE_BASE_URL": self.sandbox.url, "ENGAGE_API_KEY_SECRET_ARN": self.secret_arn,
+                "WEBHOOK_SIGNING": "off", "IDEMPOTENCY_TABLE": "bench-idempotency",
+                "ENGAGE_TIMEOUT_SECONDS": "5", "POWERTOOLS_METRICS_DISABLED": "false", **extra}  # fmt: skip
+
+    def load(self, **extra: str) -> Any:
+        """A fresh container of the update function."""
+        saved = dict(os.environ)
+        os.environ.update(self.env(**extra))
+        try:
+            spec = importlib.util.spec_from_file_location(
+                f"bench_app_{time.monotonic_ns()}", ROOT / "functions" / "update_contact" / "app.py"
+            )
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return module.lambda_handler
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+    def latency(self, ms: int) -> None:
+        self.sandbox.state.clear_faults()
+        if ms:
+            self.sandbox.state.add_faults([Fault.from_json({"kind": "latency", "route": "update", "ms": ms})])
+
+    def bare_post(self, session: Any, contact: str, payload: dict) -> float:
+        headers = {"apikey": KEY, "Content-Type": "application/json", "Accept": "application/json",
+                   "User-Agent": "bench/1"}  # fmt: skip
+        started = time.perf_counter()
+        session.post(f"{self.sandbox.url}/api/v2/contacts/{contact}", data=json.dumps(payload), headers=headers,
+                     timeout=10).raise_for_status()  # fmt: skip
+        return time.perf_counter() - started
+
+    def sqs_event(self, commands: list[dict]) -> dict:
+        records = [{
+            "messageId": f"bench-{n}-{time.monotonic_ns()}", "receiptHandle": f"rh-{n}", "body": json.dumps(c),
+            "attributes": {"ApproximateReceiveCount": "1", "MessageGroupId": c["contactId"]},
+            "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+            "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:UpdateContactQueue.fifo", "awsRegion": REGION,
+        } for n, c in enumerate(commands)]  # fmt: skip
+        return {"Records": records}
+
+    # --- the figures ---------------------------------------------------------------------------------
+    def cold_start(self) -> dict[str, float]:
+        runs = 3 if self.quick else 9
+        env = {**os.environ, **self.env(), "PYTHONPATH": os.pathsep.join([str(ROOT / "functions" / "update_contact"),
+                                                                          str(LAYER)])}  # fmt: skip
+        command = json.dumps({"contactId": self.contacts[0], "attributes": {"city": "Cold"}})
+        base, cold = [], []
+        for _ in range(runs):  # interleaved, so both see the same machine
+            base.append(float(subprocess.run([sys.executable, "-c", BASELINE_SCRIPT], env=env, capture_output=True,
+                                             text=True, check=True).stdout))  # fmt: skip
+            out = subprocess.run([sys.executable, "-c", COLD_SCRIPT, command], env=env, capture_output=True,
+                                 text=True, check=True).stdout  # fmt: skip
+            cold.append(float(out.strip().splitlines()[-1]))
+        return {"cold_start_s": statistics.median(cold), "baseline_import_s": statistics.median(base),
+                "cold_start_ratio": statistics.median(cold) / statistics.median(base)}  # fmt: skip
+
+    def warm_update(self) -> dict[str, float]:
+        import requests
+
+        handler = self.load(ENGAGE_MAX_REQUESTS_PER_SECOND="200")  # a command without a key: no idempotency record
+        self.latency(10)
+        contact = self.contacts[1]
+        payload = {"city": "Warm", "street": "Street 1"}
+        runs = 20 if self.quick else 100
+        handler({"contactId": contact, "attributes": payload}, LocalContext())  # warm: key read, pool open
+        session = requests.Session()
+        self.bare_post(session, contact, payload)
+        through, bare = [], []
+        for _ in range(runs):
+            started = time.perf_counter()
+            handler({"contactId": contact, "attributes": payload}, LocalContext())
+            through.append(time.perf_counter() - started)
+            bare.append(self.bare_post(session, contact, payload))
+        return {"warm_update_ms": statistics.median(through) * 1000, "bare_post_ms": statistics.median(bare) * 1000,
+                "warm_update_ratio": statistics.median(through) / statistics.median(bare)}  # fmt: skip
+
+    def batches(self) -> dict[str, Any]:
+        import requests
+
+        # The idempotency store is left out of the main figures: moto's DynamoDB is neither as fast nor as
+        # concurrent as DynamoDB, and would measure moto. The row "with idempotency" keeps it in.
+        handler = self.load(ENGAGE_MAX_REQUESTS_PER_SECOND="200", IDEMPOTENCY_TABLE="")
+        with_idempotency = self.load(ENGAGE_MAX_REQUESTS_PER_SECOND="200")
+        default_paced = self.load(IDEMPOTENCY_TABLE="")
+        self.latency(50)
+        session = requests.Session()
+        single = [self.bare_post(session, self.contacts[0], {"city": "One"}) for _ in range(3 if self.quick else 10)]
+        handler(self.sqs_event([{"contactId": self.contacts[0], "attributes": {"city": "warm"}}]), LocalContext())
+        default_paced(self.sqs_event([{"contactId": self.contacts[0], "attributes": {"city": "warm"}}]),
+                      LocalContext())  # fmt: skip
+
+        def run(h: Any, commands: list[dict]) -> float:
+            started = time.perf_counter()
+            result = h(self.sqs_event(commands), LocalContext())
+            assert result == {"batchItemFailures": []}, result
+            return time.perf_counter() - started
+
+        ten = [{"contactId": c, "attributes": {"city": f"b10-{i}"}} for i, c in enumerate(self.contacts[:10])]
+        batch10 = statistics.median(run(handler, ten) for _ in range(3 if self.quick else 7))
+        run(with_idempotency, ten[:1])
+        batch10_idempotent = statistics.median(run(with_idempotency, ten) for _ in range(3 if self.quick else 7))
+        hundred = [{"contactId": self.contacts[i % 20], "attributes": {"city": f"b100-{i}"}} for i in range(100)]
+        self.sandbox.state.requests.clear()
+        batch100 = run(handler, hundred)
+        log = self.sandbox.state.request_log("update")
+        order_kept = all(
+            [json.loads(r["body"])["city"] for r in log if r["contactId"] == c]
+            == [h["attributes"]["city"] for h in hundred if h["contactId"] == c] for c in self.contacts)  # fmt: skip
+        batch100_paced = run(default_paced, hundred)
+        sequential_runs = 20 if self.quick else 100
+        sequential = sum(self.bare_post(session, self.contacts[i % 20], {"city": f"s-{i}"})
+                         for i in range(sequential_runs)) * (100 / sequential_runs)  # fmt: skip
+        return {
+            "single_request_ms": statistics.median(single) * 1000,
+            "batch10_ms": batch10 * 1000,
+            "batch10_vs_single_ratio": batch10 / statistics.median(single),
+            "batch10_with_idempotency_ms": batch10_idempotent * 1000,
+            "batch100_s": batch100,
+            "sequential100_s": sequential,
+            "batch100_speedup": sequential / batch100,
+            "batch100_order_kept": order_kept,
+            "batch100_default_pacing_s": batch100_paced,
+            "batch100_speedup_default_pacing": sequential / batch100_paced,
+        }
+
+    def secret_reads(self) -> dict[str, float]:
+        handler = self.load(ENGAGE_MAX_REQUESTS_PER_SECOND="200")
+        self.latency(0)
+        reads = [0]
+        provider = handler.runtime.secrets.provider
+        provider.client.meta.events.register("before-call.secrets-manager.GetSecretValue",
+                                             lambda **_: reads.__setitem__(0, reads[0] + 1))  # fmt: skip
+        contact = self.contacts[2]
+        for n in range(1000):
+            handler({"contactId": contact, "attributes": {"city": f"s{n % 3}"}}, LocalContext())
+        return {"secret_reads_per_1000": reads[0]}
+
+    def layer_size(self) -> dict[str, Any]:
+        from .runtime_python import find_runtime_python
+
+        python = find_runtime_python()
+        sam = shutil.which("sam") or str(ROOT / ".venv-sam" / "bin" / "sam")
+        if python is None or not os.path.exists(sam):
+            return {"layer_unzipped_mb": None, "layer_note": "needs python3.13 and the SAM CLI (make deps)"}
+        with tempfile.TemporaryDirectory() as folder:
+            env = {
+                **os.environ,
+                "SAM_CLI_TELEMETRY": "0",
+                "PATH": f"{Path(python).parent}{os.pathsep}{os.environ['PATH']}",
+            }
+            env.pop("AWS_ENDPOINT_URL", None)
+            subprocess.run([sam, "build", "EngageLayer", "--build-dir", folder], cwd=ROOT, env=env, check=True,
+                           capture_output=True)  # fmt: skip
+            layer = Path(folder) / "EngageLayer"
+            size = sum(p.stat().st_size for p in layer.rglob("*") if p.is_file())
+        return {"layer_unzipped_mb": size / 1_000_000}
+
+
+def table(results: dict[str, Any]) -> str:
+    rows = [
+        ("cold start vs importing boto3+requests", "cold_start_ratio",
+         f"{results['cold_start_s'] * 1000:.0f} ms vs {results['baseline_import_s'] * 1000:.0f} ms"),
+        ("warm update vs bare requests.post (10 ms)", "warm_update_ratio",
+         f"{results['warm_update_ms']:.1f} ms vs {results['bare_post_ms']:.1f} ms"),
+        ("SQS batch of 10 contacts vs one request (50 ms)", "batch10_vs_single_ratio",
+         f"{results['batch10_ms']:.0f} ms vs {results['single_request_ms']:.0f} ms"),
+        ("SQS batch of 100, 20 contacts vs 100 sequential", "batch100_speedup",
+         f"{results['batch100_s']:.2f} s vs {results['sequential100_s']:.2f} s, order kept: "
+         f"{'yes' if results['batch100_order_kept'] else 'NO'}"),
+        ("Secrets Manager reads per 1000 invocations", "secret_reads_per_1000", ""),
+        ("layer size, unzipped (MB)", "layer_unzipped_mb", results.get("layer_note", "")),
+    ]  # fmt: skip
+    lines = ["| figure | value | target | measured |", "| --- | --- | --- | --- |"]
+    for label, key, detail in rows:
+        value = results.get(key)
+        target, met = TARGETS[key]
+        shown = "n/a" if value is None else (f"{value:.2f}" if isinstance(value, float) else str(value))
+        mark = "" if value is None else (" ✓" if met(value) else " ✗")
+        lines.append(f"| {label} | {shown}{mark} | {target} | {detail} |")
+    lines.append(f"| (idempotency records in moto's DynamoDB) batch of 10 vs one request | "
+                 f"{results['batch10_with_idempotency_ms'] / results['single_request_ms']:.2f} | — | "
+                 f"{results['batch10_with_idempotency_ms']:.0f} ms |")  # fmt: skip
+    lines.append(f"| (with default pacing, 12/s after a burst of 10) batch of 100 speed-up | "
+                 f"{results['batch100_speedup_default_pacing']:.2f} | by design ≤ rate | "
+                 f"{results['batch100_default_pacing_s']:.2f} s |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local.bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (CI)")
+    parser.add_argument("--readme", action="store_true", help="also put the table in README.md's performance section")
+    args = parser.parse_args(argv)
+    bench = Bench(args.quick)
+    results: dict[str, Any] = {"quick": args.quick, "python": sys.version.split()[0]}
+    try:
+        for step in (bench.cold_start, bench.warm_update, bench.batches, bench.secret_reads, bench.layer_size):
+            results.update(step())
+    finally:
+        bench.close()
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
+    if args.readme:
+        readme = ROOT / "README.md"
+        text = readme.read_text()
+        start, end = text.index("<!-- bench:start -->"), text.index("<!-- bench:end -->")
+        block = f"<!-- bench:start -->\n{table(results)}\n\n(`make bench`, {time.strftime('%Y-%m-%d')}, " \
+                f"Python {results['python']}, 2 cores)\n"  # fmt: skip
+        readme.write_text(text[:start] + block + text[end:])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
