@@ -20,6 +20,7 @@ import signal
 import socket
 import sys
 import threading
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -37,6 +38,8 @@ SANDBOX_KEY = "sandbox-api-key"
 ENGAGE_KEY_SECRET = "local/engage-api-key"
 WEBHOOK_SECRET = "local/webhook-secret"
 TABLE = "local-idempotency"
+PLATFORM_SECRETS = {"ShopifyWebhookSecretArn": "local/shopify-webhook-secret",
+                    "WooCommerceWebhookSecretArn": "local/woocommerce-webhook-secret"}  # fmt: skip
 DEFAULT_PORTS = {"API_PORT": 3000, "SANDBOX_PORT": 8080, "MOTO_PORT": 5000}
 
 
@@ -171,6 +174,10 @@ class LocalStack:
         for name, parameter in self.spec.parameters.items():
             refs.setdefault(name, str(parameter.get("Default", "")))
         refs["WebhookSecret"] = secrets.create_secret(Name=WEBHOOK_SECRET, SecretString=new_secret())["ARN"]
+        for parameter, name in PLATFORM_SECRETS.items():  # each platform's signing secret, as it would give one
+            if parameter in self.spec.parameters and not refs.get(parameter):
+                value = os.environ.get(f"LOCAL_{parameter.upper()}") or f"local-{uuid.uuid4().hex}"
+                refs[parameter] = secrets.create_secret(Name=name, SecretString=value)["ARN"]
         for logical_id, resource in self.spec.resources.items():
             if resource["Type"] == "AWS::DynamoDB::Table":
                 props = resource["Properties"]

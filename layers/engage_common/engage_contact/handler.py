@@ -90,6 +90,10 @@ class ContactFunction:
     def on_request(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         request = api_gateway.ApiRequest(event)
         correlate(request.request_id)
+        if self.operation is Operation.UPDATE and request.path.startswith("/webhooks/"):
+            from .ecommerce_api import on_platform_request
+
+            return on_platform_request(self.runtime, request)
         problem = api_gateway.route_problem(request, self.operation)
         if problem is not None:
             return problem

@@ -47,6 +47,34 @@ class Runtime:
 
         return boto3.client("sqs")
 
+    def platform_secrets(self, platform: str) -> list[str]:
+        from .ecommerce import platform_secrets
+
+        return platform_secrets(self.secrets.read(self.settings.platform_secret_arns[platform]))
+
+    @cached_property
+    def last_applied(self) -> Any:
+        from .ecommerce import LastApplied
+
+        return LastApplied(self.settings.idempotency_table)
+
+    def enqueue_update(self, command: dict[str, Any], deduplication_id: str) -> None:
+        """Put an update command on the update function's FIFO queue, its contact as the message group."""
+        import json
+
+        from .command import message_group
+        from .errors import DependencyUnavailable
+
+        if not self.settings.update_queue_url:
+            raise DependencyUnavailable("UPDATE_QUEUE_URL is not set: verified webhooks have nowhere to go")
+        try:
+            self.sqs.send_message(
+                QueueUrl=self.settings.update_queue_url, MessageBody=json.dumps(command),
+                MessageGroupId=message_group(command), MessageDeduplicationId=deduplication_id[:128],
+            )  # fmt: skip
+        except Exception as exc:
+            raise DependencyUnavailable("the update queue cannot be reached") from exc
+
     def queue_url(self, arn: str) -> str:
         """The URL of the queue an event source ARN names (arn:aws:sqs:region:account:name), looked up once."""
         if arn not in self._queue_urls:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from .attributes import CUSTOM_ATTRIBUTE_ID, AttributeCatalogue
@@ -32,15 +32,18 @@ class Settings:
     update_queue_url: str | None = None
     max_receive_count: int | None = None
     batch_concurrency: int = DEFAULT_BATCH_CONCURRENCY
+    platform_secret_arns: Mapping[str, str] = field(default_factory=dict)  # shopify / woocommerce -> ARN
+    platform_maps: Mapping[str, Mapping[str, tuple[str, str]]] = field(default_factory=dict)
     max_requests_per_second: float = DEFAULT_MAX_REQUESTS_PER_SECOND
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
+        catalogue = _catalogue(env)
         return cls(
             engage_base_url=_base_url(env),
             api_key_secret_arn=_required(env, "ENGAGE_API_KEY_SECRET_ARN"),
-            catalogue=_catalogue(env),
+            catalogue=catalogue,
             timeout_seconds=_timeout(env),
             webhook_secret_arn=_webhook_secret(env),
             webhook_signing=_signing(env),
@@ -50,6 +53,7 @@ class Settings:
             max_receive_count=_positive_int(env, "SQS_MAX_RECEIVE_COUNT"),
             batch_concurrency=_positive_int(env, "SQS_BATCH_CONCURRENCY") or DEFAULT_BATCH_CONCURRENCY,
             max_requests_per_second=_rate(env),
+            **_platforms(env, catalogue),
         )
 
 
@@ -145,3 +149,28 @@ def _rate(env: Mapping[str, str]) -> float:
     if not 0 < value <= 200:
         raise ConfigurationError(f"{name} must be a number of requests per second between 0 and 200, not {raw!r}")
     return value
+
+
+def _platforms(env: Mapping[str, str], catalogue: AttributeCatalogue) -> dict:
+    """Each e-commerce platform's secret and its attribute mapping (built in, plus the user's, checked)."""
+    from .attributes import PREFERENCE_FIELDS
+    from .ecommerce import PLATFORMS, parse_attribute_map
+
+    arns, maps = {}, {}
+    for name, platform in PLATFORMS.items():
+        arn = _optional(env, platform.secret_setting)
+        if arn:
+            arns[name] = arn
+        try:
+            extra = parse_attribute_map(_optional(env, platform.map_setting), platform.map_setting)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from exc
+        for target in extra:
+            parent, _, child = target.partition(".")
+            problem = catalogue.problem_with_name(parent)
+            if child and (parent != "preferences" or child not in PREFERENCE_FIELDS):
+                problem = f"'{target}' is not a preference"
+            if problem:
+                raise ConfigurationError(f"{platform.map_setting}: {problem}")
+        maps[name] = {**platform.mapping, **extra}
+    return {"platform_secret_arns": arns, "platform_maps": maps}

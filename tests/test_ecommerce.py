@@ -1,0 +1,255 @@
+"""Shopify and WooCommerce as webhook sources: real-shaped payloads, their own signatures, ending in the sandbox."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import hmac
+import json
+
+import boto3
+import pytest
+from engage_contact.errors import ConfigurationError
+
+from local.engage_sandbox import DEMO_CONTACTS
+from local.lambda_runtime import LocalContext, SqsEventSource, api_event
+
+from .conftest import REGION, ROOT, load_function
+
+ANNA = DEMO_CONTACTS[0]["id"]
+SHOPIFY_SECRET = "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"
+WOO_SECRET = "wc-secret-Xq9!rT2#vL"
+
+SHOPIFY_CUSTOMER = {
+    "id": 706405506930370084, "email": "anna@example.com", "created_at": "2026-11-20T10:00:00+01:00",
+    "updated_at": "2026-11-27T10:00:00+01:00", "first_name": "Anna", "last_name": "Lindqvist",
+    "orders_count": 3, "state": "enabled", "total_spent": "120.00", "last_order_id": None, "note": "likes shoes",
+    "verified_email": True, "multipass_identifier": None, "tax_exempt": False, "phone": "+46 70 999 88 77",
+    "currency": "SEK", "addresses": [], "tax_exemptions": [],
+    "email_marketing_consent": {"state": "subscribed", "opt_in_level": "single_opt_in",
+                                "consent_updated_at": "2026-11-27T09:00:00+01:00"},
+    "sms_marketing_consent": {"state": "not_subscribed", "opt_in_level": "single_opt_in",
+                              "consent_updated_at": None, "consent_collected_from": "OTHER"},
+    "admin_graphql_api_id": "gid://shopify/Customer/706405506930370084",
+    "default_address": {"id": 1, "customer_id": 706405506930370084, "first_name": "Anna", "last_name": "Lindqvist",
+                        "company": None, "address1": "Drottninggatan 5", "address2": None, "city": "Uppsala",
+                        "province": None, "country": "Sweden", "zip": "75310", "phone": None, "name": "Anna Lindqvist",
+                        "province_code": None, "country_code": "SE", "country_name": "Sweden", "default": True},
+}  # fmt: skip
+WOO_CUSTOMER = {
+    "id": 25, "date_created": "2026-11-20T10:00:00", "date_created_gmt": "2026-11-20T09:00:00",
+    "date_modified": "2026-11-27T11:00:00", "date_modified_gmt": "2026-11-27T10:00:00",
+    "email": "bertil@example.com", "first_name": "Bertil", "last_name": "Bergström", "role": "customer",
+    "username": "bertil", "is_paying_customer": False, "avatar_url": "https://secure.gravatar.com/avatar/x",
+    "billing": {"first_name": "Bertil", "last_name": "Bergström", "company": "", "address_1": "Kungsgatan 12",
+                "address_2": "", "city": "Malmö", "state": "", "postcode": "21149", "country": "SE",
+                "email": "bertil@example.com", "phone": "0046701112233"},
+    "shipping": {"first_name": "", "last_name": "", "company": "", "address_1": "", "address_2": "", "city": "",
+                 "state": "", "postcode": "", "country": ""},
+    "meta_data": [{"id": 1, "key": "favorite_store", "value": "Malmö Triangeln"}],
+}  # fmt: skip
+
+
+def sign(secret, raw):
+    return base64.b64encode(hmac.new(secret.encode(), raw, hashlib.sha256).digest()).decode()
+
+
+def shopify_headers(raw, topic="customers/update", webhook_id="b54557e4-bdd9-4b37-8a5f-bf7d70bcd043", secret=None):
+    return {"Content-Type": "application/json", "X-Shopify-Topic": topic,
+            "X-Shopify-Hmac-Sha256": sign(secret or SHOPIFY_SECRET, raw),
+            "X-Shopify-Shop-Domain": "example.myshopify.com", "X-Shopify-Webhook-Id": webhook_id,
+            "X-Shopify-Triggered-At": "2026-11-27T09:00:01Z", "X-Shopify-API-Version": "2024-10"}  # fmt: skip
+
+
+def woo_headers(raw, topic="customer.updated", delivery="c4b5e1f2a9d8e7c6b5a4f3e2d1c0b9a8", secret=None):
+    return {"Content-Type": "application/json", "X-WC-Webhook-Source": "https://shop.example.com/",
+            "X-WC-Webhook-Topic": topic, "X-WC-Webhook-Resource": "customer", "X-WC-Webhook-Event": topic[9:],
+            "X-WC-Webhook-Signature": sign(secret or WOO_SECRET, raw), "X-WC-Webhook-ID": "7",
+            "X-WC-Webhook-Delivery-ID": delivery}  # fmt: skip
+
+
+@pytest.fixture
+def secrets_env(function_env, queues, monkeypatch):
+    client = boto3.client("secretsmanager", region_name=REGION)
+    arns = {
+        "shopify": client.create_secret(Name="shopify", SecretString=SHOPIFY_SECRET)["ARN"],
+        "woocommerce": client.create_secret(Name="woo", SecretString=WOO_SECRET)["ARN"],
+    }
+    function_env("update_contact")
+    monkeypatch.setenv("SHOPIFY_WEBHOOK_SECRET_ARN", arns["shopify"])
+    monkeypatch.setenv("WOOCOMMERCE_WEBHOOK_SECRET_ARN", arns["woocommerce"])
+    monkeypatch.setenv("UPDATE_QUEUE_URL", queues.urls["update_contact"])
+    return arns
+
+
+@pytest.fixture
+def update(secrets_env):
+    return load_function("update_contact").lambda_handler
+
+
+def deliver(handler, platform, body, headers):
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    response = handler(api_event("POST", f"/webhooks/{platform}", raw.decode(), headers(raw) if callable(headers)
+                                 else headers), LocalContext())  # fmt: skip
+    return response["statusCode"], json.loads(response["body"])
+
+
+def drain(update, queues):
+    SqsEventSource(queues.sqs, queues.urls["update_contact"], update).drain()
+
+
+def sent_updates(sandbox):
+    return [json.loads(r["body"]) for r in sandbox.state.request_log("update") if r["applied"]]
+
+
+def test_a_shopify_customer_update_ends_in_engage(update, queues, sandbox):
+    status, body = deliver(update, "shopify", SHOPIFY_CUSTOMER, shopify_headers)
+    assert status == 200 and body["queued"] is True
+    assert sandbox.state.request_log() == []  # answered before any Engage work
+    drain(update, queues)
+    anna = sandbox.state.get_contact(ANNA)
+    assert (anna["lastName"], anna["street"], anna["city"], anna["zipCode"], anna["countryCode"]) == (
+        "Lindqvist",
+        "Drottninggatan 5",
+        "Uppsala",
+        "75310",
+        "SE",
+    )
+    assert anna["mobilePhone"] == "+46709998877"
+    assert anna["preferences"] == {"acceptsEmail": True, "acceptsSms": False, "acceptsPostal": True}
+    assert anna["careOf"] == "Berg"  # nothing the platform did not send is touched
+
+
+def test_nulls_missing_address_and_local_phone_never_overwrite(update, queues, sandbox):
+    customer = {
+        **copy.deepcopy(SHOPIFY_CUSTOMER),
+        "phone": "070-999 88 77",
+        "default_address": None,
+        "last_name": None,
+        "sms_marketing_consent": None,
+        "email_marketing_consent": {"state": "unsubscribed"},
+    }
+    assert deliver(update, "shopify", customer, shopify_headers)[0] == 200
+    drain(update, queues)
+    (sent,) = sent_updates(sandbox)
+    assert sent == {"firstName": "Anna", "preferences": {"acceptsEmail": False}}
+    anna = sandbox.state.get_contact(ANNA)
+    assert anna["street"] == "Storgatan 1" and anna["lastName"] == "Andersson" and anna["mobilePhone"] == "+46701234567"
+
+
+def test_a_forged_or_missing_signature_is_401_and_nothing_is_queued(update, queues, sandbox):
+    assert deliver(update, "shopify", SHOPIFY_CUSTOMER, lambda raw: shopify_headers(raw, secret="wrong"))[0] == 401
+    headers = shopify_headers(b"")
+    headers.pop("X-Shopify-Hmac-Sha256")
+    assert deliver(update, "shopify", SHOPIFY_CUSTOMER, headers)[0] == 401
+    assert deliver(update, "woocommerce", WOO_CUSTOMER, lambda raw: woo_headers(raw, secret="wrong"))[0] == 401
+    assert queues.counts("update_contact") == (0, 0)
+
+
+def test_a_rotating_secret_accepts_current_and_previous(update, secrets_env, queues, sandbox):
+    boto3.client("secretsmanager", region_name=REGION).put_secret_value(
+        SecretId=secrets_env["shopify"], SecretString=json.dumps({"current": "new-secret", "previous": SHOPIFY_SECRET})
+    )
+    handler = load_function("update_contact").lambda_handler
+    assert deliver(handler, "shopify", SHOPIFY_CUSTOMER, shopify_headers)[0] == 200
+    assert deliver(handler, "shopify", SHOPIFY_CUSTOMER,
+                   lambda raw: shopify_headers(raw, secret="new-secret", webhook_id="other"))[0] == 200  # fmt: skip
+
+
+def test_a_repeated_delivery_is_applied_once(update, queues, sandbox):
+    for _ in range(3):
+        assert deliver(update, "shopify", SHOPIFY_CUSTOMER, shopify_headers)[0] == 200
+    drain(update, queues)
+    assert len(sent_updates(sandbox)) == 1
+
+
+def test_an_older_event_does_not_overwrite_newer_data(update, queues, sandbox):
+    newer = {**SHOPIFY_CUSTOMER, "last_name": "Newer", "updated_at": "2026-11-27T12:00:00+01:00"}
+    older = {**SHOPIFY_CUSTOMER, "last_name": "Older", "updated_at": "2026-11-27T11:00:00+01:00"}
+    assert deliver(update, "shopify", newer, lambda raw: shopify_headers(raw, webhook_id="n"))[1]["queued"]
+    status, body = deliver(update, "shopify", older, lambda raw: shopify_headers(raw, webhook_id="o"))
+    assert status == 200 and "older" in body["ignored"]
+    drain(update, queues)
+    assert sandbox.state.get_contact(ANNA)["lastName"] == "Newer"
+
+
+def test_other_topics_are_answered_200_and_ignored(update, queues, sandbox):
+    status, body = deliver(update, "shopify", {"id": 1, "email": "anna@example.com"},
+                           lambda raw: shopify_headers(raw, topic="orders/create"))  # fmt: skip
+    assert status == 200 and "orders/create" in body["ignored"]
+    assert queues.counts("update_contact") == (0, 0)
+
+
+def test_a_customer_without_email_is_ignored_with_a_reason(update, queues):
+    status, body = deliver(update, "shopify", {**SHOPIFY_CUSTOMER, "email": None}, shopify_headers)
+    assert status == 200 and "email" in body["ignored"]
+
+
+def test_a_woocommerce_customer_update_ends_in_engage(update, queues, sandbox):
+    status, body = deliver(update, "woocommerce", WOO_CUSTOMER, woo_headers)
+    assert status == 200 and body["queued"]
+    drain(update, queues)
+    bertil = sandbox.state.get_contact(DEMO_CONTACTS[1]["id"])
+    assert (bertil["lastName"], bertil["street"], bertil["city"], bertil["zipCode"], bertil["mobilePhone"]) == (
+        "Bergström",
+        "Kungsgatan 12",
+        "Malmö",
+        "21149",
+        "+46701112233",
+    )
+
+
+def test_woocommerce_ping_is_answered_and_does_nothing(update, queues):
+    response = update(api_event("POST", "/webhooks/woocommerce", "webhook_id=7",
+                                {"Content-Type": "application/x-www-form-urlencoded"}), LocalContext())  # fmt: skip
+    assert response["statusCode"] == 200 and queues.counts("update_contact") == (0, 0)
+    unsigned = update(api_event("POST", "/webhooks/woocommerce", json.dumps(WOO_CUSTOMER),
+                                {"Content-Type": "application/json", "X-WC-Webhook-Topic": "customer.updated"}),
+                      LocalContext())  # fmt: skip
+    assert unsigned["statusCode"] == 401
+
+
+def test_two_woocommerce_customers_saved_in_one_second_are_both_applied(update, queues, sandbox):
+    other = {**WOO_CUSTOMER, "id": 26, "email": "anna@example.com", "first_name": "Anna-Lisa"}
+    for customer in (WOO_CUSTOMER, other):  # WooCommerce gives both the same delivery id
+        assert deliver(update, "woocommerce", customer, lambda raw: woo_headers(raw, delivery="same"))[1]["queued"]
+    drain(update, queues)
+    assert sandbox.state.get_contact(ANNA)["firstName"] == "Anna-Lisa"
+    assert sandbox.state.get_contact(DEMO_CONTACTS[1]["id"])["street"] == "Kungsgatan 12"
+
+
+def test_users_add_their_own_mappings(secrets_env, queues, sandbox, monkeypatch):
+    monkeypatch.setenv("WOOCOMMERCE_ATTRIBUTE_MAP", json.dumps({"favoriteStore": "meta:favorite_store"}))
+    handler = load_function("update_contact").lambda_handler
+    assert deliver(handler, "woocommerce", WOO_CUSTOMER, woo_headers)[0] == 200
+    drain(handler, queues)
+    assert sandbox.state.get_contact(DEMO_CONTACTS[1]["id"])["favoriteStore"] == "Malmö Triangeln"
+
+
+@pytest.mark.parametrize(
+    "mapping",
+    ['{"firstNam": "first_name"}', '{"preferences.acceptEmail": "x"}', "[1]", '{"city": ["billing.city", "shout"]}'],
+)
+def test_a_wrong_user_mapping_stops_the_function_at_start(secrets_env, monkeypatch, mapping):
+    monkeypatch.setenv("SHOPIFY_ATTRIBUTE_MAP", mapping)
+    with pytest.raises(ConfigurationError, match="SHOPIFY_ATTRIBUTE_MAP"):
+        load_function("update_contact")
+
+
+def test_a_platform_without_a_secret_has_no_route(function_env):
+    function_env("update_contact")
+    handler = load_function("update_contact").lambda_handler
+    assert deliver(handler, "shopify", SHOPIFY_CUSTOMER, shopify_headers)[0] == 404
+
+
+@pytest.mark.parametrize(("name", "secret"), [("shopify", SHOPIFY_SECRET), ("woocommerce", WOO_SECRET)])
+def test_the_example_events_are_correctly_signed_and_handled(update, queues, sandbox, name, secret):
+    event = json.loads((ROOT / "events" / "update_contact" / f"{name}.json").read_text())
+    raw = event["body"].encode()
+    header = next(v for k, v in event["headers"].items() if k.lower() in ("x-shopify-hmac-sha256",
+                                                                          "x-wc-webhook-signature"))  # fmt: skip
+    assert header == sign(secret, raw)
+    assert update(event, LocalContext())["statusCode"] == 200
+    drain(update, queues)
+    assert sent_updates(sandbox)
