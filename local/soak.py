@@ -129,31 +129,38 @@ def plan(count: int, seed: int, contacts: list[str]) -> list[Planned]:
     return planned
 
 
-def _send_all(stack: LocalStack, planned: list[Planned]) -> None:
-    from engage_contact.command import message_group
+class Producer:
+    """Sends the planned commands in plan order, a chunk at a time, as producers would over a while.
 
-    sqs = stack.client("sqs")
-    for operation in ("update", "promote", "contact-type"):
-        spec = stack.spec.function_for_route("POST", f"/contacts/{operation}")
-        url = stack.queue_urls[spec.queue]
-        items = [p for p in planned if p.operation == operation]
-        for start in range(0, len(items), 10):
-            entries = [
-                {
-                    "Id": str(n),
-                    "MessageBody": json.dumps(p.command),
-                    "MessageGroupId": message_group(p.command),
-                    "MessageDeduplicationId": str(uuid.uuid4()),
-                }
-                for n, p in enumerate(items[start : start + 10])
-            ]
-            answer = sqs.send_message_batch(QueueUrl=url, Entries=entries)
-            if answer.get("Failed"):
-                raise RuntimeError(f"could not enqueue: {answer['Failed']}")
+    (All at once, moto's FIFO queue slows to a crawl: its deduplication scans the whole queue.)
+    """
+
+    def __init__(self, stack: LocalStack, planned: list[Planned], chunk: int = 100) -> None:
+        self.sqs = stack.client("sqs")
+        self.urls = {op: stack.queue_urls[stack.spec.function_for_route("POST", f"/contacts/{op}").queue]
+                     for op in ("update", "promote", "contact-type")}  # fmt: skip
+        self.pending = list(planned)
+        self.chunk = chunk
+
+    def send_next(self) -> int:
+        from engage_contact.command import message_group
+
+        chunk, self.pending = self.pending[: self.chunk], self.pending[self.chunk :]
+        for operation, url in self.urls.items():
+            items = [p for p in chunk if p.operation == operation]
+            for start in range(0, len(items), 10):
+                entries = [{"Id": str(n), "MessageBody": json.dumps(p.command),
+                            "MessageGroupId": message_group(p.command), "MessageDeduplicationId": str(uuid.uuid4())}
+                           for n, p in enumerate(items[start : start + 10])]  # fmt: skip
+                answer = self.sqs.send_message_batch(QueueUrl=url, Entries=entries)
+                if answer.get("Failed"):
+                    raise RuntimeError(f"could not enqueue: {answer['Failed']}")
+        return len(chunk)
 
 
-def _drain(stack: LocalStack, sources: list, budget_seconds: float, secrets_outage: tuple[int, int] | None) -> int:
-    """Poll until every queue is empty; skip backoff waits when nothing is visible. The rounds it took."""
+def _drain(stack: LocalStack, sources: list, producer: Producer, budget_seconds: float,
+           secrets_outage: tuple[int, int] | None) -> int:  # fmt: skip
+    """Feed and poll until everything is sent and every queue is empty; skip backoff waits. The rounds it took."""
     sqs = stack.client("sqs")
     started = time.monotonic()
     rounds = 0
@@ -163,8 +170,13 @@ def _drain(stack: LocalStack, sources: list, budget_seconds: float, secrets_outa
             _break_secrets(stack)
         if secrets_outage and rounds == secrets_outage[1]:
             _mend_secrets(stack)
+        if rounds % 5 == 1 and producer.pending:
+            producer.send_next()
         handled = sum(1 for source in sources if source.poll_once() is not None)
         if handled:
+            continue
+        if producer.pending:
+            producer.send_next()
             continue
         if sum(source.skip_backoff() for source in sources):
             continue
@@ -277,7 +289,7 @@ def reconcile(stack: LocalStack, planned: list[Planned], seeded: dict[str, dict]
     for contact, markers in applied_markers.items():
         indexes = [order[m] for m in markers if m in order]
         if indexes != sorted(indexes):
-            violations.append(f"contact {contact}: updates applied out of order")
+            violations.append(f"contact {contact}: updates applied out of order: {markers}")
     for contact in stack.sandbox.state.list_contacts():
         if contact["_promotions"] > 1:
             violations.append(f"contact {contact['id']} promoted {contact['_promotions']} times")
@@ -319,9 +331,9 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
         planned = plan(commands, seed, contact_ids)
         state.add_faults([Fault.from_json(f) for f in FAULTS])
         state.rng.seed(seed)
-        _send_all(stack, planned)
         sources = [stack.event_source(spec) for spec in stack.spec.functions.values()]
-        _drain(stack, sources, budget_seconds=max(600.0, commands * 0.5), secrets_outage=(5, 7))
+        producer = Producer(stack, planned)
+        _drain(stack, sources, producer, budget_seconds=max(600.0, commands * 0.5), secrets_outage=(5, 7))
         state.clear_faults()
         applied, dead_lettered, lost, violations = reconcile(stack, planned, seeded)
         retries = sum(f.handler.runtime.engage.retries for f in stack.functions.values())

@@ -135,6 +135,9 @@ class LocalStack:
 
         from moto.server import ThreadedMotoServer
 
+        from . import moto_fixes
+
+        moto_fixes.apply()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access line per AWS call drowns the banner
 
         self.moto = ThreadedMotoServer(ip_address=HOST, port=self.ports["MOTO_PORT"], verbose=False)

@@ -49,6 +49,9 @@ def aws(monkeypatch):
     """moto's in-process AWS, with credentials that can reach nothing real."""
     from moto import mock_aws
 
+    from local import moto_fixes
+
+    moto_fixes.apply()  # moto's FIFO groups otherwise lose their order when visibilities expire together
     for name, value in {
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
