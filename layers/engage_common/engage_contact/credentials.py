@@ -77,3 +77,20 @@ class ApiKeySource:
                 raise
             # An unusable value must not stay cached for 5 minutes: it may have been mended since.
             return api_key_from_secret(self.reader.read(self.arn, refresh=True))
+
+
+def rotating_secrets(value: str, what: str) -> list[str]:
+    """The secrets a value holds: one, or JSON {"current": …, "previous": …} while it is being rotated."""
+    text = value.strip()
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise DependencyUnavailable(f"the {what} is neither a secret nor valid JSON") from exc
+        found = [data.get(k) for k in ("current", "previous")] if isinstance(data, dict) else []
+        found = [k.strip() for k in found if isinstance(k, str) and k.strip()]
+    else:
+        found = [text] if text else []
+    if not found:
+        raise DependencyUnavailable(f"the {what} holds no secret")
+    return found

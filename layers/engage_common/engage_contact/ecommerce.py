@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .attributes import MOBILE_PHONE
+from .credentials import rotating_secrets
 from .errors import DependencyUnavailable, InvalidRequest, Unauthorized
 
 LAST_APPLIED_DAYS = 400  # how long the last-applied time of a customer is kept
@@ -179,19 +180,7 @@ def verify(raw: bytes, signature: str | None, secrets: list[str]) -> None:
 
 def platform_secrets(value: str) -> list[str]:
     """The platform's signing secret as given, or JSON {"current": …, "previous": …} during a rotation."""
-    text = value.strip()
-    if text.startswith("{"):
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise DependencyUnavailable("the platform's webhook secret is neither a secret nor valid JSON") from exc
-        found = [data.get(k) for k in ("current", "previous")] if isinstance(data, dict) else []
-        found = [s for s in found if isinstance(s, str) and s]
-    else:
-        found = [text] if text else []
-    if not found:
-        raise DependencyUnavailable("the platform's webhook secret is empty")
-    return found
+    return rotating_secrets(value, "platform's webhook secret")
 
 
 def event_time(platform: Platform, customer: Mapping[str, Any], headers: Mapping[str, str]) -> dt.datetime | None:

@@ -44,7 +44,7 @@ class Settings:
             engage_base_url=_base_url(env),
             api_key_secret_arn=_required(env, "ENGAGE_API_KEY_SECRET_ARN"),
             catalogue=catalogue,
-            timeout_seconds=_timeout(env),
+            timeout_seconds=_number(env, "ENGAGE_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS, 0.09, 60, "seconds"),
             webhook_secret_arn=_webhook_secret(env),
             webhook_signing=_signing(env),
             idempotency_table=_optional(env, "IDEMPOTENCY_TABLE"),
@@ -52,7 +52,9 @@ class Settings:
             update_queue_url=_optional(env, "UPDATE_QUEUE_URL"),
             max_receive_count=_positive_int(env, "SQS_MAX_RECEIVE_COUNT"),
             batch_concurrency=_positive_int(env, "SQS_BATCH_CONCURRENCY") or DEFAULT_BATCH_CONCURRENCY,
-            max_requests_per_second=_rate(env),
+            max_requests_per_second=_number(
+                env, "ENGAGE_MAX_REQUESTS_PER_SECOND", DEFAULT_MAX_REQUESTS_PER_SECOND, 0, 200, "requests per second"
+            ),
             **_platforms(env, catalogue),
         )
 
@@ -99,17 +101,17 @@ def _catalogue(env: Mapping[str, str]) -> AttributeCatalogue:
         raise ConfigurationError(f"{name}: {exc}") from exc
 
 
-def _timeout(env: Mapping[str, str]) -> float:
-    name = "ENGAGE_TIMEOUT_SECONDS"
+def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float, unit: str) -> float:
+    """A number within (low, high]; the variable is named when it is not."""
     raw = _optional(env, name)
     if raw is None:
-        return DEFAULT_TIMEOUT_SECONDS
+        return default
     try:
         value = float(raw)
-    except ValueError as exc:
-        raise ConfigurationError(f"{name} must be a number of seconds, not {raw!r}") from exc
-    if not 0.1 <= value <= 60:
-        raise ConfigurationError(f"{name} must be between 0.1 and 60 seconds")
+    except ValueError:
+        value = float("nan")
+    if not low < value <= high:
+        raise ConfigurationError(f"{name} must be a number of {unit} above {low} and at most {high}, not {raw!r}")
     return value
 
 
@@ -135,20 +137,6 @@ def _webhook_secret(env: Mapping[str, str]) -> str | None:
     if arn is None and _signing(env):
         raise ConfigurationError("WEBHOOK_SECRET_ARN is not set (signing is required unless WEBHOOK_SIGNING=off)")
     return arn
-
-
-def _rate(env: Mapping[str, str]) -> float:
-    name = "ENGAGE_MAX_REQUESTS_PER_SECOND"
-    raw = _optional(env, name)
-    if raw is None:
-        return DEFAULT_MAX_REQUESTS_PER_SECOND
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1
-    if not 0 < value <= 200:
-        raise ConfigurationError(f"{name} must be a number of requests per second between 0 and 200, not {raw!r}")
-    return value
 
 
 def _platforms(env: Mapping[str, str], catalogue: AttributeCatalogue) -> dict:

@@ -9,31 +9,19 @@ cryptography; this module reads the keys and turns every refusal into one error.
 from __future__ import annotations
 
 import binascii
-import json
 from collections.abc import Mapping
 
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from .errors import DependencyUnavailable, Unauthorized
+from .credentials import rotating_secrets
+from .errors import Unauthorized
 
 HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 
 
 def signing_keys(secret: str) -> list[str]:
     """The keys a secret holds: one `whsec_…` key, or JSON {"current": …, "previous": …} during a rotation."""
-    text = secret.strip()
-    if text.startswith("{"):
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise DependencyUnavailable("the webhook secret is neither a key nor valid JSON") from exc
-        keys = [data.get(k) for k in ("current", "previous")] if isinstance(data, dict) else []
-        keys = [k.strip() for k in keys if isinstance(k, str) and k.strip()]
-    else:
-        keys = [text] if text else []
-    if not keys:
-        raise DependencyUnavailable("the webhook secret holds no key")
-    return keys
+    return rotating_secrets(secret, "webhook secret")
 
 
 def verify(raw_body: bytes, headers: Mapping[str, str], keys: list[str]) -> str:
