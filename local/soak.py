@@ -170,8 +170,8 @@ def _drain(stack: LocalStack, sources: list, producer: Producer, budget_seconds:
             _break_secrets(stack)
         if secrets_outage and rounds == secrets_outage[1]:
             _mend_secrets(stack)
-        if rounds % 5 == 1 and producer.pending:
-            producer.send_next()
+        if rounds % 5 == 1 and producer.pending and _depth(sqs, sources) < 2 * producer.chunk:
+            producer.send_next()  # keep a working set in the queues: moto slows down as a queue grows
         handled = sum(1 for source in sources if source.poll_once() is not None)
         if handled:
             continue
@@ -180,14 +180,19 @@ def _drain(stack: LocalStack, sources: list, producer: Producer, budget_seconds:
             continue
         if sum(source.skip_backoff() for source in sources):
             continue
-        left = 0
-        for source in sources:
-            attrs = sqs.get_queue_attributes(QueueUrl=source.queue_url, AttributeNames=["All"])["Attributes"]
-            left += int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
-        if left == 0:
+        if _depth(sqs, sources) == 0:
             return rounds
         time.sleep(0.05)
     return rounds
+
+
+def _depth(sqs: Any, sources: list) -> int:
+    """Messages in the source queues, visible or in flight."""
+    left = 0
+    for source in sources:
+        attrs = sqs.get_queue_attributes(QueueUrl=source.queue_url, AttributeNames=["All"])["Attributes"]
+        left += int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+    return left
 
 
 ROTATED_KEY = "sandbox-api-key-rotated"
