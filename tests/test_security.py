@@ -194,7 +194,9 @@ def test_a_duplicate_while_the_first_is_in_flight_is_request_in_progress(update,
     thread.start()
     import time
 
-    time.sleep(0.5)
+    deadline = time.monotonic() + 10
+    while not updates(sandbox) and time.monotonic() < deadline:  # the first is now at Engage, marked in progress
+        time.sleep(0.01)
     status, answer, headers = post(update, body, signed_headers(webhook_secret[1], body, msg_id="msg_slow"))
     thread.join()
     assert (status, answer["error"]) == (409, "RequestInProgress") and int(headers["Retry-After"]) >= 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 from botocore.config import Config
 
@@ -18,21 +19,25 @@ class SecretReader:
 
     def __init__(self) -> None:
         self._provider = None
+        # The records of a cold batch start together: one of them builds the client and reads, the others wait.
+        self._lock = threading.RLock()
 
     @property
     def provider(self):
-        if self._provider is None:
-            from aws_lambda_powertools.utilities.parameters import SecretsProvider
+        with self._lock:
+            if self._provider is None:
+                from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-            self._provider = SecretsProvider(boto_config=_BOTO_CONFIG)
-        return self._provider
+                self._provider = SecretsProvider(boto_config=_BOTO_CONFIG)
+            return self._provider
 
     def read(self, arn: str, *, refresh: bool = False) -> str:
         """The secret's string; cached for 5 minutes, read again when `refresh`."""
         from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
         try:
-            value = self.provider.get(arn, max_age=CACHE_SECONDS, force_fetch=refresh)
+            with self._lock:
+                value = self.provider.get(arn, max_age=CACHE_SECONDS, force_fetch=refresh)
         except GetParameterError as exc:
             # The provider's message names the secret, never its value.
             raise DependencyUnavailable("the secret could not be read from Secrets Manager") from exc

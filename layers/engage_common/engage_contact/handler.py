@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -29,15 +30,17 @@ class ContactFunction:
         self.operation = Operation(operation)
         self.runtime = runtime
         self._guard: IdempotencyGuard | None = None
+        self._guard_lock = threading.Lock()
 
     @property
     def guard(self) -> IdempotencyGuard | None:
         """Built on the first command that has a key: a cold start without one pays nothing for it."""
-        if self._guard is None and self.runtime.settings.idempotency_table:
-            from .idempotency import IdempotencyGuard
+        with self._guard_lock:  # a batch's records may ask at once
+            if self._guard is None and self.runtime.settings.idempotency_table:
+                from .idempotency import IdempotencyGuard
 
-            self._guard = IdempotencyGuard(self.runtime.settings.idempotency_table)
-        return self._guard
+                self._guard = IdempotencyGuard(self.runtime.settings.idempotency_table)
+            return self._guard
 
     def __call__(self, event: Any, context: Any) -> Any:
         try:

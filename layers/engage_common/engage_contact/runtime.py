@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import cached_property
+import threading
 from typing import Any
 
 from . import observability
@@ -31,6 +31,9 @@ class Runtime:
             pacer=RequestPacer(settings.max_requests_per_second),
         )
         self._queue_urls: dict[str, str] = {}
+        self._lock = threading.RLock()
+        self._sqs: Any = None
+        self._last_applied: Any = None
 
     @classmethod
     def from_env(cls) -> Runtime:
@@ -41,22 +44,28 @@ class Runtime:
 
         return signing_keys(self.secrets.read(self.settings.webhook_secret_arn))
 
-    @cached_property
+    @property
     def sqs(self) -> Any:
-        import boto3  # only the SQS path needs it
+        with self._lock:  # built once, though a batch's threads may ask at once
+            if self._sqs is None:
+                import boto3  # only the SQS path needs it
 
-        return boto3.client("sqs")
+                self._sqs = boto3.client("sqs")
+            return self._sqs
 
     def platform_secrets(self, platform: str) -> list[str]:
         from .ecommerce import platform_secrets
 
         return platform_secrets(self.secrets.read(self.settings.platform_secret_arns[platform]))
 
-    @cached_property
+    @property
     def last_applied(self) -> Any:
-        from .ecommerce import LastApplied
+        with self._lock:
+            if self._last_applied is None:
+                from .ecommerce import LastApplied
 
-        return LastApplied(self.settings.idempotency_table)
+                self._last_applied = LastApplied(self.settings.idempotency_table)
+            return self._last_applied
 
     def enqueue_update(self, command: dict[str, Any], deduplication_id: str) -> None:
         """Put an update command on the update function's FIFO queue, its contact as the message group."""
