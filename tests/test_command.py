@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from engage_contact.attributes import AttributeCatalogue
-from engage_contact.command import Lookup, Operation, decode_json, parse_command
+from engage_contact.command import Lookup, Operation, decode_json, message_group, parse_command
 from engage_contact.errors import InvalidRequest, NoData
 
 ID = "430d3329-7eef-45c0-37f9-ae9300a0dace"
@@ -29,11 +29,10 @@ def test_the_contract_example_parses():
 
 
 def test_lookup_with_contact_type():
-    command = parse(
-        {"lookup": {"email": " anna@example.com ", "contactType": "Member"}, "attributes": {"city": "Lund"}}
-    )
-    assert command.lookup == Lookup("email", "anna@example.com", "Member")
-    assert command.group == "email:anna@example.com"
+    data = {"lookup": {"email": " Anna@example.com ", "contactType": "Member"}, "attributes": {"city": "Lund"}}
+    command = parse(data)
+    assert command.lookup == Lookup("email", "Anna@example.com", "Member")
+    assert message_group(data) == "email:anna@example.com"  # the SQS message group: the contact
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import binascii
 import json
 from typing import Any
 
-from .command import Operation, decode_json
+from .command import Operation
 from .errors import EngageContactError, InvalidRequest, name_of, policy_of
 
 ROUTES: dict[str, Operation] = {
@@ -42,9 +42,6 @@ class ApiRequest:
             except (binascii.Error, ValueError) as exc:
                 raise InvalidRequest("the body is marked base64 but is not") from exc
         return body.encode("utf-8")
-
-    def json_body(self) -> Any:
-        return decode_json(self.raw_body())
 
 
 def response(status: int, body: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -50,11 +50,6 @@ class Command:
     payload: SparsePayload | None = None
     contact_type_id: str | None = None
     idempotency_key: str | None = None
-    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    @property
-    def group(self) -> str:
-        return message_group(self.raw)
 
 
 def message_group(command: dict[str, Any]) -> str:
@@ -188,4 +183,4 @@ def parse_command(data: object, operation: Operation, catalogue: AttributeCatalo
         if not isinstance(clear, list) or not all(isinstance(n, str) and n for n in clear):
             raise InvalidRequest("'clear' must be a list of attribute names", {"field": "clear"})
         payload = build_sparse_payload(attributes, clear, catalogue, require_data=operation is Operation.UPDATE)
-    return Command(operation, contact_id, lookup, payload, contact_type_id, idempotency_key, raw=data)
+    return Command(operation, contact_id, lookup, payload, contact_type_id, idempotency_key)

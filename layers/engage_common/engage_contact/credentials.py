@@ -45,10 +45,6 @@ class SecretReader:
             value = value.decode("utf-8")
         return value
 
-    def clear(self) -> None:
-        if self._provider is not None:
-            self._provider.clear_cache()
-
 
 def api_key_from_secret(secret: str) -> str:
     """The Engage key from its secret: the bare key, or JSON `{"apiKey": "…"}`."""
