@@ -10,6 +10,27 @@ from local.engage_sandbox import EngageSandbox
 SANDBOX_KEY = "sandbox-api-key"
 
 
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def only_loopback():
+    """No test ever reaches past 127.0.0.1: a lookup of any other host fails at once, naming it."""
+    import socket
+
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else host
+        if name is not None and name not in LOOPBACK:
+            raise OSError(f"tests reach only 127.0.0.1, not {name!r}")
+        return real(host, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket, "getaddrinfo", getaddrinfo)
+        yield
+
+
 @pytest.fixture(scope="session")
 def sandbox_server():
     with EngageSandbox(api_keys=(SANDBOX_KEY,)) as server:
@@ -74,14 +95,15 @@ def api_key_secret(aws):
 
 
 class SecretReadCounter:
-    """Counts GetSecretValue calls that really reach (moto's) Secrets Manager."""
+    """Counts the answers (moto's) Secrets Manager gave to the reader's client from now on."""
 
     def __init__(self, reader):
-        self.count = 0
-        reader.provider.client.meta.events.register("before-call.secrets-manager.GetSecretValue", self._seen)
+        self.client = reader.client
+        self.start = self.client.answers
 
-    def _seen(self, **_):
-        self.count += 1
+    @property
+    def count(self):
+        return self.client.answers - self.start
 
 
 # --- the functions, loaded as Lambda loads them ------------------------------------------------

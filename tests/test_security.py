@@ -364,3 +364,11 @@ def test_metrics_are_published_for_each_outcome(update, capsys):
         for m in d["Metrics"]
     }
     assert {"ContactsUpdated", "AttributesDroppedEmpty", "EngageLatency", "UnknownNamesRefused"} <= names
+
+
+def test_the_tests_themselves_cannot_look_up_any_host_but_loopback():
+    import socket
+
+    with pytest.raises(OSError, match=r"tests reach only 127\.0\.0\.1"):
+        socket.getaddrinfo("engage.invalid", 443)  # a reserved name: never a real address
+    assert socket.getaddrinfo("127.0.0.1", 80)

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import requests
@@ -17,7 +17,6 @@ from requests.adapters import HTTPAdapter
 
 from . import __version__
 from .command import Lookup, check_contact_id
-from .credentials import ApiKeySource
 from .errors import (
     ContactNotFound,
     EngageAuthError,
@@ -29,6 +28,9 @@ from .errors import (
     MultipleMatches,
     NoData,
 )
+
+if TYPE_CHECKING:
+    from .credentials import ApiKeySource
 
 USER_AGENT = f"EngageContactFunctions/{__version__}"
 MEMBER = "Member"

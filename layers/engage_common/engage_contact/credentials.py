@@ -1,49 +1,49 @@
-"""Secrets from Secrets Manager, through Powertools' parameters, cached per container."""
+"""Secrets from Secrets Manager, cached per container."""
 
 from __future__ import annotations
 
 import json
 import threading
-
-from botocore.config import Config
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .errors import DependencyUnavailable
 
+if TYPE_CHECKING:
+    from .secrets_manager import SecretsManager
+
 CACHE_SECONDS = 300
-# Fail fast: a slow Secrets Manager must not eat the time Engage's retries need.
-_BOTO_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 2, "mode": "standard"})
 
 
 class SecretReader:
-    """Reads secrets through one Powertools SecretsProvider, built on first use."""
+    """Each secret read at most once per 5 minutes per container, through one Secrets Manager client."""
 
-    def __init__(self) -> None:
-        self._provider = None
-        # The records of a cold batch start together: one of them builds the client and reads, the others wait.
+    def __init__(self, client: SecretsManager | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self._client = client
+        self._clock = clock
+        self._cache: dict[str, tuple[float, str]] = {}
+        # The records of a cold batch start together: one of them reads, the others wait for its answer.
         self._lock = threading.RLock()
 
     @property
-    def provider(self):
+    def client(self) -> SecretsManager:
         with self._lock:
-            if self._provider is None:
-                from aws_lambda_powertools.utilities.parameters import SecretsProvider
+            if self._client is None:
+                from .secrets_manager import SecretsManager
 
-                self._provider = SecretsProvider(boto_config=_BOTO_CONFIG)
-            return self._provider
+                self._client = SecretsManager()
+            return self._client
 
     def read(self, arn: str, *, refresh: bool = False) -> str:
         """The secret's string; cached for 5 minutes, read again when `refresh`."""
-        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-
-        try:
-            with self._lock:
-                value = self.provider.get(arn, max_age=CACHE_SECONDS, force_fetch=refresh)
-        except GetParameterError as exc:
-            # The provider's message names the secret, never its value.
-            raise DependencyUnavailable("the secret could not be read from Secrets Manager") from exc
-        if isinstance(value, bytes):
-            value = value.decode("utf-8")
-        return value
+        with self._lock:
+            cached = self._cache.get(arn)
+            if cached is not None and not refresh and self._clock() - cached[0] < CACHE_SECONDS:
+                return cached[1]
+            value = self.client.get_secret_string(arn)
+            self._cache[arn] = (self._clock(), value)
+            return value
 
 
 def api_key_from_secret(secret: str) -> str:
