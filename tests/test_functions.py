@@ -374,3 +374,21 @@ def test_a_cold_batch_reads_the_key_once_however_many_records_start_together(fun
                      group=contact)  # fmt: skip
     assert source(functions, queues, "update_contact").poll_once() == {"batchItemFailures": []}
     assert counter.count == 1
+
+
+def test_a_container_builds_each_aws_client_once_from_one_session_and_failing_fast(functions, queues, sandbox):
+    handler = functions["update_contact"]
+    runtime = handler.runtime
+    assert runtime._clients == {}  # a cold container has built none
+    url = queues.urls["update_contact"]
+    send_command(queues.sqs, url, {"contactId": ANNA, "attributes": {"city": "Lund"}}, group=ANNA)
+    send_command(queues.sqs, url, {"contactId": "not a contact id"}, group="g")
+    assert source(functions, queues, "update_contact").poll_once() == {"batchItemFailures": []}
+    assert sandbox.state.get_contact(ANNA)["city"] == "Lund" and len(queues.messages("update_contact-dlq")) == 1
+    # the idempotency store (the message id is the key) and the dead-letter send asked the container for them
+    assert set(runtime._clients) == {"dynamodb", "sqs"}
+    assert runtime.aws_client("dynamodb") is runtime._clients["dynamodb"]
+    for client in runtime._clients.values():
+        config = client.meta.config
+        assert (config.connect_timeout, config.read_timeout) == (2, 3)
+        assert config.retries == {"total_max_attempts": 2, "mode": "standard"}

@@ -244,11 +244,10 @@ def is_woocommerce_ping(platform: Platform, raw: bytes, headers: Mapping[str, st
 class LastApplied:
     """The time of the newest event accepted per customer, in the idempotency table, so older ones are refused."""
 
-    def __init__(self, table_name: str) -> None:
-        import boto3
-
+    def __init__(self, table_name: str, client: Any) -> None:
+        """`client`: the container's DynamoDB client."""
         self.table_name = table_name
-        self.client = boto3.client("dynamodb")
+        self.client = client
 
     def accept(self, platform: str, email: str, at: dt.datetime) -> bool:
         """True when `at` is not older than the last accepted event of this customer (and records it)."""

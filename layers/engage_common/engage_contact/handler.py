@@ -39,7 +39,8 @@ class ContactFunction:
             if self._guard is None and self.runtime.settings.idempotency_table:
                 from .idempotency import IdempotencyGuard
 
-                self._guard = IdempotencyGuard(self.runtime.settings.idempotency_table)
+                table = self.runtime.settings.idempotency_table
+                self._guard = IdempotencyGuard(table, self.runtime.aws_client("dynamodb"))
             return self._guard
 
     def __call__(self, event: Any, context: Any) -> Any:

@@ -10,18 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from botocore.config import Config
-
 from .errors import DependencyUnavailable, IdempotencyConflict, RequestInProgress
 
 EXPIRES_AFTER_SECONDS = 24 * 60 * 60
-_BOTO_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 2, "mode": "standard"})
 
 
 class IdempotencyGuard:
     """Runs a command once per key within the expiry; the same key with another command is a conflict."""
 
-    def __init__(self, table_name: str) -> None:
+    def __init__(self, table_name: str, client: Any) -> None:
+        """`client`: the container's DynamoDB client."""
         from aws_lambda_powertools.utilities.idempotency import (
             DynamoDBPersistenceLayer,
             IdempotencyConfig,
@@ -33,7 +31,7 @@ class IdempotencyGuard:
             payload_validation_jmespath="command",
             expires_after_seconds=EXPIRES_AFTER_SECONDS,
         )
-        store = DynamoDBPersistenceLayer(table_name=table_name, boto_config=_BOTO_CONFIG)
+        store = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client)
         self._run = idempotent_function(data_keyword_argument="request", persistence_store=store, config=self.config)(
             _run_work
         )

@@ -8,7 +8,14 @@ from typing import Any
 from . import observability
 from .client import EngageClient, RequestPacer, new_session
 from .credentials import ApiKeySource, SecretReader
-from .settings import Settings
+from .settings import AWS_ATTEMPTS, AWS_CONNECT_TIMEOUT_SECONDS, AWS_READ_TIMEOUT_SECONDS, Settings
+
+
+def aws_config() -> Any:
+    from botocore.config import Config
+
+    return Config(connect_timeout=AWS_CONNECT_TIMEOUT_SECONDS, read_timeout=AWS_READ_TIMEOUT_SECONDS,
+                  retries={"total_max_attempts": AWS_ATTEMPTS, "mode": "standard"})  # fmt: skip
 
 
 def _observe(name: str, value: float) -> None:
@@ -32,7 +39,8 @@ class Runtime:
         )
         self._queue_urls: dict[str, str] = {}
         self._lock = threading.RLock()
-        self._sqs: Any = None
+        self._boto3_session: Any = None
+        self._clients: dict[str, Any] = {}
         self._last_applied: Any = None
 
     @classmethod
@@ -44,14 +52,24 @@ class Runtime:
 
         return signing_keys(self.secrets.read(self.settings.webhook_secret_arn))
 
+    def aws_client(self, service: str) -> Any:
+        """One boto3 client per service per container, all from one session, all failing fast.
+
+        Only the paths that need them build them (a plain command needs none). One session
+        parses botocore's endpoint catalogue once: each further client costs about 50 ms, not 150.
+        """
+        with self._lock:  # a batch's threads may ask at once; a boto3 session is not thread-safe
+            if service not in self._clients:
+                if self._boto3_session is None:
+                    import boto3
+
+                    self._boto3_session = boto3.session.Session()
+                self._clients[service] = self._boto3_session.client(service, config=aws_config())
+            return self._clients[service]
+
     @property
     def sqs(self) -> Any:
-        with self._lock:  # built once, though a batch's threads may ask at once
-            if self._sqs is None:
-                import boto3  # only the SQS path needs it
-
-                self._sqs = boto3.client("sqs")
-            return self._sqs
+        return self.aws_client("sqs")
 
     def platform_secrets(self, platform: str) -> list[str]:
         from .ecommerce import platform_secrets
@@ -64,7 +82,7 @@ class Runtime:
             if self._last_applied is None:
                 from .ecommerce import LastApplied
 
-                self._last_applied = LastApplied(self.settings.idempotency_table)
+                self._last_applied = LastApplied(self.settings.idempotency_table, self.aws_client("dynamodb"))
             return self._last_applied
 
     def enqueue_update(self, command: dict[str, Any], deduplication_id: str) -> None:

@@ -28,13 +28,11 @@ import requests
 
 from .client import new_session
 from .errors import DependencyUnavailable
+from .settings import AWS_ATTEMPTS, AWS_CONNECT_TIMEOUT_SECONDS, AWS_READ_TIMEOUT_SECONDS
 
 SERVICE = "secretsmanager"
 API_VERSION = "2017-10-17"
 TARGET = "secretsmanager.GetSecretValue"
-CONNECT_TIMEOUT = 2.0  # fail fast: a slow Secrets Manager must not eat the time Engage's retries need
-READ_TIMEOUT = 3.0
-ATTEMPTS = 2
 # Worth one more attempt (botocore's standard retry mode retries the same).
 RETRYABLE_CODES = frozenset({
     "ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded",
@@ -140,13 +138,13 @@ class SecretsManager:
         url, session = self._route(region)
         body = json.dumps({"SecretId": secret_id})
         problem = "no answer"
-        for attempt in range(1, ATTEMPTS + 1):
+        for attempt in range(1, AWS_ATTEMPTS + 1):
             request = AWSRequest("POST", url.rstrip("/") + "/", data=body, headers={
                 "X-Amz-Target": TARGET, "Content-Type": "application/x-amz-json-1.1"})  # fmt: skip
             SigV4Auth(self.credentials(), SERVICE, region or "us-east-1").add_auth(request)
             try:
                 response = session.post(request.url, data=body, headers=dict(request.headers),
-                                        timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))  # fmt: skip
+                                        timeout=(AWS_CONNECT_TIMEOUT_SECONDS, AWS_READ_TIMEOUT_SECONDS))  # fmt: skip
             except requests.RequestException as exc:
                 problem = type(exc).__name__
             else:
@@ -158,7 +156,7 @@ class SecretsManager:
                 problem = f"{code} (HTTP {response.status_code})"
                 if code not in RETRYABLE_CODES and response.status_code < 500:
                     break
-            if attempt < ATTEMPTS:
+            if attempt < AWS_ATTEMPTS:
                 self._sleep(random.uniform(0.05, 0.5))  # jittered, as botocore's standard mode
         # The answer's message may quote the secret's name; the code is enough, and safe to log.
         raise DependencyUnavailable(f"the secret could not be read from Secrets Manager: {problem}")

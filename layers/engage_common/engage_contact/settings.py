@@ -12,6 +12,10 @@ from .errors import ConfigurationError
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 DEFAULT_TIMEOUT_SECONDS = 5.0
+# AWS calls (Secrets Manager, DynamoDB, SQS) fail fast: a slow service must not eat the time Engage's retries need.
+AWS_CONNECT_TIMEOUT_SECONDS = 2.0
+AWS_READ_TIMEOUT_SECONDS = 3.0
+AWS_ATTEMPTS = 2  # in all, the first included
 # Records of different contacts in one SQS batch handled at once.
 DEFAULT_BATCH_CONCURRENCY = 10
 # Requests per second one container sends Engage at most, after a burst of 10: in any second at most
