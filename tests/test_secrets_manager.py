@@ -280,3 +280,57 @@ def test_no_credentials_at_all_is_dependency_unavailable(stand_in, no_env_keys):
     with pytest.raises(DependencyUnavailable, match="no AWS credentials"):
         SecretsManager().get_secret_string(ARN)
     assert server.received == []
+
+
+# --- the cold start this is for ----------------------------------------------------------------------------
+
+COLD_COMMAND = """
+import json, sys
+import app
+class Context:
+    aws_request_id = "cold"
+    def get_remaining_time_in_millis(self):
+        return 30000
+result = app.lambda_handler(json.loads(sys.argv[1]), Context())
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("boto3", "s3transfer"))
+print(json.dumps({"result": result, "boto3": loaded}))
+"""
+
+
+def test_a_cold_start_of_a_plain_command_imports_no_boto3(sandbox, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from moto.server import ThreadedMotoServer
+
+    from local.engage_sandbox import DEMO_CONTACTS
+
+    from .conftest import ROOT, SANDBOX_KEY
+
+    LAYER = ROOT / "layers" / "engage_common"
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        url = "http://{}:{}".format(*server.get_host_and_port())
+        keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+        arn = boto3.client("secretsmanager", region_name=REGION, endpoint_url=url, **keys).create_secret(
+            Name="cold-key", SecretString=SANDBOX_KEY
+        )["ARN"]
+        env = {
+            "PATH": os.environ["PATH"], "AWS_ENDPOINT_URL": url, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "ENGAGE_BASE_URL": sandbox.url,
+            "ENGAGE_API_KEY_SECRET_ARN": arn, "WEBHOOK_SIGNING": "off", "IDEMPOTENCY_TABLE": "idempotency",
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "functions" / "update_contact"), str(LAYER)]),
+        }  # fmt: skip
+        contact = DEMO_CONTACTS[0]["id"]
+        command = json.dumps({"contactId": contact, "attributes": {"city": "Kall"}})
+        run = subprocess.run([sys.executable, "-c", COLD_COMMAND, command], env=env, capture_output=True, text=True,
+                             timeout=120, cwd=tmp_path)  # fmt: skip
+        assert run.returncode == 0, run.stderr[-2000:]
+        answer = json.loads(run.stdout.strip().splitlines()[-1])
+    finally:
+        server.stop()
+    assert answer["result"]["contactId"] == contact and sandbox.state.get_contact(contact)["city"] == "Kall"
+    assert answer["boto3"] == []
