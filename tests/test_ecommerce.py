@@ -174,6 +174,27 @@ def test_an_older_event_does_not_overwrite_newer_data(update, queues, sandbox):
     assert sandbox.state.get_contact(ANNA)["lastName"] == "Newer"
 
 
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),  # a nesting bomb, even signed, is no 500
+        (b'{"email": "anna@example.com", "first_name": NaN}', "NaN is not a JSON value"),
+        (b"not json", "not valid JSON"),
+        (b'{"a": "' + b"x" * (4 * 64 * 1024) + b'"}', "larger than"),
+    ],
+)
+def test_a_signed_body_that_is_not_a_customer_is_400_and_nothing_is_queued(update, queues, raw, reason):
+    status, body = deliver(update, "shopify", raw, shopify_headers)
+    assert (status, body["error"]) == (400, "InvalidRequest") and reason in body["message"]
+    assert queues.messages("update_contact") == []
+
+
+def test_a_wrong_method_on_a_platform_route_is_405(update):
+    response = update(api_event("GET", "/webhooks/shopify", "", {}), LocalContext())
+    assert response["statusCode"] == 405 and response["headers"]["Allow"] == "POST"
+    assert json.loads(response["body"])["error"] == "MethodNotAllowed"
+
+
 def test_other_topics_are_answered_200_and_ignored(update, queues, sandbox):
     status, body = deliver(update, "shopify", {"id": 1, "email": "anna@example.com"},
                            lambda raw: shopify_headers(raw, topic="orders/create"))  # fmt: skip

@@ -52,6 +52,11 @@ def response(status: int, body: Any, headers: dict[str, str] | None = None) -> d
     }
 
 
+def error_body(name: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The contract's error body: {"error", "message", "details"}."""
+    return {"error": name, "message": message, "details": details or {}}
+
+
 def error_response(error: BaseException) -> dict[str, Any]:
     policy = policy_of(error)
     headers = {}
@@ -59,16 +64,16 @@ def error_response(error: BaseException) -> dict[str, Any]:
     if retry_after is not None and policy.retryable:
         headers["Retry-After"] = str(max(round(retry_after), 1))
     if isinstance(error, EngageContactError):
-        return response(policy.status, error.to_body(), headers)
+        return response(policy.status, error_body(error.name, error.message, error.details), headers)
     # a defect of ours: no trace and no internals to the caller
-    return response(policy.status, {"error": name_of(error), "message": "an unexpected error occurred", "details": {}})
+    return response(policy.status, error_body(name_of(error), "an unexpected error occurred"))
 
 
-def route_problem(request: ApiRequest, operation: Operation) -> dict[str, Any] | None:
-    """404 for a route this function does not serve, 405 for a method it does not take; never a 500."""
-    if ROUTES.get(request.path) is not operation:
-        return response(404, {"error": "NotFound", "message": f"no route {request.path}", "details": {}})
+def route_problem(request: ApiRequest, served: bool) -> dict[str, Any] | None:
+    """404 for a route this function does not serve, 405 for a method other than POST; never a 500."""
+    if not served:
+        return response(404, error_body("NotFound", f"no route {request.path}"))
     if request.method != "POST":
-        return response(405, {"error": "MethodNotAllowed", "message": f"{request.method} is not allowed; use POST",
-                               "details": {}}, {"Allow": "POST"})  # fmt: skip
+        return response(405, error_body("MethodNotAllowed", f"{request.method} is not allowed; use POST"),
+                        {"Allow": "POST"})  # fmt: skip
     return None

@@ -81,17 +81,20 @@ def check_contact_id(value: object, where: str = "contactId") -> str:
     return value
 
 
-def decode_json(body: str | bytes) -> Any:
+def check_size(body: str | bytes, max_bytes: int = MAX_BODY_BYTES) -> None:
+    """Refuse a body larger than `max_bytes` before any work is spent on it (signatures, parsing)."""
+    if len(body) > max_bytes:
+        raise InvalidRequest(f"the body is larger than {max_bytes} bytes")
+
+
+def decode_json(body: str | bytes, max_bytes: int = MAX_BODY_BYTES) -> Any:
     """JSON as the contract reads it: strict, no NaN or Infinity, nesting bombs refused."""
+    check_size(body, max_bytes)
     if isinstance(body, bytes | bytearray):
-        if len(body) > MAX_BODY_BYTES:
-            raise InvalidRequest(f"the body is larger than {MAX_BODY_BYTES} bytes")
         try:
             body = body.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InvalidRequest("the body is not UTF-8 text") from exc
-    if len(body) > MAX_BODY_BYTES:
-        raise InvalidRequest(f"the body is larger than {MAX_BODY_BYTES} bytes")
     try:
         return json.loads(body, parse_constant=_refuse_constant)
     except RecursionError as exc:

@@ -19,10 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .attributes import MOBILE_PHONE
+from .command import MAX_BODY_BYTES as MAX_COMMAND_BYTES
+from .command import decode_json
 from .credentials import rotating_secrets
 from .errors import DependencyUnavailable, InvalidRequest, Unauthorized
 
 LAST_APPLIED_DAYS = 400  # how long the last-applied time of a customer is kept
+MAX_BODY_BYTES = 4 * MAX_COMMAND_BYTES  # a customer with many addresses is larger than a command
 
 
 def _text(value: Any) -> Any:
@@ -222,10 +225,7 @@ def to_command(platform: Platform, raw: bytes, headers: Mapping[str, str],
     topic = headers.get(platform.topic_header, "")
     if topic not in platform.topics:
         return Delivery(None, key, None, ignored=f"topic {topic or '(none)'} is not handled")
-    try:
-        customer = json.loads(raw)
-    except ValueError as exc:
-        raise InvalidRequest("the platform's body is not JSON") from exc
+    customer = decode_json(raw, MAX_BODY_BYTES)
     if not isinstance(customer, dict):
         raise InvalidRequest("the platform's body is not a customer object")
     email = customer.get("email")

@@ -5,22 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from . import api_gateway, ecommerce, observability
-from .command import MAX_BODY_BYTES
-from .errors import InvalidRequest
+from .command import check_size
 from .observability import logger
 
 
 def on_platform_request(runtime: Any, request: api_gateway.ApiRequest) -> dict[str, Any]:
     platform = ecommerce.ROUTES.get(request.path)
-    if platform is None or platform.name not in runtime.settings.platform_secret_arns:
-        return api_gateway.response(404, {"error": "NotFound", "message": f"no route {request.path}", "details": {}})
-    if request.method != "POST":
-        return api_gateway.response(405, {"error": "MethodNotAllowed", "message": "use POST", "details": {}},
-                                    {"Allow": "POST"})  # fmt: skip
+    served = platform is not None and platform.name in runtime.settings.platform_secret_arns
+    problem = api_gateway.route_problem(request, served)
+    if problem is not None:
+        return problem
     try:
         raw = request.raw_body()
-        if len(raw) > MAX_BODY_BYTES * 4:  # a customer with many addresses is larger than a command
-            raise InvalidRequest("the body is too large")
+        check_size(raw, ecommerce.MAX_BODY_BYTES)
         if ecommerce.is_woocommerce_ping(platform, raw, request.headers):
             logger.info("webhook ping answered", extra={"platform": platform.name})
             return api_gateway.response(200, {"ping": "ok"})

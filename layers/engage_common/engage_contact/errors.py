@@ -23,9 +23,6 @@ class EngageContactError(Exception):
     def name(self) -> str:
         return type(self).__name__
 
-    def to_body(self) -> dict[str, Any]:
-        return {"error": self.name, "message": self.message, "details": self.details}
-
 
 class InvalidRequest(EngageContactError):
     """The command is not JSON, not an object, or breaks one of the contract's rules."""

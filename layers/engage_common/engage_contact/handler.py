@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import api_gateway, observability
 from .client import Deadline
-from .command import MAX_BODY_BYTES, Command, Operation, decode_json, parse_command
-from .errors import InvalidRequest
+from .command import Command, Operation, check_size, decode_json, parse_command
 from .observability import correlate
 from .operations import execute
 from .runtime import Runtime
@@ -98,13 +97,12 @@ class ContactFunction:
             from .ecommerce_api import on_platform_request
 
             return on_platform_request(self.runtime, request)
-        problem = api_gateway.route_problem(request, self.operation)
+        problem = api_gateway.route_problem(request, api_gateway.ROUTES.get(request.path) is self.operation)
         if problem is not None:
             return problem
         try:
             raw = request.raw_body()
-            if len(raw) > MAX_BODY_BYTES:  # refused before any HMAC or parsing work
-                raise InvalidRequest(f"the body is larger than {MAX_BODY_BYTES} bytes")
+            check_size(raw)  # before any HMAC or parsing work
             webhook_id = self.verify(raw, request.headers)
             data = decode_json(raw)
         except Exception as error:
