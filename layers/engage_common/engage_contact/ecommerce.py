@@ -21,7 +21,6 @@ from typing import Any
 from .attributes import MOBILE_PHONE
 from .command import MAX_BODY_BYTES as MAX_COMMAND_BYTES
 from .command import decode_json
-from .credentials import rotating_secrets
 from .errors import DependencyUnavailable, InvalidRequest, Unauthorized
 
 LAST_APPLIED_DAYS = 400  # how long the last-applied time of a customer is kept
@@ -179,11 +178,6 @@ def verify(raw: bytes, signature: str | None, secrets: list[str]) -> None:
         if hmac.compare_digest(expected, given):
             return
     raise Unauthorized("no signature matches")
-
-
-def platform_secrets(value: str) -> list[str]:
-    """The platform's signing secret as given, or JSON {"current": …, "previous": …} during a rotation."""
-    return rotating_secrets(value, "platform's webhook secret")
 
 
 def event_time(platform: Platform, customer: Mapping[str, Any], headers: Mapping[str, str]) -> dt.datetime | None:

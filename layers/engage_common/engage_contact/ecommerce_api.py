@@ -21,7 +21,9 @@ def on_platform_request(runtime: Any, request: api_gateway.ApiRequest) -> dict[s
         if ecommerce.is_woocommerce_ping(platform, raw, request.headers):
             logger.info("webhook ping answered", extra={"platform": platform.name})
             return api_gateway.response(200, {"ping": "ok"})
-        ecommerce.verify(raw, request.headers.get(platform.signature_header), runtime.platform_secrets(platform.name))
+        arn = runtime.settings.platform_secret_arns[platform.name]
+        secrets = runtime.signing_secrets(arn, f"{platform.name} webhook secret")
+        ecommerce.verify(raw, request.headers.get(platform.signature_header), secrets)
         delivery = ecommerce.to_command(platform, raw, request.headers, runtime.settings.platform_maps[platform.name])
         if delivery.ignored is None and delivery.at is not None and runtime.settings.idempotency_table:
             email = delivery.command["lookup"]["email"]

@@ -120,7 +120,8 @@ class ContactFunction:
             return headers.get("webhook-id") or None
         from .webhooks import verify
 
-        return verify(raw, headers, self.runtime.webhook_keys())
+        settings = self.runtime.settings
+        return verify(raw, headers, self.runtime.signing_secrets(settings.webhook_secret_arn, "webhook secret"))
 
 
 def make_handler(operation: Operation) -> Handler:

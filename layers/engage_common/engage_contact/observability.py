@@ -14,6 +14,8 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from .errors import EngageContactError, InvalidRequest
+
 # Their DEBUG lines carry URLs (with lookup values) and response bodies (with secrets): never below INFO.
 for _name in ("urllib3", "botocore", "boto3", "s3transfer"):
     logging.getLogger(_name).setLevel(max(logging.getLogger(_name).getEffectiveLevel(), logging.INFO))
@@ -47,8 +49,6 @@ def success(operation: str, result: dict[str, Any], trigger: str) -> None:
 
 
 def failure(operation: str, error: BaseException, trigger: str) -> None:
-    from .errors import EngageContactError, InvalidRequest
-
     if isinstance(error, InvalidRequest) and error.details.get("unknownNames"):
         count("UnknownNamesRefused", len(error.details["unknownNames"]))
     if isinstance(error, EngageContactError):

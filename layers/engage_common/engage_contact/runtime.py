@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
 from . import observability
 from .client import EngageClient, RequestPacer, new_session
-from .credentials import ApiKeySource, SecretReader
+from .command import message_group
+from .credentials import ApiKeySource, SecretReader, rotating_secrets
+from .errors import DependencyUnavailable
 from .settings import AWS_ATTEMPTS, AWS_CONNECT_TIMEOUT_SECONDS, AWS_READ_TIMEOUT_SECONDS, Settings
 
 
@@ -47,10 +50,9 @@ class Runtime:
     def from_env(cls) -> Runtime:
         return cls(Settings.from_env())
 
-    def webhook_keys(self) -> list[str]:
-        from .webhooks import signing_keys
-
-        return signing_keys(self.secrets.read(self.settings.webhook_secret_arn))
+    def signing_secrets(self, arn: str, what: str) -> list[str]:
+        """A signing secret's keys (current and previous while it is rotated), read through the container's cache."""
+        return rotating_secrets(self.secrets.read(arn), what)
 
     def aws_client(self, service: str) -> Any:
         """One boto3 client per service per container, all from one session, all failing fast.
@@ -71,11 +73,6 @@ class Runtime:
     def sqs(self) -> Any:
         return self.aws_client("sqs")
 
-    def platform_secrets(self, platform: str) -> list[str]:
-        from .ecommerce import platform_secrets
-
-        return platform_secrets(self.secrets.read(self.settings.platform_secret_arns[platform]))
-
     @property
     def last_applied(self) -> Any:
         with self._lock:
@@ -87,11 +84,6 @@ class Runtime:
 
     def enqueue_update(self, command: dict[str, Any], deduplication_id: str) -> None:
         """Put an update command on the update function's FIFO queue, its contact as the message group."""
-        import json
-
-        from .command import message_group
-        from .errors import DependencyUnavailable
-
         if not self.settings.update_queue_url:
             raise DependencyUnavailable("UPDATE_QUEUE_URL is not set: verified webhooks have nowhere to go")
         try:

@@ -13,15 +13,9 @@ from collections.abc import Mapping
 
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from .credentials import rotating_secrets
 from .errors import Unauthorized
 
 HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
-
-
-def signing_keys(secret: str) -> list[str]:
-    """The keys a secret holds: one `whsec_…` key, or JSON {"current": …, "previous": …} during a rotation."""
-    return rotating_secrets(secret, "webhook secret")
 
 
 def verify(raw_body: bytes, headers: Mapping[str, str], keys: list[str]) -> str:
