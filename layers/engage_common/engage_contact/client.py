@@ -16,7 +16,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from . import __version__
-from .command import Lookup, check_contact_id
+from .command import MEMBER, Lookup, check_contact_id, refuse_member
 from .errors import (
     ContactNotFound,
     EngageAuthError,
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from .credentials import ApiKeySource
 
 USER_AGENT = f"EngageContactFunctions/{__version__}"
-MEMBER = "Member"
 MIN_ATTEMPT_SECONDS = 0.25  # no attempt is started with less time than this left
 ERROR_BODY_MAX = 2000
 
@@ -190,8 +189,7 @@ class EngageClient:
 
     def change_contact_type(self, contact_id: str, contact_type_id: str, deadline: Deadline) -> Any:
         """Change the contact type; never to Member, which only promote can do."""
-        if contact_type_id.lower() == MEMBER.lower():
-            raise InvalidRequest("a contact becomes a Member only through promote", {"field": "contactTypeId"})
+        refuse_member(contact_type_id)
         path = self._contact_path(contact_id, "updateContactType")
         return self._call("POST", path, deadline, params={"contactTypeId": contact_type_id}).body
 
@@ -302,7 +300,7 @@ class EngageClient:
         if wait + MIN_ATTEMPT_SECONDS > deadline.remaining():
             raise EngageRateLimited("this container's request budget toward Engage is used up for now", retry_after=1)
         if wait > 0:
-            time.sleep(wait)
+            self.sleep(wait)
 
 
 def _is_member(contact: Any) -> bool:

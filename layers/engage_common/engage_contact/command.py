@@ -18,6 +18,7 @@ class Operation(StrEnum):
     CHANGE_TYPE = "contact-type"
 
 
+MEMBER = "Member"  # reached only through promote: Engage's updateContactType does not work for it
 COMMON_FIELDS = frozenset({"contactId", "lookup", "idempotencyKey"})
 OPERATION_FIELDS = {
     Operation.UPDATE: frozenset({"attributes", "clear"}),
@@ -85,6 +86,12 @@ def check_size(body: str | bytes, max_bytes: int = MAX_BODY_BYTES) -> None:
     """Refuse a body larger than `max_bytes` before any work is spent on it (signatures, parsing)."""
     if len(body) > max_bytes:
         raise InvalidRequest(f"the body is larger than {max_bytes} bytes")
+
+
+def refuse_member(contact_type_id: str) -> None:
+    """InvalidRequest for Member as a contact type to change to: only promote makes a Member."""
+    if contact_type_id.lower() == MEMBER.lower():
+        raise InvalidRequest("a contact becomes a Member only through the promote function", {"field": "contactTypeId"})
 
 
 def decode_json(body: str | bytes, max_bytes: int = MAX_BODY_BYTES) -> Any:
@@ -174,10 +181,7 @@ def parse_command(data: object, operation: Operation, catalogue: AttributeCatalo
         contact_type_id = _text(data, "contactTypeId", 64)
         if not CONTACT_TYPE_ID.match(contact_type_id):
             raise InvalidRequest("'contactTypeId' is not a contact type id", {"field": "contactTypeId"})
-        if contact_type_id.lower() == "member":
-            raise InvalidRequest(
-                "a contact becomes a Member only through the promote function", {"field": "contactTypeId"}
-            )
+        refuse_member(contact_type_id)
     else:
         attributes = data.get("attributes", {})
         if not isinstance(attributes, dict):
