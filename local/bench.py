@@ -22,7 +22,7 @@ from typing import Any
 
 from .engage_sandbox import EngageSandbox
 from .engage_sandbox.state import Fault
-from .lambda_runtime import LocalContext
+from .lambda_runtime import LocalContext, sqs_event
 from .template import LAYER, ROOT
 
 if str(LAYER) not in sys.path:
@@ -129,13 +129,11 @@ class Bench:
         return time.perf_counter() - started
 
     def sqs_event(self, commands: list[dict]) -> dict:
-        records = [{
-            "messageId": f"bench-{n}-{time.monotonic_ns()}", "receiptHandle": f"rh-{n}", "body": json.dumps(c),
-            "attributes": {"ApproximateReceiveCount": "1", "MessageGroupId": c["contactId"]},
-            "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-            "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:UpdateContactQueue.fifo", "awsRegion": REGION,
+        messages = [{
+            "MessageId": f"bench-{n}-{time.monotonic_ns()}", "ReceiptHandle": f"rh-{n}", "Body": json.dumps(c),
+            "Attributes": {"ApproximateReceiveCount": "1", "MessageGroupId": c["contactId"]},
         } for n, c in enumerate(commands)]  # fmt: skip
-        return {"Records": records}
+        return sqs_event(messages, f"arn:aws:sqs:{REGION}:123456789012:UpdateContactQueue.fifo", REGION)
 
     # --- the figures ---------------------------------------------------------------------------------
     def cold_start(self) -> dict[str, float]:

@@ -168,7 +168,9 @@ INVOKE = textwrap.dedent("""
             return 30000
     result = app.lambda_handler(json.loads(sys.argv[4]), Context())
     import requests, engage_contact
-    print(json.dumps({"result": result, "requests": requests.__file__, "layer": engage_contact.__file__}))
+    boto3 = sorted(m for m in sys.modules if m.split(".")[0] in ("boto3", "s3transfer"))
+    print(json.dumps({"result": result, "requests": requests.__file__, "layer": engage_contact.__file__,
+                      "boto3": boto3}))
 """)
 
 
@@ -211,6 +213,7 @@ def test_built_function_runs_with_only_its_layer(built, runtime_sdk, moto_server
         "ENGAGE_BASE_URL": sandbox.url,
         "ENGAGE_API_KEY_SECRET_ARN": arn,
         "WEBHOOK_SIGNING": "off",
+        "IDEMPOTENCY_TABLE": "idempotency",  # configured, but a command without a key never touches it
     }
     result = subprocess.run(
         [
@@ -233,3 +236,5 @@ def test_built_function_runs_with_only_its_layer(built, runtime_sdk, moto_server
     assert str(build_dir) in answer["requests"] and str(build_dir) in answer["layer"]
     assert check(sandbox.state.get_contact(command["contactId"]))
     assert answer["result"]["contactId"] == command["contactId"]
+    # a plain command's cold start builds no boto3 client: Secrets Manager is read without one
+    assert answer["boto3"] == []
