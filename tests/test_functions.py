@@ -195,6 +195,34 @@ def test_api_engage_down_is_503(call_api, sandbox):
     assert (status, body["error"]) == (503, "EngageUnavailable")
 
 
+def test_api_engage_refusing_the_key_after_a_reread_is_502(call_api, sandbox):
+    sandbox.state.configure({"apiKeys": ["some-other-key"]})
+    status, body, _ = call_api("update_contact", {"contactId": ANNA, "attributes": {"city": "L"}})
+    assert (status, body["error"]) == (502, "EngageAuthError")
+
+
+@pytest.mark.parametrize("secret", ["api_key_secret", "webhook_secret"])
+def test_api_secrets_manager_without_the_secret_is_503_not_401(call_api, sandbox, request, secret):
+    import boto3
+
+    arn = request.getfixturevalue(secret)
+    arn = arn[0] if isinstance(arn, tuple) else arn
+    boto3.client("secretsmanager", region_name=REGION).delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+    status, body, _ = call_api("update_contact", {"contactId": ANNA, "attributes": {"city": "L"}})
+    assert (status, body["error"]) == (503, "DependencyUnavailable")
+    assert sandbox.state.request_log() == []
+
+
+def test_api_answer_to_a_defect_of_ours_is_500_without_its_message():
+    from engage_contact.api_gateway import error_response
+
+    answer = error_response(KeyError("anna@example.com"))
+    assert answer["statusCode"] == 500
+    assert json.loads(answer["body"]) == {"error": "InternalError", "message": "an unexpected error occurred",
+                                          "details": {}}  # fmt: skip
+    assert "anna" not in answer["body"] and "Retry-After" not in answer["headers"]
+
+
 def test_api_unknown_route_is_404_and_wrong_method_405(call_api):
     assert call_api("update_contact", {}, path="/contacts/nope")[0] == 404
     assert call_api("update_contact", {}, path="/contacts/promote")[0] == 404
