@@ -8,7 +8,6 @@ Everything runs on 127.0.0.1: the sandbox, moto's server, the functions.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import shutil
@@ -102,18 +101,10 @@ class Bench:
 
     def load(self, **extra: str) -> Any:
         """A fresh container of the update function."""
-        saved = dict(os.environ)
-        os.environ.update(self.env(**extra))
-        try:
-            spec = importlib.util.spec_from_file_location(
-                f"bench_app_{time.monotonic_ns()}", ROOT / "functions" / "update_contact" / "app.py"
-            )
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            return module.lambda_handler
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+        from .stack import LocalFunction
+        from .template import read_stack
+
+        return LocalFunction(read_stack().function_named("update_contact"), self.env(**extra)).handler
 
     def latency(self, ms: int) -> None:
         self.sandbox.state.clear_faults()

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import uuid
 
 import requests
 
-from .stack import DEFAULT_PORTS, HOST, REGION, WEBHOOK_SECRET
+from .stack import HOST, REGION, WEBHOOK_SECRET, port_from_env
 from .template import LAYER, read_stack
 
 if str(LAYER) not in sys.path:
@@ -25,14 +24,10 @@ if str(LAYER) not in sys.path:
 OPERATIONS = ("update", "promote", "contact-type")
 
 
-def _port(name: str) -> int:
-    return int(os.environ.get(name, DEFAULT_PORTS[name]))
-
-
 def _aws(service: str):
     import boto3
 
-    return boto3.client(service, endpoint_url=f"http://{HOST}:{_port('MOTO_PORT')}", region_name=REGION,
+    return boto3.client(service, endpoint_url=f"http://{HOST}:{port_from_env('MOTO_PORT')}", region_name=REGION,
                         aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
 
 
@@ -41,7 +36,7 @@ def send_api(operation: str, body: str) -> tuple[int, str]:
 
     secret = _aws("secretsmanager").get_secret_value(SecretId=WEBHOOK_SECRET)["SecretString"]
     headers = {"Content-Type": "application/json", **signed_headers(secret, body)}
-    response = requests.post(f"http://{HOST}:{_port('API_PORT')}/contacts/{operation}", data=body.encode(),
+    response = requests.post(f"http://{HOST}:{port_from_env('API_PORT')}/contacts/{operation}", data=body.encode(),
                              headers=headers, timeout=60)  # fmt: skip
     return response.status_code, response.text
 
@@ -71,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         status, text = (send_queue if args.queue else send_api)(args.operation, args.command)
     except requests.ConnectionError:
-        print(f"local.send: nothing answers on {HOST}:{_port('API_PORT')}: is `make run` running?", file=sys.stderr)
+        where = f"{HOST}:{port_from_env('API_PORT')}"
+        print(f"local.send: nothing answers on {where}: is `make run` running?", file=sys.stderr)
         return 2
     except Exception as exc:
         print(f"local.send: {type(exc).__name__}: {exc} (is `make run` running?)", file=sys.stderr)

@@ -250,7 +250,7 @@ def test_sqs_commands_are_applied_and_deleted(functions, queues, sandbox):
 
 
 def test_sqs_unmendable_failure_goes_to_the_dead_letter_queue_at_once_with_its_reason(functions, queues, sandbox):
-    send_command(
+    message_id = send_command(
         queues.sqs,
         queues.urls["update_contact"],
         {"contactId": ANNA, "attributes": {"firstNam": "A"}},
@@ -267,6 +267,7 @@ def test_sqs_unmendable_failure_goes_to_the_dead_letter_queue_at_once_with_its_r
     assert dead["MessageAttributes"]["errorType"]["StringValue"] == "InvalidRequest"
     assert "firstName" in dead["MessageAttributes"]["errorMessage"]["StringValue"]
     assert dead["Attributes"]["MessageGroupId"] == ANNA
+    assert dead["Attributes"]["MessageDeduplicationId"] == message_id  # the message id, as the contract says
     assert queues.counts("update_contact") == (0, 0)
     assert sandbox.state.get_contact(ANNA)["city"] == "Lund"  # the next one of its group went on
 
