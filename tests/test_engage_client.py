@@ -276,6 +276,19 @@ def test_the_key_is_read_once_per_container(client, reader, sandbox):
     assert counter.count == 1
 
 
+def test_the_key_is_read_again_after_five_minutes(api_key_secret):
+    now = [0.0]
+    reader = SecretReader(clock=lambda: now[0])
+    counter = SecretReadCounter(reader)
+    key = ApiKeySource(api_key_secret, reader)
+    assert key.get() == SANDBOX_KEY
+    boto3.client("secretsmanager", region_name=REGION).put_secret_value(SecretId=api_key_secret, SecretString="new")
+    now[0] = 299.0
+    assert key.get() == SANDBOX_KEY and counter.count == 1  # still the cached key
+    now[0] = 300.0
+    assert key.get() == "new" and counter.count == 2
+
+
 def test_a_rotated_key_is_read_again_once_on_401(client, reader, sandbox, api_key_secret):
     client.get_contact(ANNA, deadline())
     counter = SecretReadCounter(reader)
