@@ -154,6 +154,17 @@ def test_a_repeated_idempotency_key_through_direct_invocation_calls_engage_once(
     assert len(updates(sandbox)) == 1
 
 
+def test_an_idempotency_record_expires_after_24_hours(update, sandbox, idempotency_table):
+    import time
+
+    import boto3
+
+    update({**UPDATE, "idempotencyKey": "shop-42-evt-10"}, LocalContext())
+    items = boto3.client("dynamodb", region_name=REGION).scan(TableName=idempotency_table)["Items"]
+    assert len(items) == 1
+    assert int(items[0]["expiration"]["N"]) == pytest.approx(time.time() + 24 * 60 * 60, abs=60)
+
+
 def test_commands_without_a_key_are_always_applied_a_b_a(update, sandbox):
     for city in ("A-town", "B-town", "A-town"):
         update({"contactId": ANNA, "attributes": {"city": city}}, LocalContext())
