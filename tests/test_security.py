@@ -110,6 +110,17 @@ def test_a_rotating_secret_accepts_the_current_and_the_previous_key(function_env
     assert post(handler, body, signed_headers(new_secret(), body))[0] == 401
 
 
+def test_a_signing_secret_mended_after_a_broken_rotation_is_used_at_once(update, sandbox, webhook_secret):
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    secrets.put_secret_value(SecretId=webhook_secret[0], SecretString='{"current": ')  # a rotation gone wrong
+    body = json.dumps(UPDATE)
+    status, answer, _ = post(update, body, signed_headers(webhook_secret[1], body))
+    assert (status, answer["error"]) == (503, "DependencyUnavailable")  # our outage, not the caller's fault
+    secrets.put_secret_value(SecretId=webhook_secret[0], SecretString=webhook_secret[1])
+    assert post(update, body, signed_headers(webhook_secret[1], body))[0] == 200  # not after 5 minutes
+    assert len(updates(sandbox)) == 1
+
+
 def test_signing_turned_off_explicitly_accepts_unsigned_requests(function_env, sandbox, monkeypatch):
     function_env("update_contact")
     monkeypatch.setenv("WEBHOOK_SIGNING", "off")

@@ -6,7 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from .errors import DependencyUnavailable
 
@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from .secrets_manager import SecretsManager
 
 CACHE_SECONDS = 300
+T = TypeVar("T")
 
 
 class SecretReader:
@@ -35,15 +36,22 @@ class SecretReader:
                 self._client = SecretsManager()
             return self._client
 
-    def read(self, arn: str, *, refresh: bool = False) -> str:
-        """The secret's string; cached for 5 minutes, read again when `refresh`."""
+    def read(self, arn: str, parse: Callable[[str], T], *, refresh: bool = False) -> T:
+        """The secret, as `parse` makes it usable; cached for 5 minutes, read again when `refresh`.
+
+        A cached value `parse` refuses (DependencyUnavailable) is read again at once: it may have been
+        mended since, and must not stay unusable for 5 minutes (a rotation that wrote bad JSON, say).
+        """
         with self._lock:
             cached = self._cache.get(arn)
             if cached is not None and not refresh and self._clock() - cached[0] < CACHE_SECONDS:
-                return cached[1]
+                try:
+                    return parse(cached[1])
+                except DependencyUnavailable:
+                    pass
             value = self.client.get_secret_string(arn)
             self._cache[arn] = (self._clock(), value)
-            return value
+        return parse(value)
 
 
 def api_key_from_secret(secret: str) -> str:
@@ -71,13 +79,7 @@ class ApiKeySource:
         self.reader = reader
 
     def get(self, *, refresh: bool = False) -> str:
-        try:
-            return api_key_from_secret(self.reader.read(self.arn, refresh=refresh))
-        except DependencyUnavailable:
-            if refresh:
-                raise
-            # An unusable value must not stay cached for 5 minutes: it may have been mended since.
-            return api_key_from_secret(self.reader.read(self.arn, refresh=True))
+        return self.reader.read(self.arn, api_key_from_secret, refresh=refresh)
 
 
 def rotating_secrets(value: str, what: str) -> list[str]:

@@ -52,7 +52,7 @@ class Runtime:
 
     def signing_secrets(self, arn: str, what: str) -> list[str]:
         """A signing secret's keys (current and previous while it is rotated), read through the container's cache."""
-        return rotating_secrets(self.secrets.read(arn), what)
+        return self.secrets.read(arn, lambda value: rotating_secrets(value, what))
 
     def aws_client(self, service: str) -> Any:
         """One boto3 client per service per container, all from one session, all failing fast.
