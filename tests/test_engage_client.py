@@ -122,14 +122,15 @@ def test_engage_4xx_is_rejected_with_its_body_kept(client):
 
 
 def test_promote_makes_a_member(client, sandbox):
-    contact = client.promote_to_member(BERTIL, {"memberNumber": "M2"}, deadline())
-    assert contact["contactType"] == "Member"
+    promotion = client.promote_to_member(BERTIL, {"memberNumber": "M2"}, deadline())
+    assert promotion.contact["contactType"] == "Member" and not promotion.already_member
     assert sandbox.state.get_contact(BERTIL)["_promotions"] == 1
 
 
 def test_promote_of_a_member_is_a_success(client, sandbox):
-    contact = client.promote_to_member(ANNA, {}, deadline())
-    assert contact["contactType"] == "Member" and contact["id"] == ANNA
+    promotion = client.promote_to_member(ANNA, {}, deadline())
+    assert promotion.contact["contactType"] == "Member" and promotion.contact["id"] == ANNA
+    assert promotion.already_member
     assert sandbox.state.get_contact(ANNA)["_promotions"] == 0
 
 
@@ -141,15 +142,15 @@ def test_promote_refused_for_another_reason_stays_refused(client, sandbox):
 
 def test_promote_whose_answer_is_lost_is_checked_not_sent_twice(client, sandbox):
     faults(sandbox, {"kind": "apply_then_status", "route": "promote", "status": 503, "count": 1})
-    contact = client.promote_to_member(BERTIL, {}, deadline())
-    assert contact["contactType"] == "Member"
+    promotion = client.promote_to_member(BERTIL, {}, deadline())
+    assert promotion.contact["contactType"] == "Member" and promotion.already_member
     assert sandbox.state.get_contact(BERTIL)["_promotions"] == 1
     assert [r["route"] for r in log(sandbox)] == ["promote", "get"]
 
 
 def test_promote_that_failed_before_applying_is_retried_after_the_check(client, sandbox):
     faults(sandbox, {"kind": "status", "route": "promote", "status": 502, "count": 1})
-    assert client.promote_to_member(BERTIL, {}, deadline())["contactType"] == "Member"
+    assert client.promote_to_member(BERTIL, {}, deadline()).contact["contactType"] == "Member"
     assert [r["route"] for r in log(sandbox)] == ["promote", "get", "promote"]
 
 

@@ -83,6 +83,32 @@ def test_direct_promote_and_change_type(functions, sandbox):
 def test_direct_promote_of_a_member_is_a_success(functions, sandbox):
     result = functions["promote_contact"]({"contactId": ANNA}, ctx())
     assert result["contact"]["contactType"] == "Member"
+    assert result["alreadyMember"] is True and result["sent"] == {}
+    assert [r["route"] for r in engage_log(sandbox)] == ["promote", "get"]
+
+
+def test_promote_of_a_member_still_writes_its_attributes_by_an_update(functions, sandbox):
+    command = {"contactId": ANNA, "attributes": {"memberNumber": "M2002", "city": "Uppsala", "careOf": ""}}
+    result = functions["promote_contact"](command, ctx())
+    assert result["alreadyMember"] is True
+    assert result["sent"] == {"memberNumber": "M2002", "city": "Uppsala"} and result["droppedEmpty"] == ["careOf"]
+    assert [r["route"] for r in engage_log(sandbox)] == ["promote", "get", "update"]
+    assert json.loads(engage_log(sandbox, "update")[0]["body"]) == {"memberNumber": "M2002", "city": "Uppsala"}
+    stored = sandbox.state.get_contact(ANNA)
+    assert (stored["city"], stored["memberNumber"], stored["careOf"]) == ("Uppsala", "M2002", "Berg")
+
+
+def test_promote_whose_outcome_was_unknown_and_shows_a_member_writes_the_attributes(functions, sandbox):
+    add_fault(sandbox, kind="apply_then_status", route="promote", status=503, count=1)
+    result = functions["promote_contact"]({"contactId": BERTIL, "attributes": {"memberNumber": "M2"}}, ctx())
+    assert result["alreadyMember"] is True and result["sent"] == {"memberNumber": "M2"}
+    assert [r["route"] for r in engage_log(sandbox)] == ["promote", "get", "update"]
+    assert sandbox.state.get_contact(BERTIL)["_promotions"] == 1
+
+
+def test_promote_of_a_new_member_says_nothing_of_already(functions, sandbox):
+    result = functions["promote_contact"]({"contactId": BERTIL, "attributes": {"memberNumber": "M2"}}, ctx())
+    assert "alreadyMember" not in result and sandbox.state.get_contact(BERTIL)["memberNumber"] == "M2"
 
 
 @pytest.mark.parametrize(
@@ -421,3 +447,8 @@ def test_a_container_builds_each_aws_client_once_from_one_session_and_failing_fa
         config = client.meta.config
         assert (config.connect_timeout, config.read_timeout) == (2, 3)
         assert config.retries == {"total_max_attempts": 2, "mode": "standard"}
+
+
+def test_api_change_type_answer_names_the_type_it_set(call_api, sandbox):
+    status, body, _ = call_api("change_contact_type", {"contactId": CECILIA, "contactTypeId": "Contact"})
+    assert status == 200 and body["sent"] == {"contactTypeId": "Contact"} and body["contactId"] == CECILIA

@@ -108,8 +108,17 @@ class RequestPacer:
 
 @dataclass
 class Answer:
-    status: int
+    status: int  # Engage's status, or CHECKED when a GET showed the work done already
     body: Any  # decoded JSON, or None when Engage sent no body
+
+
+CHECKED = 0  # the status of an answer made up from the GET that checked an unknown outcome
+
+
+@dataclass(frozen=True)
+class Promotion:
+    contact: Any
+    already_member: bool  # the contact was found a Member: the promotion's attributes are not written
 
 
 def _decode(response: requests.Response) -> Any:
@@ -170,22 +179,27 @@ class EngageClient:
             raise NoData("nothing to send to Engage")
         return self._call("POST", self._contact_path(contact_id), deadline, json_body=payload).body
 
-    def promote_to_member(self, contact_id: str, payload: dict[str, Any], deadline: Deadline) -> Any:
-        """Promote to Member; a contact that is a Member already is a success, and no one is promoted twice."""
+    def promote_to_member(self, contact_id: str, payload: dict[str, Any], deadline: Deadline) -> Promotion:
+        """Promote to Member; no one is promoted twice.
+
+        A contact that is a Member already (Engage refuses the promotion, or the GET made before a retry
+        shows a Member) is answered `already_member`: the promotion's attributes were not written by it.
+        """
         path = self._contact_path(contact_id, "promoteToMember")
 
         def promoted_already() -> Answer | None:
             contact = self.get_contact(contact_id, deadline, attempts=1)
-            return Answer(200, contact) if _is_member(contact) else None
+            return Answer(CHECKED, contact) if _is_member(contact) else None
 
         try:
-            return self._call("POST", path, deadline, json_body=payload, check_before_retry=promoted_already).body
+            answer = self._call("POST", path, deadline, json_body=payload, check_before_retry=promoted_already)
         except EngageRejected:
             # Engage refuses to promote a Member: confirm with a GET and call it the success it is.
             contact = self.get_contact(contact_id, deadline, attempts=1)
             if _is_member(contact):
-                return contact
+                return Promotion(contact, already_member=True)
             raise
+        return Promotion(answer.body, already_member=answer is not None and answer.status == CHECKED)
 
     def change_contact_type(self, contact_id: str, contact_type_id: str, deadline: Deadline) -> Any:
         """Change the contact type; never to Member, which only promote can do."""

@@ -9,14 +9,21 @@ from .command import Command, Operation
 
 
 def execute(command: Command, client: EngageClient, deadline: Deadline) -> dict[str, Any]:
-    """Run the command against Engage; the contract's success result."""
+    """Run the command against Engage; the contract's success result (`sent`: what Engage really received)."""
     contact_id = command.contact_id or client.find_contact_id(command.lookup, deadline)
-    dropped: list[str] = []
     if command.operation is Operation.CHANGE_TYPE:
-        sent: dict[str, Any] = {"contactTypeId": command.contact_type_id}
         contact = client.change_contact_type(contact_id, command.contact_type_id, deadline)
-    else:
-        sent, dropped = command.payload.sent, command.payload.dropped_empty
-        call = client.update_contact if command.operation is Operation.UPDATE else client.promote_to_member
-        contact = call(contact_id, sent, deadline)
+        return _result(contact_id, contact, {"contactTypeId": command.contact_type_id}, [])
+    sent, dropped = command.payload.sent, command.payload.dropped_empty
+    if command.operation is Operation.UPDATE:
+        return _result(contact_id, client.update_contact(contact_id, sent, deadline), sent, dropped)
+    promotion = client.promote_to_member(contact_id, sent, deadline)
+    if not promotion.already_member:
+        return _result(contact_id, promotion.contact, sent, dropped)
+    # A Member already: its attributes are still written, by an update (same sparse payload).
+    contact = client.update_contact(contact_id, sent, deadline) if sent else promotion.contact
+    return {**_result(contact_id, contact, sent, dropped), "alreadyMember": True}
+
+
+def _result(contact_id: str, contact: Any, sent: dict[str, Any], dropped: list[str]) -> dict[str, Any]:
     return {"contactId": contact_id, "contact": contact, "sent": sent, "droppedEmpty": dropped}
