@@ -146,7 +146,8 @@ def test_a_repeated_webhook_id_is_answered_from_the_first_result(update, webhook
     first = post(update, body, headers)
     sandbox.state.configure({"apiKeys": ["engage-must-not-be-called"]})
     second = post(update, body, signed_headers(webhook_secret[1], body, msg_id="msg_repeat"))
-    assert first[:2] == second[:2] and first[0] == 200
+    assert first[0] == second[0] == 200
+    assert second[1] == {**first[1], "contact": None, "replayed": True}
     assert len(updates(sandbox)) == 1
 
 
@@ -161,8 +162,37 @@ def test_the_same_key_with_another_command_is_a_conflict(update, webhook_secret,
 
 def test_a_repeated_idempotency_key_through_direct_invocation_calls_engage_once(update, sandbox):
     command = {**UPDATE, "idempotencyKey": "shop-42-evt-9"}
-    assert update(command, LocalContext()) == update(command, LocalContext())
+    first, replay = update(command, LocalContext()), update(command, LocalContext())
+    assert replay == {**first, "contact": None, "replayed": True}
     assert len(updates(sandbox)) == 1
+
+
+def test_the_idempotency_record_keeps_no_contact_data(update, sandbox, idempotency_table):
+    update({**UPDATE, "idempotencyKey": "shop-42-evt-11"}, LocalContext())
+    (item,) = boto3.client("dynamodb", region_name=REGION).scan(TableName=idempotency_table)["Items"]
+    stored = json.loads(item["data"]["S"])
+    assert stored == {"contactId": ANNA, "sent": {"city": "Lund"}, "droppedEmpty": []}
+    assert "anna@example.com" not in json.dumps(item)
+
+
+def test_a_replay_is_logged_and_counted_as_a_replay_not_a_change(update, sandbox, log_output, capsys):
+    command = {**UPDATE, "idempotencyKey": "shop-42-evt-12"}
+    update(command, LocalContext())
+    capsys.readouterr()
+    update(command, LocalContext())
+    lines = [json.loads(line) for line in log_output.getvalue().splitlines()]
+    assert [line["message"] for line in lines if "change" in line["message"] or "replay" in line["message"]] == [
+        "contact changed",
+        "command replayed",
+    ]
+    names = {
+        m["Name"]
+        for line in capsys.readouterr().out.splitlines()
+        if '"_aws"' in line
+        for d in json.loads(line)["_aws"]["CloudWatchMetrics"]
+        for m in d["Metrics"]
+    }
+    assert "CommandsReplayed" in names and "ContactsUpdated" not in names
 
 
 def test_an_idempotency_record_expires_after_24_hours(update, sandbox, idempotency_table):

@@ -220,3 +220,13 @@ def test_only_known_names_ever_come_out(name, value):
     except (InvalidRequest, NoData):
         return
     assert set(payload.sent) <= CATALOGUE.known
+
+
+@pytest.mark.parametrize("name", ["email", "mobilePhone", "socialSecurityNumber", "externalId", "memberNumber"])
+def test_an_identifier_may_not_be_cleared(name):
+    with pytest.raises(InvalidRequest, match=f"'{name}' is an identifier"):
+        build_sparse_payload({}, [name])
+
+
+def test_an_identifier_may_be_changed():
+    assert build_sparse_payload({"email": "new@example.com"}).sent == {"email": "new@example.com"}

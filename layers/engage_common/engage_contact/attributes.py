@@ -31,6 +31,8 @@ LIST_ATTRIBUTES = frozenset({"consents"})
 # contactType changes through promote / change type; the rest Engage sets itself.
 NEVER_WRITABLE = frozenset({"contactType", "id", "contactId", "age", "rfm", "nps", "retail"})
 NEVER_WRITABLE_PREFIXES = ("nps.", "retail.")
+# May be changed, never cleared: a contact without its identifier is unlinked from every later lookup.
+IDENTIFIERS = frozenset({"email", "mobilePhone", "socialSecurityNumber", "externalId", "memberNumber"})
 
 CUSTOM_ATTRIBUTE_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,99}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
@@ -169,6 +171,9 @@ def build_sparse_payload(
             problems.append(problem)
             unknown.extend([name] if problem.startswith("unknown") else [])
     problems.extend(f"'{name}' is an object and cannot be cleared" for name in clear if name in OBJECT_ATTRIBUTES)
+    problems.extend(
+        f"'{name}' is an identifier: it may be changed but never cleared" for name in clear if name in IDENTIFIERS
+    )
 
     dropped: list[str] = []
     cleaned: dict[str, Any] = {}

@@ -13,6 +13,8 @@ from typing import Any
 from .errors import DependencyUnavailable, IdempotencyConflict, RequestInProgress
 
 EXPIRES_AFTER_SECONDS = 24 * 60 * 60
+# What a replay answers from; Engage's contact is left out: its names and addresses need not sit in the table.
+REPLAY_FIELDS = frozenset({"contactId", "sent", "droppedEmpty", "alreadyMember", "created", "unchanged"})
 
 
 class IdempotencyGuard:
@@ -37,7 +39,18 @@ class IdempotencyGuard:
         )
 
     def run(self, request: dict[str, Any], context: Any, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """`work()`'s result, once per `request` (operation, key, and the command as received)."""
+        """`work()`'s result, once per `request` (operation, key, and the command as received).
+
+        The record keeps what a replay needs (REPLAY_FIELDS), never Engage's contact (personal data):
+        a replay answers `"contact": null, "replayed": true`.
+        """
+        first: list[dict[str, Any]] = []
+
+        def work_and_keep() -> dict[str, Any]:
+            result = work()
+            first.append(result)
+            return {k: v for k, v in result.items() if k in REPLAY_FIELDS}
+
         from aws_lambda_powertools.utilities.idempotency.exceptions import (
             IdempotencyAlreadyInProgressError,
             IdempotencyPersistenceLayerError,
@@ -47,7 +60,7 @@ class IdempotencyGuard:
         if context is not None and hasattr(context, "get_remaining_time_in_millis"):
             self.config.register_lambda_context(context)
         try:
-            return self._run(request=request, work=work)
+            stored = self._run(request=request, work=work_and_keep)
         except IdempotencyValidationError:
             raise IdempotencyConflict(
                 "this idempotency key was used before with a different command", {"idempotencyKey": request["key"]}
@@ -56,6 +69,7 @@ class IdempotencyGuard:
             raise RequestInProgress("the same command is being handled right now; retry shortly") from None
         except IdempotencyPersistenceLayerError as exc:
             raise DependencyUnavailable("the idempotency table cannot be reached") from exc
+        return first[0] if first else {**stored, "contact": None, "replayed": True}
 
 
 def _run_work(request: dict[str, Any], work: Callable[[], dict[str, Any]]) -> dict[str, Any]:

@@ -40,12 +40,18 @@ def engage_latency(seconds: float) -> None:
 
 
 def success(operation: str, result: dict[str, Any], trigger: str) -> None:
+    if result.get("replayed"):  # answered from the first result: no second change
+        count("CommandsReplayed")
+        logger.info("command replayed", extra={
+            "operation": operation, "trigger": trigger, "contactId": result["contactId"]})  # fmt: skip
+        return
     count(OPERATION_METRIC[operation])
     if result["droppedEmpty"]:
         count("AttributesDroppedEmpty", len(result["droppedEmpty"]))
     logger.info("contact changed", extra={
         "operation": operation, "trigger": trigger, "contactId": result["contactId"],
-        "attributesSent": sorted(result["sent"]), "droppedEmpty": result["droppedEmpty"]})  # fmt: skip
+        "attributesSent": sorted(result["sent"]), "droppedEmpty": result["droppedEmpty"],
+        "alreadyMember": bool(result.get("alreadyMember"))})  # fmt: skip
 
 
 def failure(operation: str, error: BaseException, trigger: str) -> None:
