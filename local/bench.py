@@ -51,7 +51,7 @@ started = time.perf_counter()
 import json, sys
 import app
 engage = [0.0]
-client = app.lambda_handler.runtime.engage
+client = app.lambda_handler.container.engage
 client.observe = lambda name, value: engage.__setitem__(0, engage[0] + value) if name == "latency" else None
 class Context:
     aws_request_id = "cold"
@@ -222,11 +222,13 @@ class Bench:
     def secret_reads(self) -> dict[str, float]:
         handler = self.load(ENGAGE_MAX_REQUESTS_PER_SECOND="200")
         self.latency(0)
-        secrets = handler.runtime.secrets.client
+        client = handler.container.secrets.client
+        read, reads = client.get_secret_string, []
+        client.get_secret_string = lambda secret_id: reads.append(secret_id) or read(secret_id)  # counted outside
         contact = self.contacts[2]
         for n in range(1000):
             handler({"contactId": contact, "attributes": {"city": f"s{n % 3}"}}, LocalContext())
-        return {"secret_reads_per_1000": secrets.answers}
+        return {"secret_reads_per_1000": len(reads)}
 
     def layer_size(self) -> dict[str, Any]:
         from .runtime_python import find_runtime_python

@@ -42,7 +42,7 @@ def send_api(operation: str, body: str) -> tuple[int, str]:
 
 
 def send_queue(operation: str, body: str) -> tuple[int, str]:
-    from engage_contact.command import message_group
+    from engage_contact.domain.contacts import message_group
 
     spec = read_stack().function_for_route("POST", f"/contacts/{operation}")
     sqs = _aws("sqs")

@@ -143,7 +143,7 @@ class Producer:
         self.chunk = chunk
 
     def send_next(self) -> int:
-        from engage_contact.command import message_group
+        from engage_contact.domain.contacts import message_group
 
         chunk, self.pending = self.pending[: self.chunk], self.pending[self.chunk :]
         for operation, url in self.urls.items():
@@ -237,9 +237,9 @@ def _dead_letters(stack: LocalStack) -> dict[str, list[str]]:
 
 def reconcile(stack: LocalStack, planned: list[Planned], seeded: dict[str, dict]) -> tuple[int, int, int, list[str]]:
     """(applied, dead-lettered, lost, violations), from the sandbox's log and state and the dead-letter queues."""
-    from engage_contact.command import parse_command
+    from engage_contact.domain.command import parse_command
 
-    catalogue = stack.functions[next(iter(stack.functions))].handler.runtime.settings.catalogue
+    catalogue = stack.functions[next(iter(stack.functions))].handler.container.settings.catalogue
     dead = _dead_letters(stack)
     log = stack.sandbox.state.request_log()
     violations: list[str] = []
@@ -315,6 +315,22 @@ def reconcile(stack: LocalStack, planned: list[Planned], seeded: dict[str, dict]
     return applied, dead_lettered, lost, violations
 
 
+def _count_retries(stack) -> list[str]:
+    """Each function's Engage retries, counted from outside through the client's observe hook."""
+    retried: list[str] = []
+    for function in stack.functions.values():
+        client = function.handler.container.engage
+        observe = client.observe
+
+        def counting(name, value, observe=observe):
+            if name == "retry":
+                retried.append(name)
+            observe(name, value)
+
+        client.observe = counting
+    return retried
+
+
 def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = False) -> Report:
     started = time.monotonic()
     stack = LocalStack(
@@ -338,10 +354,11 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
         state.rng.seed(seed)
         sources = [stack.event_source(spec) for spec in stack.spec.functions.values()]
         producer = Producer(stack, planned)
+        retried = _count_retries(stack)
         _drain(stack, sources, producer, budget_seconds=max(600.0, commands * 0.5), secrets_outage=(5, 7))
         state.clear_faults()
         applied, dead_lettered, lost, violations = reconcile(stack, planned, seeded)
-        retries = sum(f.handler.runtime.engage.retries for f in stack.functions.values())
+        retries = len(retried)
         redeliveries = sum(s.deliveries for s in sources) - len(planned)
         report = Report(len(planned), state.faults_fired, retries + max(redeliveries, 0), applied, dead_lettered,
                         lost, violations, time.monotonic() - started)  # fmt: skip

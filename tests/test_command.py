@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from engage_contact.attributes import AttributeCatalogue
-from engage_contact.command import Lookup, Operation, decode_json, message_group, parse_command
+from engage_contact.domain.attributes import AttributeCatalogue
+from engage_contact.domain.command import Operation, parse_command
+from engage_contact.domain.contacts import Lookup, message_group
+from engage_contact.domain.json_body import decode_json
 from engage_contact.errors import InvalidRequest, NoData
 
 ID = "430d3329-7eef-45c0-37f9-ae9300a0dace"

@@ -6,9 +6,10 @@ import json
 
 import boto3
 import pytest
-from engage_contact.client import Deadline, EngageClient, RetryPolicy
-from engage_contact.command import Lookup
-from engage_contact.credentials import ApiKeySource, SecretReader
+from engage_contact.aws.secrets import ApiKeySource, SecretReader
+from engage_contact.domain.contacts import Lookup
+from engage_contact.engage.client import EngageClient
+from engage_contact.engage.retry import Deadline, RetryPolicy
 from engage_contact.errors import (
     ContactNotFound,
     DependencyUnavailable,
@@ -49,13 +50,20 @@ def sleep():
 
 
 @pytest.fixture
-def client(sandbox, reader, api_key_secret, sleep):
+def observed():
+    """What the client reports through its `observe` hook: ("latency", s) and ("retry", 1)."""
+    return []
+
+
+@pytest.fixture
+def client(sandbox, reader, api_key_secret, sleep, observed):
     return EngageClient(
         sandbox.url,
         ApiKeySource(api_key_secret, reader),
         timeout_seconds=1.0,
         retry=RetryPolicy(max_attempts=4, base_seconds=0.01, cap_seconds=0.05),
         sleep=sleep,
+        observe=lambda name, value: observed.append(name),
     )
 
 
@@ -202,10 +210,10 @@ def test_lookup_of_no_one_and_of_several(client, sandbox):
 # --- retries ---------------------------------------------------------------------------------------
 
 
-def test_5xx_is_retried_until_it_succeeds(client, sandbox, sleep):
+def test_5xx_is_retried_until_it_succeeds(client, sandbox, sleep, observed):
     faults(sandbox, {"kind": "status", "route": "update", "status": 503, "count": 2})
     assert client.update_contact(ANNA, {"city": "Lund"}, deadline())["city"] == "Lund"
-    assert len(log(sandbox, "update")) == 3 and len(sleep.waits) == 2 and client.retries == 2
+    assert len(log(sandbox, "update")) == 3 and len(sleep.waits) == 2 and observed.count("retry") == 2
 
 
 def test_5xx_that_persists_is_engage_unavailable_after_the_attempts_allowed(client, sandbox):
@@ -319,7 +327,7 @@ def test_an_unreadable_secret_is_dependency_unavailable(sandbox, aws):
 
 
 def test_the_pacer_spaces_requests_after_a_small_burst():
-    from engage_contact.client import RequestPacer
+    from engage_contact.engage.pacing import RequestPacer
 
     now = [0.0]
     pacer = RequestPacer(10, burst=3, clock=lambda: now[0])
@@ -330,7 +338,7 @@ def test_the_pacer_spaces_requests_after_a_small_burst():
 
 
 def test_the_default_pacing_lets_a_whole_batch_start_at_once():
-    from engage_contact.client import RequestPacer
+    from engage_contact.engage.pacing import RequestPacer
 
     now = [0.0]
     pacer = RequestPacer(12, clock=lambda: now[0])
@@ -338,7 +346,7 @@ def test_the_default_pacing_lets_a_whole_batch_start_at_once():
 
 
 def test_a_paced_client_never_waits_past_its_deadline(sandbox, reader, api_key_secret):
-    from engage_contact.client import RequestPacer
+    from engage_contact.engage.pacing import RequestPacer
 
     pacer = RequestPacer(0.5, burst=2)  # two at once, then one per two seconds
     client = EngageClient(sandbox.url, ApiKeySource(api_key_secret, reader), 1.0, pacer=pacer)

@@ -240,7 +240,7 @@ def test_api_secrets_manager_without_the_secret_is_503_not_401(call_api, sandbox
 
 
 def test_api_answer_to_a_defect_of_ours_is_500_without_its_message():
-    from engage_contact.api_gateway import error_response
+    from engage_contact.triggers.api_gateway import error_response
 
     answer = error_response(KeyError("anna@example.com"))
     assert answer["statusCode"] == 500
@@ -326,7 +326,7 @@ def visibility_seconds(queues, name):
 
 
 def test_sqs_backoff_follows_the_receive_count(functions, queues, sandbox):
-    from engage_contact.sqs import backoff_for
+    from engage_contact.triggers.sqs import backoff_for
 
     assert [backoff_for(n) for n in (1, 2, 3, 4, 5, 9)] == [10, 30, 60, 300, 300, 300]
     add_fault(sandbox, kind="status", route="update", status=503)
@@ -422,7 +422,7 @@ def test_a_cold_batch_reads_the_key_once_however_many_records_start_together(fun
     from .conftest import SecretReadCounter
 
     handler = functions["update_contact"]
-    counter = SecretReadCounter(handler.runtime.secrets)
+    counter = SecretReadCounter(handler.container.secrets)
     contacts = [sandbox.state.add_contact({"contactType": "Contact"}) for _ in range(10)]
     for contact in contacts:
         send_command(queues.sqs, queues.urls["update_contact"], {"contactId": contact, "attributes": {"city": "C"}},
@@ -433,17 +433,17 @@ def test_a_cold_batch_reads_the_key_once_however_many_records_start_together(fun
 
 def test_a_container_builds_each_aws_client_once_from_one_session_and_failing_fast(functions, queues, sandbox):
     handler = functions["update_contact"]
-    runtime = handler.runtime
-    assert runtime._clients == {}  # a cold container has built none
+    aws = handler.container.aws
+    assert aws.built == {}  # a cold container has built none
     url = queues.urls["update_contact"]
     send_command(queues.sqs, url, {"contactId": ANNA, "attributes": {"city": "Lund"}}, group=ANNA)
     send_command(queues.sqs, url, {"contactId": "not a contact id"}, group="g")
     assert source(functions, queues, "update_contact").poll_once() == {"batchItemFailures": []}
     assert sandbox.state.get_contact(ANNA)["city"] == "Lund" and len(queues.messages("update_contact-dlq")) == 1
     # the idempotency store (the message id is the key) and the dead-letter send asked the container for them
-    assert set(runtime._clients) == {"dynamodb", "sqs"}
-    assert runtime.aws_client("dynamodb") is runtime._clients["dynamodb"]
-    for client in runtime._clients.values():
+    assert set(aws.built) == {"dynamodb", "sqs"}
+    assert aws("dynamodb") is aws.built["dynamodb"]
+    for client in aws.built.values():
         config = client.meta.config
         assert (config.connect_timeout, config.read_timeout) == (2, 3)
         assert config.retries == {"total_max_attempts": 2, "mode": "standard"}

@@ -6,8 +6,8 @@ import base64
 import json
 
 import pytest
-from engage_contact.attributes import AttributeCatalogue
-from engage_contact.command import Operation, parse_command
+from engage_contact.domain.attributes import AttributeCatalogue
+from engage_contact.domain.command import Operation, parse_command
 from engage_contact.errors import ConfigurationError, InvalidRequest, NoData
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from engage_contact.attributes import AttributeCatalogue, build_sparse_payload
+from engage_contact.domain.attributes import AttributeCatalogue
+from engage_contact.domain.sparse_payload import build_sparse_payload
 from engage_contact.errors import InvalidRequest, NoData
 from hypothesis import given, settings
 from hypothesis import strategies as st

@@ -1,8 +1,15 @@
 """The shared layer of engage-contact-functions: everything the three functions have in common.
 
-One module per idea: `attributes` (the sparse payload), `command`, `client`
-(Engage), `errors`, `settings`, `credentials`, `operations`, and the trigger
-adapters `api_gateway`, `sqs` and `handler`.
+Rooms, each importing only those below it (a test checks it):
+
+- `handler` (the three triggers, one path) and `container` (the composition root), `operations`
+  (what each function does with a checked command), `settings` (the environment, read once);
+- `ecommerce/`: Shopify and WooCommerce webhooks into update commands;
+- `triggers/`: event in, answer out: API Gateway, SQS, Standard Webhooks signatures;
+- `aws/`: Secrets Manager, SQS, the idempotency table, one boto3 session;
+- `engage/`: Engage's API: client, transport, answers, retry, pacing;
+- `domain/`: the contract's rules, no I/O: attributes, sparse payload, contacts, the command;
+- at the bottom, used by all: `errors`, `observability`, `http_session`.
 """
 
 __version__ = "0.1.0"

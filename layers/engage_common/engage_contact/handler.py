@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import api_gateway, observability
-from .client import Deadline
-from .command import Command, Operation, check_size, decode_json, parse_command
+from . import observability
+from .container import Container
+from .domain.command import Command, Operation, parse_command
+from .domain.json_body import check_size, decode_json
+from .engage.retry import Deadline
 from .observability import correlate
 from .operations import execute
-from .runtime import Runtime
-from .trigger import is_api_event, is_sqs_event
+from .triggers import api_gateway
+from .triggers.detect import is_api_event, is_sqs_event
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
-    from .idempotency import IdempotencyGuard
 
 Handler = Callable[[Any, Any], Any]
 
@@ -25,29 +24,17 @@ Handler = Callable[[Any, Any], Any]
 class ContactFunction:
     """One function (update, promote or change type) over the three triggers."""
 
-    def __init__(self, operation: Operation, runtime: Runtime) -> None:
+    def __init__(self, operation: Operation, container: Container) -> None:
         self.operation = Operation(operation)
-        self.runtime = runtime
-        self._guard: IdempotencyGuard | None = None
-        self._guard_lock = threading.Lock()
-
-    @property
-    def guard(self) -> IdempotencyGuard | None:
-        """Built on the first command that has a key: a cold start without one pays nothing for it."""
-        with self._guard_lock:  # a batch's records may ask at once
-            if self._guard is None and self.runtime.settings.idempotency_table:
-                from .idempotency import IdempotencyGuard
-
-                table = self.runtime.settings.idempotency_table
-                self._guard = IdempotencyGuard(table, self.runtime.aws_client("dynamodb"))
-            return self._guard
+        self.container = container
 
     def __call__(self, event: Any, context: Any) -> Any:
         try:
             if is_sqs_event(event):
-                from . import sqs  # Powertools' batch utility: only the SQS path needs it
+                from .triggers import sqs  # Powertools' batch utility: only the SQS path needs it
 
-                return sqs.process_batch(event, context, self.runtime, lambda record: self.on_record(record, context))
+                return sqs.process_batch(event, context, self.container.queue_settings, self.container.queues,
+                                         lambda record: self.on_record(record, context))  # fmt: skip
             if is_api_event(event):
                 return self.on_request(event, context)
             return self.on_invoke(event, context)
@@ -56,7 +43,7 @@ class ContactFunction:
 
     # --- the one path every trigger takes ------------------------------------------------
     def parse(self, data: Any) -> Command:
-        return parse_command(data, self.operation, self.runtime.settings.catalogue)
+        return parse_command(data, self.operation, self.container.settings.catalogue)
 
     def run(self, data: Any, context: Any, trigger: str, fallback_key: str | None = None) -> dict[str, Any]:
         """Check the command and run it once per idempotency key (when there is a key and a table)."""
@@ -65,9 +52,10 @@ class ContactFunction:
             key = command.idempotency_key or fallback_key
             if key:
                 correlate(key)
-            if key and self.guard is not None:
+            guard = self.container.idempotency_guard() if key else None
+            if guard is not None:
                 request = {"operation": self.operation.value, "key": key, "command": data}
-                result = self.guard.run(request, context, lambda: self.execute(command, context))
+                result = guard.run(request, context, lambda: self.execute(command, context))
             else:
                 result = self.execute(command, context)
         except Exception as error:
@@ -77,7 +65,7 @@ class ContactFunction:
         return result
 
     def execute(self, command: Command, context: Any) -> dict[str, Any]:
-        return execute(command, self.runtime.engage, Deadline.from_context(context))
+        return execute(command, self.container.engage, Deadline.from_context(context))
 
     # --- triggers --------------------------------------------------------------------------
     def on_invoke(self, event: Any, context: Any) -> dict[str, Any]:
@@ -94,16 +82,14 @@ class ContactFunction:
         request = api_gateway.ApiRequest(event)
         correlate(request.request_id)
         if self.operation is Operation.UPDATE and request.path.startswith("/webhooks/"):
-            from .ecommerce_api import on_platform_request
-
-            return on_platform_request(self.runtime, request)
+            return self.container.platform_route()(request)
         problem = api_gateway.route_problem(request, api_gateway.ROUTES.get(request.path) is self.operation)
         if problem is not None:
             return problem
         try:
             raw = request.raw_body()
             check_size(raw)  # before any HMAC or parsing work
-            webhook_id = self.verify(raw, request.headers)
+            webhook_id = self.verified_webhook_id(raw, request.headers)
             data = decode_json(raw)
         except Exception as error:
             observability.failure(self.operation.value, error, "api")
@@ -114,16 +100,18 @@ class ContactFunction:
             return api_gateway.error_response(error)
         return api_gateway.response(200, result)
 
-    def verify(self, raw: bytes, headers: dict[str, str]) -> str | None:
+    def verified_webhook_id(self, raw: bytes, headers: dict[str, str]) -> str | None:
         """The verified webhook-id; with signing turned off (insecure), the caller's webhook-id as given."""
-        if not self.runtime.settings.webhook_signing:
+        settings = self.container.settings
+        if not settings.webhook_signing:
             return headers.get("webhook-id") or None
-        from .webhooks import verify
+        from .triggers.webhook_signature import verify_webhook
 
-        settings = self.runtime.settings
-        return verify(raw, headers, self.runtime.signing_secrets(settings.webhook_secret_arn, "webhook secret"))
+        return verify_webhook(
+            raw, headers, self.container.signing_secrets(settings.webhook_secret_arn, "webhook secret")
+        )
 
 
 def make_handler(operation: Operation) -> Handler:
     """Build the function once per container; bad configuration fails here, naming the variable."""
-    return ContactFunction(operation, Runtime.from_env())
+    return ContactFunction(operation, Container.from_env())

@@ -8,6 +8,7 @@ and so do exception messages of unexpected errors (only their type and frames).
 from __future__ import annotations
 
 import logging
+import os
 import traceback
 from typing import Any
 
@@ -20,7 +21,9 @@ from .errors import EngageContactError, InvalidRequest
 for _name in ("urllib3", "botocore", "boto3", "s3transfer"):
     logging.getLogger(_name).setLevel(max(logging.getLogger(_name).getEffectiveLevel(), logging.INFO))
 
-logger = Logger(service="engage-contact-functions", log_uncaught_exceptions=False)
+# The template names each function's service (POWERTOOLS_SERVICE_NAME); a name in code would override it.
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "engage-contact-functions",
+                log_uncaught_exceptions=False)  # fmt: skip
 metrics = Metrics(namespace="EngageContactFunctions")
 
 OPERATION_METRIC = {"update": "ContactsUpdated", "promote": "ContactsPromoted", "contact-type": "ContactTypesChanged"}

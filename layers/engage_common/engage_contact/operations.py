@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .client import Deadline, EngageClient
-from .command import Command, Operation
+from .domain.command import Command, Operation
+from .engage.client import EngageClient
+from .engage.retry import Deadline
 
 
 def execute(command: Command, client: EngageClient, deadline: Deadline) -> dict[str, Any]:

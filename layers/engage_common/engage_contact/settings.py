@@ -1,4 +1,7 @@
-"""Configuration: read once per container, validated, failing at start-up with the variable's name."""
+"""Configuration: read once per container, validated, failing at start-up with the variable's name.
+
+The one module that reads the environment (with the composition root, `container`, which calls it).
+"""
 
 from __future__ import annotations
 
@@ -7,15 +10,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from .attributes import CUSTOM_ATTRIBUTE_ID, AttributeCatalogue
+from .domain.attributes import CUSTOM_ATTRIBUTE_ID, AttributeCatalogue
+from .ecommerce.config import PlatformSettings, platform_settings
 from .errors import ConfigurationError
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 DEFAULT_TIMEOUT_SECONDS = 5.0
-# AWS calls (Secrets Manager, DynamoDB, SQS) fail fast: a slow service must not eat the time Engage's retries need.
-AWS_CONNECT_TIMEOUT_SECONDS = 2.0
-AWS_READ_TIMEOUT_SECONDS = 3.0
-AWS_ATTEMPTS = 2  # in all, the first included
 # Records of different contacts in one SQS batch handled at once.
 DEFAULT_BATCH_CONCURRENCY = 10
 # Requests per second one container sends Engage at most, after a burst of 10: in any second at most
@@ -36,8 +36,7 @@ class Settings:
     update_queue_url: str | None = None
     max_receive_count: int | None = None
     batch_concurrency: int = DEFAULT_BATCH_CONCURRENCY
-    platform_secret_arns: Mapping[str, str] = field(default_factory=dict)  # shopify / woocommerce -> ARN
-    platform_maps: Mapping[str, Mapping[str, tuple[str, str]]] = field(default_factory=dict)
+    platforms: PlatformSettings = field(default_factory=PlatformSettings)
     max_requests_per_second: float = DEFAULT_MAX_REQUESTS_PER_SECOND
 
     @classmethod
@@ -59,7 +58,7 @@ class Settings:
             max_requests_per_second=_number(
                 env, "ENGAGE_MAX_REQUESTS_PER_SECOND", DEFAULT_MAX_REQUESTS_PER_SECOND, 0, 200, "requests per second"
             ),
-            **_platforms(env, catalogue),
+            platforms=platform_settings(env, catalogue),
         )
 
 
@@ -141,28 +140,3 @@ def _webhook_secret(env: Mapping[str, str]) -> str | None:
     if arn is None and _signing(env):
         raise ConfigurationError("WEBHOOK_SECRET_ARN is not set (signing is required unless WEBHOOK_SIGNING=off)")
     return arn
-
-
-def _platforms(env: Mapping[str, str], catalogue: AttributeCatalogue) -> dict:
-    """Each e-commerce platform's secret and its attribute mapping (built in, plus the user's, checked)."""
-    from .attributes import PREFERENCE_FIELDS
-    from .ecommerce import PLATFORMS, parse_attribute_map
-
-    arns, maps = {}, {}
-    for name, platform in PLATFORMS.items():
-        arn = _optional(env, platform.secret_setting)
-        if arn:
-            arns[name] = arn
-        try:
-            extra = parse_attribute_map(_optional(env, platform.map_setting), platform.map_setting)
-        except ValueError as exc:
-            raise ConfigurationError(str(exc)) from exc
-        for target in extra:
-            parent, _, child = target.partition(".")
-            problem = catalogue.problem_with_name(parent)
-            if child and (parent != "preferences" or child not in PREFERENCE_FIELDS):
-                problem = f"'{target}' is not a preference"
-            if problem:
-                raise ConfigurationError(f"{platform.map_setting}: {problem}")
-        maps[name] = {**platform.mapping, **extra}
-    return {"platform_secret_arns": arns, "platform_maps": maps}

@@ -13,12 +13,12 @@ from collections.abc import Mapping
 
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from .errors import Unauthorized
+from ..errors import Unauthorized
 
 HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 
 
-def verify(raw_body: bytes, headers: Mapping[str, str], keys: list[str]) -> str:
+def verify_webhook(raw_body: bytes, headers: Mapping[str, str], keys: list[str]) -> str:
     """The verified `webhook-id`; Unauthorized when no key's signature matches or the timestamp is stale."""
     lowered = {k.lower(): v for k, v in headers.items()}
     missing = [h for h in HEADERS if not lowered.get(h)]

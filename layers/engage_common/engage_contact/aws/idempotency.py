@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .errors import DependencyUnavailable, IdempotencyConflict, RequestInProgress
+from ..errors import DependencyUnavailable, IdempotencyConflict, RequestInProgress
 
 EXPIRES_AFTER_SECONDS = 24 * 60 * 60
 # What a replay answers from; Engage's contact is left out: its names and addresses need not sit in the table.

@@ -7,8 +7,8 @@ import binascii
 import json
 from typing import Any
 
-from .command import Operation
-from .errors import EngageContactError, InvalidRequest, name_of, policy_of
+from ..domain.command import Operation
+from ..errors import EngageContactError, InvalidRequest, name_of, policy_of
 
 ROUTES: dict[str, Operation] = {
     "/contacts/update": Operation.UPDATE,

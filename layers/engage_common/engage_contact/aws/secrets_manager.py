@@ -26,9 +26,9 @@ from typing import Any, NamedTuple
 
 import requests
 
-from .client import new_session
-from .errors import DependencyUnavailable
-from .settings import AWS_ATTEMPTS, AWS_CONNECT_TIMEOUT_SECONDS, AWS_READ_TIMEOUT_SECONDS
+from ..errors import DependencyUnavailable
+from ..http_session import new_session
+from .clients import AWS_ATTEMPTS, AWS_CONNECT_TIMEOUT_SECONDS, AWS_READ_TIMEOUT_SECONDS
 
 SERVICE = "secretsmanager"
 API_VERSION = "2017-10-17"
@@ -96,7 +96,6 @@ class SecretsManager:
         self._endpoints: dict[str | None, str] = {}
         self._sessions: dict[str, requests.Session] = {}
         self._chain: Any = None
-        self.answers = 0  # answers received from Secrets Manager, for the benchmark and the tests
 
     # --- where and as whom --------------------------------------------------------------------
     def _route(self, region: str | None) -> tuple[str, requests.Session]:
@@ -148,8 +147,6 @@ class SecretsManager:
             except requests.RequestException as exc:
                 problem = type(exc).__name__
             else:
-                with self._lock:
-                    self.answers += 1
                 if response.status_code == 200:
                     return _secret_text(response)
                 code = _error_code(response)

@@ -1,4 +1,4 @@
-"""Secrets from Secrets Manager, cached per container."""
+"""Secrets read from Secrets Manager, cached per container: the Engage key and the signing secrets."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from .errors import DependencyUnavailable
+from ..errors import DependencyUnavailable
 
 if TYPE_CHECKING:
     from .secrets_manager import SecretsManager

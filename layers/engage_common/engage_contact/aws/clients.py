@@ -1,0 +1,41 @@
+"""One boto3 session per container, and clients from it that fail fast."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+# AWS calls (Secrets Manager, DynamoDB, SQS) fail fast: a slow service must not eat the time Engage's retries need.
+AWS_CONNECT_TIMEOUT_SECONDS = 2.0
+AWS_READ_TIMEOUT_SECONDS = 3.0
+AWS_ATTEMPTS = 2  # in all, the first included
+
+
+def aws_config() -> Any:
+    from botocore.config import Config
+
+    return Config(connect_timeout=AWS_CONNECT_TIMEOUT_SECONDS, read_timeout=AWS_READ_TIMEOUT_SECONDS,
+                  retries={"total_max_attempts": AWS_ATTEMPTS, "mode": "standard"})  # fmt: skip
+
+
+class AwsClients:
+    """One boto3 client per service per container, all from one session, all failing fast.
+
+    Only the paths that need them build them (a plain command needs none). One session
+    parses botocore's endpoint catalogue once: each further client costs about 50 ms, not 150.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # a batch's threads may ask at once; a boto3 session is not thread-safe
+        self._session: Any = None
+        self.built: dict[str, Any] = {}
+
+    def __call__(self, service: str) -> Any:
+        with self._lock:
+            if service not in self.built:
+                if self._session is None:
+                    import boto3
+
+                    self._session = boto3.session.Session()
+                self.built[service] = self._session.client(service, config=aws_config())
+            return self.built[service]

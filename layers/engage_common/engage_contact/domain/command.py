@@ -1,0 +1,128 @@
+"""The one command shape every trigger carries, parsed and checked before Engage is called."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ..errors import InvalidRequest
+from .attributes import EMAIL, MOBILE_PHONE, AttributeCatalogue
+from .contacts import CONTACT_TYPE_ID, LOOKUP_KEYS, Lookup, check_contact_id, refuse_member
+from .sparse_payload import SparsePayload, build_sparse_payload
+
+
+class Operation(StrEnum):
+    UPDATE = "update"
+    PROMOTE = "promote"
+    CHANGE_TYPE = "contact-type"
+
+
+COMMON_FIELDS = frozenset({"contactId", "lookup", "idempotencyKey"})
+OPERATION_FIELDS = {
+    Operation.UPDATE: frozenset({"attributes", "clear"}),
+    Operation.PROMOTE: frozenset({"attributes"}),
+    Operation.CHANGE_TYPE: frozenset({"contactTypeId"}),
+}
+SOCIAL_SECURITY_NUMBER = re.compile(r"^(?:\d{2})?\d{6}[-+]?\d{4}$")
+IDEMPOTENCY_KEY_MAX = 256
+LOOKUP_VALUE_MAX = 256
+
+
+@dataclass(frozen=True)
+class Command:
+    operation: Operation
+    contact_id: str | None
+    lookup: Lookup | None
+    payload: SparsePayload | None = None
+    contact_type_id: str | None = None
+    idempotency_key: str | None = None
+
+
+def text_field(data: dict, name: str, maximum: int, where: str | None = None) -> str:
+    value = data[name]
+    where = where or name
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRequest(f"'{where}' must be a non-empty string", {"field": where})
+    value = value.strip()
+    if len(value) > maximum or any(ord(c) < 32 for c in value):
+        raise InvalidRequest(f"'{where}' must be at most {maximum} printable characters", {"field": where})
+    return value
+
+
+def _parse_lookup(data: object) -> Lookup:
+    if not isinstance(data, dict):
+        raise InvalidRequest("'lookup' must be an object", {"field": "lookup"})
+    unknown = sorted(set(data) - {*LOOKUP_KEYS, "contactType"})
+    if unknown:
+        raise InvalidRequest(
+            f"'lookup' has unknown fields {unknown}; it takes one of {', '.join(LOOKUP_KEYS)} and optionally "
+            "contactType",
+            {"field": "lookup"},
+        )
+    keys = [k for k in LOOKUP_KEYS if k in data]
+    if len(keys) != 1:
+        raise InvalidRequest(f"'lookup' must hold exactly one of {', '.join(LOOKUP_KEYS)}", {"field": "lookup"})
+    key = keys[0]
+    value = text_field(data, key, LOOKUP_VALUE_MAX, f"lookup.{key}")
+    if key == "email" and not EMAIL.match(value):
+        raise InvalidRequest("'lookup.email' does not look like an email address", {"field": "lookup.email"})
+    if key == "mobilePhone" and not MOBILE_PHONE.match(value):
+        raise InvalidRequest("'lookup.mobilePhone' must start with + and a country code", {"field": key})
+    if key == "socialSecurityNumber" and not SOCIAL_SECURITY_NUMBER.match(value):
+        raise InvalidRequest("'lookup.socialSecurityNumber' is not a social security number", {"field": key})
+    contact_type = None
+    if "contactType" in data:
+        contact_type = text_field(data, "contactType", 64, "lookup.contactType")
+        if not CONTACT_TYPE_ID.match(contact_type):
+            raise InvalidRequest("'lookup.contactType' is not a contact type id", {"field": "lookup.contactType"})
+    return Lookup(key, value, contact_type)
+
+
+def parse_command(data: object, operation: Operation, catalogue: AttributeCatalogue) -> Command:
+    """Check a command against every rule of the contract; InvalidRequest or NoData names what is wrong."""
+    operation = Operation(operation)
+    _check_fields(data, operation)
+    if ("contactId" in data) == ("lookup" in data):
+        raise InvalidRequest("give exactly one of 'contactId' and 'lookup'")
+    contact_id = check_contact_id(data["contactId"]) if "contactId" in data else None
+    lookup = _parse_lookup(data["lookup"]) if "lookup" in data else None
+    idempotency_key = text_field(data, "idempotencyKey", IDEMPOTENCY_KEY_MAX) if "idempotencyKey" in data else None
+    if operation is Operation.CHANGE_TYPE:
+        return Command(operation, contact_id, lookup, None, _parse_contact_type(data), idempotency_key)
+    payload = _parse_payload(data, catalogue, require_data=operation is Operation.UPDATE)
+    return Command(operation, contact_id, lookup, payload, None, idempotency_key)
+
+
+def _check_fields(data: object, operation: Operation) -> None:
+    """A JSON object holding only the fields this operation takes: a field that does not belong is an error."""
+    if not isinstance(data, dict):
+        raise InvalidRequest("the command must be a JSON object")
+    allowed = COMMON_FIELDS | OPERATION_FIELDS[operation]
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise InvalidRequest(
+            f"{', '.join(repr(u) for u in unknown)} does not belong to the {operation.value} command; "
+            f"it takes {', '.join(sorted(allowed))}",
+            {"fields": unknown},
+        )
+
+
+def _parse_contact_type(data: dict) -> str:
+    if "contactTypeId" not in data:
+        raise InvalidRequest("'contactTypeId' is required", {"field": "contactTypeId"})
+    contact_type_id = text_field(data, "contactTypeId", 64)
+    if not CONTACT_TYPE_ID.match(contact_type_id):
+        raise InvalidRequest("'contactTypeId' is not a contact type id", {"field": "contactTypeId"})
+    refuse_member(contact_type_id)
+    return contact_type_id
+
+
+def _parse_payload(data: dict, catalogue: AttributeCatalogue, *, require_data: bool) -> SparsePayload:
+    attributes = data.get("attributes", {})
+    if not isinstance(attributes, dict):
+        raise InvalidRequest("'attributes' must be an object", {"field": "attributes"})
+    clear = data.get("clear", [])
+    if not isinstance(clear, list) or not all(isinstance(n, str) and n for n in clear):
+        raise InvalidRequest("'clear' must be a list of attribute names", {"field": "clear"})
+    return build_sparse_payload(attributes, clear, catalogue, require_data=require_data)

@@ -1,0 +1,42 @@
+"""Each platform's deployment settings: its signing secret and its attribute mapping (built in, plus the user's)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ..domain.attributes import PREFERENCE_FIELDS, AttributeCatalogue
+from ..errors import ConfigurationError
+from .platforms import PLATFORMS, parse_attribute_map
+
+
+@dataclass(frozen=True)
+class PlatformSettings:
+    secret_arns: Mapping[str, str] = field(default_factory=dict)  # shopify / woocommerce -> ARN
+    maps: Mapping[str, Mapping[str, tuple[str, str]]] = field(default_factory=dict)
+
+
+def platform_settings(env: Mapping[str, str], catalogue: AttributeCatalogue) -> PlatformSettings:
+    """Read and check every platform's settings; ConfigurationError names the variable."""
+    arns, maps = {}, {}
+    for name, platform in PLATFORMS.items():
+        arn = env.get(platform.secret_setting, "").strip()
+        if arn:
+            arns[name] = arn
+        try:
+            extra = parse_attribute_map(env.get(platform.map_setting, "").strip() or None, platform.map_setting)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from exc
+        for target in extra:
+            problem = _target_problem(target, catalogue)
+            if problem:
+                raise ConfigurationError(f"{platform.map_setting}: {problem}")
+        maps[name] = {**platform.mapping, **extra}
+    return PlatformSettings(arns, maps)
+
+
+def _target_problem(target: str, catalogue: AttributeCatalogue) -> str | None:
+    parent, _, child = target.partition(".")
+    if child and (parent != "preferences" or child not in PREFERENCE_FIELDS):
+        return f"'{target}' is not a preference"
+    return catalogue.problem_with_name(parent)

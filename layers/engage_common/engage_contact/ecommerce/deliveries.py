@@ -1,0 +1,72 @@
+"""A verified platform delivery turned into an update command (or the reason it is ignored)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..domain.json_body import MAX_BODY_BYTES as MAX_COMMAND_BYTES
+from ..domain.json_body import decode_json
+from ..errors import InvalidRequest
+from .platforms import Platform, map_customer, value_at
+
+MAX_BODY_BYTES = 4 * MAX_COMMAND_BYTES  # a customer with many addresses is larger than a command
+
+
+def event_time(platform: Platform, customer: Mapping[str, Any], headers: Mapping[str, str]) -> dt.datetime | None:
+    for source in platform.time_fields:
+        kind, name = source.split(":", 1)
+        value = value_at(customer, name) if kind == "body" else headers.get(name)
+        if isinstance(value, str) and value.strip():
+            try:
+                moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)  # WooCommerce's *_gmt has no zone
+    return None
+
+
+def delivery_key(platform: Platform, raw: bytes, headers: Mapping[str, str]) -> str:
+    """The delivery's id: Shopify's as it is; WooCommerce's with a digest of the body, since WooCommerce derives
+    its id from the webhook and the current second and two customers saved in one second would share it."""
+    given = re.sub(r"[^A-Za-z0-9_.:-]", "", headers.get(platform.delivery_header, ""))[:64]
+    if platform.name == "woocommerce" or not given:
+        return f"{platform.name}-{given}-{hashlib.sha256(raw).hexdigest()[:32]}"
+    return f"{platform.name}-{given}"
+
+
+@dataclass
+class Delivery:
+    """What a verified platform delivery becomes."""
+
+    command: dict[str, Any] | None
+    key: str
+    at: dt.datetime | None
+    ignored: str | None = None
+
+
+def to_command(platform: Platform, raw: bytes, headers: Mapping[str, str],
+               mapping: Mapping[str, tuple[str, str]]) -> Delivery:  # fmt: skip
+    """The update command for a verified delivery, or the reason it is ignored."""
+    key = delivery_key(platform, raw, headers)
+    topic = headers.get(platform.topic_header, "")
+    if topic not in platform.topics:
+        return Delivery(None, key, None, ignored=f"topic {topic or '(none)'} is not handled")
+    customer = decode_json(raw, MAX_BODY_BYTES)
+    if not isinstance(customer, dict):
+        raise InvalidRequest("the platform's body is not a customer object")
+    email = customer.get("email")
+    if not isinstance(email, str) or not email.strip():
+        return Delivery(None, key, None, ignored="the customer has no email to find the contact by")
+    command = {"lookup": {"email": email.strip()}, "attributes": map_customer(customer, mapping), "idempotencyKey": key}
+    return Delivery(command, key, event_time(platform, customer, headers))
+
+
+def is_woocommerce_ping(platform: Platform, raw: bytes, headers: Mapping[str, str]) -> bool:
+    """WooCommerce's ping on webhook creation: a form body webhook_id=N and no X-WC-Webhook-* headers."""
+    return (platform.name == "woocommerce" and not any(h.startswith("x-wc-webhook-") for h in headers)
+            and re.fullmatch(rb"webhook_id=\d+", raw.strip()) is not None)  # fmt: skip

@@ -1,0 +1,7 @@
+"""Voyado Engage's contact API: the only code that knows its paths, headers and answers.
+
+`client` (the calls the contract makes, a few lines each) stands on `transport` (send one
+request), `answers` (a status and body turned into an answer or one of the contract's errors),
+`retry` (the deadline, and whether and how long to wait before another try) and `pacing`.
+May import: `..domain`, `..errors`, `..http_session`. Never AWS, triggers or e-commerce.
+"""

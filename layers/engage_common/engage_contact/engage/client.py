@@ -1,0 +1,187 @@
+"""The calls the contract makes of Engage (API v2), each a few lines over one retrying `_call`."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import requests
+
+from ..domain.contacts import MEMBER, Lookup, check_contact_id, refuse_member
+from ..errors import (
+    EngageAuthError,
+    EngageContactError,
+    EngageRateLimited,
+    EngageRejected,
+    EngageUnavailable,
+    InvalidRequest,
+    NoData,
+)
+from ..http_session import new_session
+from .answers import CHECKED, Answer, Failure, classify, error_details, is_auth_refusal
+from .pacing import RequestPacer
+from .retry import MIN_ATTEMPT_SECONDS, Deadline, RetryPolicy
+from .transport import Transport
+
+
+class ApiKey(Protocol):
+    """Where the Engage key comes from: read once, read again (`refresh`) when Engage refuses it."""
+
+    def get(self, *, refresh: bool = False) -> str: ...
+
+
+@dataclass(frozen=True)
+class Promotion:
+    contact: Any
+    already_member: bool  # the contact was found a Member: the promotion's attributes are not written
+
+
+class EngageClient:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: ApiKey,
+        timeout_seconds: float,
+        session: requests.Session | None = None,
+        retry: RetryPolicy = RetryPolicy(),
+        sleep: Callable[[float], None] = time.sleep,
+        observe: Callable[[str, float], None] | None = None,
+        pacer: RequestPacer | None = None,
+    ) -> None:
+        self.api_key = api_key
+        self.timeout_seconds = timeout_seconds
+        self.retry = retry
+        self.sleep = sleep
+        self.observe = observe or (lambda name, value: None)  # ("latency", seconds) and ("retry", 1)
+        self.transport = Transport(base_url, session or new_session(), self.observe)
+        self.pacer = pacer
+
+    # --- the contract's calls ---------------------------------------------------
+    def update_contact(self, contact_id: str, payload: dict[str, Any], deadline: Deadline) -> Any:
+        """POST only the attributes to change; answers the contact's new data."""
+        if not payload:
+            raise NoData("nothing to send to Engage")
+        return self._call("POST", _contact_path(contact_id), deadline, json_body=payload).body
+
+    def promote_to_member(self, contact_id: str, payload: dict[str, Any], deadline: Deadline) -> Promotion:
+        """Promote to Member; no one is promoted twice.
+
+        A contact that is a Member already (Engage refuses the promotion, or the GET made before a retry
+        shows a Member) is answered `already_member`: the promotion's attributes were not written by it.
+        """
+        path = _contact_path(contact_id, "promoteToMember")
+
+        def promoted_already() -> Answer | None:
+            contact = self.get_contact(contact_id, deadline, attempts=1)
+            return Answer(CHECKED, contact) if _is_member(contact) else None
+
+        try:
+            answer = self._call("POST", path, deadline, json_body=payload, check_before_retry=promoted_already)
+        except EngageRejected:
+            # Engage refuses to promote a Member: confirm with a GET and call it the success it is.
+            contact = self.get_contact(contact_id, deadline, attempts=1)
+            if _is_member(contact):
+                return Promotion(contact, already_member=True)
+            raise
+        return Promotion(answer.body, already_member=answer.status == CHECKED)
+
+    def change_contact_type(self, contact_id: str, contact_type_id: str, deadline: Deadline) -> Any:
+        """Change the contact type; never to Member, which only promote can do."""
+        refuse_member(contact_type_id)
+        path = _contact_path(contact_id, "updateContactType")
+        return self._call("POST", path, deadline, params={"contactTypeId": contact_type_id}).body
+
+    def get_contact(self, contact_id: str, deadline: Deadline, attempts: int | None = None) -> Any:
+        return self._call("GET", _contact_path(contact_id), deadline, attempts=attempts).body
+
+    def find_contact_id(self, lookup: Lookup, deadline: Deadline) -> str:
+        """The contactId for a lookup; ContactNotFound or MultipleMatches when it is not exactly one."""
+        params = {lookup.key: lookup.value}
+        if lookup.contact_type:
+            params["contactType"] = lookup.contact_type
+        answer = self._call("GET", "/api/v2/contacts/id", deadline, params=params)
+        try:
+            return check_contact_id(answer.body, "Engage's lookup answer")
+        except InvalidRequest as exc:
+            raise EngageRejected("Engage answered the lookup with something that is not a contact id") from exc
+
+    # --- one call, tried again as the retry policy allows -----------------------------------------
+    def _call(
+        self,
+        method: str,
+        path: str,
+        deadline: Deadline,
+        *,
+        params: dict[str, str] | None = None,
+        json_body: Any = None,
+        attempts: int | None = None,
+        check_before_retry: Callable[[], Answer | None] | None = None,
+    ) -> Answer:
+        """Send until an answer, an error retrying cannot mend, or no attempt or time is left.
+
+        A try whose outcome is unknown is checked (`check_before_retry`) before it is sent again.
+        """
+        data = json.dumps(json_body, ensure_ascii=False, allow_nan=False).encode() if json_body is not None else None
+        attempt = 0
+        while True:
+            attempt += 1
+            outcome = self._attempt(method, path, deadline, params, data)
+            if isinstance(outcome, Answer):
+                return outcome
+            wait = self.retry.wait_before_next(attempt, outcome.error.retry_after, deadline, attempts)
+            if wait is None:
+                raise outcome.error
+            self.sleep(wait)
+            self.observe("retry", 1)
+            if outcome.outcome_unknown and check_before_retry is not None:
+                done = self._check(check_before_retry, outcome)
+                if done is not None:
+                    return done
+
+    def _attempt(
+        self, method: str, path: str, deadline: Deadline, params: dict[str, str] | None, data: bytes | None
+    ) -> Answer | Failure:
+        """One try; a refused key is read again once (it may have been rotated) and the try repeated."""
+        for refreshed in (False, True):
+            timeout = min(self.timeout_seconds, deadline.remaining())
+            if timeout < MIN_ATTEMPT_SECONDS:
+                raise EngageUnavailable("no time left in this invocation to call Engage")
+            self._pace(deadline)
+            key = self.api_key.get(refresh=refreshed)
+            response = self.transport.send(method, path, api_key=key, timeout=timeout, params=params, data=data)
+            if isinstance(response, Failure):
+                return response
+            if not is_auth_refusal(response):
+                return classify(response)
+        status = response.status_code
+        raise EngageAuthError(f"Engage refused the API key ({status})", error_details(response))
+
+    @staticmethod
+    def _check(check_before_retry: Callable[[], Answer | None], failure: Failure) -> Answer | None:
+        try:
+            return check_before_retry()
+        except EngageContactError:
+            raise failure.error from None  # cannot tell whether it was applied: do not send it blind
+
+    def _pace(self, deadline: Deadline) -> None:
+        """Keep this container under its share of Engage's rate guidance."""
+        if self.pacer is None:
+            return
+        wait = self.pacer.reserve()
+        if not deadline.allows(wait):
+            raise EngageRateLimited("this container's request budget toward Engage is used up for now", retry_after=1)
+        if wait > 0:
+            self.sleep(wait)
+
+
+def _contact_path(contact_id: str, action: str | None = None) -> str:
+    path = f"/api/v2/contacts/{quote(check_contact_id(contact_id), safe='')}"
+    return f"{path}/{action}" if action else path
+
+
+def _is_member(contact: Any) -> bool:
+    return isinstance(contact, dict) and contact.get("contactType") == MEMBER
