@@ -10,7 +10,7 @@ REGION ?= eu-north-1
 # SAM CLI would otherwise try to send telemetry: nothing leaves this machine.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: deps run sandbox test lint format validate build clean soak bench
+.PHONY: deps run sandbox test unit lint format validate build clean soak bench
 
 deps: $(STAMP) $(SAM_STAMP)
 
@@ -38,6 +38,10 @@ sandbox: $(STAMP)
 test: deps lint
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## the pure rules and the handler with fakes: no network, no moto, no subprocess (well under a minute)
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
 ## fault soak: SOAK_COMMANDS (default 5000) through SQS while Engage fails, then a reconciliation
 soak: $(STAMP)
 	$(BIN)/python -m local.soak
@@ -46,6 +50,7 @@ soak: $(STAMP)
 bench: deps
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(BIN)/python -m local.bench $(BENCH_ARGS)
 
+## ruff's rules, the complexity gate (C901/PLR0912/PLR0915, pyproject.toml) and the format
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

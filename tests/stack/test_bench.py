@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from .conftest import ROOT
+from ..conftest import ROOT
 
 pytestmark = pytest.mark.slow
 KEYS = ("cold_start_ratio", "warm_update_ratio", "batch10_vs_single_ratio", "batch100_speedup",

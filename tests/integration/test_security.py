@@ -16,7 +16,7 @@ from local.engage_sandbox.state import Fault
 from local.lambda_runtime import LocalContext, SqsEventSource, api_event, send_command
 from local.signing import new_secret, signed_headers
 
-from .conftest import REGION, SANDBOX_KEY, load_function
+from ..conftest import REGION, SANDBOX_KEY, load_function
 
 ANNA, BERTIL = DEMO_CONTACTS[0]["id"], DEMO_CONTACTS[1]["id"]
 UPDATE = {"contactId": ANNA, "attributes": {"city": "Lund"}}

@@ -15,7 +15,7 @@ from engage_contact.errors import ConfigurationError
 from local.engage_sandbox import DEMO_CONTACTS
 from local.lambda_runtime import LocalContext, SqsEventSource, api_event
 
-from .conftest import REGION, ROOT, load_function
+from ..conftest import REGION, ROOT, load_function
 
 ANNA = DEMO_CONTACTS[0]["id"]
 SHOPIFY_SECRET = "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"

@@ -24,7 +24,7 @@ from engage_contact.errors import (
 
 from local.engage_sandbox import DEMO_CONTACTS
 
-from .conftest import REGION, SANDBOX_KEY, SecretReadCounter
+from ..conftest import REGION, SANDBOX_KEY, SecretReadCounter
 
 ANNA, BERTIL = DEMO_CONTACTS[0]["id"], DEMO_CONTACTS[1]["id"]
 

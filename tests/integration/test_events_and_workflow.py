@@ -11,7 +11,7 @@ from engage_contact import errors
 from local.engage_sandbox import DEMO_CONTACTS
 from local.lambda_runtime import LocalContext
 
-from .conftest import FUNCTIONS, ROOT, load_function
+from ..conftest import FUNCTIONS, ROOT, load_function
 
 
 def workflow():

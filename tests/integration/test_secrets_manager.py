@@ -17,7 +17,7 @@ import pytest
 from engage_contact.aws.secrets_manager import SecretsManager, region_of, resolve_endpoint
 from engage_contact.errors import DependencyUnavailable
 
-from .conftest import REGION
+from ..conftest import REGION
 
 # --- against moto ----------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import requests
 
 from local.engage_sandbox import DEMO_CONTACTS, EngageSandbox
 
-from .conftest import SANDBOX_KEY
+from ..conftest import SANDBOX_KEY
 
 ANNA = DEMO_CONTACTS[0]["id"]
 BERTIL = DEMO_CONTACTS[1]["id"]

@@ -16,7 +16,7 @@ from local.engage_sandbox import DEMO_CONTACTS
 from local.lambda_runtime import LocalContext, SqsEventSource, api_event
 from local.signing import signed_headers
 
-from .conftest import load_function
+from ..conftest import load_function
 
 ANNA = DEMO_CONTACTS[0]["id"]
 U, P, T = "update", "promote", "contact-type"

@@ -16,7 +16,7 @@ import requests
 
 from local.engage_sandbox import DEMO_CONTACTS
 
-from .conftest import ROOT
+from ..conftest import ROOT
 
 pytestmark = pytest.mark.slow
 ANNA, BERTIL = DEMO_CONTACTS[0]["id"], DEMO_CONTACTS[1]["id"]

@@ -16,7 +16,7 @@ import yaml
 from local.engage_sandbox import DEMO_CONTACTS
 from local.runtime_python import find_runtime_python
 
-from .conftest import FUNCTIONS, ROOT, SANDBOX_KEY
+from ..conftest import FUNCTIONS, ROOT, SANDBOX_KEY
 
 pytestmark = pytest.mark.slow
 REGION = "eu-north-1"

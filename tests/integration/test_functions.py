@@ -12,7 +12,7 @@ from local.engage_sandbox.state import Fault
 from local.lambda_runtime import LocalContext, SqsEventSource, api_event, send_command
 from local.signing import signed_headers
 
-from .conftest import REGION
+from ..conftest import REGION
 
 ANNA, BERTIL, CECILIA = (c["id"] for c in DEMO_CONTACTS)
 ROUTES = {
@@ -419,7 +419,7 @@ def test_sqs_batch_runs_contacts_concurrently_and_each_contact_in_order(function
 
 
 def test_a_cold_batch_reads_the_key_once_however_many_records_start_together(functions, queues, sandbox):
-    from .conftest import SecretReadCounter
+    from ..conftest import SecretReadCounter
 
     handler = functions["update_contact"]
     counter = SecretReadCounter(handler.container.secrets)
