@@ -7,6 +7,9 @@ import re
 import pytest
 import requests
 
+from local.engage_sandbox import EngageSandbox
+
+from .conftest import SANDBOX_KEY
 from .test_sandbox import ANNA, HEADERS, contact
 
 GUID_LIKE = re.compile(r"^[0-9a-f]+(?:-[0-9a-f]+)+$")
@@ -210,3 +213,12 @@ def test_create_is_logged_as_applied_with_the_new_id(sandbox, http):
 
 def test_the_collection_answers_only_post(sandbox, http):
     assert http.get(f"{sandbox.url}/api/v2/contacts", headers=HEADERS).status_code == 405
+
+
+def test_a_sandbox_started_with_another_key_attribute_creates_by_it(http):
+    with EngageSandbox(api_keys=(SANDBOX_KEY,), key_attribute="externalId", demo=False) as box:
+        assert create(http, box, {"contactType": "Contact", "email": "k@example.com"}).status_code == 400
+        assert create(http, box, {"contactType": "Contact", "externalId": "shop-7"}).status_code == 201
+        assert http.get(f"{box.url}/_sandbox/config").json()["keyAttribute"] == "externalId"
+    with pytest.raises(ValueError, match="key attribute"):
+        EngageSandbox(key_attribute="firstName")
