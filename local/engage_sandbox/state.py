@@ -252,11 +252,12 @@ class SandboxState:
             self.requests.append(entry)
 
     def request_log(self, route: str | None = None, version: str | None = None) -> list[dict]:
-        """Every call Engage received, in arrival order, optionally only one route's or one version's.
+        """Every call Engage received, optionally only one route's or one version's.
 
         Each entry holds `started` (wall clock) and `monotonic` (the moment the request
         arrived, before any latency), so `peak_per_second` and `sustained_rate` can
-        count requests the way Engage's rate limit does.
+        count requests the way Engage's rate limit does (entries are in the order they were
+        logged, which concurrent requests may make differ from `monotonic` order).
         """
         with self.lock:
             return [
