@@ -48,6 +48,8 @@ def sandbox(sandbox_server):
             "customAttributes": ["favoriteStore", "shoeSize"],
             "memberRequired": ["email"],
             "apiKeys": [SANDBOX_KEY],
+            "keyAttribute": "email",
+            "latencyMs": 0,
         }
     )
     yield sandbox_server

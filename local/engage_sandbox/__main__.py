@@ -31,6 +31,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="favoriteStore,shoeSize",
         help="comma-separated custom attribute ids the tenant has",
     )
+    parser.add_argument(
+        "--key-attribute",
+        default="email",
+        choices=("email", "mobilePhone", "socialSecurityNumber", "externalId"),
+        help="the tenant's key attribute, which a create must carry; default email",
+    )
+    parser.add_argument("--latency-ms", type=float, default=0, help="added to every Engage call; default 0")
     parser.add_argument("--no-demo", action="store_true", help="start with no demo contacts")
     parser.add_argument("--seed", type=int, default=None, help="seed for fractional faults")
     return parser.parse_args(argv)
@@ -45,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
             rate_limit=args.rate_limit,
             retry_after=args.retry_after,
             custom_attributes=tuple(a.strip() for a in args.custom_attributes.split(",") if a.strip()),
+            key_attribute=args.key_attribute,
+            latency_ms=args.latency_ms,
             demo=not args.no_demo,
             seed=args.seed,
         )
@@ -54,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         raise
     print(f"Engage sandbox listening on {sandbox.url}  (port {sandbox.port})", flush=True)
-    print(f"  admin: {sandbox.url}/_sandbox/contacts, /_sandbox/requests, /_sandbox/faults", flush=True)
+    admin = ", ".join(f"/_sandbox/{name}" for name in ("requests", "rates", "faults", "config"))
+    print(f"  admin: {sandbox.url}/_sandbox/contacts, {admin}", flush=True)
     try:
         sandbox.serve_forever()
     except KeyboardInterrupt:

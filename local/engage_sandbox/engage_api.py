@@ -1,34 +1,64 @@
-"""Engage's contact API (v2) as the sandbox plays it, traps included.
+"""Engage's contact API (v2 and v3) as the sandbox plays it, traps included.
 
-Each handler takes the state and the parsed request and gives back
-`(status, body)`; `body` is JSON-serialisable, or `None` for an empty answer.
+Each handler takes the state and one `Call` and gives back `(status, body)`;
+`body` is JSON-serialisable, or `None` for an empty answer. Both versions work
+on the same contacts; where v3 differs from v2 the handler asks `call.version`.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from urllib.parse import unquote
 
-from .state import EMAIL_RE, LOOKUP_KEYS, PHONE_RE, PREFERENCE_FIELDS, SSN_RE, SandboxState
+from .state import EMAIL_RE, LOOKUP_KEYS, PHONE_RE, PREFERENCE_FIELDS, SSN_RE, SandboxState, new_contact_id
 
-CONTACT_PATH = re.compile(r"^/api/v2/contacts/(?P<id>[^/]+)(?P<action>/promoteToMember|/updateContactType)?/?$")
+COLLECTION_PATH = re.compile(r"^/api/(?P<version>v2|v3)/contacts/?$")
+LOOKUP_PATH = re.compile(r"^/api/(?P<version>v2|v3)/contacts/id/?$")
+CONTACT_PATH = re.compile(
+    r"^/api/(?P<version>v2|v3)/contacts/(?P<id>[^/]+)(?P<action>/promoteToMember|/updateContactType)?/?$"
+)
+# What each version's contact resource answers to: v2 updates with POST, v3 with PATCH.
+CONTACT_METHODS = {"v2": {"POST": "update", "GET": "get"}, "v3": {"PATCH": "update", "GET": "get"}}
+CREATE_OPTIONS = ("source", "storeExternalId", "createAsUnapproved")
 
 
-def route_of(method: str, path: str) -> tuple[str | None, str | None]:
-    """(route name, contact id) for an API path; (None, None) when Engage has no such resource."""
-    if path.rstrip("/") == "/api/v2/contacts/id":
-        return ("lookup", None) if method == "GET" else ("method", None)
+@dataclass(frozen=True)
+class Call:
+    """One request to Engage's API, as a handler needs it."""
+
+    version: str
+    contact_id: str | None
+    body: object
+    query: dict
+    headers: dict  # names lower-cased
+
+    def create_option(self, name: str) -> str | None:
+        """v2 takes the create options as headers, v3 as query parameters; the other place is ignored."""
+        return self.headers.get(name.lower()) if self.version == "v2" else self.query.get(name)
+
+
+def route_of(method: str, path: str) -> tuple[str | None, str | None, str | None]:
+    """(route name, contact id, version) for an API path; route None when Engage has no such resource."""
+    for pattern, route in ((COLLECTION_PATH, "create"), (LOOKUP_PATH, "lookup")):
+        match = pattern.match(path)
+        if match:
+            wanted = "POST" if route == "create" else "GET"
+            return (route if method == wanted else "method"), None, match.group("version")
     match = CONTACT_PATH.match(path)
     if not match:
-        return None, None
+        return None, None, None
+    version = match.group("version")
     contact_id = unquote(match.group("id"))
     action = match.group("action")
     if action is None:
-        return {"POST": "update", "GET": "get"}.get(method, "method"), contact_id
+        return CONTACT_METHODS[version].get(method, "method"), contact_id, version
+    if action == "/promoteToMember" and version == "v3":
+        return None, None, version  # v3 has no promoteToMember: updateContactType makes Members
     if method != "POST":
-        return "method", contact_id
-    return ("promote" if action == "/promoteToMember" else "contactType"), contact_id
+        return "method", contact_id, version
+    return ("promote" if action == "/promoteToMember" else "contactType"), contact_id, version
 
 
 def error(status: int, code: str, message: str) -> tuple[int, dict]:
@@ -79,7 +109,9 @@ def parse_body(raw: bytes) -> tuple[object, tuple[int, dict] | None]:
         return None, error(400, "InvalidJson", "The request body is not valid JSON")
 
 
-def update(state: SandboxState, contact_id: str, body: object, query: dict) -> tuple[int, object]:
+def update(state: SandboxState, call: Call) -> tuple[int, object]:
+    """Sparse: every known field present is written; `contactType` in the body is silently ignored."""
+    contact_id, body = call.contact_id, call.body
     if body is None or body == {}:
         return error(400, "NoData", "No data to update")
     if not isinstance(body, dict):
@@ -94,8 +126,9 @@ def update(state: SandboxState, contact_id: str, body: object, query: dict) -> t
         return 200, state.view(contact)
 
 
-def promote(state: SandboxState, contact_id: str, body: object, query: dict) -> tuple[int, object]:
-    body = {} if body is None else body
+def promote(state: SandboxState, call: Call) -> tuple[int, object]:
+    contact_id = call.contact_id
+    body = {} if call.body is None else call.body
     if not isinstance(body, dict):
         return error(400, "InvalidJson", "The request body must be a JSON object")
     with state.lock:
@@ -105,9 +138,9 @@ def promote(state: SandboxState, contact_id: str, body: object, query: dict) -> 
         if contact["contactType"] == "Member":
             return error(400, "ContactIsAlreadyMember", "The contact is already a member")
         merged = {**contact["attributes"], **{k: v for k, v in body.items() if state.writable(k)}}
-        missing = [name for name in state.member_required if merged.get(name) in (None, "")]
-        if missing:
-            return error(400, "MissingRequiredAttributes", f"A member requires: {', '.join(missing)}")
+        problem = missing_member_attributes(state, merged)
+        if problem:
+            return problem
         problem = write_attributes(state, contact, body)
         if problem:
             return problem
@@ -116,27 +149,83 @@ def promote(state: SandboxState, contact_id: str, body: object, query: dict) -> 
         return 200, state.view(contact)
 
 
-def change_type(state: SandboxState, contact_id: str, body: object, query: dict) -> tuple[int, object]:
-    type_id = query.get("contactTypeId")
+def missing_member_attributes(state: SandboxState, attributes: dict) -> tuple[int, dict] | None:
+    missing = [name for name in state.member_required if attributes.get(name) in (None, "")]
+    if missing:
+        return error(400, "MissingRequiredAttributes", f"A member requires: {', '.join(missing)}")
+    return None
+
+
+def change_type(state: SandboxState, call: Call) -> tuple[int, object]:
+    """v2 refuses Member (promoteToMember is the way); in v3 this is the way to make a Member."""
+    contact_id, type_id = call.contact_id, call.query.get("contactTypeId")
     if not type_id or type_id not in state.contact_types:
         return error(400, "InvalidContactType", f"Unknown contact type: {type_id!r}")
-    if type_id == "Member":
+    if type_id == "Member" and call.version == "v2":
         return error(400, "InvalidContactType", "Use promoteToMember to make a contact a Member")
     with state.lock:
         contact = state.contacts.get(contact_id)
         if contact is None:
             return not_found(contact_id)
+        if type_id == "Member" and contact["contactType"] != "Member":
+            problem = missing_member_attributes(state, contact["attributes"])
+            if problem:
+                return problem
+            contact["promotions"] += 1
         contact["contactType"] = type_id
     return 200, None
 
 
-def get(state: SandboxState, contact_id: str, body: object, query: dict) -> tuple[int, object]:
+def create(state: SandboxState, call: Call) -> tuple[int, object]:
+    """A new contact from its attributes, `contactType` and the tenant's key attribute.
+
+    `contactType` left out (or null) makes a Member without a word: Engage's trap.
+    Unknown names are dropped and empty values stored, as update does.
+    """
+    body = {} if call.body is None else call.body
+    if not isinstance(body, dict):
+        return error(400, "InvalidJson", "The request body must be a JSON object")
+    options = {name: call.create_option(name) for name in CREATE_OPTIONS}
+    unapproved = options["createAsUnapproved"]
+    if unapproved is not None and unapproved.lower() not in ("true", "false"):
+        return error(400, "InvalidParameter", f"createAsUnapproved must be true or false, not {unapproved!r}")
+    contact_type = body.get("contactType")
+    contact_type = "Member" if contact_type is None else contact_type
+    if contact_type not in state.contact_types:
+        return error(400, "InvalidContactType", f"Unknown contact type: {contact_type!r}")
+    key = state.key_attribute
+    value = body.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return error(400, "MissingKeyAttribute", f"A contact needs its key attribute {key}")
     with state.lock:
-        contact = state.contacts.get(contact_id)
-        return (200, state.view(contact)) if contact else not_found(contact_id)
+        if any(_same(c["attributes"].get(key), str(value), key) for c in state.contacts.values()):
+            return error(409, "ApprovedContactWithKeyExists", f"A contact with that {key} exists")
+        contact = {
+            "id": new_contact_id(),
+            "contactType": contact_type,
+            "attributes": {},
+            "promotions": 0,
+            "created": {"version": call.version, **options},
+        }
+        problem = write_attributes(state, contact, body)
+        if problem:
+            return problem
+        if contact_type == "Member":
+            problem = missing_member_attributes(state, contact["attributes"])
+            if problem:
+                return problem
+        state.contacts[contact["id"]] = contact
+        return 201, state.view(contact)
 
 
-def lookup(state: SandboxState, contact_id: None, body: object, query: dict) -> tuple[int, object]:
+def get(state: SandboxState, call: Call) -> tuple[int, object]:
+    with state.lock:
+        contact = state.contacts.get(call.contact_id)
+        return (200, state.view(contact)) if contact else not_found(call.contact_id)
+
+
+def lookup(state: SandboxState, call: Call) -> tuple[int, object]:
+    query = call.query
     keys = [k for k in query if k in LOOKUP_KEYS]
     if len(keys) != 1 or set(query) - set(LOOKUP_KEYS) - {"contactType"}:
         return error(400, "InvalidSearchQuery", "Give exactly one of " + ", ".join(LOOKUP_KEYS))
@@ -177,5 +266,12 @@ def _same(stored: object, wanted: str, field: str) -> bool:
     return stored.lower() == wanted.lower() if field == "email" else stored == wanted
 
 
-WRITES = frozenset({"update", "promote", "contactType"})
-HANDLERS = {"update": update, "promote": promote, "contactType": change_type, "get": get, "lookup": lookup}
+WRITES = frozenset({"update", "promote", "contactType", "create"})
+HANDLERS = {
+    "update": update,
+    "promote": promote,
+    "contactType": change_type,
+    "get": get,
+    "lookup": lookup,
+    "create": create,
+}

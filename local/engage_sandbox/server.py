@@ -10,7 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 from . import engage_api
-from .state import Fault, SandboxError, SandboxState
+from .rates import peak_per_second, sustained_rate
+from .state import AFTER_KINDS, BEFORE_KINDS, Fault, SandboxError, SandboxState
 
 LOOPBACK = "127.0.0.1"
 
@@ -77,6 +78,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch("PATCH")
 
     def _dispatch(self, method: str) -> None:
+        started = (time.monotonic(), time.time())  # the request line and headers are in: it has arrived
         raw = self._read_body()
         url = urlsplit(self.path)
         query = dict(parse_qsl(url.query, keep_blank_values=True))
@@ -84,16 +86,19 @@ class _Handler(BaseHTTPRequestHandler):
             if url.path.startswith("/_sandbox/"):
                 self._admin(method, url.path, query, raw)
             else:
-                self._engage(method, url.path, query, raw)
-        except BrokenPipeError:
+                self._engage(method, url.path, query, raw, started)
+        except (BrokenPipeError, ConnectionResetError):
             pass
 
     # --- Engage -------------------------------------------------------------
-    def _engage(self, method: str, path: str, query: dict, raw: bytes) -> None:
+    def _engage(self, method: str, path: str, query: dict, raw: bytes, started: tuple[float, float]) -> None:
         state = self.server.state
-        route, contact_id = engage_api.route_of(method, path)
+        route, contact_id, version = engage_api.route_of(method, path)
         entry = {
-            "time": time.time(),
+            "time": started[1],  # kept for older readers; the same as `started`
+            "started": started[1],
+            "monotonic": started[0],
+            "version": version,
             "method": method,
             "path": path,
             "query": query,
@@ -110,19 +115,19 @@ class _Handler(BaseHTTPRequestHandler):
         if route == "method":
             return self._send(405, {"message": f"The requested resource does not support {method}"})
 
-        fired = state.draw_faults(route, contact_id)
-        delay = sum(f.ms for f in fired if f.kind == "latency") / 1000
+        fired = state.draw_faults(route, contact_id, version)
+        delay = (state.latency_ms + sum(f.ms for f in fired if f.kind == "latency")) / 1000
         if delay:
             time.sleep(delay)
-        before = next((f for f in fired if f.kind in ("status", "hang", "drop")), None)
-        after = next((f for f in fired if f.kind == "apply_then_status"), None)
+        before = next((f for f in fired if f.kind in BEFORE_KINDS), None)
+        after = next((f for f in fired if f.kind in AFTER_KINDS), None)
         if before is not None:
-            return self._fault(before)
+            return self._fault(before, route)
 
         api_key = self.headers.get("apikey")
         if api_key not in state.api_keys:
             return self._send(401, {"message": "Authorization has been denied for this request."})
-        if state.over_rate_limit(api_key):
+        if state.over_rate_limit(api_key, now=started[0]):
             headers = {"Retry-After": state.retry_after} if state.retry_after is not None else None
             return self._send(429, {"message": "API calls quota exceeded"}, headers)
         content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
@@ -130,26 +135,31 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(500, {"message": "An error has occurred."})
 
         body, problem = engage_api.parse_body(raw)
-        status, answer = problem or engage_api.HANDLERS[route](state, contact_id, body, query)
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        call = engage_api.Call(version=version, contact_id=contact_id, body=body, query=query, headers=headers)
+        status, answer = problem or engage_api.HANDLERS[route](state, call)
         with state.lock:  # what Engage did, whatever the client is told below
             entry["status"] = status
             entry["applied"] = status < 400 and route in engage_api.WRITES
             entry["errorCode"] = answer.get("errorCode") if isinstance(answer, dict) else None
+            if route == "create" and status == 201:
+                entry["contactId"] = answer["id"]
         if after is not None and status < 400:
-            return self._fault(after)
+            return self._fault(after, route)
         self._send(status, answer)
 
-    def _fault(self, fault: Fault) -> None:
-        if fault.kind == "drop":
+    def _fault(self, fault: Fault, route: str) -> None:
+        if fault.kind in ("drop", "apply_then_drop"):
             return self._drop()
-        if fault.kind == "hang":
+        if fault.kind in ("hang", "apply_then_hang"):
             self.server.state.shutdown.wait(fault.seconds)
             return self._drop()
-        body = (
-            fault.body
-            if fault.body is not None
-            else {"message": "The service is unavailable (sandbox fault)", "statusCode": fault.status}
-        )
+        if fault.body is not None:
+            body = fault.body
+        elif fault.code is not None:
+            _, body = engage_api.error(fault.status, fault.code, f"{fault.code} (sandbox fault on {route})")
+        else:
+            body = {"message": "The service is unavailable (sandbox fault)", "statusCode": fault.status}
         self._send(fault.status, body, fault.headers)
 
     # --- admin --------------------------------------------------------------
@@ -169,7 +179,13 @@ class _Handler(BaseHTTPRequestHandler):
                 contact = state.get_contact(path.rsplit("/", 1)[1])
                 return self._send(200, contact) if contact else self._send(404, {"error": "no such contact"})
             if key == ("GET", "/_sandbox/requests"):
-                return self._send(200, state.request_log(query.get("route")))
+                return self._send(200, state.request_log(query.get("route"), query.get("version")))
+            if key == ("GET", "/_sandbox/rates"):
+                log = state.request_log(query.get("route"), query.get("version"))
+                return self._send(
+                    200,
+                    {"requests": len(log), "peakPerSecond": peak_per_second(log), "sustainedRate": sustained_rate(log)},
+                )
             if key == ("POST", "/_sandbox/faults"):
                 items = data.get("faults", []) if isinstance(data, dict) and "faults" in data else data
                 items = items if isinstance(items, list) else [items]

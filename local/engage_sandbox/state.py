@@ -16,6 +16,8 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
 
+from .rates import peak_per_second
+
 STANDARD_ATTRIBUTES = frozenset(
     {
         "firstName",
@@ -40,9 +42,14 @@ STANDARD_ATTRIBUTES = frozenset(
     }
 )
 PREFERENCE_FIELDS = frozenset({"acceptsEmail", "acceptsSms", "acceptsPostal"})
-ROUTES = ("update", "promote", "contactType", "get", "lookup")
-FAULT_KINDS = ("status", "latency", "hang", "drop", "apply_then_status")
+ROUTES = ("update", "promote", "contactType", "get", "lookup", "create")
+VERSIONS = ("v2", "v3")
+# Faults that answer instead of Engage, and faults that let Engage apply the call first.
+BEFORE_KINDS = ("status", "hang", "drop")
+AFTER_KINDS = ("apply_then_status", "apply_then_hang", "apply_then_drop")
+FAULT_KINDS = ("latency", *BEFORE_KINDS, *AFTER_KINDS)
 LOOKUP_KEYS = ("email", "mobilePhone", "socialSecurityNumber", "customKey", "any")
+KEY_ATTRIBUTES = ("email", "mobilePhone", "socialSecurityNumber", "externalId")
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE_RE = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -102,6 +109,7 @@ class Fault:
 
     kind: str
     route: str = "*"
+    version: str | None = None  # only calls to this API version ("v2" or "v3")
     contact: str | None = None  # only calls about this contact id
     status: int = 503
     count: int | None = None
@@ -110,6 +118,7 @@ class Fault:
     seconds: float = 30.0
     headers: dict = field(default_factory=dict)
     body: object = None
+    code: str | None = None  # an Engage-shaped error body with this errorCode (status faults)
     fired: int = 0
 
     @classmethod
@@ -124,6 +133,8 @@ class Fault:
             raise SandboxError(f"fault kind must be one of {FAULT_KINDS}")
         if fault.route != "*" and fault.route not in ROUTES:
             raise SandboxError(f"fault route must be '*' or one of {ROUTES}")
+        if fault.version is not None and fault.version not in VERSIONS:
+            raise SandboxError(f"fault version must be one of {VERSIONS}")
         if fault.count is not None and (not isinstance(fault.count, int) or fault.count < 0):
             raise SandboxError("count must be a whole number >= 0")
         if fault.fraction is not None and not 0 <= fault.fraction <= 1:
@@ -148,9 +159,13 @@ class SandboxState:
         contact_types=("Member", "Contact", "Prospect"),
         member_required=("email",),
         custom_key: str = "memberNumber",
+        key_attribute: str = "email",
+        latency_ms: float = 0,
         demo: bool = True,
         seed: int | None = None,
     ):
+        if key_attribute not in KEY_ATTRIBUTES:
+            raise SandboxError(f"the key attribute is one of {KEY_ATTRIBUTES}")
         self.lock = threading.Lock()
         self.shutdown = threading.Event()
         self.api_keys = set(api_keys)
@@ -160,6 +175,8 @@ class SandboxState:
         self.contact_types = tuple(contact_types)
         self.member_required = tuple(member_required)
         self.custom_key = custom_key
+        self.key_attribute = key_attribute  # the tenant's key: what a create must carry and may not repeat
+        self.latency_ms = latency_ms  # added to every Engage call, after it is logged and counted
         self.rng = random.Random(seed)
         self.contacts: dict[str, dict] = {}
         self.requests: list[dict] = []
@@ -196,6 +213,7 @@ class SandboxState:
                 "contactType": contact_type,
                 "attributes": copy.deepcopy(attributes),
                 "promotions": 0,
+                "created": None,
             }
         return contact_id
 
@@ -208,7 +226,16 @@ class SandboxState:
         return {"id": contact["id"], "contactType": contact["contactType"], **copy.deepcopy(contact["attributes"])}
 
     def admin_view(self, contact: dict) -> dict:
-        return {**self.view(contact), "_promotions": contact["promotions"]}
+        """Engage's view plus what the sandbox saw: promotions, and how an API create arrived."""
+        created = contact.get("created") or {}
+        return {
+            **self.view(contact),
+            "_promotions": contact["promotions"],
+            "_createdVia": created.get("version"),
+            "_source": created.get("source"),
+            "_storeExternalId": created.get("storeExternalId"),
+            "_createAsUnapproved": created.get("createAsUnapproved"),
+        }
 
     def list_contacts(self) -> list[dict]:
         with self.lock:
@@ -224,9 +251,20 @@ class SandboxState:
         with self.lock:
             self.requests.append(entry)
 
-    def request_log(self, route: str | None = None) -> list[dict]:
+    def request_log(self, route: str | None = None, version: str | None = None) -> list[dict]:
+        """Every call Engage received, optionally only one route's or one version's.
+
+        Each entry holds `started` (wall clock) and `monotonic` (the moment the request
+        arrived, before any latency), so `peak_per_second` and `sustained_rate` can
+        count requests the way Engage's rate limit does (entries are in the order they were
+        logged, which concurrent requests may make differ from `monotonic` order).
+        """
         with self.lock:
-            return [dict(r) for r in self.requests if route is None or r["route"] == route]
+            return [
+                dict(r)
+                for r in self.requests
+                if (route is None or r["route"] == route) and (version is None or r.get("version") == version)
+            ]
 
     # --- faults -------------------------------------------------------------
     def add_faults(self, faults: list[Fault]) -> None:
@@ -237,12 +275,14 @@ class SandboxState:
         with self.lock:
             self.faults.clear()
 
-    def draw_faults(self, route: str, contact_id: str | None = None) -> list[Fault]:
+    def draw_faults(self, route: str, contact_id: str | None = None, version: str | None = None) -> list[Fault]:
         """The faults that fire on this call (counts are used up as they fire)."""
         fired = []
         with self.lock:
             for fault in self.faults:
                 if fault.route not in ("*", route) or fault.count == 0:
+                    continue
+                if fault.version is not None and fault.version != version:
                     continue
                 if fault.contact is not None and fault.contact != contact_id:
                     continue
@@ -256,9 +296,9 @@ class SandboxState:
         return fired
 
     # --- rate limit ---------------------------------------------------------
-    def over_rate_limit(self, api_key: str) -> bool:
-        """Sliding one-second window per API key."""
-        now = time.monotonic()
+    def over_rate_limit(self, api_key: str, now: float | None = None) -> bool:
+        """Sliding one-second window per API key, counted at `now` (the request's arrival)."""
+        now = time.monotonic() if now is None else now
         with self.lock:
             window = self.windows.setdefault(api_key, deque())
             while window and now - window[0] >= 1.0:
@@ -273,11 +313,28 @@ class SandboxState:
     def configure(self, data: object) -> dict:
         if not isinstance(data, dict):
             raise SandboxError("config is a JSON object")
-        allowed = {"rateLimit", "retryAfter", "customAttributes", "memberRequired", "apiKeys"}
+        allowed = {
+            "rateLimit",
+            "retryAfter",
+            "customAttributes",
+            "memberRequired",
+            "apiKeys",
+            "keyAttribute",
+            "latencyMs",
+        }
         unknown = set(data) - allowed
         if unknown:
             raise SandboxError(f"unknown config fields: {sorted(unknown)}")
+        if "keyAttribute" in data and data["keyAttribute"] not in KEY_ATTRIBUTES:
+            raise SandboxError(f"keyAttribute must be one of {KEY_ATTRIBUTES}")
+        latency = data.get("latencyMs", 0)
+        if isinstance(latency, bool) or not isinstance(latency, int | float) or latency < 0:
+            raise SandboxError("latencyMs is a number of milliseconds >= 0")
         with self.lock:
+            if "keyAttribute" in data:
+                self.key_attribute = data["keyAttribute"]
+            if "latencyMs" in data:
+                self.latency_ms = latency
             if "rateLimit" in data:
                 self.rate_limit = float(data["rateLimit"])
             if "retryAfter" in data:
@@ -297,6 +354,8 @@ class SandboxState:
             "customAttributes": sorted(self.custom_attributes),
             "memberRequired": list(self.member_required),
             "contactTypes": list(self.contact_types),
+            "keyAttribute": self.key_attribute,
+            "latencyMs": self.latency_ms,
         }
 
     def stats(self) -> dict:
@@ -310,6 +369,7 @@ class SandboxState:
                 "faultsFired": self.faults_fired,
                 "rateLimited": self.rate_limited,
                 "contacts": len(self.contacts),
+                "peakPerSecond": peak_per_second(self.requests),
             }
 
     def reset(self, demo: bool = False) -> None:
