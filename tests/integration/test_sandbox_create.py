@@ -9,7 +9,7 @@ import requests
 
 from local.engage_sandbox import EngageSandbox
 
-from .conftest import SANDBOX_KEY
+from ..conftest import SANDBOX_KEY
 from .test_sandbox import ANNA, HEADERS, contact
 
 GUID_LIKE = re.compile(r"^[0-9a-f]+(?:-[0-9a-f]+)+$")
