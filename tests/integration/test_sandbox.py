@@ -1,4 +1,4 @@
-"""The Engage sandbox behaves as Engage does (CONTRACT.md §1), asserted over real HTTP."""
+"""The Engage sandbox behaves as Engage does (docs/contract.md §1), asserted over real HTTP."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The sandbox creates contacts as Engage does (CONTRACT.md §1 `create`), traps included, over real HTTP."""
+"""The sandbox creates contacts as Engage does (docs/contract.md §1), traps included, over real HTTP."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The sandbox plays Engage's API v3 (CONTRACT.md §1 `v3`) over the same contacts as v2, over real HTTP."""
+"""The sandbox plays Engage's API v3 (docs/contract.md §1) over the same contacts as v2, over real HTTP."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Signed webhooks, idempotency, logs without personal data, and the hard edges (CONTRACT.md §2-§3)."""
+"""Signed webhooks, idempotency, logs without personal data, and the hard edges (docs/contract.md §4-§6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The one command shape (CONTRACT.md "The command"): every rule gives InvalidRequest naming the field."""
+"""The one command shape (docs/contract.md §2): every rule gives InvalidRequest naming the field."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The sparse payload (CONTRACT.md "The sparse payload"): one rule a test, plus properties."""
+"""The sparse payload (docs/contract.md §3): one rule a test, plus properties."""
 
 from __future__ import annotations
 
