@@ -36,7 +36,8 @@ class ConcurrentGroupsProcessor(BatchProcessor):
     Those of one group run in order, and a failed record holds back the later records of its own group
     only, as a FIFO queue requires (Powertools' SqsFifoPartialProcessor with skip_group_on_error does the
     same one record at a time: a batch of 10 contacts at Engage's 100-300 ms would take 1-3 s instead of
-    one round trip); the response is Powertools' partial batch response.
+    one round trip; `make bench`: `batch100_speedup`, 100 records of 20 contacts against one at a time);
+    the response is Powertools' partial batch response.
     """
 
     def __init__(self, concurrency: int) -> None:
