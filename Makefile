@@ -63,9 +63,9 @@ validate: deps
 	$(SAM_VENV)/bin/sam validate --lint --region $(REGION)
 	$(BIN)/cfn-lint template.yaml
 
-## sam build needs a python3.13 (the Lambda runtime's) on PATH; local.runtime_python finds one
+## sam build needs a python3.13 (the Lambda runtime's) on PATH; local.lambda_python finds one
 build: deps
-	PATH="$$($(BIN)/python -m local.runtime_python):$$PATH" $(SAM_VENV)/bin/sam build
+	PATH="$$($(BIN)/python -m local.lambda_python):$$PATH" $(SAM_VENV)/bin/sam build
 
 clean:
 	rm -rf .aws-sam .pytest_cache .ruff_cache

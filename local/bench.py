@@ -315,9 +315,9 @@ class Bench:
                 "secret_read_powertools_keyed_ms": median["powertools"]}  # fmt: skip
 
     def layer_size(self) -> dict[str, Any]:
-        from .runtime_python import find_runtime_python
+        from .lambda_python import find_lambda_python
 
-        python = find_runtime_python()
+        python = find_lambda_python()
         sam = shutil.which("sam") or str(ROOT / ".venv-sam" / "bin" / "sam")
         if python is None or not os.path.exists(sam):
             return {"layer_unzipped_mb": None, "layer_note": "needs python3.13 and the SAM CLI (make deps)"}

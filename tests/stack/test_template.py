@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from local.engage_sandbox import DEMO_CONTACTS
-from local.runtime_python import find_runtime_python
+from local.lambda_python import find_lambda_python
 
 from ..conftest import FUNCTIONS, ROOT, SANDBOX_KEY
 
@@ -122,18 +122,18 @@ def test_policies_grant_each_function_only_its_own_queues(template):
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    runtime_python = find_runtime_python()
-    if runtime_python is None:
+    lambda_python = find_lambda_python()
+    if lambda_python is None:
         if os.environ.get("CI"):
             pytest.fail("python3.13 (the Lambda runtime's version) is needed for sam build")
         pytest.skip("python3.13 is not installed here; sam build needs it")
     build_dir = tmp_path_factory.mktemp("sam") / "build"
-    env = {**ENV, "PATH": f"{Path(runtime_python).parent}{os.pathsep}{ENV['PATH']}"}
+    env = {**ENV, "PATH": f"{Path(lambda_python).parent}{os.pathsep}{ENV['PATH']}"}
     result = subprocess.run(
         [tool("sam"), "build", "--build-dir", str(build_dir)], cwd=ROOT, capture_output=True, text=True, env=env
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    return build_dir, runtime_python
+    return build_dir, lambda_python
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +193,7 @@ INVOKE = textwrap.dedent("""
 def test_built_function_runs_with_only_its_layer(built, runtime_sdk, moto_server, sandbox, function, command, check):
     import boto3
 
-    build_dir, runtime_python = built
+    build_dir, lambda_python = built
     secrets = boto3.client(
         "secretsmanager",
         region_name=REGION,
@@ -217,7 +217,7 @@ def test_built_function_runs_with_only_its_layer(built, runtime_sdk, moto_server
     }
     result = subprocess.run(
         [
-            runtime_python,
+            lambda_python,
             "-S",
             "-c",
             INVOKE,

@@ -14,7 +14,7 @@ from ..domain.json_body import decode_json
 from ..errors import InvalidRequest
 from .platforms import Platform, map_customer, value_at
 
-MAX_BODY_BYTES = 4 * MAX_COMMAND_BYTES  # a customer with many addresses is larger than a command
+MAX_PLATFORM_BODY_BYTES = 4 * MAX_COMMAND_BYTES  # a customer with many addresses is larger than a command
 
 
 def event_time(platform: Platform, customer: Mapping[str, Any], headers: Mapping[str, str]) -> dt.datetime | None:
@@ -56,7 +56,7 @@ def to_command(platform: Platform, raw: bytes, headers: Mapping[str, str],
     topic = headers.get(platform.topic_header, "")
     if topic not in platform.topics:
         return Delivery(None, key, None, ignored=f"topic {topic or '(none)'} is not handled")
-    customer = decode_json(raw, MAX_BODY_BYTES)
+    customer = decode_json(raw, MAX_PLATFORM_BODY_BYTES)
     if not isinstance(customer, dict):
         raise InvalidRequest("the platform's body is not a customer object")
     email = customer.get("email")

@@ -11,7 +11,7 @@ from ..domain.json_body import check_size
 from ..observability import logger
 from ..triggers import api_gateway
 from .config import PlatformSettings
-from .deliveries import MAX_BODY_BYTES, Delivery, is_woocommerce_ping, to_command
+from .deliveries import MAX_PLATFORM_BODY_BYTES, Delivery, is_woocommerce_ping, to_command
 from .last_applied import LastApplied
 from .platforms import ROUTES, Platform
 from .signature import verify_platform_signature
@@ -47,7 +47,7 @@ class PlatformRoute:
     def accept(self, platform: Platform, request: api_gateway.ApiRequest) -> tuple[dict | None, Delivery | None]:
         """Queue a verified delivery; an answer of its own for a ping or an ignored delivery."""
         raw = request.raw_body()
-        check_size(raw, MAX_BODY_BYTES)
+        check_size(raw, MAX_PLATFORM_BODY_BYTES)
         if is_woocommerce_ping(platform, raw, request.headers):
             logger.info("webhook ping answered", extra={"platform": platform.name})
             return api_gateway.response(200, {"ping": "ok"}), None

@@ -1,6 +1,6 @@
 """Find a Python matching the Lambda runtime (python3.13), which `sam build` needs on PATH.
 
-`python -m local.runtime_python` prints the folder to put first on PATH, or
+`python -m local.lambda_python` prints the folder to put first on PATH, or
 exits 1 with a hint when there is none.
 """
 
@@ -23,7 +23,7 @@ def _works(executable: str) -> bool:
     return out.returncode == 0 and out.stdout.strip() == RUNTIME_VERSION
 
 
-def find_runtime_python() -> str | None:
+def find_lambda_python() -> str | None:
     """The path of a working python3.13: on PATH, or one pyenv has installed."""
     candidates = []
     on_path = shutil.which(f"python{RUNTIME_VERSION}")
@@ -43,7 +43,7 @@ def find_runtime_python() -> str | None:
 
 
 def main() -> int:
-    found = find_runtime_python()
+    found = find_lambda_python()
     if not found:
         print(
             f"no python{RUNTIME_VERSION} found: install it (pyenv install {RUNTIME_VERSION}) for sam build",
