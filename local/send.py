@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from botocore.exceptions import EndpointConnectionError
 
 from .stack import DEFAULT_PORTS, HOST, PLATFORM_SECRETS, REGION, WEBHOOK_SECRET, stack_file
 from .template import LAYER, StackSpec, read_stack
@@ -329,13 +330,12 @@ def main(argv: list[str] | None = None) -> int:
     except StackNotFound as exc:
         print(f"local.send: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:  # a FILE that cannot be read, or nothing listening (requests and botocore both)
-        where = f" ({stack.api}, {stack.moto}, from {stack.source})" if stack else ""
-        print(f"local.send: {type(exc).__name__}: {exc}{where}: is `make run` running?", file=sys.stderr)
+    except (requests.ConnectionError, EndpointConnectionError) as exc:
+        where = f"{stack.api} and {stack.moto} (from {stack.source})" if stack else "the stack"
+        print(f"local.send: nothing answers at {where}: is `make run` running? ({type(exc).__name__})", file=sys.stderr)
         return 2
     except Exception as exc:
-        where = f" ({stack.moto}, from {stack.source})" if stack else ""
-        print(f"local.send: {type(exc).__name__}: {exc}{where} (is `make run` running?)", file=sys.stderr)
+        print(f"local.send: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
 
 

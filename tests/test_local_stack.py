@@ -267,6 +267,19 @@ def test_a_taken_port_is_named(stack):
     assert f"port {stack['API_PORT']}" in result.stderr and "API_PORT" in result.stderr
 
 
+def test_an_address_file_left_by_a_stack_that_died_is_named(tmp_path):
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    left = tmp_path / "stack.json"
+    left.write_text(
+        json.dumps({"pid": int(finished.stdout), "api": "http://127.0.0.1:9", "moto": "http://127.0.0.1:9"})
+    )
+    env = {**os.environ, "LOCAL_STACK_FILE": str(left)}
+    result = subprocess.run([sys.executable, "-m", "local.send", "dead-letters"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 2
+    assert f"{left} names a stack (pid {finished.stdout.strip()}) that is no longer running" in result.stderr
+
+
 def make_is_built():
     """`make run` would only start the stack (not build the virtual environment first)."""
     return subprocess.run(["make", "-q", ".venv/.installed"], cwd=ROOT, capture_output=True).returncode == 0
@@ -296,9 +309,16 @@ def test_a_signal_stops_the_whole_stack_and_frees_its_ports(tmp_path, how):
     if command[0] == "make" and not make_is_built():
         pytest.skip("make run would build the virtual environment first")
     started = start_stack(tmp_path, command, **popen)
-    stack_pid = json.loads(started["file"].read_text())["pid"]
-    stop(started["process"])
-    out, _ = started["process"].communicate(timeout=60)
+    try:
+        stack_pid = json.loads(started["file"].read_text())["pid"]
+        stop(started["process"])
+        out, _ = started["process"].communicate(timeout=60)
+    finally:
+        if started["process"].poll() is None:  # the stop failed: leave nothing running behind the test
+            if popen.get("start_new_session"):
+                os.killpg(started["process"].pid, signal.SIGKILL)
+            else:
+                started["process"].kill()
     assert "stopped" in out
     with pytest.raises(ProcessLookupError):
         os.kill(stack_pid, 0)
