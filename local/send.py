@@ -1,77 +1,282 @@
-"""`python -m local.send OPERATION 'COMMAND_JSON' [--queue]`: send a command to the running local stack.
+"""`python -m local.send ...`: talk to the stack `make run` started, from another shell.
 
-OPERATION is update, promote or contact-type. The command is signed with the
-local webhook secret and posted to the stack's API; with --queue it is put on
-the operation's FIFO queue instead (the contact as message group, a fresh
-deduplication id). Prints the status and the body.
+    update|promote|contact-type 'COMMAND_JSON' [--queue]
+        sign the command with the stack's webhook secret and post it to the API, or
+        with --queue put it on the operation's FIFO queue (the contact as message
+        group, a fresh deduplication id) and print what SQS answered
+    shopify|woocommerce FILE [--topic TOPIC]
+        post FILE (the platform's customer JSON, or an API event such as
+        events/update_contact/shopify.json) to /webhooks/PLATFORM, signed the
+        platform's way with the secret the stack made for it this run
+    dead-letters [QUEUE] [--bodies]
+        list the dead-lettered messages with their reasons (id, group, errorType,
+        errorMessage; the bodies, which hold personal data, only with --bodies)
+    redrive [QUEUE]
+        send dead-lettered messages back to their source queue, once the cause is fixed
+
+QUEUE is an operation (update, promote, contact-type), a function or a queue name;
+without it, every queue. The stack's addresses come from the file it leaves in the
+checkout (.local-stack.json, or LOCAL_STACK_FILE); API_PORT and MOTO_PORT, when set,
+win over it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
 import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import requests
+from botocore.exceptions import EndpointConnectionError
 
-from .stack import HOST, REGION, WEBHOOK_SECRET, port_from_env
-from .template import LAYER, read_stack
+from .stack import DEFAULT_PORTS, HOST, PLATFORM_SECRETS, REGION, WEBHOOK_SECRET, stack_file
+from .template import LAYER, StackSpec, read_stack
 
 if str(LAYER) not in sys.path:
     sys.path.insert(0, str(LAYER))
 
 OPERATIONS = ("update", "promote", "contact-type")
+PLATFORMS = tuple(PLATFORM_SECRETS)
+REDRIVE_ATTRIBUTES = ("errorType", "errorMessage")  # the last failure's reason, not part of the message
 
 
-def _aws(service: str):
-    import boto3
-
-    return boto3.client(service, endpoint_url=f"http://{HOST}:{port_from_env('MOTO_PORT')}", region_name=REGION,
-                        aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
+class StackNotFound(RuntimeError):
+    pass
 
 
-def send_api(operation: str, body: str) -> tuple[int, str]:
+@dataclass
+class Stack:
+    """Where the running stack is: what `make run` left in its addresses file, or the default ports."""
+
+    api: str
+    moto: str
+    region: str = REGION
+    webhook_secret: str = WEBHOOK_SECRET
+    platform_secrets: dict[str, str] = field(default_factory=dict)
+    source: str = "the default ports"
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(service, endpoint_url=self.moto, region_name=self.region,
+                            aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def find_stack(path: Path | None = None) -> Stack:
+    """The running stack's addresses: its file if there is one, then API_PORT / MOTO_PORT if set."""
+    path = path or stack_file()
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        data = None
+    except ValueError:
+        raise StackNotFound(f"{path} is not the file `make run` writes; remove it and start the stack again") from None
+    if data is not None and not _alive(int(data.get("pid", 0))):
+        raise StackNotFound(f"{path} names a stack (pid {data.get('pid')}) that is no longer running: "
+                            f"start it with `make run` (or remove the file)")  # fmt: skip
+    if data is None:
+        stack = Stack(api=f"http://{HOST}:{DEFAULT_PORTS['API_PORT']}", moto=f"http://{HOST}:{DEFAULT_PORTS['MOTO_PORT']}",
+                      platform_secrets={p: name for p, (_, name) in PLATFORM_SECRETS.items()})  # fmt: skip
+    else:
+        stack = Stack(api=data["api"], moto=data["moto"], region=data.get("region", REGION),
+                      webhook_secret=data.get("webhookSecret", WEBHOOK_SECRET),
+                      platform_secrets=data.get("platformSecrets", {}), source=str(path))  # fmt: skip
+    for variable, attribute in (("API_PORT", "api"), ("MOTO_PORT", "moto")):
+        if os.environ.get(variable):
+            setattr(stack, attribute, f"http://{HOST}:{int(os.environ[variable])}")
+    return stack
+
+
+# --- commands through the API or a queue ------------------------------------------------------------
+def send_api(stack: Stack, operation: str, body: str) -> tuple[int, str]:
     from .signing import signed_headers
 
-    secret = _aws("secretsmanager").get_secret_value(SecretId=WEBHOOK_SECRET)["SecretString"]
+    secret = stack.client("secretsmanager").get_secret_value(SecretId=stack.webhook_secret)["SecretString"]
     headers = {"Content-Type": "application/json", **signed_headers(secret, body)}
-    response = requests.post(f"http://{HOST}:{port_from_env('API_PORT')}/contacts/{operation}", data=body.encode(),
-                             headers=headers, timeout=60)  # fmt: skip
+    response = requests.post(f"{stack.api}/contacts/{operation}", data=body.encode(), headers=headers, timeout=60)
     return response.status_code, response.text
 
 
-def send_queue(operation: str, body: str) -> tuple[int, str]:
+def send_queue(stack: Stack, operation: str, body: str) -> tuple[str, dict[str, Any]]:
+    """Enqueue the command; the first line to print and what SQS answered."""
     from engage_contact.domain.contacts import message_group
 
-    spec = read_stack().function_for_route("POST", f"/contacts/{operation}")
-    sqs = _aws("sqs")
-    url = sqs.get_queue_url(QueueName=read_stack().queues[spec.queue].name)["QueueUrl"]
+    spec = read_stack()
+    function = spec.function_for_route("POST", f"/contacts/{operation}")
+    sqs = stack.client("sqs")
+    name = spec.queues[function.queue].name
+    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
     try:
         group = message_group(json.loads(body))
     except (ValueError, AttributeError):
         group = "unparsable-command"
-    answer = sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId=group,
-                              MessageDeduplicationId=str(uuid.uuid4()))  # fmt: skip
-    return 200, json.dumps({"queued": url.rsplit("/", 1)[-1], "messageId": answer["MessageId"], "group": group})
+    dedup_id = str(uuid.uuid4())
+    answer = sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId=group, MessageDeduplicationId=dedup_id)
+    return f"queued on {name}", {
+        "queued": name,
+        "messageId": answer["MessageId"],
+        "sequenceNumber": answer.get("SequenceNumber"),
+        "group": group,
+        "deduplicationId": dedup_id,
+    }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local.send", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("operation", choices=OPERATIONS)
-    parser.add_argument("command", help="the command as JSON text")
-    parser.add_argument("--queue", action="store_true", help="enqueue instead of calling the API")
-    args = parser.parse_args(argv)
+# --- platform webhooks ---------------------------------------------------------------------------------
+def read_platform_file(path: Path) -> tuple[bytes, dict[str, str]]:
+    """The raw body to sign and the headers a file carries: an API event's body and headers, or the file itself."""
+    raw = path.read_bytes()
     try:
-        status, text = (send_queue if args.queue else send_api)(args.operation, args.command)
-    except requests.ConnectionError:
-        where = f"{HOST}:{port_from_env('API_PORT')}"
-        print(f"local.send: nothing answers on {where}: is `make run` running?", file=sys.stderr)
-        return 2
-    except Exception as exc:
-        print(f"local.send: {type(exc).__name__}: {exc} (is `make run` running?)", file=sys.stderr)
-        return 2
+        data = json.loads(raw)
+    except ValueError:
+        return raw, {}
+    if isinstance(data, dict) and "httpMethod" in data and isinstance(data.get("body"), str):  # an API event
+        return data["body"].encode(), {k.lower(): v for k, v in (data.get("headers") or {}).items()}
+    return raw, {}
+
+
+def platform_secret(stack: Stack, platform: str) -> str:
+    name = stack.platform_secrets.get(platform)
+    if not name:
+        raise StackNotFound(f"the stack made no {platform} secret: it was started with its own "
+                            f"{PLATFORM_SECRETS[platform][0]}; sign with that secret yourself")  # fmt: skip
+    value = stack.client("secretsmanager").get_secret_value(SecretId=name)["SecretString"]
+    try:
+        rotating = json.loads(value)
+    except ValueError:
+        return value
+    return rotating["current"] if isinstance(rotating, dict) and "current" in rotating else value
+
+
+def send_platform(stack: Stack, platform: str, path: Path, topic: str | None) -> tuple[int, str]:
+    from .signing import platform_headers
+
+    body, file_headers = read_platform_file(path)
+    topic_header = {"shopify": "x-shopify-topic", "woocommerce": "x-wc-webhook-topic"}[platform]
+    headers = platform_headers(platform, platform_secret(stack, platform), body,
+                               topic=topic or file_headers.get(topic_header))  # fmt: skip
+    response = requests.post(f"{stack.api}/webhooks/{platform}", data=body, headers=headers, timeout=60)
+    return response.status_code, response.text
+
+
+# --- dead letters -------------------------------------------------------------------------------------------
+@dataclass
+class QueuePair:
+    source: str  # the queue's name
+    dead_letter: str
+
+
+def queue_pairs(spec: StackSpec, which: str | None = None) -> list[QueuePair]:
+    """Each function's queue and its dead-letter queue; `which` picks one by operation, function or queue name."""
+    pairs = []
+    for function in spec.functions.values():
+        if not function.queue or not spec.queues[function.queue].dead_letter:
+            continue
+        source, dead_letter = spec.queues[function.queue], spec.queues[spec.queues[function.queue].dead_letter]
+        routes = {path.rsplit("/", 1)[-1] for _, path in function.routes if path.startswith("/contacts/")}
+        names = {function.name, function.logical_id, source.logical_id, source.name, dead_letter.logical_id,
+                 dead_letter.name, *routes}  # fmt: skip
+        if which is None or which in names:
+            pairs.append(QueuePair(source.name, dead_letter.name))
+    if not pairs:
+        raise SystemExit(f"local.send: no queue {which!r}: give an operation ({', '.join(OPERATIONS)}), "
+                         "a function or a queue name")  # fmt: skip
+    return pairs
+
+
+def _receive(sqs: Any, url: str, hold_seconds: int) -> list[dict[str, Any]]:
+    return sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=hold_seconds,
+                               AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])  # fmt: skip
+
+
+def _receive_all(sqs: Any, url: str, hold_seconds: int) -> list[dict[str, Any]]:
+    """Every message SQS will hand out now, each held invisible for `hold_seconds`."""
+    found: dict[str, dict[str, Any]] = {}
+    while True:
+        batch = _receive(sqs, url, hold_seconds)
+        fresh = [m for m in batch if m["MessageId"] not in found]
+        if not fresh:
+            return list(found.values())
+        found.update((m["MessageId"], m) for m in fresh)
+
+
+def _attribute(message: dict[str, Any], name: str) -> str:
+    return (message.get("MessageAttributes") or {}).get(name, {}).get("StringValue") or "-"
+
+
+def list_dead_letters(stack: Stack, which: str | None = None, bodies: bool = False) -> list[str]:
+    """One line per dead-lettered message: id, group, errorType, errorMessage (the body only if asked)."""
+    sqs, lines = stack.client("sqs"), []
+    for pair in queue_pairs(read_stack(), which):
+        url = sqs.get_queue_url(QueueName=pair.dead_letter)["QueueUrl"]
+        waiting = int(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])[
+            "Attributes"]["ApproximateNumberOfMessages"])  # fmt: skip
+        messages = _receive_all(sqs, url, hold_seconds=30)
+        for message in messages:  # back as they were: listing is not consuming
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+        lines.append(f"{pair.dead_letter}: {waiting} message(s) (source: {pair.source})")
+        if len(messages) < waiting:  # SQS hands out a FIFO group's messages only up to the first in flight
+            lines.append(f"  showing {len(messages)}: the rest wait behind them in their groups")
+        for message in messages:
+            group = message.get("Attributes", {}).get("MessageGroupId", "-")
+            lines.append(f"  {message['MessageId']}  group={group}  {_attribute(message, 'errorType')}: "
+                         f"{_attribute(message, 'errorMessage')}")  # fmt: skip
+            if bodies:
+                lines.append(f"    body: {message['Body']}")
+    return lines
+
+
+def redrive(stack: Stack, which: str | None = None) -> list[str]:
+    """Move dead-lettered messages back to their source queue, group and order kept (AWS: start-message-move-task).
+
+    Only what was dead-lettered before the redrive began moves: a message that fails again while it runs
+    comes back to the dead-letter queue and stays there, instead of going round for ever.
+    """
+    sqs, lines = stack.client("sqs"), []
+    started_ms = int(time.time() * 1000)
+    for pair in queue_pairs(read_stack(), which):
+        dead_url = sqs.get_queue_url(QueueName=pair.dead_letter)["QueueUrl"]
+        source_url = sqs.get_queue_url(QueueName=pair.source)["QueueUrl"]
+        moved = 0
+        while True:
+            batch = _receive(sqs, dead_url, hold_seconds=60)
+            older = [m for m in batch if int(m["Attributes"]["SentTimestamp"]) < started_ms]
+            for message in (m for m in batch if m not in older):  # dead-lettered again since: left there
+                sqs.change_message_visibility(QueueUrl=dead_url, ReceiptHandle=message["ReceiptHandle"],
+                                              VisibilityTimeout=0)  # fmt: skip
+            if not older:
+                break
+            for message in older:  # in the order SQS gave them: a group's order is kept
+                attributes = {k: v for k, v in (message.get("MessageAttributes") or {}).items()
+                              if k not in REDRIVE_ATTRIBUTES}  # fmt: skip
+                sqs.send_message(
+                    QueueUrl=source_url, MessageBody=message["Body"], MessageAttributes=attributes,
+                    MessageGroupId=message["Attributes"].get("MessageGroupId") or message["MessageId"],
+                    MessageDeduplicationId=message["MessageId"],  # a redrive repeated after a crash is sent once
+                )  # fmt: skip
+                sqs.delete_message(QueueUrl=dead_url, ReceiptHandle=message["ReceiptHandle"])
+                moved += 1
+        lines.append(f"{pair.dead_letter} -> {pair.source}: {moved} message(s) moved back")
+    return lines
+
+
+# --- the command line ---------------------------------------------------------------------------------------
+def _print_answer(status: int, text: str) -> int:
     try:
         text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
     except ValueError:
@@ -79,6 +284,59 @@ def main(argv: list[str] | None = None) -> int:
     print(status)
     print(text)
     return 0 if 200 <= status < 300 else 1
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m local.send", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    commands = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for operation in OPERATIONS:
+        sub = commands.add_parser(operation, help=f"send a {operation} command")
+        sub.add_argument("command", help="the command as JSON text")
+        sub.add_argument("--queue", action="store_true", help="enqueue instead of calling the API")
+    for platform in PLATFORMS:
+        sub = commands.add_parser(platform, help=f"post a signed {platform} customer webhook")
+        sub.add_argument("file", type=Path, help="the customer JSON, or an API event holding it")
+        sub.add_argument("--topic", help="the webhook topic (default: the file's, else the update topic)")
+    sub = commands.add_parser("dead-letters", help="list dead-lettered messages with their reasons")
+    sub.add_argument("queue", nargs="?", help="one operation, function or queue (default: all)")
+    sub.add_argument("--bodies", action="store_true", help="print the bodies too (they hold personal data)")
+    sub = commands.add_parser("redrive", help="move dead-lettered messages back to their source queue")
+    sub.add_argument("queue", nargs="?", help="one operation, function or queue (default: all)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    stack = None
+    try:
+        stack = find_stack()
+        if args.action in OPERATIONS and args.queue:
+            first, answer = send_queue(stack, args.action, args.command)
+            print(first)
+            print(json.dumps(answer, indent=2))
+            return 0
+        if args.action in OPERATIONS:
+            return _print_answer(*send_api(stack, args.action, args.command))
+        if args.action in PLATFORMS:
+            if not args.file.is_file():
+                print(f"local.send: no file {args.file}", file=sys.stderr)
+                return 2
+            return _print_answer(*send_platform(stack, args.action, args.file, args.topic))
+        lines = list_dead_letters(stack, args.queue, args.bodies) if args.action == "dead-letters" \
+            else redrive(stack, args.queue)  # fmt: skip
+        print("\n".join(lines))
+        return 0
+    except StackNotFound as exc:
+        print(f"local.send: {exc}", file=sys.stderr)
+        return 2
+    except (requests.ConnectionError, EndpointConnectionError) as exc:
+        where = f"{stack.api} and {stack.moto} (from {stack.source})" if stack else "the stack"
+        print(f"local.send: nothing answers at {where}: is `make run` running? ({type(exc).__name__})", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        print(f"local.send: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

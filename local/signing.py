@@ -1,9 +1,14 @@
-"""Sign a request as a Standard Webhooks sender does (for local.send, the tests and your own callers)."""
+"""Sign a request as its sender does: Standard Webhooks for the API, Shopify's and WooCommerce's own way for theirs.
+
+For local.send, the tests and your own callers.
+"""
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
+import hmac
 import secrets
 import uuid
 
@@ -28,3 +33,39 @@ def signed_headers(secret: str | list[str], body: str | bytes, msg_id: str | Non
         "webhook-timestamp": str(int(timestamp.timestamp())),
         "webhook-signature": signatures,
     }
+
+
+def platform_signature(secret: str, body: bytes) -> str:
+    """base64(HMAC-SHA256(raw body, secret as UTF-8)): how Shopify and WooCommerce both sign a webhook."""
+    return base64.b64encode(hmac.new(secret.encode("utf-8"), body, hashlib.sha256).digest()).decode()
+
+
+def platform_headers(platform: str, secret: str, body: bytes, topic: str | None = None,
+                     delivery_id: str | None = None, now: dt.datetime | None = None) -> dict[str, str]:  # fmt: skip
+    """The headers `platform` (shopify or woocommerce) sends with a customer webhook, signed with `secret`."""
+    now = now or dt.datetime.now(tz=dt.UTC)
+    signature = platform_signature(secret, body)
+    if platform == "shopify":
+        return {
+            "Content-Type": "application/json",
+            "X-Shopify-Topic": topic or "customers/update",
+            "X-Shopify-Hmac-Sha256": signature,
+            "X-Shopify-Shop-Domain": "example.myshopify.com",
+            "X-Shopify-Webhook-Id": delivery_id or str(uuid.uuid4()),
+            "X-Shopify-Triggered-At": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "X-Shopify-API-Version": "2024-10",
+        }
+    if platform == "woocommerce":
+        topic = topic or "customer.updated"
+        resource, _, event = topic.partition(".")
+        return {
+            "Content-Type": "application/json",
+            "X-WC-Webhook-Source": "http://127.0.0.1/",
+            "X-WC-Webhook-Topic": topic,
+            "X-WC-Webhook-Resource": resource,
+            "X-WC-Webhook-Event": event,
+            "X-WC-Webhook-Signature": signature,
+            "X-WC-Webhook-ID": "1",
+            "X-WC-Webhook-Delivery-ID": delivery_id or uuid.uuid4().hex,
+        }
+    raise ValueError(f"unknown platform {platform!r}")

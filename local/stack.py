@@ -5,10 +5,12 @@ with the secrets, the FIFO queues and their dead-letter queues and the
 idempotency table, an API Gateway stand-in that turns each request into the
 REST proxy event and calls the handler in-process, and a poller per queue that
 feeds its function as Lambda's SQS event source mapping does. Everything is
-read from template.yaml. Ctrl-C stops it all.
+read from template.yaml. Ctrl-C (or SIGINT, SIGTERM, SIGHUP) stops it all.
 
 Ports: API_PORT (3000), SANDBOX_PORT (8080), MOTO_PORT (5000).
 ENGAGE_BASE_URL and ENGAGE_API_KEY point the stack at a real Engage tenant instead of the sandbox.
+While it runs, its addresses are in .local-stack.json in the checkout (LOCAL_STACK_FILE moves it), where
+`python -m local.send` finds them; the file is removed when the stack stops.
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ import sys
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from .engage_sandbox import EngageSandbox
 from .lambda_runtime import LocalContext, SqsEventSource, api_event
 from .signing import new_secret
-from .template import LAYER, FunctionSpec, StackSpec, read_stack, resolve
+from .template import LAYER, ROOT, FunctionSpec, StackSpec, read_stack, resolve
 
 if str(LAYER) not in sys.path:
     sys.path.insert(0, str(LAYER))  # where Lambda puts the layer (/opt/python)
@@ -38,9 +41,16 @@ SANDBOX_KEY = "sandbox-api-key"
 ENGAGE_KEY_SECRET = "local/engage-api-key"
 WEBHOOK_SECRET = "local/webhook-secret"
 TABLE = "local-idempotency"
-PLATFORM_SECRETS = {"ShopifyWebhookSecretArn": "local/shopify-webhook-secret",
-                    "WooCommerceWebhookSecretArn": "local/woocommerce-webhook-secret"}  # fmt: skip
+# each platform: (its template parameter, the secret made for it here)
+PLATFORM_SECRETS = {"shopify": ("ShopifyWebhookSecretArn", "local/shopify-webhook-secret"),
+                    "woocommerce": ("WooCommerceWebhookSecretArn", "local/woocommerce-webhook-secret")}  # fmt: skip
 DEFAULT_PORTS = {"API_PORT": 3000, "SANDBOX_PORT": 8080, "MOTO_PORT": 5000}
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+def stack_file() -> Path:
+    """Where a running stack leaves its addresses for `local.send` (git-ignored)."""
+    return Path(os.environ.get("LOCAL_STACK_FILE") or ROOT / ".local-stack.json")
 
 
 class PortTaken(RuntimeError):
@@ -59,6 +69,8 @@ def check_free(port: int, name: str) -> None:
     if port == 0:
         return
     with socket.socket() as probe:
+        # as the servers themselves bind: a listener refuses, connections closing (TIME_WAIT) do not
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((HOST, port))
         except OSError:
@@ -111,6 +123,7 @@ class LocalStack:
         self.api: ThreadingHTTPServer | None = None
         self.functions: dict[str, LocalFunction] = {}
         self.queue_urls: dict[str, str] = {}
+        self.platform_secrets: dict[str, str] = {}  # platform -> secret name in moto, for the ones made here
 
     # --- start ---------------------------------------------------------------------------------
     def start(self, pollers: bool = True) -> None:
@@ -177,10 +190,11 @@ class LocalStack:
         for name, parameter in self.spec.parameters.items():
             refs.setdefault(name, str(parameter.get("Default", "")))
         refs["WebhookSecret"] = secrets.create_secret(Name=WEBHOOK_SECRET, SecretString=new_secret())["ARN"]
-        for parameter, name in PLATFORM_SECRETS.items():  # each platform's signing secret, as it would give one
+        for platform, (parameter, name) in PLATFORM_SECRETS.items():  # each platform's secret, as it gives one
             if parameter in self.spec.parameters and not refs.get(parameter):
                 value = os.environ.get(f"LOCAL_{parameter.upper()}") or f"local-{uuid.uuid4().hex}"
                 refs[parameter] = secrets.create_secret(Name=name, SecretString=value)["ARN"]
+                self.platform_secrets[platform] = name
         for logical_id, resource in self.spec.resources.items():
             if resource["Type"] == "AWS::DynamoDB::Table":
                 props = resource["Properties"]
@@ -288,6 +302,40 @@ class LocalStack:
         if self.sandbox:
             self.sandbox.stop()
 
+    def addresses(self) -> dict[str, Any]:
+        """What another shell needs to reach this stack: its URLs, region, secrets' names and queues."""
+        queues = {}
+        for spec in self.spec.functions.values():
+            if spec.queue:
+                dead_letter = self.spec.queues[spec.queue].dead_letter
+                queues[spec.queue] = {"url": self.queue_urls[spec.queue], "function": spec.name,
+                                      "deadLetterQueue": self.queue_urls.get(dead_letter)}  # fmt: skip
+        return {
+            "pid": os.getpid(),
+            "api": self.api_url,
+            "moto": self.moto_url,
+            "engage": self.engage_url,
+            "region": REGION,
+            "webhookSecret": WEBHOOK_SECRET,
+            "platformSecrets": self.platform_secrets,
+            "queues": queues,
+        }
+
+    def publish(self, path: Path) -> None:
+        """Leave the addresses where `local.send` looks (written whole, then renamed: never half a file)."""
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(json.dumps(self.addresses(), indent=2) + "\n")
+        partial.replace(path)
+
+    @staticmethod
+    def unpublish(path: Path) -> None:
+        """Remove the addresses file if it is still this process's (a later stack may have replaced it)."""
+        try:
+            if json.loads(path.read_text()).get("pid") == os.getpid():
+                path.unlink()
+        except (OSError, ValueError):
+            pass
+
     def banner(self) -> str:
         routes = "\n".join(f"    {m} {self.api_url}{p}  -> {f.name}" for f in self.spec.functions.values()
                            for m, p in f.routes)  # fmt: skip
@@ -297,6 +345,8 @@ class LocalStack:
             for f in self.spec.functions.values()
             if f.queue
         )
+        platforms = "".join(f"  .venv/bin/python -m local.send {p} events/update_contact/{p}.json\n"
+                            for p in self.platform_secrets)  # fmt: skip
         engage = f"the Engage sandbox at {self.engage_url} (admin: {self.engage_url}/_sandbox/contacts)" \
             if self.sandbox else f"Engage at {self.engage_url}"  # fmt: skip
         return f"""engage-contact-functions running locally
@@ -311,7 +361,9 @@ Try it:
   .venv/bin/python -m local.send update \\
       '{{"contactId": "430d3329-7eef-45c0-37f9-ae9300a0dace", "attributes": {{"city": "Lund"}}}}'
   .venv/bin/python -m local.send promote '{{"lookup": {{"email": "bertil@example.com"}}}}' --queue
+{platforms}  .venv/bin/python -m local.send dead-letters      # then, once the cause is fixed: local.send redrive
   curl -s {self.engage_url}/_sandbox/contacts
+(local.send finds this stack's addresses in {stack_file().name}: no ports to repeat.)
 Ctrl-C stops everything.
 ready"""
 
@@ -326,17 +378,22 @@ def main() -> int:
     except Exception as exc:
         print(f"make run: could not start: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    print(stack.banner(), flush=True)
     done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    # Set explicitly: a stack started in the background (`make run &`) inherits SIGINT ignored, and
+    # `kill -INT` must still stop it.
+    for name in STOP_SIGNALS:
+        signal.signal(getattr(signal, name), lambda *_: done.set())
+    addresses = stack_file()
     try:
+        stack.publish(addresses)
+        print(stack.banner(), flush=True)
         while not done.wait(0.5):
             pass
-    except KeyboardInterrupt:
-        pass
-    print("stopping…", flush=True)
-    stack.stop()
-    print("stopped", flush=True)
+    finally:
+        print("stopping…", flush=True)
+        stack.unpublish(addresses)
+        stack.stop()
+        print("stopped", flush=True)
     return 0
 
 

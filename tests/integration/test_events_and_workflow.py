@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import types
 
 import pytest
 from engage_contact import errors
@@ -12,6 +13,9 @@ from local.engage_sandbox import DEMO_CONTACTS
 from local.lambda_runtime import LocalContext
 
 from ..conftest import FUNCTIONS, ROOT, load_function
+
+# errors Step Functions and Lambda name themselves (Sandbox.Timedout: Lambda ended the invocation at its timeout)
+PLATFORM_ERRORS = ("States.", "Lambda.", "Sandbox.")
 
 
 def workflow():
@@ -31,7 +35,7 @@ def test_every_error_the_workflow_names_is_one_the_code_raises():
         if issubclass(cls, errors.EngageContactError) and cls is not errors.EngageContactError
     }
     for name in error_names_in(workflow()["States"]):
-        assert name in raised or name.startswith(("States.", "Lambda.")), name
+        assert name in raised or name.startswith(PLATFORM_ERRORS), name
 
 
 def test_the_workflow_retries_exactly_the_retryable_errors():
@@ -40,7 +44,7 @@ def test_the_workflow_retries_exactly_the_retryable_errors():
         for s in workflow()["States"].values()
         for r in s.get("Retry", [])
         for n in r["ErrorEquals"]
-        if not n.startswith(("States.", "Lambda."))
+        if not n.startswith(PLATFORM_ERRORS)
     }
     retryable = {cls.__name__ for cls, policy in errors.ERROR_POLICIES.items() if policy.retryable}
     assert retried == retryable - {"Unauthorized"}
@@ -68,3 +72,132 @@ def test_each_event_file_is_handled(function_env, sandbox, monkeypatch, function
     else:
         assert result["contactId"] in {c["id"] for c in DEMO_CONTACTS}
     assert sandbox.state.request_log()
+
+
+# --- the state machine, run: moto's interpreter, our functions as its Lambda tasks -----------------------
+ANNA, BERTIL = DEMO_CONTACTS[0]["id"], DEMO_CONTACTS[1]["id"]
+
+
+@pytest.fixture
+def run_workflow(functions, monkeypatch):
+    """Run statemachine/contact_workflow.asl.json on an input; the retry waits it asked for are in .waits."""
+    from moto.core.config import default_user_config
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    from local.workflow import LocalWorkflow
+
+    from ..conftest import REGION
+
+    monkeypatch.setitem(default_user_config["stepfunctions"], "execute_state_machine", True)
+    waits = []  # moto's retrier sleeps the interval for real: recorded here instead of waited
+    monkeypatch.setattr(retrier_decl, "time", types.SimpleNamespace(sleep=waits.append))
+    workflow = LocalWorkflow({"UpdateContactFunction": functions["update_contact"],
+                              "PromoteContactFunction": functions["promote_contact"],
+                              "ChangeContactTypeFunction": functions["change_contact_type"]}, REGION)  # fmt: skip
+
+    def run(execution_input):
+        execution = workflow.run(execution_input)
+        execution["waits"] = list(waits)
+        scheduled = [json.loads(e["taskScheduledEventDetails"]["parameters"])
+                     for e in workflow.history(execution["executionArn"]) if e["type"] == "TaskScheduled"]  # fmt: skip
+        # each Lambda task the run scheduled: (the function's logical id, the payload it was given)
+        execution["lambda_calls"] = [
+            (p["FunctionName"].rsplit(":", 1)[-1].split("-")[0], p["Payload"]) for p in scheduled
+        ]
+        return execution
+
+    return run
+
+
+def sandbox_contact(sandbox, contact_id):
+    return sandbox.state.get_contact(contact_id)
+
+
+def engage_calls(sandbox, route):
+    return sandbox.state.request_log(route)
+
+
+def readme_workflow_input():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Step Functions") :]
+    return json.loads(
+        section[section.index("```json") + len("```json") : section.index("```", section.index("```json") + 7)]
+    )
+
+
+@pytest.mark.parametrize("source", ["README", "events/contact_workflow/input.json"])
+def test_the_documented_input_updates_then_promotes(sandbox, run_workflow, source):
+    given = readme_workflow_input() if source == "README" else json.loads(
+        (ROOT / "events" / "contact_workflow" / "input.json").read_text())  # fmt: skip
+    execution = run_workflow(given)
+    assert execution["status"] == "SUCCEEDED", execution
+    contact_id = execution["output"]["updated"]["contactId"]
+    assert execution["output"]["promoted"]["contactId"] == contact_id
+    contact = sandbox_contact(sandbox, contact_id)
+    assert contact["email"] == given["update"]["lookup"]["email"]
+    assert contact["city"] == given["update"]["attributes"]["city"] and contact["contactType"] == "Member"
+    promotions = engage_calls(sandbox, "promote")
+    assert len(promotions) == 1 and json.loads(promotions[0]["body"]) == given["promote"]["attributes"]
+
+
+def test_a_minimal_input_without_promote_attributes_still_promotes(sandbox, run_workflow):
+    given = json.loads((ROOT / "events" / "contact_workflow" / "minimal.json").read_text())
+    assert "promote" not in given
+    execution = run_workflow(given)
+    assert execution["status"] == "SUCCEEDED", execution
+    assert sandbox_contact(sandbox, BERTIL)["contactType"] == "Member"
+    assert sandbox_contact(sandbox, BERTIL)["city"] == "Lund"
+
+
+def test_the_whole_promote_command_is_passed_with_the_contact_the_update_found(sandbox, run_workflow):
+    given = {"update": {"lookup": {"email": "bertil@example.com"}, "attributes": {"city": "Lund"}},
+             "promote": {"idempotencyKey": "workflow-test-1"}}  # fmt: skip
+    execution = run_workflow(given)
+    assert execution["status"] == "SUCCEEDED", execution
+    assert execution["lambda_calls"][1] == (
+        "PromoteContactFunction",
+        {"idempotencyKey": "workflow-test-1", "contactId": BERTIL},
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "error"),
+    [
+        ({"update": {"contactId": ANNA, "attributes": {"firstNam": "Anna"}}}, "InvalidRequest"),
+        ({"update": {"lookup": {"email": "nobody@example.com"}, "attributes": {"city": "Lund"}}}, "ContactNotFound"),
+        ({"promote": {"attributes": {"memberNumber": "M1"}}}, "InvalidRequest"),  # no update at all
+        ({}, "InvalidRequest"),
+    ],
+)
+def test_a_refused_command_ends_the_run_with_its_contract_name(sandbox, run_workflow, given, error):
+    execution = run_workflow(given)
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == error, execution
+    assert not engage_calls(sandbox, "update") and not engage_calls(sandbox, "promote")
+    assert execution["waits"] == []  # refused at once, never retried
+
+
+def test_a_refused_promotion_ends_with_its_contract_name_after_the_update(sandbox, run_workflow):
+    given = {"update": {"contactId": ANNA, "attributes": {"city": "Lund"}}, "promote": {"attributes": {"age": 3}}}
+    execution = run_workflow(given)
+    assert execution["status"] == "FAILED" and execution["error"] == "InvalidRequest", execution
+    assert sandbox_contact(sandbox, ANNA)["city"] == "Lund" and not engage_calls(sandbox, "promote")
+
+
+def test_engage_unavailable_through_one_invocation_is_retried_by_the_workflow(sandbox, run_workflow):
+    # as many 503s as one invocation tries: the function gives up with EngageUnavailable, the workflow retries it
+    from local.engage_sandbox.state import Fault
+
+    sandbox.state.add_faults([Fault(kind="status", route="update", status=503, count=4)])
+    execution = run_workflow(json.loads((ROOT / "events" / "contact_workflow" / "minimal.json").read_text()))
+    assert execution["status"] == "SUCCEEDED", execution
+    assert len(execution["waits"]) == 1 and 0 <= execution["waits"][0] <= 10  # IntervalSeconds, full jitter
+    assert [name for name, _ in execution["lambda_calls"]] == ["UpdateContactFunction"] * 2 + ["PromoteContactFunction"]
+    assert [r["applied"] for r in engage_calls(sandbox, "update")] == [False] * 4 + [True]
+
+
+def test_every_task_retries_lambda_failures_and_timeouts():
+    for state in workflow()["States"].values():
+        if state["Type"] == "Task":
+            retried = {n for r in state["Retry"] for n in r["ErrorEquals"]}
+            assert {"Lambda.Unknown", "Sandbox.Timedout", "Lambda.ServiceException"} <= retried

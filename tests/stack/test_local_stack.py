@@ -28,14 +28,14 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def stack():
+def start_stack(tmp_path, command=(sys.executable, "-m", "local.stack"), **popen):
+    """A stack as `make run` starts it, on free ports, leaving its addresses in tmp_path (not the checkout)."""
     ports = {"API_PORT": free_port(), "SANDBOX_PORT": free_port(), "MOTO_PORT": free_port()}
-    env = {**os.environ, **{k: str(v) for k, v in ports.items()}}
+    env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "LOCAL_STACK_FILE": str(tmp_path / "stack.json")}
     for name in ("ENGAGE_BASE_URL", "ENGAGE_API_KEY", "AWS_ENDPOINT_URL"):
         env.pop(name, None)
-    process = subprocess.Popen([sys.executable, "-m", "local.stack"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    process = subprocess.Popen(list(command), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, **popen)  # fmt: skip
     lines = []
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -48,9 +48,15 @@ def stack():
     if not lines or lines[-1].strip() != "ready":
         process.kill()
         pytest.fail("the stack did not start:\n" + "".join(lines))
-    yield {"process": process, "env": env, "banner": "".join(lines), **ports}
-    if process.poll() is None:
-        process.kill()
+    return {"process": process, "env": env, "banner": "".join(lines), "file": tmp_path / "stack.json", **ports}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    started = start_stack(tmp_path_factory.mktemp("stack"))
+    yield started
+    if started["process"].poll() is None:
+        started["process"].kill()
 
 
 def send(stack, *args):
@@ -130,6 +136,128 @@ def test_a_queued_command_that_cannot_succeed_lands_in_the_dead_letter_queue(sta
     assert found[0]["MessageAttributes"]["errorType"]["StringValue"] == "InvalidRequest"
 
 
+def send_from_another_shell(stack, *args):
+    """local.send as a second shell runs it: none of the ports the stack was started with, only its file."""
+    env = {k: v for k, v in stack["env"].items() if k not in ("API_PORT", "SANDBOX_PORT", "MOTO_PORT")}
+    return subprocess.run([sys.executable, "-m", "local.send", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+
+
+def sandbox_updates(stack, contact_id):
+    log = requests.get(f"http://127.0.0.1:{stack['SANDBOX_PORT']}/_sandbox/requests?route=update", timeout=5).json()
+    return [json.loads(r["body"]) for r in log if r["path"].endswith(contact_id) and r["status"] == 200]
+
+
+def test_the_stack_leaves_its_addresses_for_local_send(stack):
+    addresses = json.loads(stack["file"].read_text())
+    assert addresses["api"] == f"http://127.0.0.1:{stack['API_PORT']}"
+    assert addresses["moto"] == f"http://127.0.0.1:{stack['MOTO_PORT']}"
+    assert addresses["pid"] == stack["process"].pid
+
+
+def test_local_send_reaches_a_stack_on_other_ports_without_being_told_them(stack):
+    result = send_from_another_shell(stack, "update", json.dumps({"contactId": ANNA, "attributes": {"city": "Ystad"}}))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert contact(stack, ANNA)["city"] == "Ystad"
+
+
+def test_the_banner_shows_commands_that_work_as_shown(stack):
+    banner = stack["banner"]
+    for platform in ("shopify", "woocommerce"):
+        assert f"local.send {platform} events/update_contact/{platform}.json" in banner
+    assert "local.send dead-letters" in banner and "local.send redrive" in banner
+    assert f"curl -s http://127.0.0.1:{stack['SANDBOX_PORT']}/_sandbox/contacts" in banner
+
+
+@pytest.mark.parametrize(("platform", "contact_id"), [("shopify", ANNA), ("woocommerce", BERTIL)])
+def test_a_shipped_platform_event_is_signed_with_the_stacks_secret_and_applied(stack, platform, contact_id):
+    event = json.loads((ROOT / "events" / "update_contact" / f"{platform}.json").read_text())
+    as_shipped = requests.post(f"http://127.0.0.1:{stack['API_PORT']}/webhooks/{platform}", data=event["body"],
+                               headers=event["headers"], timeout=10)  # fmt: skip
+    assert as_shipped.status_code == 401  # signed with the README's example secret, not this run's
+    before = len(sandbox_updates(stack, contact_id))
+    result = send_from_another_shell(stack, platform, f"events/update_contact/{platform}.json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("200") and '"queued": true' in result.stdout
+    customer = json.loads(event["body"])
+    city = (customer.get("default_address") or customer.get("billing"))["city"]
+    assert wait_for(lambda: len(sandbox_updates(stack, contact_id)) > before)
+    assert sandbox_updates(stack, contact_id)[-1]["city"] == city
+
+
+def test_a_platform_customer_file_of_ones_own_is_signed_and_applied(stack, tmp_path):
+    event = json.loads((ROOT / "events" / "update_contact" / "shopify.json").read_text())
+    customer = json.loads(event["body"])
+    customer["default_address"]["city"] = "Kiruna"
+    customer["updated_at"] = "2099-01-01T00:00:00+00:00"  # newer than the shipped event's, or it is refused as stale
+    path = tmp_path / "customer.json"
+    path.write_text(json.dumps(customer))
+    result = send_from_another_shell(stack, "shopify", str(path), "--topic", "customers/update")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert wait_for(lambda: contact(stack, ANNA)["city"] == "Kiruna")
+
+
+def test_queueing_prints_what_sqs_answered(stack):
+    command = {"contactId": BERTIL, "attributes": {"firstNam": "B"}}
+    result = send_from_another_shell(stack, "update", json.dumps(command), "--queue")
+    assert result.returncode == 0, result.stdout + result.stderr
+    first, answer = result.stdout.split("\n", 1)
+    answer = json.loads(answer)
+    assert first == "queued on UpdateContactQueue.fifo"
+    assert answer["sequenceNumber"].isdigit() and answer["group"] == BERTIL
+    # the message SQS named is the one the function dead-letters: its id becomes the dead letter's deduplication id
+    client = sqs(stack)
+    url = client.get_queue_url(QueueName="UpdateContactDeadLetterQueue.fifo")["QueueUrl"]
+
+    def dead_lettered_ids():
+        messages = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0,
+                                          AttributeNames=["All"]).get("Messages", [])  # fmt: skip
+        return {m["Attributes"]["MessageDeduplicationId"] for m in messages}
+
+    assert wait_for(lambda: answer["messageId"] in dead_lettered_ids())
+
+
+def test_dead_letters_are_listed_with_their_reasons_and_no_personal_data(stack):
+    command = {"lookup": {"email": "cecilia@example.com"}, "attributes": {"firstNam": "Cecilia-Hemlig"}}
+    queued = json.loads(
+        send_from_another_shell(stack, "update", json.dumps(command), "--queue").stdout.split("\n", 1)[1]
+    )
+    listing = []
+
+    def listed():
+        listing[:] = [send_from_another_shell(stack, "dead-letters", "update")]
+        return "group=email:cecilia@example.com" in listing[0].stdout
+
+    assert wait_for(listed), listing[0].stdout + listing[0].stderr
+    line = next(x for x in listing[0].stdout.splitlines() if "group=email:cecilia@example.com" in x)
+    assert "InvalidRequest: unknown attribute 'firstNam'" in line
+    assert "Cecilia-Hemlig" not in listing[0].stdout
+    assert queued["group"] == "email:cecilia@example.com"
+    with_bodies = send_from_another_shell(stack, "dead-letters", "update", "--bodies")
+    assert "Cecilia-Hemlig" in with_bodies.stdout
+    # listing does not consume: the message is still there for the next one
+    assert "group=email:cecilia@example.com" in send_from_another_shell(stack, "dead-letters").stdout
+
+
+def test_a_redrive_sends_dead_letters_back_once_the_cause_is_fixed(stack):
+    missing = "0a1b2c3d-0000-4000-8000-00000000d1e5"
+    command = {"contactId": missing, "attributes": {"city": "Luleå"}}
+    result = send_from_another_shell(stack, "update", json.dumps(command), "--queue")
+    assert result.returncode == 0, result.stderr
+
+    def listed(reason):
+        return reason in send_from_another_shell(stack, "dead-letters", "update").stdout
+
+    assert wait_for(lambda: listed(f"group={missing}  ContactNotFound"))
+    seed = {"id": missing, "contactType": "Contact", "attributes": {"city": "Boden"}}  # the cause, fixed
+    requests.post(f"http://127.0.0.1:{stack['SANDBOX_PORT']}/_sandbox/contacts", json=seed, timeout=5)
+    moved = send_from_another_shell(stack, "redrive", "update")
+    assert moved.returncode == 0, moved.stderr
+    assert "UpdateContactDeadLetterQueue.fifo -> UpdateContactQueue.fifo" in moved.stdout
+    assert wait_for(lambda: contact(stack, missing)["city"] == "Luleå")
+    assert not listed(f"group={missing}")
+
+
 def test_a_taken_port_is_named(stack):
     env = {**stack["env"], "API_PORT": str(stack["API_PORT"]), "SANDBOX_PORT": str(free_port()),
            "MOTO_PORT": str(free_port())}  # fmt: skip
@@ -139,6 +267,68 @@ def test_a_taken_port_is_named(stack):
     assert f"port {stack['API_PORT']}" in result.stderr and "API_PORT" in result.stderr
 
 
+def test_an_address_file_left_by_a_stack_that_died_is_named(tmp_path):
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    left = tmp_path / "stack.json"
+    left.write_text(
+        json.dumps({"pid": int(finished.stdout), "api": "http://127.0.0.1:9", "moto": "http://127.0.0.1:9"})
+    )
+    env = {**os.environ, "LOCAL_STACK_FILE": str(left)}
+    result = subprocess.run([sys.executable, "-m", "local.send", "dead-letters"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 2
+    assert f"{left} names a stack (pid {finished.stdout.strip()}) that is no longer running" in result.stderr
+
+
+def make_is_built():
+    """`make run` would only start the stack (not build the virtual environment first)."""
+    return subprocess.run(["make", "-q", ".venv/.installed"], cwd=ROOT, capture_output=True).returncode == 0
+
+
+STOPS = {
+    "TERM to the stack": ((sys.executable, "-m", "local.stack"), {}, lambda p: p.send_signal(signal.SIGTERM)),
+    # `make run &` in a script starts the stack with SIGINT ignored; `kill -INT` must still stop it
+    "INT to a stack started with SIGINT ignored": (
+        (sys.executable, "-m", "local.stack"),
+        {"preexec_fn": lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)},
+        lambda p: p.send_signal(signal.SIGINT),
+    ),
+    # make passes TERM on to the recipe; INT it expects the terminal to send the whole group (Ctrl-C)
+    "TERM to make": (("make", "--no-print-directory", "run"), {}, lambda p: p.send_signal(signal.SIGTERM)),
+    "INT to make's process group": (
+        ("make", "--no-print-directory", "run"),
+        {"start_new_session": True},
+        lambda p: os.killpg(p.pid, signal.SIGINT),
+    ),
+}
+
+
+@pytest.mark.parametrize("how", STOPS)
+def test_a_signal_stops_the_whole_stack_and_frees_its_ports(tmp_path, how):
+    command, popen, stop = STOPS[how]
+    if command[0] == "make" and not make_is_built():
+        pytest.skip("make run would build the virtual environment first")
+    started = start_stack(tmp_path, command, **popen)
+    try:
+        stack_pid = json.loads(started["file"].read_text())["pid"]
+        stop(started["process"])
+        out, _ = started["process"].communicate(timeout=60)
+    finally:
+        if started["process"].poll() is None:  # the stop failed: leave nothing running behind the test
+            if popen.get("start_new_session"):
+                os.killpg(started["process"].pid, signal.SIGKILL)
+            else:
+                started["process"].kill()
+    assert "stopped" in out
+    with pytest.raises(ProcessLookupError):
+        os.kill(stack_pid, 0)
+    assert not started["file"].exists()
+    for name in ("API_PORT", "SANDBOX_PORT", "MOTO_PORT"):
+        with socket.socket() as probe:  # binds as the servers do: fails only while something listens
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(("127.0.0.1", started[name]))
+
+
 def test_ctrl_c_stops_everything_cleanly(stack):
     process = stack["process"]
     process.send_signal(signal.SIGINT)
@@ -146,3 +336,4 @@ def test_ctrl_c_stops_everything_cleanly(stack):
     assert process.returncode == 0 and "stopped" in out
     with pytest.raises(requests.ConnectionError):
         requests.get(f"http://127.0.0.1:{stack['SANDBOX_PORT']}/_sandbox/contacts", timeout=2)
+    assert not stack["file"].exists()
