@@ -185,6 +185,7 @@ class LocalStack:
             "EngageApiKeySecretArn": secrets.create_secret(Name=ENGAGE_KEY_SECRET, SecretString=api_key)["ARN"],
             "EngageCustomAttributes": os.environ.get("ENGAGE_CUSTOM_ATTRIBUTES", "favoriteStore,shoeSize"),
             "WebhookSigning": os.environ.get("WEBHOOK_SIGNING", "required"),
+            "EngageApiVersion": os.environ.get("ENGAGE_API_VERSION", "v2"),
         }
         refs.update(self.parameter_overrides)
         for name, parameter in self.spec.parameters.items():

@@ -1,4 +1,8 @@
-"""The Engage client against the sandbox over real HTTP: headers, answers, retries, faults."""
+"""The Engage client against the sandbox over real HTTP: headers, answers, retries, faults.
+
+Every test that takes `client` runs against both API versions (the `version` fixture); the v2-only
+promotion tests say so, and v3's own calls are in test_engage_v3.py.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +31,8 @@ from local.engage_sandbox import DEMO_CONTACTS
 from ..conftest import REGION, SANDBOX_KEY, SecretReadCounter
 
 ANNA, BERTIL = DEMO_CONTACTS[0]["id"], DEMO_CONTACTS[1]["id"]
+UPDATE_METHOD = {"v2": "POST", "v3": "PATCH"}
+V2_ONLY = pytest.mark.parametrize("version", ["v2"])
 
 
 class RecordingSleep:
@@ -55,8 +61,14 @@ def observed():
     return []
 
 
+@pytest.fixture(params=["v2", "v3"])
+def version(request):
+    """The Engage API version the client speaks: the same rules hold in both."""
+    return request.param
+
+
 @pytest.fixture
-def client(sandbox, reader, api_key_secret, sleep, observed):
+def client(sandbox, reader, api_key_secret, sleep, observed, version):
     return EngageClient(
         sandbox.url,
         ApiKeySource(api_key_secret, reader),
@@ -64,6 +76,7 @@ def client(sandbox, reader, api_key_secret, sleep, observed):
         retry=RetryPolicy(max_attempts=4, base_seconds=0.01, cap_seconds=0.05),
         sleep=sleep,
         observe=lambda name, value: observed.append(name),
+        version=version,
     )
 
 
@@ -84,11 +97,12 @@ def faults(sandbox, *specs):
 # --- what Engage receives ----------------------------------------------------------------------
 
 
-def test_update_sends_the_payload_with_every_required_header(client, sandbox):
+def test_update_sends_the_payload_with_every_required_header(client, sandbox, version):
     contact = client.update_contact(ANNA, {"lastName": "Examplesson"}, deadline())
     assert contact["lastName"] == "Examplesson"
     (request,) = log(sandbox)
-    assert request["method"] == "POST" and request["path"] == f"/api/v2/contacts/{ANNA}"
+    assert request["method"] == UPDATE_METHOD[version] and request["path"] == f"/api/{version}/contacts/{ANNA}"
+    assert request["version"] == version
     assert json.loads(request["body"]) == {"lastName": "Examplesson"}
     headers = {k.lower(): v for k, v in request["headers"].items()}
     assert headers["apikey"] == SANDBOX_KEY
@@ -129,12 +143,14 @@ def test_engage_4xx_is_rejected_with_its_body_kept(client):
 # --- promote and change type --------------------------------------------------------------------
 
 
+@V2_ONLY
 def test_promote_makes_a_member(client, sandbox):
     promotion = client.promote_to_member(BERTIL, {"memberNumber": "M2"}, deadline())
     assert promotion.contact["contactType"] == "Member" and not promotion.already_member
     assert sandbox.state.get_contact(BERTIL)["_promotions"] == 1
 
 
+@V2_ONLY
 def test_promote_of_a_member_is_a_success(client, sandbox):
     promotion = client.promote_to_member(ANNA, {}, deadline())
     assert promotion.contact["contactType"] == "Member" and promotion.contact["id"] == ANNA
@@ -142,12 +158,14 @@ def test_promote_of_a_member_is_a_success(client, sandbox):
     assert sandbox.state.get_contact(ANNA)["_promotions"] == 0
 
 
+@V2_ONLY
 def test_promote_refused_for_another_reason_stays_refused(client, sandbox):
     cid = sandbox.state.add_contact({"contactType": "Contact"})
     with pytest.raises(EngageRejected, match="MissingRequiredAttributes"):
         client.promote_to_member(cid, {}, deadline())
 
 
+@V2_ONLY
 def test_promote_whose_answer_is_lost_is_checked_not_sent_twice(client, sandbox):
     faults(sandbox, {"kind": "apply_then_status", "route": "promote", "status": 503, "count": 1})
     promotion = client.promote_to_member(BERTIL, {}, deadline())
@@ -156,12 +174,14 @@ def test_promote_whose_answer_is_lost_is_checked_not_sent_twice(client, sandbox)
     assert [r["route"] for r in log(sandbox)] == ["promote", "get"]
 
 
+@V2_ONLY
 def test_promote_that_failed_before_applying_is_retried_after_the_check(client, sandbox):
     faults(sandbox, {"kind": "status", "route": "promote", "status": 502, "count": 1})
     assert client.promote_to_member(BERTIL, {}, deadline()).contact["contactType"] == "Member"
     assert [r["route"] for r in log(sandbox)] == ["promote", "get", "promote"]
 
 
+@V2_ONLY
 def test_promote_is_not_resent_blind_when_the_check_fails(client, sandbox):
     faults(
         sandbox,
@@ -173,9 +193,10 @@ def test_promote_is_not_resent_blind_when_the_check_fails(client, sandbox):
     assert [r["route"] for r in log(sandbox)] == ["promote", "get"]
 
 
-def test_change_type_sends_the_type_as_query_and_no_body(client, sandbox):
+def test_change_type_sends_the_type_as_query_and_no_body(client, sandbox, version):
     assert client.change_contact_type(DEMO_CONTACTS[2]["id"], "Contact", deadline()) is None
     (request,) = log(sandbox)
+    assert request["path"] == f"/api/{version}/contacts/{DEMO_CONTACTS[2]['id']}/updateContactType"
     assert request["query"] == {"contactTypeId": "Contact"} and request["body"] == ""
     assert sandbox.state.get_contact(DEMO_CONTACTS[2]["id"])["contactType"] == "Contact"
 
@@ -189,8 +210,16 @@ def test_change_type_to_member_is_refused_without_a_call(client, sandbox):
 # --- lookup ----------------------------------------------------------------------------------------
 
 
-def test_lookup_answers_the_id(client):
+def test_lookup_answers_the_id(client, sandbox, version):
     assert client.find_contact_id(Lookup("email", "anna@example.com"), deadline()) == ANNA
+    (request,) = log(sandbox)
+    assert request["method"] == "GET" and request["path"] == f"/api/{version}/contacts/id"
+
+
+def test_read_answers_the_contact(client, sandbox, version):
+    assert client.get_contact(ANNA, deadline())["id"] == ANNA
+    (request,) = log(sandbox)
+    assert request["method"] == "GET" and request["path"] == f"/api/{version}/contacts/{ANNA}"
 
 
 def test_lookup_encodes_the_plus_of_a_phone_number(client, sandbox):

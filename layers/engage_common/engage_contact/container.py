@@ -39,6 +39,7 @@ def engage_client(settings: Settings, secrets: SecretReader) -> EngageClient:
         session=new_session(pool_size=max(settings.batch_concurrency * 2, 10), base_url=settings.engage_base_url),
         observe=_observe,
         pacer=RequestPacer(settings.max_requests_per_second),
+        version=settings.engage_api_version,
     )
 
 

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from .domain.attributes import CUSTOM_ATTRIBUTE_ID, AttributeCatalogue
 from .ecommerce.config import PlatformSettings, platform_settings
+from .engage.versions import DEFAULT_VERSION, VERSIONS
 from .errors import ConfigurationError
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -38,6 +39,7 @@ class Settings:
     batch_concurrency: int = DEFAULT_BATCH_CONCURRENCY
     platforms: PlatformSettings = field(default_factory=PlatformSettings)
     max_requests_per_second: float = DEFAULT_MAX_REQUESTS_PER_SECOND
+    engage_api_version: str = DEFAULT_VERSION  # only the Engage client acts on it
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -59,6 +61,7 @@ class Settings:
                 env, "ENGAGE_MAX_REQUESTS_PER_SECOND", DEFAULT_MAX_REQUESTS_PER_SECOND, 0, 200, "requests per second"
             ),
             platforms=platform_settings(env, catalogue),
+            engage_api_version=_api_version(env),
         )
 
 
@@ -125,6 +128,14 @@ def _positive_int(env: Mapping[str, str], name: str) -> int | None:
     if not raw.isdigit() or int(raw) < 1:
         raise ConfigurationError(f"{name} must be a whole number >= 1, not {raw!r}")
     return int(raw)
+
+
+def _api_version(env: Mapping[str, str]) -> str:
+    name = "ENGAGE_API_VERSION"
+    value = (_optional(env, name) or DEFAULT_VERSION).lower()
+    if value not in VERSIONS:
+        raise ConfigurationError(f"{name} must be one of {', '.join(VERSIONS)}, not {value!r}")
+    return value
 
 
 def _signing(env: Mapping[str, str]) -> bool:

@@ -1,4 +1,4 @@
-"""The calls the contract makes of Engage (API v2), each a few lines over one retrying `_call`."""
+"""The calls the contract makes of Engage (API v2 or v3, see `versions`), each a few lines over one retrying `_call`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import quote
 
 import requests
 
@@ -26,6 +25,7 @@ from .answers import CHECKED, Answer, Failure, classify, error_details, is_auth_
 from .pacing import RequestPacer
 from .retry import MIN_ATTEMPT_SECONDS, Deadline, RetryPolicy
 from .transport import Transport
+from .versions import DEFAULT_VERSION, api_version
 
 
 class ApiKey(Protocol):
@@ -51,6 +51,7 @@ class EngageClient:
         sleep: Callable[[float], None] = time.sleep,
         observe: Callable[[str, float], None] | None = None,
         pacer: RequestPacer | None = None,
+        version: str = DEFAULT_VERSION,
     ) -> None:
         self.api_key = api_key
         self.timeout_seconds = timeout_seconds
@@ -59,28 +60,57 @@ class EngageClient:
         self.observe = observe or (lambda name, value: None)  # ("latency", seconds) and ("retry", 1)
         self.transport = Transport(base_url, session or new_session(), self.observe)
         self.pacer = pacer
+        self.api = api_version(version)  # the only place the API version is known: paths, methods, promote
 
     # --- the contract's calls ---------------------------------------------------
     def update_contact(self, contact_id: str, payload: dict[str, Any], deadline: Deadline) -> Any:
-        """POST only the attributes to change; answers the contact's new data."""
+        """POST (v2) or PATCH (v3) only the attributes to change; answers the contact's new data."""
         if not payload:
             raise NoData("nothing to send to Engage")
-        return self._call("POST", _contact_path(contact_id), deadline, json_body=payload).body
+        path = self.api.contact_path(contact_id)
+        return self._call(self.api.update_method, path, deadline, json_body=payload).body
 
     def promote_to_member(self, contact_id: str, payload: dict[str, Any], deadline: Deadline) -> Promotion:
         """Promote to Member; no one is promoted twice.
 
         A contact that is a Member already (Engage refuses the promotion, or the GET made before a retry
         shows a Member) is answered `already_member`: the promotion's attributes were not written by it.
+        v3 has no promoteToMember: see `_promote_by_type_change`.
         """
-        path = _contact_path(contact_id, "promoteToMember")
+        if self.api.promotes_by_type_change:
+            return self._promote_by_type_change(contact_id, payload, deadline)
+        path = self.api.contact_path(contact_id, "promoteToMember")
+        return self._promote(contact_id, path, deadline, json_body=payload)
+
+    def _promote_by_type_change(self, contact_id: str, payload: dict[str, Any], deadline: Deadline) -> Promotion:
+        """v3: a Member already is answered as such, untouched; else the attributes by an update, then the type.
+
+        The update is skipped when there is nothing to send. If the type change then fails, the attributes
+        stay written (the error says `attributesWritten`); sending the whole promotion again is safe.
+        """
+        contact = self.get_contact(contact_id, deadline)
+        if _is_member(contact):
+            return Promotion(contact, already_member=True)
+        if payload:
+            self.update_contact(contact_id, payload, deadline)
+        path = self.api.contact_path(contact_id, "updateContactType")
+        try:
+            promotion = self._promote(contact_id, path, deadline, params={"contactTypeId": MEMBER})
+        except EngageContactError as exc:
+            exc.details["attributesWritten"] = bool(payload)
+            raise
+        # Not a Member a moment ago, and its attributes are written: whatever the check saw, not "already".
+        return Promotion(promotion.contact, already_member=False)
+
+    def _promote(self, contact_id: str, path: str, deadline: Deadline, **request: Any) -> Promotion:
+        """The promoting call, checked with a GET before it is sent again; a refusal of a Member is a success."""
 
         def promoted_already() -> Answer | None:
             contact = self.get_contact(contact_id, deadline, attempts=1)
             return Answer(CHECKED, contact) if _is_member(contact) else None
 
         try:
-            answer = self._call("POST", path, deadline, json_body=payload, check_before_retry=promoted_already)
+            answer = self._call("POST", path, deadline, check_before_retry=promoted_already, **request)
         except EngageRejected:
             # Engage refuses to promote a Member: confirm with a GET and call it the success it is.
             contact = self.get_contact(contact_id, deadline, attempts=1)
@@ -92,18 +122,18 @@ class EngageClient:
     def change_contact_type(self, contact_id: str, contact_type_id: str, deadline: Deadline) -> Any:
         """Change the contact type; never to Member, which only promote can do."""
         refuse_member(contact_type_id)
-        path = _contact_path(contact_id, "updateContactType")
+        path = self.api.contact_path(contact_id, "updateContactType")
         return self._call("POST", path, deadline, params={"contactTypeId": contact_type_id}).body
 
     def get_contact(self, contact_id: str, deadline: Deadline, attempts: int | None = None) -> Any:
-        return self._call("GET", _contact_path(contact_id), deadline, attempts=attempts).body
+        return self._call("GET", self.api.contact_path(contact_id), deadline, attempts=attempts).body
 
     def find_contact_id(self, lookup: Lookup, deadline: Deadline) -> str:
         """The contactId for a lookup; ContactNotFound or MultipleMatches when it is not exactly one."""
         params = {lookup.key: lookup.value}
         if lookup.contact_type:
             params["contactType"] = lookup.contact_type
-        answer = self._call("GET", "/api/v2/contacts/id", deadline, params=params)
+        answer = self._call("GET", self.api.lookup_path, deadline, params=params)
         try:
             return check_contact_id(answer.body, "Engage's lookup answer")
         except InvalidRequest as exc:
@@ -176,11 +206,6 @@ class EngageClient:
             raise EngageRateLimited("this container's request budget toward Engage is used up for now", retry_after=1)
         if wait > 0:
             self.sleep(wait)
-
-
-def _contact_path(contact_id: str, action: str | None = None) -> str:
-    path = f"/api/v2/contacts/{quote(check_contact_id(contact_id), safe='')}"
-    return f"{path}/{action}" if action else path
 
 
 def _is_member(contact: Any) -> bool:
