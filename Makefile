@@ -16,12 +16,14 @@ deps: $(STAMP) $(SAM_STAMP)
 
 $(STAMP): requirements/dev.txt layers/engage_common/requirements.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements/dev.txt
+	$(BIN)/python -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements/dev.txt
+	$(BIN)/python -m pip check
 	touch $@
 
 $(SAM_STAMP): requirements/sam.txt
 	$(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements/sam.txt
+	$(SAM_VENV)/bin/python -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements/sam.txt
+	$(SAM_VENV)/bin/python -m pip check
 	touch $@
 
 ## run the whole stack locally: sandbox, moto, API on :3000, queue pollers (see README)
