@@ -17,7 +17,7 @@ import pytest
 
 from local.template import load_template
 
-from .conftest import ROOT
+from ..conftest import ROOT
 
 REGION = "eu-north-1"
 STEMS = ("UpdateContact", "PromoteContact", "ChangeContactType")
