@@ -320,3 +320,20 @@ def test_a_wrong_create_setting_stops_the_function_at_start_naming_it(secrets_en
     monkeypatch.setenv(setting, value)
     with pytest.raises(ConfigurationError, match=setting):
         load_function("update_contact")
+
+
+def test_a_creation_is_counted_and_logged_without_the_customers_data(invoke, sandbox, log_output, capsys):
+    invoke("update_contact", new_customer())
+    metrics = {
+        m["Name"]
+        for line in capsys.readouterr().out.splitlines()
+        if '"_aws"' in line
+        for d in json.loads(line)["_aws"]["CloudWatchMetrics"]
+        for m in d["Metrics"]
+    }
+    assert "ContactsCreated" in metrics
+    lines = [json.loads(line) for line in log_output.getvalue().splitlines()]
+    (changed,) = [line for line in lines if line["message"] == "contact changed"]
+    assert changed["contactCreated"] is True
+    assert changed["attributesSent"] == ["city", "contactType", "email", "firstName"]
+    assert NORA not in log_output.getvalue() and "Nora" not in log_output.getvalue()
