@@ -16,6 +16,7 @@ FLOORS = [
     {"engage", "aws"},
     {"triggers"},
     {"ecommerce"},
+    {"find_or_create"},
     {"operations", "settings"},
     {"container"},
     {"handler"},

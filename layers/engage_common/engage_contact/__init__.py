@@ -3,7 +3,8 @@
 Rooms, each importing only those below it (a test checks it):
 
 - `handler` (the three triggers, one path) and `container` (the composition root), `operations`
-  (what each function does with a checked command), `settings` (the environment, read once);
+  (what each function does with a checked command) with `find_or_create` (a missing contact created,
+  one key one contact), `settings` (the environment, read once);
 - `ecommerce/`: Shopify and WooCommerce webhooks into update commands;
 - `triggers/`: event in, answer out: API Gateway, SQS, Standard Webhooks signatures;
 - `aws/`: Secrets Manager, SQS, the idempotency table, one boto3 session;

@@ -49,12 +49,14 @@ def success(operation: str, result: dict[str, Any], trigger: str) -> None:
             "operation": operation, "trigger": trigger, "contactId": result["contactId"]})  # fmt: skip
         return
     count(OPERATION_METRIC[operation])
+    if result.get("created"):
+        count("ContactsCreated")
     if result["droppedEmpty"]:
         count("AttributesDroppedEmpty", len(result["droppedEmpty"]))
     logger.info("contact changed", extra={
         "operation": operation, "trigger": trigger, "contactId": result["contactId"],
         "attributesSent": sorted(result["sent"]), "droppedEmpty": result["droppedEmpty"],
-        "alreadyMember": bool(result.get("alreadyMember"))})  # fmt: skip
+        "alreadyMember": bool(result.get("alreadyMember")), "contactCreated": bool(result.get("created"))})  # fmt: skip
 
 
 def failure(operation: str, error: BaseException, trigger: str) -> None:

@@ -7,11 +7,18 @@ from typing import Any
 from .domain.command import Command, Operation
 from .engage.client import EngageClient
 from .engage.retry import Deadline
+from .find_or_create import find_or_create
 
 
 def execute(command: Command, client: EngageClient, deadline: Deadline) -> dict[str, Any]:
     """Run the command against Engage; the contract's success result (`sent`: what Engage really received)."""
-    contact_id = command.contact_id or client.find_contact_id(command.lookup, deadline)
+    if command.creation is not None:
+        return find_or_create(command, client, deadline, apply)
+    return apply(command, command.contact_id or client.find_contact_id(command.lookup, deadline), client, deadline)
+
+
+def apply(command: Command, contact_id: str, client: EngageClient, deadline: Deadline) -> dict[str, Any]:
+    """The command's one Engage call on a contact that exists."""
     if command.operation is Operation.CHANGE_TYPE:
         contact = client.change_contact_type(contact_id, command.contact_type_id, deadline)
         return _result(contact_id, contact, {"contactTypeId": command.contact_type_id}, [])

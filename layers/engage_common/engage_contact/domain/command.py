@@ -9,6 +9,7 @@ from enum import StrEnum
 from ..errors import InvalidRequest
 from .attributes import EMAIL, MOBILE_PHONE, AttributeCatalogue
 from .contacts import CONTACT_TYPE_ID, LOOKUP_KEYS, Lookup, check_contact_id, refuse_member
+from .creation import Creation, parse_creation
 from .sparse_payload import SparsePayload, build_sparse_payload
 
 
@@ -20,8 +21,8 @@ class Operation(StrEnum):
 
 COMMON_FIELDS = frozenset({"contactId", "lookup", "idempotencyKey"})
 OPERATION_FIELDS = {
-    Operation.UPDATE: frozenset({"attributes", "clear"}),
-    Operation.PROMOTE: frozenset({"attributes"}),
+    Operation.UPDATE: frozenset({"attributes", "clear", "createIfMissing"}),
+    Operation.PROMOTE: frozenset({"attributes", "createIfMissing"}),
     Operation.CHANGE_TYPE: frozenset({"contactTypeId"}),
 }
 SOCIAL_SECURITY_NUMBER = re.compile(r"^(?:\d{2})?\d{6}[-+]?\d{4}$")
@@ -37,6 +38,7 @@ class Command:
     payload: SparsePayload | None = None
     contact_type_id: str | None = None
     idempotency_key: str | None = None
+    creation: Creation | None = None  # `createIfMissing`: what to create when the lookup misses
 
 
 def text_field(data: dict, name: str, maximum: int, where: str | None = None) -> str:
@@ -91,7 +93,8 @@ def parse_command(data: object, operation: Operation, catalogue: AttributeCatalo
     if operation is Operation.CHANGE_TYPE:
         return Command(operation, contact_id, lookup, None, _parse_contact_type(data), idempotency_key)
     payload = _parse_payload(data, catalogue, require_data=operation is Operation.UPDATE)
-    return Command(operation, contact_id, lookup, payload, None, idempotency_key)
+    creation = parse_creation(data, lookup, payload, creates_member=operation is Operation.PROMOTE)
+    return Command(operation, contact_id, lookup, payload, None, idempotency_key, creation)
 
 
 def _check_fields(data: object, operation: Operation) -> None:

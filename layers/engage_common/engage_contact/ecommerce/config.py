@@ -1,12 +1,15 @@
-"""Each platform's deployment settings: its signing secret and its attribute mapping (built in, plus the user's)."""
+"""Each platform's deployment settings: its signing secret, its attribute mapping (built in, plus the user's),
+and whether a customer Engage does not know is created (`createIfMissing`)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..domain.attributes import PREFERENCE_FIELDS, AttributeCatalogue
-from ..errors import ConfigurationError
+from ..domain.creation import parse_create_if_missing
+from ..errors import ConfigurationError, InvalidRequest
 from .platforms import PLATFORMS, parse_attribute_map
 
 
@@ -14,6 +17,11 @@ from .platforms import PLATFORMS, parse_attribute_map
 class PlatformSettings:
     secret_arns: Mapping[str, str] = field(default_factory=dict)  # shopify / woocommerce -> ARN
     maps: Mapping[str, Mapping[str, tuple[str, str]]] = field(default_factory=dict)
+    create_if_missing: Mapping[str, Mapping] = field(default_factory=dict)  # platform -> the commands' createIfMissing
+
+
+# Set, a platform's customer Engage does not know is created; unset, it is dead-lettered as ContactNotFound.
+CREATE_SETTINGS = {"shopify": "SHOPIFY_CREATE_IF_MISSING", "woocommerce": "WOOCOMMERCE_CREATE_IF_MISSING"}
 
 
 def platform_settings(env: Mapping[str, str], catalogue: AttributeCatalogue) -> PlatformSettings:
@@ -32,7 +40,23 @@ def platform_settings(env: Mapping[str, str], catalogue: AttributeCatalogue) -> 
             if problem:
                 raise ConfigurationError(f"{platform.map_setting}: {problem}")
         maps[name] = {**platform.mapping, **extra}
-    return PlatformSettings(arns, maps)
+    creates = {name: c for name, setting in CREATE_SETTINGS.items() if (c := _create_if_missing(env, setting))}
+    return PlatformSettings(arns, maps, creates)
+
+
+def _create_if_missing(env: Mapping[str, str], setting: str) -> dict | None:
+    """The JSON `createIfMissing` object a platform's update commands carry, checked as a command's would be."""
+    raw = env.get(setting, "").strip()
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw)
+        parse_create_if_missing(data, creates_member=False)
+    except ValueError as exc:
+        raise ConfigurationError(f"{setting} is not JSON") from exc
+    except InvalidRequest as exc:
+        raise ConfigurationError(f"{setting}: {exc.message}") from exc
+    return data
 
 
 def _target_problem(target: str, catalogue: AttributeCatalogue) -> str | None:

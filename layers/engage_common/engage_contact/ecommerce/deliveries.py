@@ -50,8 +50,10 @@ class Delivery:
 
 
 def to_command(platform: Platform, raw: bytes, headers: Mapping[str, str],
-               mapping: Mapping[str, tuple[str, str]]) -> Delivery:  # fmt: skip
-    """The update command for a verified delivery, or the reason it is ignored."""
+               mapping: Mapping[str, tuple[str, str]],
+               create_if_missing: Mapping | None = None) -> Delivery:  # fmt: skip
+    """The update command for a verified delivery, or the reason it is ignored; with `create_if_missing`, a
+    customer Engage does not know is created."""
     key = delivery_key(platform, raw, headers)
     topic = headers.get(platform.topic_header, "")
     if topic not in platform.topics:
@@ -63,6 +65,8 @@ def to_command(platform: Platform, raw: bytes, headers: Mapping[str, str],
     if not isinstance(email, str) or not email.strip():
         return Delivery(None, key, None, ignored="the customer has no email to find the contact by")
     command = {"lookup": {"email": email.strip()}, "attributes": map_customer(customer, mapping), "idempotencyKey": key}
+    if create_if_missing:
+        command["createIfMissing"] = dict(create_if_missing)
     return Delivery(command, key, event_time(platform, customer, headers))
 
 

@@ -53,7 +53,8 @@ class PlatformRoute:
             return api_gateway.response(200, {"ping": "ok"}), None
         secrets = self.signing_secrets(self.settings.secret_arns[platform.name], f"{platform.name} webhook secret")
         verify_platform_signature(raw, request.headers.get(platform.signature_header), secrets)
-        delivery = to_command(platform, raw, request.headers, self.settings.maps[platform.name])
+        delivery = to_command(platform, raw, request.headers, self.settings.maps[platform.name],
+                              self.settings.create_if_missing.get(platform.name))  # fmt: skip
         self.refuse_if_older(platform, delivery)
         if delivery.ignored is not None:
             observability.count("WebhooksIgnored")

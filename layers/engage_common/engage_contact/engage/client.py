@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import requests
 
-from ..domain.contacts import MEMBER, Lookup, check_contact_id, refuse_member
+from ..domain.contacts import MEMBER, Lookup, check_contact_id, is_contact_id, refuse_member
 from ..errors import (
+    ContactNotFound,
     EngageAuthError,
     EngageContactError,
     EngageRateLimited,
@@ -38,6 +39,15 @@ class ApiKey(Protocol):
 class Promotion:
     contact: Any
     already_member: bool  # the contact was found a Member: the promotion's attributes are not written
+
+
+@dataclass(frozen=True)
+class CreateOutcome:
+    """What became of a create: the contact made, the one its key finds after a lost answer, or a key taken."""
+
+    contact_id: str | None  # None: Engage answered 409, a contact with that key exists or is being created
+    contact: Any = None  # Engage's answer to the create
+    created: bool = False  # Engage answered this create 201
 
 
 class EngageClient:
@@ -125,15 +135,52 @@ class EngageClient:
         path = self.api.contact_path(contact_id, "updateContactType")
         return self._call("POST", path, deadline, params={"contactTypeId": contact_type_id}).body
 
+    def create_contact(
+        self, body: dict[str, Any], options: Mapping[str, str], key: Lookup, deadline: Deadline
+    ) -> CreateOutcome:
+        """Create a contact; one key, one contact.
+
+        A create whose outcome is unknown is looked up by `key` before it is ever sent again; a 409
+        (ApprovedContactWithKeyExists, ContactWithKeyIsBeingCreated) is answered as a key taken.
+        """
+        params, headers = self.api.create_options(dict(options))  # v2: headers; v3: query parameters
+
+        def created_already() -> Answer | None:
+            contact_id = self.find_existing(key, deadline)
+            return Answer(CHECKED, contact_id) if contact_id else None
+
+        try:
+            answer = self._call(
+                "POST", self.api.contacts_path, deadline, params=params or None, headers=headers or None,
+                json_body=body, check_before_retry=created_already,
+            )  # fmt: skip
+        except EngageRejected as exc:
+            if exc.details.get("status") == 409:
+                return CreateOutcome(None)
+            raise
+        if answer.status == CHECKED:
+            return CreateOutcome(answer.body)
+        new_id = answer.body.get("id") if isinstance(answer.body, dict) else None
+        if not is_contact_id(new_id):
+            raise EngageRejected("Engage answered the create without a contact id")
+        return CreateOutcome(new_id, answer.body, created=True)
+
+    def find_existing(self, key: Lookup, deadline: Deadline) -> str | None:
+        """The contactId a key finds now, in one try; None when Engage finds no one."""
+        try:
+            return self.find_contact_id(key, deadline, attempts=1)
+        except ContactNotFound:
+            return None
+
     def get_contact(self, contact_id: str, deadline: Deadline, attempts: int | None = None) -> Any:
         return self._call("GET", self.api.contact_path(contact_id), deadline, attempts=attempts).body
 
-    def find_contact_id(self, lookup: Lookup, deadline: Deadline) -> str:
+    def find_contact_id(self, lookup: Lookup, deadline: Deadline, attempts: int | None = None) -> str:
         """The contactId for a lookup; ContactNotFound or MultipleMatches when it is not exactly one."""
         params = {lookup.key: lookup.value}
         if lookup.contact_type:
             params["contactType"] = lookup.contact_type
-        answer = self._call("GET", self.api.lookup_path, deadline, params=params)
+        answer = self._call("GET", self.api.lookup_path, deadline, params=params, attempts=attempts)
         try:
             return check_contact_id(answer.body, "Engage's lookup answer")
         except InvalidRequest as exc:
@@ -150,6 +197,7 @@ class EngageClient:
         json_body: Any = None,
         attempts: int | None = None,
         check_before_retry: Callable[[], Answer | None] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Answer:
         """Send until an answer, an error retrying cannot mend, or no attempt or time is left.
 
@@ -159,7 +207,7 @@ class EngageClient:
         attempt = 0
         while True:
             attempt += 1
-            outcome = self._attempt(method, path, deadline, params, data)
+            outcome = self._attempt(method, path, deadline, params, data, headers)
             if isinstance(outcome, Answer):
                 return outcome
             wait = self.retry.wait_before_next(attempt, outcome.error.retry_after, deadline, attempts)
@@ -173,8 +221,9 @@ class EngageClient:
                     return done
 
     def _attempt(
-        self, method: str, path: str, deadline: Deadline, params: dict[str, str] | None, data: bytes | None
-    ) -> Answer | Failure:
+        self, method: str, path: str, deadline: Deadline, params: dict[str, str] | None, data: bytes | None,
+        headers: dict[str, str] | None = None,
+    ) -> Answer | Failure:  # fmt: skip
         """One try; a refused key is read again once (it may have been rotated) and the try repeated."""
         for refreshed in (False, True):
             timeout = min(self.timeout_seconds, deadline.remaining())
@@ -182,7 +231,8 @@ class EngageClient:
                 raise EngageUnavailable("no time left in this invocation to call Engage")
             self._pace(deadline)
             key = self.api_key.get(refresh=refreshed)
-            response = self.transport.send(method, path, api_key=key, timeout=timeout, params=params, data=data)
+            response = self.transport.send(method, path, api_key=key, timeout=timeout, params=params, data=data,
+                                           extra_headers=headers)  # fmt: skip
             if isinstance(response, Failure):
                 return response
             if not is_auth_refusal(response):

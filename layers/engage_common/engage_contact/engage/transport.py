@@ -30,13 +30,14 @@ class Transport:
         self.observe = observe
 
     def send(
-        self, method: str, path: str, *, api_key: str, timeout: float, params: dict[str, str] | None, data: Any
-    ) -> requests.Response | Failure:
+        self, method: str, path: str, *, api_key: str, timeout: float, params: dict[str, str] | None, data: Any,
+        extra_headers: dict[str, str] | None = None,
+    ) -> requests.Response | Failure:  # fmt: skip
         started = time.monotonic()
         try:
             response = self.session.request(
                 method, self.base_url + path, params=params, data=data,
-                headers=headers(api_key), timeout=timeout, allow_redirects=False,
+                headers={**(extra_headers or {}), **headers(api_key)}, timeout=timeout, allow_redirects=False,
             )  # fmt: skip
         except requests.ConnectTimeout:
             return Failure(EngageUnavailable("Engage could not be reached (connect timeout)"))
