@@ -10,6 +10,7 @@ from .container import Container
 from .domain.command import Command, Operation, parse_command
 from .domain.json_body import check_size, decode_json
 from .engage.retry import Deadline
+from .errors import EngageContactError, InternalError
 from .observability import correlate
 from .operations import execute
 from .triggers import api_gateway
@@ -72,7 +73,13 @@ class ContactFunction:
         """Step Functions or the SDK: the event is the command; errors are raised with the contract's names."""
         correlate(getattr(context, "aws_request_id", None))
         data = decode_json(event) if isinstance(event, str | bytes) else event
-        return self.run(data, context, "direct")
+        try:
+            return self.run(data, context, "direct")
+        except EngageContactError:
+            raise
+        except Exception:  # logged by run(): its type and frames, not its text
+            defect = InternalError()
+        raise defect  # outside the except block: no chained original, no text of it in the runtime's report
 
     def on_record(self, record: SQSRecord, context: Any) -> dict[str, Any]:
         # a redelivered message is recognised by its message id when the command names no key

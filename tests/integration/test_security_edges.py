@@ -1,0 +1,118 @@
+"""Security and reliability edges (issue 20): secrets that cannot be used, defects that must not leak, time headroom."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from engage_contact.container import Container
+from engage_contact.domain.command import Operation
+from engage_contact.engage.client import EngageClient
+from engage_contact.handler import ContactFunction
+from engage_contact.settings import Settings
+
+from local.engage_sandbox import DEMO_CONTACTS
+from local.lambda_runtime import LocalContext, SqsEventSource, api_event, send_command
+from local.signing import signed_headers
+
+from ..conftest import REGION, load_function
+
+ANNA = DEMO_CONTACTS[0]["id"]
+UPDATE = {"contactId": ANNA, "attributes": {"city": "Lund"}}
+LEAKY_KEY = "leaky-key-7f3a\nX-Injected: yes"  # a key secret someone pasted with a line break in it
+
+
+def everything_logged(log_output, capsys, caplog) -> str:
+    captured = capsys.readouterr()
+    records = [r for r in caplog.records if r.name != "responses"]  # moto's in-process patching, not ours
+    return (log_output.getvalue() + captured.out + captured.err
+            + "\n".join(r.getMessage() + str(r.__dict__) for r in records))  # fmt: skip
+
+
+def assert_no_trace_of(key: str, *texts: str) -> None:
+    for text in texts:
+        for part in key.splitlines():
+            assert part not in text, part
+
+
+def put_secret(arn: str, value: str) -> None:
+    boto3.client("secretsmanager", region_name=REGION).put_secret_value(SecretId=arn, SecretString=value)
+
+
+# --- 12: the API key never leaks ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("secret", [LEAKY_KEY, json.dumps({"apiKey": LEAKY_KEY}), "key with space", "k\u00e9y"])
+def test_a_key_an_http_header_cannot_carry_is_refused_when_read(
+    function_env, api_key_secret, sandbox, log_output, capsys, caplog, secret
+):
+    caplog.set_level("DEBUG")
+    function_env("update_contact")
+    put_secret(api_key_secret, secret)
+    update = load_function("update_contact").lambda_handler
+    with pytest.raises(Exception) as raised:
+        update(UPDATE, LocalContext())
+    assert type(raised.value).__name__ == "DependencyUnavailable"
+    assert "HTTP header" in str(raised.value)
+    assert sandbox.state.request_log() == []
+    assert_no_trace_of(json.loads(secret)["apiKey"] if secret.startswith("{") else secret,
+                       str(raised.value), everything_logged(log_output, capsys, caplog))  # fmt: skip
+
+
+def test_a_leaky_key_through_sqs_leaves_no_trace(function_env, api_key_secret, queues, sandbox, log_output, capsys,
+                                                 caplog):  # fmt: skip
+    caplog.set_level("DEBUG")
+    function_env("update_contact")
+    put_secret(api_key_secret, LEAKY_KEY)
+    update = load_function("update_contact").lambda_handler
+    send_command(queues.sqs, queues.urls["update_contact"], UPDATE, group=ANNA)
+    result = SqsEventSource(queues.sqs, queues.urls["update_contact"], update).poll_once()
+    assert len(result["batchItemFailures"]) == 1  # our outage: kept for another try
+    assert_no_trace_of(LEAKY_KEY, everything_logged(log_output, capsys, caplog))
+
+
+class KeyAsStored:
+    """A key source that hands the key on as stored, unchecked: how a defect of ours could meet requests."""
+
+    def get(self, *, refresh: bool = False) -> str:
+        return LEAKY_KEY
+
+
+@pytest.fixture
+def defective_update(function_env, sandbox):
+    """The update function with an Engage client whose key source skips the check (a defect of ours)."""
+    settings = Settings.from_env(function_env("update_contact"))
+    engage = EngageClient(settings.engage_base_url, KeyAsStored(), settings.timeout_seconds)
+    return ContactFunction(Operation.UPDATE, Container(settings, engage=engage))
+
+
+def test_a_defect_in_a_direct_invocation_is_internal_error_without_its_text(
+    defective_update, sandbox, log_output, capsys, caplog
+):
+    caplog.set_level("DEBUG")
+    with pytest.raises(Exception) as raised:
+        defective_update(UPDATE, LocalContext())
+    error = raised.value
+    assert (type(error).__name__, str(error)) == ("InternalError", "an unexpected error occurred")
+    assert error.__cause__ is None and error.__context__ is None  # nothing chained for the runtime to print
+    logged = everything_logged(log_output, capsys, caplog)
+    assert '"errorType":"InvalidHeader"' in logged  # the defect is logged, by its type
+    assert_no_trace_of(LEAKY_KEY, str(error), logged)
+
+
+def test_a_defect_through_the_api_and_sqs_leaves_no_text(
+    defective_update, webhook_secret, queues, sandbox, log_output, capsys, caplog
+):
+    caplog.set_level("DEBUG")
+    body = json.dumps(UPDATE)
+    event = api_event("POST", "/contacts/update", body, {"Content-Type": "application/json",
+                                                         **signed_headers(webhook_secret[1], body)})  # fmt: skip
+    answer = defective_update(event, LocalContext())
+    assert answer["statusCode"] == 500
+    assert json.loads(answer["body"]) == {"error": "InternalError", "message": "an unexpected error occurred",
+                                          "details": {}}  # fmt: skip
+    send_command(queues.sqs, queues.urls["update_contact"], UPDATE, group=ANNA)
+    result = SqsEventSource(queues.sqs, queues.urls["update_contact"], defective_update).poll_once()
+    assert len(result["batchItemFailures"]) == 1
+    assert_no_trace_of(LEAKY_KEY, answer["body"], everything_logged(log_output, capsys, caplog))
