@@ -86,6 +86,7 @@ def process_batch(
         correlate(record.message_id)
         try:
             handle_record(record)
+            return
         except Exception as error:
             if settings.dead_letter_queue_url and (
                 policy_of(error).dead_letter_at_once or _last_receive(settings, record)
