@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import boto3
@@ -116,3 +117,52 @@ def test_a_defect_through_the_api_and_sqs_leaves_no_text(
     result = SqsEventSource(queues.sqs, queues.urls["update_contact"], defective_update).poll_once()
     assert len(result["batchItemFailures"]) == 1
     assert_no_trace_of(LEAKY_KEY, answer["body"], everything_logged(log_output, capsys, caplog))
+
+
+# --- 11: a signing secret that cannot be used is our outage, never a 500 nor a different key ---------------
+
+
+def post(handler, body: str, headers: dict[str, str]) -> tuple[int, dict]:
+    event = api_event("POST", "/contacts/update", body, {"Content-Type": "application/json", **headers})
+    answer = handler(event, LocalContext())
+    return answer["statusCode"], json.loads(answer["body"])
+
+
+def published_metrics(out: str) -> set[str]:
+    return {m["Name"] for line in out.splitlines() if '"_aws"' in line
+            for d in json.loads(line)["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}  # fmt: skip
+
+
+@pytest.mark.parametrize("broken", ["whsec_", "whsec_ab!c" + "A" * 40, "whsec_" + base64.b64encode(b"short").decode(),
+                                    "whsec_\u00e5\u00e4\u00f6", '{"current": "whsec_"}'])  # fmt: skip
+def test_a_malformed_webhook_secret_is_503_and_counted(function_env, webhook_secret, sandbox, capsys, broken):
+    function_env("update_contact")
+    put_secret(webhook_secret[0], broken)
+    update = load_function("update_contact").lambda_handler
+    body = json.dumps(UPDATE)
+    capsys.readouterr()
+    status, answer = post(update, body, signed_headers(webhook_secret[1], body))
+    assert (status, answer["error"]) == (503, "DependencyUnavailable")
+    assert "SecretsUnusable" in published_metrics(capsys.readouterr().out)
+    assert sandbox.state.request_log() == []
+
+
+def test_characters_outside_base64_never_make_a_different_key(function_env, webhook_secret, sandbox):
+    # the scheme's library drops what is not base64: this secret would have verified the original key's signatures
+    function_env("update_contact")
+    key = webhook_secret[1].removeprefix("whsec_")
+    put_secret(webhook_secret[0], f"whsec_{key[:10]}!{key[10:]}")
+    update = load_function("update_contact").lambda_handler
+    body = json.dumps(UPDATE)
+    assert post(update, body, signed_headers(webhook_secret[1], body))[0] == 503
+    assert sandbox.state.request_log() == []
+
+
+@pytest.mark.parametrize("form", ["bare", "unpadded"])
+def test_the_templates_bare_key_and_unpadded_base64_are_read(function_env, webhook_secret, sandbox, form):
+    function_env("update_contact")
+    key = webhook_secret[1].removeprefix("whsec_")
+    put_secret(webhook_secret[0], key if form == "bare" else "whsec_" + key.rstrip("="))
+    update = load_function("update_contact").lambda_handler
+    body = json.dumps(UPDATE)
+    assert post(update, body, signed_headers(webhook_secret[1], body))[0] == 200

@@ -112,11 +112,9 @@ class ContactFunction:
         settings = self.container.settings
         if not settings.webhook_signing:
             return headers.get("webhook-id") or None
-        from .triggers.webhook_signature import verify_webhook
+        from .triggers.webhook_signature import verify_webhook, webhook_keys
 
-        return verify_webhook(
-            raw, headers, self.container.signing_secrets(settings.webhook_secret_arn, "webhook secret")
-        )
+        return verify_webhook(raw, headers, self.container.secrets.read(settings.webhook_secret_arn, webhook_keys))
 
 
 def make_handler(operation: Operation) -> Handler:

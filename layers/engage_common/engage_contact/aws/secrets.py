@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from ..errors import DependencyUnavailable
+from ..observability import count
 
 if TYPE_CHECKING:
     from .secrets_manager import SecretsManager
@@ -53,7 +54,11 @@ class SecretReader:
                     pass
             value = self.client.get_secret_string(arn)
             self._cache[arn] = (self._clock(), value)
-        return parse(value)
+        try:
+            return parse(value)
+        except DependencyUnavailable:
+            count("SecretsUnusable")  # read, but no caller can be served with it: an alarm watches this
+            raise
 
 
 def api_key_from_secret(secret: str) -> str:
