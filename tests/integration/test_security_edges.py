@@ -166,3 +166,34 @@ def test_the_templates_bare_key_and_unpadded_base64_are_read(function_env, webho
     update = load_function("update_contact").lambda_handler
     body = json.dumps(UPDATE)
     assert post(update, body, signed_headers(webhook_secret[1], body))[0] == 200
+
+
+# --- 14: whatever Retry-After Engage sends, the answer is no 500 and comes within the deadline --------------
+
+
+@pytest.mark.parametrize("retry_after", ["nan", "inf", "-inf", "-1", "Wed, 21 Oct 2015 07:28:00 GMT", "1e308", "99999"])
+def test_any_retry_after_from_engage_is_answered_without_a_500_in_time(functions, webhook_secret, sandbox,
+                                                                        retry_after):  # fmt: skip
+    from local.engage_sandbox.state import Fault
+
+    sandbox.state.add_faults(
+        [Fault.from_json({"kind": "status", "status": 429, "headers": {"Retry-After": retry_after}})]
+    )
+    body = json.dumps(UPDATE)
+    context = LocalContext(timeout_seconds=10)
+    event = api_event("POST", "/contacts/update", body, {"Content-Type": "application/json",
+                                                         **signed_headers(webhook_secret[1], body)})  # fmt: skip
+    answer = functions["update_contact"](event, context)
+    assert (answer["statusCode"], json.loads(answer["body"])["error"]) == (503, "EngageRateLimited")
+    assert int(answer["headers"]["Retry-After"]) >= 1
+    assert context.get_remaining_time_in_millis() > 0  # never waited past the invocation's end
+    assert 1 <= len(sandbox.state.request_log("update")) <= 4
+
+
+def test_a_429_with_a_nonsense_retry_after_is_retried_and_applied(functions, sandbox):
+    from local.engage_sandbox.state import Fault
+
+    sandbox.state.add_faults([Fault.from_json({"kind": "status", "status": 429, "count": 1,
+                                               "headers": {"Retry-After": "nan"}})])  # fmt: skip
+    result = functions["update_contact"](UPDATE, LocalContext(timeout_seconds=10))
+    assert result["sent"] == {"city": "Lund"} and len(sandbox.state.request_log("update")) == 2
