@@ -180,7 +180,7 @@ def test_any_retry_after_from_engage_is_answered_without_a_500_in_time(functions
         [Fault.from_json({"kind": "status", "status": 429, "headers": {"Retry-After": retry_after}})]
     )
     body = json.dumps(UPDATE)
-    context = LocalContext(timeout_seconds=10)
+    context = LocalContext()
     event = api_event("POST", "/contacts/update", body, {"Content-Type": "application/json",
                                                          **signed_headers(webhook_secret[1], body)})  # fmt: skip
     answer = functions["update_contact"](event, context)
@@ -195,5 +195,45 @@ def test_a_429_with_a_nonsense_retry_after_is_retried_and_applied(functions, san
 
     sandbox.state.add_faults([Fault.from_json({"kind": "status", "status": 429, "count": 1,
                                                "headers": {"Retry-After": "nan"}})])  # fmt: skip
-    result = functions["update_contact"](UPDATE, LocalContext(timeout_seconds=10))
+    result = functions["update_contact"](UPDATE, LocalContext())
     assert result["sent"] == {"city": "Lund"} and len(sandbox.state.request_log("update")) == 2
+
+
+# --- 16: the time kept after the last Engage call covers the AWS calls made then ------------------------
+
+
+def test_a_batch_whose_engage_calls_run_to_the_deadline_still_dead_letters_and_reports_in_time(
+    functions, queues, sandbox
+):
+    from engage_contact.aws.clients import AWS_RESERVE_SECONDS
+
+    from local.engage_sandbox.state import Fault
+    from local.lambda_runtime import sqs_event
+
+    update = functions["update_contact"]
+    bertil = DEMO_CONTACTS[1]["id"]
+    for contact in (ANNA, bertil):
+        send_command(queues.sqs, queues.urls["update_contact"], {**UPDATE, "contactId": contact}, group=contact)
+    messages = queues.sqs.receive_message(QueueUrl=queues.urls["update_contact"], MaxNumberOfMessages=10,
+                                          AttributeNames=["All"])["Messages"]  # fmt: skip
+    for message in messages:  # Bertil's message is on its last receive: it is dead-lettered, not handed back
+        message["Attributes"]["ApproximateReceiveCount"] = "5" if bertil in message["Body"] else "1"
+    arn = queues.sqs.get_queue_attributes(QueueUrl=queues.urls["update_contact"], AttributeNames=["QueueArn"])
+    event = sqs_event(messages, arn["Attributes"]["QueueArn"], REGION)
+    sandbox.state.add_faults([Fault.from_json({"kind": "hang", "route": "update", "seconds": 30})])
+    context = LocalContext(timeout_seconds=AWS_RESERVE_SECONDS + 2)  # two seconds for Engage, then the reserve
+
+    after_engage = []  # (operation, seconds left when it started), seen through botocore's own events
+    for service in ("sqs", "dynamodb"):
+        update.container.aws(service).meta.events.register("before-call", lambda model, **_: after_engage.append(
+            (model.name, context.get_remaining_time_in_millis() / 1000)))  # fmt: skip
+
+    result = update(event, context)
+    [failed] = [m for m in messages if bertil not in m["Body"]]
+    assert result == {"batchItemFailures": [{"itemIdentifier": failed["MessageId"]}]}
+    assert [json.loads(m["Body"])["contactId"] for m in queues.messages("update_contact-dlq")] == [bertil]
+    tail = [(name, left) for name, left in after_engage if name not in ("PutItem", "GetItem")]
+    assert {"DeleteItem", "SendMessage", "ChangeMessageVisibilityBatch"} <= {name for name, _ in tail}
+    # every call after Engage started with (about) the whole reserve still ahead of it
+    assert min(left for _, left in tail) >= AWS_RESERVE_SECONDS - 1
+    assert context.get_remaining_time_in_millis() > 0

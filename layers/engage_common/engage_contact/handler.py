@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import observability
+from .aws.clients import AWS_RESERVE_SECONDS
 from .container import Container
 from .domain.command import Command, Operation, parse_command
 from .domain.json_body import check_size, decode_json
@@ -66,7 +67,7 @@ class ContactFunction:
         return result
 
     def execute(self, command: Command, context: Any) -> dict[str, Any]:
-        return execute(command, self.container.engage, Deadline.from_context(context))
+        return execute(command, self.container.engage, Deadline.from_context(context, AWS_RESERVE_SECONDS))
 
     # --- triggers --------------------------------------------------------------------------
     def on_invoke(self, event: Any, context: Any) -> dict[str, Any]:
