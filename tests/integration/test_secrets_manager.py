@@ -164,9 +164,11 @@ class StandIn:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 stand_in.received.append({"path": self.path, "headers": dict(self.headers), "body": json.loads(body)})
-                status, answer = stand_in.answers.pop(0) if stand_in.answers else (500, {})
+                status, answer, *headers = stand_in.answers.pop(0) if stand_in.answers else (500, {})
                 data = json.dumps(answer).encode()
                 self.send_response(status)
+                for name, value in (headers[0] if headers else {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/x-amz-json-1.1")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -262,6 +264,16 @@ def test_a_binary_value_that_is_not_text_is_refused(stand_in):
     stand_in((200, {"ARN": ARN, "SecretBinary": base64.b64encode(b"\xff\xfe").decode()}))
     with pytest.raises(DependencyUnavailable, match="UTF-8"):
         SecretsManager().get_secret_string(ARN)
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_a_failure_never_followed_with_the_signed_headers(stand_in, status):
+    elsewhere = stand_in(FOUND)  # another host that would gladly take the session token
+    server = stand_in((status, {}, {"Location": f"{elsewhere.url}/"}))
+    with pytest.raises(DependencyUnavailable, match=f"redirect.*HTTP {status}") as raised:
+        SecretsManager(sleep=lambda _: pytest.fail("not retried")).get_secret_string(ARN)
+    assert len(server.received) == 1 and elsewhere.received == []
+    assert "token-1" not in str(raised.value)
 
 
 # --- credentials beyond the environment's keys -----------------------------------------------------------

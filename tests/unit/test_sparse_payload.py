@@ -152,10 +152,12 @@ def test_nesting_bomb_is_refused():
 # --- properties ---------------------------------------------------------------------------
 
 KNOWN = sorted(CATALOGUE.known - {"preferences", "consents", "email", "mobilePhone", "birthDay"})
-json_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=5), st.sampled_from(["", " ", "\t\n"]))
+# visible text (hidden characters are refused: test_strict_input.py); white space at the ends is an empty part
+text = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Cf", "Zl", "Zp")), max_size=5)
+json_leaf = st.one_of(st.none(), st.booleans(), st.integers(), text, st.sampled_from(["", " ", "\t\n"]))
 json_value = st.recursive(
     json_leaf,
-    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=3), inner, max_size=3)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(text, inner, max_size=3)),
     max_leaves=10,
 )
 

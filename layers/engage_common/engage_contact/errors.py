@@ -107,6 +107,17 @@ ERROR_POLICIES: dict[type[EngageContactError], ErrorPolicy] = {
 # keeps the message (the redrive policy ends in the dead-letter queue, never a loss).
 UNEXPECTED = ErrorPolicy(500, retryable=True)
 UNEXPECTED_NAME = "InternalError"
+UNEXPECTED_MESSAGE = "an unexpected error occurred"
+
+
+class InternalError(Exception):
+    """A defect of ours as its caller sees it: a fixed message, never the original exception's text.
+
+    That text may quote a value or a secret (requests quotes a refused header's value).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(UNEXPECTED_MESSAGE)
 
 
 def policy_of(error: BaseException) -> ErrorPolicy:

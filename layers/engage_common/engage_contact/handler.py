@@ -6,10 +6,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import observability
+from .aws.clients import AWS_RESERVE_SECONDS
 from .container import Container
 from .domain.command import Command, Operation, parse_command
 from .domain.json_body import check_size, decode_json
 from .engage.retry import Deadline
+from .errors import EngageContactError, InternalError
 from .observability import correlate
 from .operations import execute
 from .triggers import api_gateway
@@ -65,14 +67,20 @@ class ContactFunction:
         return result
 
     def execute(self, command: Command, context: Any) -> dict[str, Any]:
-        return execute(command, self.container.engage, Deadline.from_context(context))
+        return execute(command, self.container.engage, Deadline.from_context(context, AWS_RESERVE_SECONDS))
 
     # --- triggers --------------------------------------------------------------------------
     def on_invoke(self, event: Any, context: Any) -> dict[str, Any]:
         """Step Functions or the SDK: the event is the command; errors are raised with the contract's names."""
         correlate(getattr(context, "aws_request_id", None))
         data = decode_json(event) if isinstance(event, str | bytes) else event
-        return self.run(data, context, "direct")
+        try:
+            return self.run(data, context, "direct")
+        except EngageContactError:
+            raise
+        except Exception:  # logged by run(): its type and frames, not its text
+            defect = InternalError()
+        raise defect  # outside the except block: no chained original, no text of it in the runtime's report
 
     def on_record(self, record: SQSRecord, context: Any) -> dict[str, Any]:
         # a redelivered message is recognised by its message id when the command names no key
@@ -105,11 +113,9 @@ class ContactFunction:
         settings = self.container.settings
         if not settings.webhook_signing:
             return headers.get("webhook-id") or None
-        from .triggers.webhook_signature import verify_webhook
+        from .triggers.webhook_signature import verify_webhook, webhook_keys
 
-        return verify_webhook(
-            raw, headers, self.container.signing_secrets(settings.webhook_secret_arn, "webhook secret")
-        )
+        return verify_webhook(raw, headers, self.container.secrets.read(settings.webhook_secret_arn, webhook_keys))
 
 
 def make_handler(operation: Operation) -> Handler:

@@ -61,7 +61,7 @@ def success(operation: str, result: dict[str, Any], trigger: str) -> None:
 
 def failure(operation: str, error: BaseException, trigger: str) -> None:
     if isinstance(error, InvalidRequest) and error.details.get("unknownNames"):
-        count("UnknownNamesRefused", len(error.details["unknownNames"]))
+        count("UnknownNamesRefused", error.details.get("unknownNameCount", len(error.details["unknownNames"])))
     if isinstance(error, EngageContactError):
         # our own messages name fields, never values
         logger.warning("command failed", extra={

@@ -98,7 +98,7 @@ def _base_url(env: Mapping[str, str]) -> str:
 def _catalogue(env: Mapping[str, str]) -> AttributeCatalogue:
     name = "ENGAGE_CUSTOM_ATTRIBUTES"
     ids = [part.strip() for part in env.get(name, "").split(",") if part.strip()]
-    bad = [i for i in ids if not CUSTOM_ATTRIBUTE_ID.match(i)]
+    bad = [i for i in ids if not CUSTOM_ATTRIBUTE_ID.fullmatch(i)]
     if bad:
         raise ConfigurationError(f"{name} holds names that are not attribute ids: {', '.join(bad)}")
     try:

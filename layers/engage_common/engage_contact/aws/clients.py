@@ -9,6 +9,15 @@ from typing import Any
 AWS_CONNECT_TIMEOUT_SECONDS = 2.0
 AWS_READ_TIMEOUT_SECONDS = 3.0
 AWS_ATTEMPTS = 2  # in all, the first included
+AWS_RETRY_DELAY_MAX_SECONDS = 1.0  # botocore's standard mode waits at most this before a second attempt
+AWS_CALL_MAX_SECONDS = (
+    AWS_ATTEMPTS * (AWS_CONNECT_TIMEOUT_SECONDS + AWS_READ_TIMEOUT_SECONDS) + AWS_RETRY_DELAY_MAX_SECONDS
+)
+# After the last Engage call, one after the other: the idempotency record saved (or deleted, on a failure),
+# then the message dead-lettered or its backoff visibility set.
+AWS_CALLS_AFTER_ENGAGE = 2
+# Kept at the end of an invocation for those calls: Engage's deadline ends this much before Lambda's (22 s).
+AWS_RESERVE_SECONDS = AWS_CALLS_AFTER_ENGAGE * AWS_CALL_MAX_SECONDS
 
 
 def aws_config() -> Any:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from ..errors import DependencyUnavailable
+from ..observability import count
 
 if TYPE_CHECKING:
     from .secrets_manager import SecretsManager
 
 CACHE_SECONDS = 300
+API_KEY = re.compile(r"[\x21-\x7e]+")  # visible ASCII: no space, control or line break can split the header
 T = TypeVar("T")
 
 
@@ -51,7 +54,11 @@ class SecretReader:
                     pass
             value = self.client.get_secret_string(arn)
             self._cache[arn] = (self._clock(), value)
-        return parse(value)
+        try:
+            return parse(value)
+        except DependencyUnavailable:
+            count("SecretsUnusable")  # read, but no caller can be served with it: an alarm watches this
+            raise
 
 
 def api_key_from_secret(secret: str) -> str:
@@ -65,10 +72,21 @@ def api_key_from_secret(secret: str) -> str:
         key = data.get("apiKey") if isinstance(data, dict) else None
         if not isinstance(key, str) or not key.strip():
             raise DependencyUnavailable('the Engage key secret is JSON without a string "apiKey"')
-        return key.strip()
+        return _header_safe(key.strip())
     if not text:
         raise DependencyUnavailable("the Engage key secret is empty")
-    return text
+    return _header_safe(text)
+
+
+def _header_safe(key: str) -> str:
+    """The key, if an HTTP header can carry it: visible ASCII only.
+
+    Otherwise requests would refuse the header with the key quoted in its message, which would
+    travel on as far as any message does (a log line, a Step Functions error cause).
+    """
+    if not API_KEY.fullmatch(key):
+        raise DependencyUnavailable("the Engage key secret holds characters an HTTP header cannot carry")
+    return key
 
 
 class ApiKeySource:

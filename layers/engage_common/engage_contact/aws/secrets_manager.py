@@ -148,13 +148,17 @@ class SecretsManager:
                 "X-Amz-Target": TARGET, "Content-Type": "application/x-amz-json-1.1"})  # fmt: skip
             SigV4Auth(self.credentials(), SERVICE, region or "us-east-1").add_auth(request)
             try:
-                response = session.post(request.url, data=body, headers=dict(request.headers),
+                # Never follow a redirect: it would carry the signed headers (the session token) to another host.
+                response = session.post(request.url, data=body, headers=dict(request.headers), allow_redirects=False,
                                         timeout=(AWS_CONNECT_TIMEOUT_SECONDS, AWS_READ_TIMEOUT_SECONDS))  # fmt: skip
             except requests.RequestException as exc:
                 problem = type(exc).__name__
             else:
                 if response.status_code == 200:
                     return _secret_text(response)
+                if 300 <= response.status_code < 400:
+                    problem = f"a redirect, not followed (HTTP {response.status_code})"
+                    break
                 code = _error_code(response)
                 problem = f"{code} (HTTP {response.status_code})"
                 if code not in RETRYABLE_CODES and response.status_code < 500:

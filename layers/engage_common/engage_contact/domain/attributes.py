@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .listing import MAX_NAME_CHARS, short
+
 STANDARD_ATTRIBUTES = frozenset(
     {
         "firstName", "lastName", "email", "mobilePhone", "socialSecurityNumber",
@@ -30,9 +32,10 @@ NEVER_WRITABLE_PREFIXES = ("nps.", "retail.")
 # May be changed, never cleared: a contact without its identifier is unlinked from every later lookup.
 IDENTIFIERS = frozenset({"email", "mobilePhone", "socialSecurityNumber", "externalId", "memberNumber"})
 
-CUSTOM_ATTRIBUTE_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,99}$")
-EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
-MOBILE_PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
+# Patterns that validate input are used with fullmatch: `$` would match before a trailing newline.
+CUSTOM_ATTRIBUTE_ID = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,99}")
+EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}")
+MOBILE_PHONE = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ class AttributeCatalogue:
         """Why `name` cannot be written at the top level, or None when it can."""
         if name in NEVER_WRITABLE or name.startswith(NEVER_WRITABLE_PREFIXES):
             hint = " (use the promote or change-type function)" if name == "contactType" else ""
-            return f"'{name}' is never writable through this function{hint}"
+            return f"'{short(name)}' is never writable through this function{hint}"
         if name in self.known:
             return None
         return unknown_name(name, self.known)
@@ -63,6 +66,8 @@ class AttributeCatalogue:
 def unknown_name(name: str, known: Iterable[str], where: str = "") -> str:
     """An unknown-name message with the closest known name, which Engage would never give."""
     known = sorted(known)
+    if len(name) > MAX_NAME_CHARS:  # no name that long is close to a known one (and difflib would be slow on it)
+        return f"unknown attribute '{where}{short(name)}' (Engage would silently ignore it)"
     lowered = {k.lower(): k for k in known}
     guess = lowered.get(name.lower()) or next(iter(difflib.get_close_matches(name, known, n=1, cutoff=0.6)), None)
     hint = f"; did you mean '{guess}'?" if guess else ""
@@ -79,9 +84,9 @@ def problem_with_value(name: str, value: Any) -> str | None:
         return None  # a custom attribute's type is the tenant's business
     if isinstance(value, (Mapping, list)):
         return f"'{name}' must be a single value, not an object or a list"
-    if name == "email" and not (isinstance(value, str) and EMAIL.match(value)):
+    if name == "email" and not (isinstance(value, str) and EMAIL.fullmatch(value)):
         return "'email' does not look like an email address"
-    if name == "mobilePhone" and not (isinstance(value, str) and MOBILE_PHONE.match(value)):
+    if name == "mobilePhone" and not (isinstance(value, str) and MOBILE_PHONE.fullmatch(value)):
         return "'mobilePhone' must start with + and a country code, digits only (+46701234567)"
     if name == "birthDay" and not _is_iso_date(value):
         return "'birthDay' must be a date as YYYY-MM-DD"

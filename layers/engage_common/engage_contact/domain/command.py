@@ -10,7 +10,9 @@ from ..errors import InvalidRequest
 from .attributes import EMAIL, MOBILE_PHONE, AttributeCatalogue
 from .contacts import CONTACT_TYPE_ID, LOOKUP_KEYS, Lookup, check_contact_id, refuse_member
 from .creation import Creation, parse_creation
+from .listing import first_few, name_some, short
 from .sparse_payload import SparsePayload, build_sparse_payload
+from .values import text_problem
 
 
 class Operation(StrEnum):
@@ -25,7 +27,7 @@ OPERATION_FIELDS = {
     Operation.PROMOTE: frozenset({"attributes", "createIfMissing"}),
     Operation.CHANGE_TYPE: frozenset({"contactTypeId"}),
 }
-SOCIAL_SECURITY_NUMBER = re.compile(r"^(?:\d{2})?\d{6}[-+]?\d{4}$")
+SOCIAL_SECURITY_NUMBER = re.compile(r"(?:\d{2})?\d{6}[-+]?\d{4}")
 IDEMPOTENCY_KEY_MAX = 256
 LOOKUP_VALUE_MAX = 256
 
@@ -47,7 +49,7 @@ def text_field(data: dict, name: str, maximum: int, where: str | None = None) ->
     if not isinstance(value, str) or not value.strip():
         raise InvalidRequest(f"'{where}' must be a non-empty string", {"field": where})
     value = value.strip()
-    if len(value) > maximum or any(ord(c) < 32 for c in value):
+    if len(value) > maximum or text_problem(value, where):
         raise InvalidRequest(f"'{where}' must be at most {maximum} printable characters", {"field": where})
     return value
 
@@ -55,7 +57,7 @@ def text_field(data: dict, name: str, maximum: int, where: str | None = None) ->
 def _parse_lookup(data: object) -> Lookup:
     if not isinstance(data, dict):
         raise InvalidRequest("'lookup' must be an object", {"field": "lookup"})
-    unknown = sorted(set(data) - {*LOOKUP_KEYS, "contactType"})
+    unknown = [short(u) for u in first_few(sorted(set(data) - {*LOOKUP_KEYS, "contactType"}))]
     if unknown:
         raise InvalidRequest(
             f"'lookup' has unknown fields {unknown}; it takes one of {', '.join(LOOKUP_KEYS)} and optionally "
@@ -67,16 +69,16 @@ def _parse_lookup(data: object) -> Lookup:
         raise InvalidRequest(f"'lookup' must hold exactly one of {', '.join(LOOKUP_KEYS)}", {"field": "lookup"})
     key = keys[0]
     value = text_field(data, key, LOOKUP_VALUE_MAX, f"lookup.{key}")
-    if key == "email" and not EMAIL.match(value):
+    if key == "email" and not EMAIL.fullmatch(value):
         raise InvalidRequest("'lookup.email' does not look like an email address", {"field": "lookup.email"})
-    if key == "mobilePhone" and not MOBILE_PHONE.match(value):
+    if key == "mobilePhone" and not MOBILE_PHONE.fullmatch(value):
         raise InvalidRequest("'lookup.mobilePhone' must start with + and a country code", {"field": key})
-    if key == "socialSecurityNumber" and not SOCIAL_SECURITY_NUMBER.match(value):
+    if key == "socialSecurityNumber" and not SOCIAL_SECURITY_NUMBER.fullmatch(value):
         raise InvalidRequest("'lookup.socialSecurityNumber' is not a social security number", {"field": key})
     contact_type = None
     if "contactType" in data:
         contact_type = text_field(data, "contactType", 64, "lookup.contactType")
-        if not CONTACT_TYPE_ID.match(contact_type):
+        if not CONTACT_TYPE_ID.fullmatch(contact_type):
             raise InvalidRequest("'lookup.contactType' is not a contact type id", {"field": "lookup.contactType"})
     return Lookup(key, value, contact_type)
 
@@ -105,9 +107,9 @@ def _check_fields(data: object, operation: Operation) -> None:
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise InvalidRequest(
-            f"{', '.join(repr(u) for u in unknown)} does not belong to the {operation.value} command; "
+            f"{name_some([repr(short(u)) for u in unknown], ', ')} does not belong to the {operation.value} command; "
             f"it takes {', '.join(sorted(allowed))}",
-            {"fields": unknown},
+            {"fields": [short(u) for u in first_few(unknown)], "fieldCount": len(unknown)},
         )
 
 
@@ -115,7 +117,7 @@ def _parse_contact_type(data: dict) -> str:
     if "contactTypeId" not in data:
         raise InvalidRequest("'contactTypeId' is required", {"field": "contactTypeId"})
     contact_type_id = text_field(data, "contactTypeId", 64)
-    if not CONTACT_TYPE_ID.match(contact_type_id):
+    if not CONTACT_TYPE_ID.fullmatch(contact_type_id):
         raise InvalidRequest("'contactTypeId' is not a contact type id", {"field": "contactTypeId"})
     refuse_member(contact_type_id)
     return contact_type_id

@@ -9,11 +9,12 @@ from typing import Any
 from ..errors import InvalidRequest
 
 MEMBER = "Member"  # reached only through promote: Engage's updateContactType does not work for it (v2)
+# Every pattern here validates a whole value: fullmatch, never match (`$` matches before a final newline).
 LOOKUP_KEYS = ("email", "mobilePhone", "socialSecurityNumber", "customKey")
 # Engage's ids are hex groups joined by '-', not always valid RFC 4122 UUIDs.
-CONTACT_ID = re.compile(r"^[0-9A-Fa-f]+(?:-[0-9A-Fa-f]+)*$")
+CONTACT_ID = re.compile(r"[0-9A-Fa-f]+(?:-[0-9A-Fa-f]+)*")
 CONTACT_ID_MAX = 64
-CONTACT_TYPE_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+CONTACT_TYPE_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ def message_group(command: dict[str, Any]) -> str:
 
 
 def is_contact_id(value: object) -> bool:
-    return isinstance(value, str) and len(value) <= CONTACT_ID_MAX and bool(CONTACT_ID.match(value))
+    return isinstance(value, str) and len(value) <= CONTACT_ID_MAX and bool(CONTACT_ID.fullmatch(value))
 
 
 def check_contact_id(value: object, where: str = "contactId") -> str:

@@ -109,7 +109,7 @@ def _contact_type(data: dict, creates_member: bool) -> str:
             return MEMBER
         raise InvalidRequest(f"'{where}' is required: Engage would make the new contact a Member", {"field": where})
     value = data["contactType"]
-    if not isinstance(value, str) or not CONTACT_TYPE_ID.match(value.strip()):
+    if not isinstance(value, str) or not CONTACT_TYPE_ID.fullmatch(value.strip()):
         raise InvalidRequest(f"'{where}' is not a contact type id", {"field": where})
     value = value.strip()
     is_member = value.lower() == MEMBER.lower()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from ..errors import InvalidRequest
 
 MAX_BODY_BYTES = 64 * 1024  # a command; a platform's customer may be larger (its own limit)
+MAX_INT_DIGITS = 64  # no attribute needs more; Python refuses over 4,300 with a message about itself
 
 
 def check_size(body: str | bytes, max_bytes: int = MAX_BODY_BYTES) -> None:
@@ -25,12 +27,33 @@ def decode_json(body: str | bytes, max_bytes: int = MAX_BODY_BYTES) -> Any:
         except UnicodeDecodeError as exc:
             raise InvalidRequest("the body is not UTF-8 text") from exc
     try:
-        return json.loads(body, parse_constant=_refuse_constant)
+        return json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float,
+                          parse_int=_bounded_int)  # fmt: skip
+    except _BadNumber as exc:
+        raise InvalidRequest(f"the body holds a number JSON cannot carry: {exc}") from None
     except RecursionError as exc:
         raise InvalidRequest("the body is nested too deeply") from exc
     except ValueError as exc:
         raise InvalidRequest(f"the body is not valid JSON: {exc}") from exc
 
 
+class _BadNumber(ValueError):
+    pass
+
+
 def _refuse_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a JSON value")
+    raise _BadNumber(f"{name} is not a JSON value")
+
+
+def _finite_float(text: str) -> float:
+    """A JSON number as a float; one too large for a float (`1e999`) would become Infinity: refused."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise _BadNumber("a number is too large (it would become Infinity); numbers must be finite")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise _BadNumber(f"a whole number has more than {MAX_INT_DIGITS} digits")
+    return int(text)

@@ -16,10 +16,13 @@ from .attributes import (
     IDENTIFIERS,
     OBJECT_ATTRIBUTES,
     PREFERENCE_FIELDS,
+    STANDARD_ATTRIBUTES,
     AttributeCatalogue,
     preference_problems,
     problem_with_value,
 )
+from .listing import first_few, name_some, short
+from .values import value_problems
 
 MAX_DEPTH = 8
 
@@ -117,6 +120,7 @@ class Problems:
 
     def value(self, name: str, value: Any) -> None:
         problem = problem_with_value(name, value)
+        self.add(value_problems(name, value, custom=name not in STANDARD_ATTRIBUTES))
         if problem:
             self.found.append(problem)
         elif name == "preferences":
@@ -124,6 +128,13 @@ class Problems:
             self.unknown.extend(f"preferences.{k}" for k in value if k not in PREFERENCE_FIELDS)
 
     def raise_any(self) -> None:
+        """One InvalidRequest naming the first few problems and counting the rest (in the message and details)."""
         if self.found:
-            details = {"problems": list(dict.fromkeys(self.found)), "unknownNames": list(dict.fromkeys(self.unknown))}
-            raise InvalidRequest("; ".join(details["problems"]), details)
+            problems, unknown = list(dict.fromkeys(self.found)), list(dict.fromkeys(self.unknown))
+            details = {
+                "problems": first_few(problems),
+                "problemCount": len(problems),
+                "unknownNames": [short(n) for n in first_few(unknown)],
+                "unknownNameCount": len(unknown),
+            }
+            raise InvalidRequest(name_some(problems), details)

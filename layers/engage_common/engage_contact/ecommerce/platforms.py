@@ -26,7 +26,7 @@ def international_phone(value: Any) -> str | None:
     compact = re.sub(r"[\s().-]", "", value)
     if compact.startswith("00"):
         compact = "+" + compact[2:]
-    return compact if MOBILE_PHONE.match(compact) else None
+    return compact if MOBILE_PHONE.fullmatch(compact) else None
 
 
 def consent(value: Any) -> bool | None:

@@ -21,6 +21,8 @@ class Deadline:
 
     @classmethod
     def from_context(cls, context: Any, reserve_seconds: float = 1.0, default_seconds: float = 30.0) -> Deadline:
+        """Lambda's remaining time less `reserve_seconds`, kept for the work after Engage (the handler passes
+        aws.clients.AWS_RESERVE_SECONDS: this room may not import aws)."""
         remaining = getattr(context, "get_remaining_time_in_millis", None)
         seconds = remaining() / 1000 if callable(remaining) else default_seconds
         return cls(max(seconds - reserve_seconds, 0.0))

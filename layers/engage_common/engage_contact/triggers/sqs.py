@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from ..aws.queues import Queues
-from ..errors import name_of, policy_of
+from ..errors import EngageContactError, InternalError, name_of, policy_of
 from ..observability import correlate, count, logger
 
 # Background work backs off about 10 s, 30 s, 60 s, then 300 s (by receive count).
@@ -87,6 +87,7 @@ def process_batch(
         correlate(record.message_id)
         try:
             handle_record(record)
+            return
         except Exception as error:
             if settings.dead_letter_queue_url and (
                 policy_of(error).dead_letter_at_once or _last_receive(settings, record)
@@ -96,7 +97,10 @@ def process_batch(
             group_delays.setdefault(record.attributes.message_group_id or "", backoff_for(_receives(record)))
             logger.warning("record failed; it will be retried", extra={
                 "messageId": record.message_id, "errorType": name_of(error)})  # fmt: skip
-            raise
+            if isinstance(error, EngageContactError):
+                raise
+            defect = InternalError()  # the batch utility logs what it is given: never a defect's own text
+        raise defect
 
     # A batch that failed whole is reported like any other, so its records get their backoff too.
     processor = ConcurrentGroupsProcessor(settings.batch_concurrency)

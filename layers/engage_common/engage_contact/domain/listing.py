@@ -1,0 +1,27 @@
+"""Naming a few of many: an error lists the first problems and counts the rest, never thousands of them.
+
+A command with 20,000 unknown names once made a 372 KB message, logged and answered whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+MAX_LISTED = 10
+MAX_NAME_CHARS = 64  # a name quoted back to its caller is cut to this
+
+
+def first_few(items: Sequence[str], limit: int = MAX_LISTED) -> list[str]:
+    return list(items[:limit])
+
+
+def name_some(items: Sequence[str], separator: str = "; ", limit: int = MAX_LISTED) -> str:
+    """The first `limit` items joined, and how many more there are (`a; b … and 2,345 more`)."""
+    shown = separator.join(items[:limit])
+    more = len(items) - limit
+    return f"{shown} … and {more:,} more" if more > 0 else shown
+
+
+def short(name: str) -> str:
+    """A caller's name cut to MAX_NAME_CHARS, marked when cut."""
+    return name if len(name) <= MAX_NAME_CHARS else name[:MAX_NAME_CHARS] + "…"
