@@ -174,6 +174,78 @@ def test_an_older_event_does_not_overwrite_newer_data(update, queues, sandbox):
     assert sandbox.state.get_contact(ANNA)["lastName"] == "Newer"
 
 
+def test_one_signed_body_with_made_up_delivery_ids_and_topics_is_applied_once(update, queues, sandbox):
+    """The delivery id and the topic are not signed: a captured body sent again under new ones is the same delivery."""
+    answers = [
+        deliver(update, "shopify", SHOPIFY_CUSTOMER, lambda raw, n=n, t=t: shopify_headers(raw, topic=t, webhook_id=n))
+        for n, t in (("id-1", "customers/update"), ("id-2", "customers/update"), ("id-3", "customers/create"))
+    ]
+    assert [status for status, _ in answers] == [200, 200, 200]
+    assert len({body.get("idempotencyKey") for _, body in answers if "idempotencyKey" in body}) == 1
+    drain(update, queues)
+    assert len(sent_updates(sandbox)) == 1
+
+
+def _expire_idempotency_records(table="idempotency"):
+    """What the table's TTL does after 24 hours: the idempotency records go, the last-applied times stay."""
+    client = boto3.client("dynamodb", region_name=REGION)
+    for item in client.scan(TableName=table)["Items"]:
+        if not item["id"]["S"].startswith("last-applied#"):
+            client.delete_item(TableName=table, Key={"id": item["id"]})
+
+
+def test_a_delivery_replayed_after_its_idempotency_record_expired_is_ignored(update, queues, sandbox, log_output):
+    assert deliver(update, "shopify", SHOPIFY_CUSTOMER, shopify_headers)[1]["queued"]
+    drain(update, queues)
+    _expire_idempotency_records()
+    status, body = deliver(update, "shopify", SHOPIFY_CUSTOMER, lambda raw: shopify_headers(raw, webhook_id="new"))
+    assert status == 200 and "replay" in body["ignored"]
+    assert "replay" in log_output.getvalue()
+    assert queues.counts("update_contact") == (0, 0)
+    drain(update, queues)
+    assert len(sent_updates(sandbox)) == 1
+
+
+def test_two_different_bodies_with_the_same_event_time_are_both_applied(update, queues, sandbox):
+    first = {**SHOPIFY_CUSTOMER, "last_name": "First"}
+    second = {**SHOPIFY_CUSTOMER, "last_name": "Second"}  # saved twice within Shopify's one-second resolution
+    for customer in (first, second, first):  # the last one: the first body again, a replay
+        deliver(update, "shopify", customer, shopify_headers)
+    drain(update, queues)
+    assert [u["lastName"] for u in sent_updates(sandbox)] == ["First", "Second"]
+    assert sandbox.state.get_contact(ANNA)["lastName"] == "Second"
+
+
+@pytest.mark.parametrize(
+    ("platform", "setting", "accepted", "headers", "customer", "source_header", "other"),
+    [
+        ("shopify", "SHOPIFY_SHOP_DOMAINS", "other.myshopify.com, Example.myshopify.com", shopify_headers,
+         SHOPIFY_CUSTOMER, "X-Shopify-Shop-Domain", "evil.myshopify.com"),
+        ("woocommerce", "WOOCOMMERCE_SOURCE_URLS", "https://shop.example.com", woo_headers, WOO_CUSTOMER,
+         "X-WC-Webhook-Source", "https://evil.example.com/"),
+    ],
+)  # fmt: skip
+def test_a_deployment_that_names_its_shops_refuses_the_others(
+    secrets_env, queues, sandbox, monkeypatch, platform, setting, accepted, headers, customer, source_header, other
+):
+    monkeypatch.setenv(setting, accepted)
+    handler = load_function("update_contact").lambda_handler
+    status, body = deliver(handler, platform, customer, lambda raw: {**headers(raw), source_header: other})
+    assert (status, body["error"]) == (401, "Unauthorized") and setting in body["message"]
+    missing = {k: v for k, v in headers(json.dumps(customer).encode()).items() if k != source_header}
+    assert deliver(handler, platform, customer, missing)[0] == 401
+    assert queues.counts("update_contact") == (0, 0)
+    assert deliver(handler, platform, customer, headers)[0] == 200  # its own shop, as the platform spells it
+
+
+def test_an_internationalised_email_is_queued_under_an_ascii_group_without_the_address(update, queues):
+    customer = {**SHOPIFY_CUSTOMER, "email": "Anna@Exämple.se"}
+    assert deliver(update, "shopify", customer, shopify_headers)[1]["queued"]
+    (message,) = queues.messages("update_contact")
+    group = message["Attributes"]["MessageGroupId"]
+    assert group.isascii() and "mple" not in group.lower() and group.startswith("email:")
+
+
 @pytest.mark.parametrize(
     ("raw", "reason"),
     [
