@@ -13,7 +13,8 @@ import pytest
 from engage_contact.errors import ConfigurationError
 
 from local.engage_sandbox import DEMO_CONTACTS
-from local.lambda_runtime import LocalContext, SqsEventSource, api_event
+from local.engage_sandbox.state import Fault
+from local.lambda_runtime import LocalContext, SqsEventSource, api_event, send_command
 
 from ..conftest import REGION, ROOT, load_function
 
@@ -244,6 +245,36 @@ def test_an_internationalised_email_is_queued_under_an_ascii_group_without_the_a
     (message,) = queues.messages("update_contact")
     group = message["Attributes"]["MessageGroupId"]
     assert group.isascii() and "mple" not in group.lower() and group.startswith("email:")
+
+
+def test_a_dead_lettered_old_delivery_sent_back_after_a_newer_one_does_not_overwrite_it(
+    update, queues, sandbox, log_output, capsys
+):
+    old = {**SHOPIFY_CUSTOMER, "default_address": {**SHOPIFY_CUSTOMER["default_address"], "city": "Old"}}
+    new = {**old, "default_address": {**old["default_address"], "city": "New"},
+           "updated_at": "2026-11-27T12:00:00+01:00"}  # fmt: skip
+    sandbox.state.add_faults([Fault(kind="status", status=400, route="update", count=1)])  # the old one is refused
+    assert deliver(update, "shopify", old, shopify_headers)[1]["queued"]
+    drain(update, queues)
+    (dead,) = queues.messages("update_contact-dlq")
+    assert deliver(update, "shopify", new, shopify_headers)[1]["queued"]
+    drain(update, queues)
+    assert sandbox.state.get_contact(ANNA)["city"] == "New"
+    sandbox.state.requests.clear()
+    # the operator sends the dead letter back to its queue, as a redrive would
+    send_command(queues.sqs, queues.urls["update_contact"], json.loads(dead["Body"]),
+                 dead["Attributes"]["MessageGroupId"])  # fmt: skip
+    queues.sqs.delete_message(QueueUrl=queues.urls["update_contact-dlq"], ReceiptHandle=dead["ReceiptHandle"])
+    capsys.readouterr()
+    drain(update, queues)
+    assert sandbox.state.get_contact(ANNA)["city"] == "New"
+    assert [r["route"] for r in sandbox.state.request_log() if r["route"] != "lookup"] == []  # Engage not called
+    assert queues.counts("update_contact") == (0, 0) and queues.messages("update_contact-dlq") == []
+    names = {m["Name"] for line in capsys.readouterr().out.splitlines() if '"_aws"' in line
+             for d in json.loads(line)["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}  # fmt: skip
+    assert "StaleCommandsSkipped" in names and "ContactsUpdated" not in names
+    assert "stale command skipped" in log_output.getvalue()
+    assert json.loads(dead["Body"])["eventTime"] == "2026-11-27T10:00:00+01:00"  # the time travelled with it
 
 
 @pytest.mark.parametrize(

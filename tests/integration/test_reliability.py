@@ -189,6 +189,30 @@ def test_hostile_input_through_sqs_goes_to_the_dead_letter_queue_with_its_reason
     assert mismatches == []
 
 
+# --- event times: an older command never overwrites a newer one ---------------------------------------
+
+
+def test_a_command_older_than_the_newest_applied_is_a_stale_success_without_engage(functions, sandbox):
+    update = functions["update_contact"]
+    newer = {"contactId": ANNA, "attributes": {"city": "Newer"}, "eventTime": "2026-11-27T12:00:00+01:00"}
+    older = {"contactId": ANNA, "attributes": {"city": "Older"}, "eventTime": "2026-11-27T10:00:00Z"}
+    assert "stale" not in update(newer, LocalContext())
+    result = update(older, LocalContext())
+    assert result["stale"] is True and result["sent"] == {} and result["contact"] is None
+    same = {**newer, "attributes": {"city": "Same"}}  # an equal time is not older
+    assert "stale" not in update(same, LocalContext())
+    assert [json.loads(r["body"])["city"] for r in sandbox.state.request_log("update")] == ["Newer", "Same"]
+
+
+def test_without_a_table_event_times_are_not_checked(function_env, sandbox, monkeypatch):
+    function_env("update_contact")
+    monkeypatch.delenv("IDEMPOTENCY_TABLE")
+    update = load_function("update_contact").lambda_handler
+    for city, at in (("Newer", "2026-11-27T12:00:00Z"), ("Older", "2026-11-27T10:00:00Z")):
+        update({"contactId": ANNA, "attributes": {"city": city}, "eventTime": at}, LocalContext())
+    assert sandbox.state.get_contact(ANNA)["city"] == "Older"
+
+
 # --- fuzzing the parser ----------------------------------------------------------------------------
 
 json_values = st.recursive(

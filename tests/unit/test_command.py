@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
@@ -134,3 +135,37 @@ def test_the_message_group_is_what_sqs_takes_and_holds_no_lookup_value(command):
 
 def test_a_contact_id_is_its_own_message_group():
     assert message_group({"contactId": ID}) == ID
+
+
+# --- eventTime: when the change happened at its source --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-11-27T10:00:00+01:00", dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)),
+        ("2026-11-27T09:00:00Z", dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)),
+        ("2026-11-27T09:00:00.250+00:00", dt.datetime(2026, 11, 27, 9, 0, 0, 250_000, tzinfo=dt.UTC)),
+    ],
+)
+@pytest.mark.parametrize("operation", [Operation.UPDATE, Operation.PROMOTE])
+def test_an_event_time_with_its_zone_is_parsed(value, expected, operation):
+    command = parse({"contactId": ID, "attributes": {"city": "Lund"}, "eventTime": value}, operation)
+    assert command.event_time == expected and command.event_time.utcoffset() is not None
+
+
+@pytest.mark.parametrize(
+    "value", ["2026-11-27T10:00:00", "2026-11-27", "yesterday", "", 1764234000, None, "2026-13-01T00:00Z"]
+)
+def test_an_event_time_without_a_zone_or_not_a_time_is_refused(value):
+    with pytest.raises(InvalidRequest) as caught:
+        parse({"contactId": ID, "attributes": {"city": "Lund"}, "eventTime": value})
+    assert caught.value.details["field"] == "eventTime"
+
+
+def test_change_type_takes_no_event_time_and_without_one_there_is_none():
+    with pytest.raises(InvalidRequest, match="eventTime"):
+        parse(
+            {"contactId": ID, "contactTypeId": "Prospect", "eventTime": "2026-11-27T09:00:00Z"}, Operation.CHANGE_TYPE
+        )
+    assert parse({"contactId": ID, "attributes": {"city": "Lund"}}).event_time is None

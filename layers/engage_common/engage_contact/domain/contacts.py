@@ -41,6 +41,13 @@ def message_group(command: dict[str, Any]) -> str:
     return f"{key}:{lookup_digest(key, lookup[key])}"
 
 
+def command_group(command: Any) -> str:
+    """The message group of a parsed command (`domain.command.Command`): the same as of the command it came from."""
+    if command.contact_id is not None:
+        return message_group({"contactId": command.contact_id})
+    return message_group({"lookup": {command.lookup.key: command.lookup.value}})
+
+
 def lookup_digest(key: str, value: str) -> str:
     """A lookup value's digest, the same for every spelling Engage treats as one (emails without case)."""
     value = value.strip()

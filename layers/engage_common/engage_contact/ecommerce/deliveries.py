@@ -68,7 +68,10 @@ def to_command(platform: Platform, raw: bytes, headers: Mapping[str, str],
     if not isinstance(email, str) or not email.strip():
         return Delivery(None, key, None, ignored="the customer has no email to find the contact by")
     command = {"lookup": {"email": email.strip()}, "attributes": map_customer(customer, mapping), "idempotencyKey": key}
-    return Delivery(command, key, event_time(platform, customer, headers), digest=body_digest(raw))
+    at = event_time(platform, customer, headers)
+    if at is not None:  # checked again where the update is applied: a dead letter sent back late is skipped
+        command["eventTime"] = at.isoformat()
+    return Delivery(command, key, at, digest=body_digest(raw))
 
 
 def is_woocommerce_ping(platform: Platform, raw: bytes, headers: Mapping[str, str]) -> bool:
