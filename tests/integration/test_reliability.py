@@ -255,6 +255,8 @@ def test_the_parser_never_fails_otherwise_than_by_the_contract(data, operation):
         ({"WEBHOOK_SECRET_ARN": None}, "WEBHOOK_SECRET_ARN"),
         ({"WEBHOOK_SIGNING": "sometimes"}, "WEBHOOK_SIGNING"),
         ({"SQS_MAX_RECEIVE_COUNT": "-1"}, "SQS_MAX_RECEIVE_COUNT"),
+        ({"QUEUE_OUTAGE_TOLERANCE_HOURS": "48"}, "QUEUE_OUTAGE_TOLERANCE_HOURS"),
+        ({"QUEUE_OUTAGE_TOLERANCE_HOURS": "6", "SQS_MAX_RECEIVE_COUNT": "5"}, "QUEUE_OUTAGE_TOLERANCE_HOURS"),
         ({"SQS_BATCH_CONCURRENCY": "many"}, "SQS_BATCH_CONCURRENCY"),
         ({"ENGAGE_MAX_REQUESTS_PER_SECOND": "0"}, "ENGAGE_MAX_REQUESTS_PER_SECOND"),
     ],
