@@ -310,3 +310,22 @@ def test_the_soak_reconciles_with_nothing_lost():
     assert report.violations == []
     assert report.lost == 0 and report.applied + report.dead_lettered == report.commands == 150
     assert report.faults > 0 and report.retries > 0 and report.dead_lettered > 0
+
+
+@pytest.mark.slow
+def test_queued_work_survives_an_engage_outage_of_six_hours():
+    from local.soak import run
+
+    report = run(commands=16, seed=5, contacts=3, outage_hours=6)  # the template's default tolerance: 6 hours
+    assert report.violations == [] and report.lost == 0
+    assert report.applied + report.dead_lettered == report.commands == 16
+    assert report.simulated_hours >= 6 and report.faults > 0
+
+
+@pytest.mark.slow
+def test_an_outage_longer_than_the_tolerance_ends_in_the_dead_letter_queues():
+    from local.soak import run
+
+    report = run(commands=8, seed=5, contacts=2, outage_hours=2, tolerance_hours="1")
+    assert report.dead_lettered > 0 and any("during the outage" in v for v in report.violations)
+    assert report.lost == 0
