@@ -42,7 +42,8 @@ test: deps lint
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-## fault soak: SOAK_COMMANDS (default 5000) through SQS while Engage fails, then a reconciliation
+## fault soak: SOAK_COMMANDS (default 5000) through SQS while Engage fails, then a reconciliation;
+## SOAK_OUTAGE_HOURS=6: Engage down that long instead (time compressed), nothing valid may be dead-lettered
 soak: $(STAMP)
 	$(BIN)/python -m local.soak
 

@@ -11,6 +11,13 @@ SOAK_COMMANDS (default 5000) and SOAK_SEED (default 1) set the size and the draw
 Backoff waits are skipped (the visibility each failure was given is the
 functions' business and is tested elsewhere); everything else is real: the
 functions, moto's server, the sandbox over HTTP, all on 127.0.0.1.
+
+SOAK_OUTAGE_HOURS=6: instead of scattered faults, Engage is down (503 on every
+call) from the start for that many hours of simulated time, against the stack's
+OutageToleranceHours (its default, or SOAK_TOLERANCE_HOURS). Time is compressed:
+each failed record waits exactly the backoff the function gave it, on a clock
+that jumps to the next record due, so hours pass in seconds. It passes when
+nothing is dead-lettered but the invalid commands.
 """
 
 from __future__ import annotations
@@ -66,6 +73,7 @@ class Report:
     lost: int
     violations: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    simulated_hours: float = 0.0  # with an outage: the simulated time the run took
 
     def line(self) -> str:
         return (f"soak: {self.commands} commands, {self.faults} faults, {self.retries} retries, "
@@ -158,9 +166,64 @@ class Producer:
         return len(chunk)
 
 
+def skip_every_backoff(sources: list) -> int:
+    return sum(source.skip_backoff() for source in sources)
+
+
+HIDDEN_SECONDS = 3600  # real visibility of a record waiting on the simulated clock
+
+
+class CompressedTime:
+    """A simulated clock for a long Engage outage: each failed record waits its own backoff, hours in seconds.
+
+    The functions' backoff (the visibility they give each failed record) is read from outside, by wrapping
+    each container's `Queues.hide`; when nothing is visible, the clock jumps to the next record due and
+    makes visible only what is due by then. Engage comes back when the clock passes the outage's end.
+    """
+
+    def __init__(self, stack: LocalStack, outage_hours: float) -> None:
+        self.now = 0.0
+        self.outage_end = outage_hours * 3600
+        self.stack = stack
+        self.due: dict[str, float] = {}  # receipt handle -> simulated time it is visible again
+        self.down = True
+        for function in stack.functions.values():
+            function.handler.container.engage.sleep = lambda seconds: None  # waits within an invocation, too
+            queues = function.handler.container.queues
+            hide = queues.hide
+
+            def recording(arn, entries, hide=hide):
+                self.due.update((handle, self.now + delay) for handle, delay in entries)
+                # hidden for real until the clock releases it: a short backoff must not pass in real time
+                return hide(arn, [(handle, HIDDEN_SECONDS) for handle, _ in entries])
+
+            queues.hide = recording
+
+    def start_outage(self) -> None:
+        self.stack.sandbox.state.add_faults([Fault.from_json({"kind": "status", "status": 503})])  # every call
+
+    def release(self, sources: list) -> int:
+        """Advance to the next record due; make visible what is due by then. How many were released."""
+        waiting = [self.due.get(h, self.now) for source in sources for h in source.handed_back]
+        if not waiting:
+            return 0
+        self.now = max(self.now, min(waiting))
+        if self.down and self.now >= self.outage_end:
+            self.stack.sandbox.state.clear_faults()  # Engage is back
+            self.down = False
+        released = 0
+        for source in sources:
+            ready = [h for h in source.handed_back if self.due.get(h, self.now) <= self.now]
+            rest = [h for h in source.handed_back if self.due.get(h, self.now) > self.now]
+            source.handed_back = ready
+            released += source.skip_backoff()
+            source.handed_back = rest
+        return released
+
+
 def _drain(stack: LocalStack, sources: list, producer: Producer, budget_seconds: float,
-           secrets_outage: tuple[int, int] | None) -> int:  # fmt: skip
-    """Feed and poll until everything is sent and every queue is empty; skip backoff waits. The rounds it took."""
+           secrets_outage: tuple[int, int] | None, release: Any = skip_every_backoff) -> int:  # fmt: skip
+    """Feed and poll until everything is sent and every queue is empty; `release` backoff waits. The rounds."""
     sqs = stack.client("sqs")
     started = time.monotonic()
     rounds = 0
@@ -178,7 +241,7 @@ def _drain(stack: LocalStack, sources: list, producer: Producer, budget_seconds:
         if producer.pending:
             producer.send_next()
             continue
-        if sum(source.skip_backoff() for source in sources):
+        if release(sources):
             continue
         if _depth(sqs, sources) == 0:
             return rounds
@@ -235,8 +298,12 @@ def _dead_letters(stack: LocalStack) -> dict[str, list[str]]:
     return found
 
 
-def reconcile(stack: LocalStack, planned: list[Planned], seeded: dict[str, dict]) -> tuple[int, int, int, list[str]]:
-    """(applied, dead-lettered, lost, violations), from the sandbox's log and state and the dead-letter queues."""
+def reconcile(stack: LocalStack, planned: list[Planned], seeded: dict[str, dict],
+              only_invalid_dead: bool = False) -> tuple[int, int, int, list[str]]:  # fmt: skip
+    """(applied, dead-lettered, lost, violations), from the sandbox's log and state and the dead-letter queues.
+
+    `only_invalid_dead`: a dead letter of a valid command is a violation (an outage within the tolerance).
+    """
     from engage_contact.domain.command import parse_command
 
     catalogue = stack.functions[next(iter(stack.functions))].handler.container.settings.catalogue
@@ -266,6 +333,8 @@ def reconcile(stack: LocalStack, planned: list[Planned], seeded: dict[str, dict]
             reason = reasons.pop(0)  # one dead letter accounts for one message
             if p.expect_error and reason != p.expect_error:
                 violations.append(f"{p.key} dead-lettered as {reason}, expected {p.expect_error}")
+            if only_invalid_dead and not p.expect_error:
+                violations.append(f"{p.key} ({p.operation}) dead-lettered as {reason} during the outage")
             continue
         if p.expect_error:
             lost += 1
@@ -331,15 +400,24 @@ def _count_retries(stack) -> list[str]:
     return retried
 
 
-def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = False) -> Report:
+def _forget_aws(stack: LocalStack) -> None:
+    """moto keeps its state per process: reset it, so another soak in this process starts from nothing."""
+    import requests
+
+    try:
+        requests.post(f"{stack.moto_url}/moto-api/reset", timeout=10)
+    except requests.RequestException as exc:
+        print(f"soak: moto was not reset: {type(exc).__name__}", file=sys.stderr)
+
+
+def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = False,
+        outage_hours: float | None = None, tolerance_hours: str | None = None) -> Report:  # fmt: skip
+    """The soak; with `outage_hours`, Engage is down that long (simulated time) instead of failing now and then."""
     started = time.monotonic()
-    stack = LocalStack(
-        0,
-        0,
-        0,
-        parameters={"EngageTimeoutSeconds": "0.5"},
-        environment={"ENGAGE_MAX_REQUESTS_PER_SECOND": "200", "SQS_BATCH_CONCURRENCY": "4"},
-    )
+    parameters = {"EngageTimeoutSeconds": "0.5", **({"OutageToleranceHours": tolerance_hours} if tolerance_hours
+                                                    else {})}  # fmt: skip
+    stack = LocalStack(0, 0, 0, parameters=parameters,
+                       environment={"ENGAGE_MAX_REQUESTS_PER_SECOND": "200", "SQS_BATCH_CONCURRENCY": "4"})  # fmt: skip
     stack.start(pollers=False)
     try:
         state = stack.sandbox.state
@@ -350,19 +428,29 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
             range(contacts or max(commands // 8, 5))]  # fmt: skip
         seeded = {cid: {k: v for k, v in state.get_contact(cid).items() if k in UPDATE_FIELDS} for cid in contact_ids}
         planned = plan(commands, seed, contact_ids)
-        state.add_faults([Fault.from_json(f) for f in FAULTS])
+        clock = CompressedTime(stack, outage_hours) if outage_hours else None
+        if clock:
+            clock.start_outage()
+        else:
+            state.add_faults([Fault.from_json(f) for f in FAULTS])
         state.rng.seed(seed)
         sources = [stack.event_source(spec) for spec in stack.spec.functions.values()]
         producer = Producer(stack, planned)
         retried = _count_retries(stack)
-        _drain(stack, sources, producer, budget_seconds=max(600.0, commands * 0.5), secrets_outage=(5, 7))
+        release = clock.release if clock else skip_every_backoff
+        _drain(stack, sources, producer, budget_seconds=max(600.0, commands * 0.5),
+               secrets_outage=None if clock else (5, 7), release=release)  # fmt: skip
         state.clear_faults()
-        applied, dead_lettered, lost, violations = reconcile(stack, planned, seeded)
+        applied, dead_lettered, lost, violations = reconcile(stack, planned, seeded, only_invalid_dead=bool(clock))
+        if clock and clock.down:
+            violations.append(f"the queues emptied at {clock.now / 3600:.2f} simulated hours, Engage still down")
         retries = len(retried)
         redeliveries = sum(s.deliveries for s in sources) - len(planned)
         report = Report(len(planned), state.faults_fired, retries + max(redeliveries, 0), applied, dead_lettered,
                         lost, violations, time.monotonic() - started)  # fmt: skip
+        report.simulated_hours = clock.now / 3600 if clock else 0.0
     finally:
+        _forget_aws(stack)
         stack.stop()
     return report
 
@@ -370,9 +458,12 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
 def main() -> int:
     commands = int(os.environ.get("SOAK_COMMANDS", "5000"))
     seed = int(os.environ.get("SOAK_SEED", "1"))
-    report = run(commands, seed)
+    outage = float(os.environ.get("SOAK_OUTAGE_HOURS") or 0) or None
+    report = run(commands, seed, outage_hours=outage, tolerance_hours=os.environ.get("SOAK_TOLERANCE_HOURS") or None)
     for violation in report.violations[:50]:
         print(f"violation: {violation}", file=sys.stderr)
+    if outage:
+        print(f"(Engage down for {outage:g} h; {report.simulated_hours:.2f} h simulated)", file=sys.stderr)
     print(f"({report.seconds:.0f} s)", file=sys.stderr)
     print(report.line(), flush=True)
     ok = report.lost == 0 and report.applied + report.dead_lettered == report.commands and not report.violations

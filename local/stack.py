@@ -136,7 +136,7 @@ class LocalStack:
         self._start_moto()
         refs = self._create_resources()
         for spec in self.spec.functions.values():
-            env = {key: resolve(value, refs) for key, value in spec.environment.items()}
+            env = {key: resolve(value, refs, self.spec.mappings) for key, value in spec.environment.items()}
             self.functions[spec.logical_id] = LocalFunction(spec, {**env, **self.environment_overrides})
         self._start_api()
         for spec in self.spec.functions.values():
@@ -211,7 +211,8 @@ class LocalStack:
                 attributes["ContentBasedDeduplication"] = str(queue.content_based_deduplication).lower()
             if queue.dead_letter:
                 attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": refs[f"{queue.dead_letter}.Arn"],
-                                                          "maxReceiveCount": str(queue.max_receive_count)})  # fmt: skip
+                                                          "maxReceiveCount": resolve(queue.max_receive_count, refs,
+                                                                                     self.spec.mappings)})  # fmt: skip
             url = sqs.create_queue(QueueName=queue.name, Attributes=attributes)["QueueUrl"]
             arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             refs[queue.logical_id], refs[f"{queue.logical_id}.Arn"] = url, arn

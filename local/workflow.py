@@ -68,11 +68,19 @@ class LocalWorkflow:
         with zipfile.ZipFile(code, "w") as archive:
             archive.writestr("app.py", "")  # never run: the invoke is routed to the handler
         lambda_client = boto3.client("lambda", region_name=region)
+        from .template import read_stack
+
+        timeout = read_stack().function_named("update_contact").timeout
         text = definition.read_text()
         for logical_id, handler in functions.items():
             name = f"{logical_id}-{uuid.uuid4().hex[:8]}"
             arn = lambda_client.create_function(
-                FunctionName=name, Runtime="python3.13", Role=role, Handler="app.h", Code={"ZipFile": code.getvalue()}
+                FunctionName=name,
+                Runtime="python3.13",
+                Role=role,
+                Handler="app.h",
+                Code={"ZipFile": code.getvalue()},
+                Timeout=timeout,  # the template's: the functions keep a reserve for AWS calls out of it
             )["FunctionArn"]
             _ROUTES[name] = handler
             text = text.replace(f"${{{logical_id}Arn}}", arn)

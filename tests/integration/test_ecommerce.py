@@ -13,7 +13,8 @@ import pytest
 from engage_contact.errors import ConfigurationError
 
 from local.engage_sandbox import DEMO_CONTACTS
-from local.lambda_runtime import LocalContext, SqsEventSource, api_event
+from local.engage_sandbox.state import Fault
+from local.lambda_runtime import LocalContext, SqsEventSource, api_event, send_command
 
 from ..conftest import REGION, ROOT, load_function
 
@@ -172,6 +173,108 @@ def test_an_older_event_does_not_overwrite_newer_data(update, queues, sandbox):
     assert status == 200 and "older" in body["ignored"]
     drain(update, queues)
     assert sandbox.state.get_contact(ANNA)["lastName"] == "Newer"
+
+
+def test_one_signed_body_with_made_up_delivery_ids_and_topics_is_applied_once(update, queues, sandbox):
+    """The delivery id and the topic are not signed: a captured body sent again under new ones is the same delivery."""
+    answers = [
+        deliver(update, "shopify", SHOPIFY_CUSTOMER, lambda raw, n=n, t=t: shopify_headers(raw, topic=t, webhook_id=n))
+        for n, t in (("id-1", "customers/update"), ("id-2", "customers/update"), ("id-3", "customers/create"))
+    ]
+    assert [status for status, _ in answers] == [200, 200, 200]
+    assert len({body.get("idempotencyKey") for _, body in answers if "idempotencyKey" in body}) == 1
+    drain(update, queues)
+    assert len(sent_updates(sandbox)) == 1
+
+
+def _expire_idempotency_records(table="idempotency"):
+    """What the table's TTL does after 24 hours: the idempotency records go, the last-applied times stay."""
+    client = boto3.client("dynamodb", region_name=REGION)
+    for item in client.scan(TableName=table)["Items"]:
+        if not item["id"]["S"].startswith("last-applied#"):
+            client.delete_item(TableName=table, Key={"id": item["id"]})
+
+
+def test_a_delivery_replayed_after_its_idempotency_record_expired_is_ignored(update, queues, sandbox, log_output):
+    assert deliver(update, "shopify", SHOPIFY_CUSTOMER, shopify_headers)[1]["queued"]
+    drain(update, queues)
+    _expire_idempotency_records()
+    status, body = deliver(update, "shopify", SHOPIFY_CUSTOMER, lambda raw: shopify_headers(raw, webhook_id="new"))
+    assert status == 200 and "replay" in body["ignored"]
+    assert "replay" in log_output.getvalue()
+    assert queues.counts("update_contact") == (0, 0)
+    drain(update, queues)
+    assert len(sent_updates(sandbox)) == 1
+
+
+def test_two_different_bodies_with_the_same_event_time_are_both_applied(update, queues, sandbox):
+    first = {**SHOPIFY_CUSTOMER, "last_name": "First"}
+    second = {**SHOPIFY_CUSTOMER, "last_name": "Second"}  # saved twice within Shopify's one-second resolution
+    for customer in (first, second, first):  # the last one: the first body again, a replay
+        deliver(update, "shopify", customer, shopify_headers)
+    drain(update, queues)
+    assert [u["lastName"] for u in sent_updates(sandbox)] == ["First", "Second"]
+    assert sandbox.state.get_contact(ANNA)["lastName"] == "Second"
+
+
+@pytest.mark.parametrize(
+    ("platform", "setting", "accepted", "headers", "customer", "source_header", "other"),
+    [
+        ("shopify", "SHOPIFY_SHOP_DOMAINS", "other.myshopify.com, Example.myshopify.com", shopify_headers,
+         SHOPIFY_CUSTOMER, "X-Shopify-Shop-Domain", "evil.myshopify.com"),
+        ("woocommerce", "WOOCOMMERCE_SOURCE_URLS", "https://shop.example.com", woo_headers, WOO_CUSTOMER,
+         "X-WC-Webhook-Source", "https://evil.example.com/"),
+    ],
+)  # fmt: skip
+def test_a_deployment_that_names_its_shops_refuses_the_others(
+    secrets_env, queues, sandbox, monkeypatch, platform, setting, accepted, headers, customer, source_header, other
+):
+    monkeypatch.setenv(setting, accepted)
+    handler = load_function("update_contact").lambda_handler
+    status, body = deliver(handler, platform, customer, lambda raw: {**headers(raw), source_header: other})
+    assert (status, body["error"]) == (401, "Unauthorized") and setting in body["message"]
+    missing = {k: v for k, v in headers(json.dumps(customer).encode()).items() if k != source_header}
+    assert deliver(handler, platform, customer, missing)[0] == 401
+    assert queues.counts("update_contact") == (0, 0)
+    assert deliver(handler, platform, customer, headers)[0] == 200  # its own shop, as the platform spells it
+
+
+def test_an_internationalised_email_is_queued_under_an_ascii_group_without_the_address(update, queues):
+    customer = {**SHOPIFY_CUSTOMER, "email": "Anna@Exämple.se"}
+    assert deliver(update, "shopify", customer, shopify_headers)[1]["queued"]
+    (message,) = queues.messages("update_contact")
+    group = message["Attributes"]["MessageGroupId"]
+    assert group.isascii() and "mple" not in group.lower() and group.startswith("email:")
+
+
+def test_a_dead_lettered_old_delivery_sent_back_after_a_newer_one_does_not_overwrite_it(
+    update, queues, sandbox, log_output, capsys
+):
+    old = {**SHOPIFY_CUSTOMER, "default_address": {**SHOPIFY_CUSTOMER["default_address"], "city": "Old"}}
+    new = {**old, "default_address": {**old["default_address"], "city": "New"},
+           "updated_at": "2026-11-27T12:00:00+01:00"}  # fmt: skip
+    sandbox.state.add_faults([Fault(kind="status", status=400, route="update", count=1)])  # the old one is refused
+    assert deliver(update, "shopify", old, shopify_headers)[1]["queued"]
+    drain(update, queues)
+    (dead,) = queues.messages("update_contact-dlq")
+    assert deliver(update, "shopify", new, shopify_headers)[1]["queued"]
+    drain(update, queues)
+    assert sandbox.state.get_contact(ANNA)["city"] == "New"
+    sandbox.state.requests.clear()
+    # the operator sends the dead letter back to its queue, as a redrive would
+    send_command(queues.sqs, queues.urls["update_contact"], json.loads(dead["Body"]),
+                 dead["Attributes"]["MessageGroupId"])  # fmt: skip
+    queues.sqs.delete_message(QueueUrl=queues.urls["update_contact-dlq"], ReceiptHandle=dead["ReceiptHandle"])
+    capsys.readouterr()
+    drain(update, queues)
+    assert sandbox.state.get_contact(ANNA)["city"] == "New"
+    assert [r["route"] for r in sandbox.state.request_log() if r["route"] != "lookup"] == []  # Engage not called
+    assert queues.counts("update_contact") == (0, 0) and queues.messages("update_contact-dlq") == []
+    names = {m["Name"] for line in capsys.readouterr().out.splitlines() if '"_aws"' in line
+             for d in json.loads(line)["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}  # fmt: skip
+    assert "StaleCommandsSkipped" in names and "ContactsUpdated" not in names
+    assert "stale command skipped" in log_output.getvalue()
+    assert json.loads(dead["Body"])["eventTime"] == "2026-11-27T10:00:00+01:00"  # the time travelled with it
 
 
 @pytest.mark.parametrize(

@@ -328,7 +328,7 @@ def visibility_seconds(queues, name):
 def test_sqs_backoff_follows_the_receive_count(functions, queues, sandbox):
     from engage_contact.triggers.sqs import backoff_for
 
-    assert [backoff_for(n) for n in (1, 2, 3, 4, 5, 9)] == [10, 30, 60, 300, 300, 300]
+    assert [backoff_for(n) for n in (1, 2, 3, 4, 5, 9)] == [10, 30, 60, 300, 900, 900]
     add_fault(sandbox, kind="status", route="update", status=503)
     url = queues.urls["update_contact"]
     message_id = send_command(queues.sqs, url, {"contactId": ANNA, "attributes": {"city": "Lund"}}, group=ANNA)

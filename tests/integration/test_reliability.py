@@ -189,6 +189,30 @@ def test_hostile_input_through_sqs_goes_to_the_dead_letter_queue_with_its_reason
     assert mismatches == []
 
 
+# --- event times: an older command never overwrites a newer one ---------------------------------------
+
+
+def test_a_command_older_than_the_newest_applied_is_a_stale_success_without_engage(functions, sandbox):
+    update = functions["update_contact"]
+    newer = {"contactId": ANNA, "attributes": {"city": "Newer"}, "eventTime": "2026-11-27T12:00:00+01:00"}
+    older = {"contactId": ANNA, "attributes": {"city": "Older"}, "eventTime": "2026-11-27T10:00:00Z"}
+    assert "stale" not in update(newer, LocalContext())
+    result = update(older, LocalContext())
+    assert result["stale"] is True and result["sent"] == {} and result["contact"] is None
+    same = {**newer, "attributes": {"city": "Same"}}  # an equal time is not older
+    assert "stale" not in update(same, LocalContext())
+    assert [json.loads(r["body"])["city"] for r in sandbox.state.request_log("update")] == ["Newer", "Same"]
+
+
+def test_without_a_table_event_times_are_not_checked(function_env, sandbox, monkeypatch):
+    function_env("update_contact")
+    monkeypatch.delenv("IDEMPOTENCY_TABLE")
+    update = load_function("update_contact").lambda_handler
+    for city, at in (("Newer", "2026-11-27T12:00:00Z"), ("Older", "2026-11-27T10:00:00Z")):
+        update({"contactId": ANNA, "attributes": {"city": city}, "eventTime": at}, LocalContext())
+    assert sandbox.state.get_contact(ANNA)["city"] == "Older"
+
+
 # --- fuzzing the parser ----------------------------------------------------------------------------
 
 json_values = st.recursive(
@@ -231,6 +255,8 @@ def test_the_parser_never_fails_otherwise_than_by_the_contract(data, operation):
         ({"WEBHOOK_SECRET_ARN": None}, "WEBHOOK_SECRET_ARN"),
         ({"WEBHOOK_SIGNING": "sometimes"}, "WEBHOOK_SIGNING"),
         ({"SQS_MAX_RECEIVE_COUNT": "-1"}, "SQS_MAX_RECEIVE_COUNT"),
+        ({"QUEUE_OUTAGE_TOLERANCE_HOURS": "48"}, "QUEUE_OUTAGE_TOLERANCE_HOURS"),
+        ({"QUEUE_OUTAGE_TOLERANCE_HOURS": "6", "SQS_MAX_RECEIVE_COUNT": "5"}, "QUEUE_OUTAGE_TOLERANCE_HOURS"),
         ({"SQS_BATCH_CONCURRENCY": "many"}, "SQS_BATCH_CONCURRENCY"),
         ({"ENGAGE_MAX_REQUESTS_PER_SECOND": "0"}, "ENGAGE_MAX_REQUESTS_PER_SECOND"),
     ],
@@ -284,3 +310,22 @@ def test_the_soak_reconciles_with_nothing_lost():
     assert report.violations == []
     assert report.lost == 0 and report.applied + report.dead_lettered == report.commands == 150
     assert report.faults > 0 and report.retries > 0 and report.dead_lettered > 0
+
+
+@pytest.mark.slow
+def test_queued_work_survives_an_engage_outage_of_six_hours():
+    from local.soak import run
+
+    report = run(commands=16, seed=5, contacts=3, outage_hours=6)  # the template's default tolerance: 6 hours
+    assert report.violations == [] and report.lost == 0
+    assert report.applied + report.dead_lettered == report.commands == 16
+    assert report.simulated_hours >= 6 and report.faults > 0
+
+
+@pytest.mark.slow
+def test_an_outage_longer_than_the_tolerance_ends_in_the_dead_letter_queues():
+    from local.soak import run
+
+    report = run(commands=8, seed=5, contacts=2, outage_hours=2, tolerance_hours="1")
+    assert report.dead_lettered > 0 and any("during the outage" in v for v in report.violations)
+    assert report.lost == 0

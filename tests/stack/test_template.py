@@ -86,11 +86,33 @@ def test_queues_are_fifo_without_content_based_deduplication_and_redrive_to_fifo
         if not name.endswith("DeadLetterQueue"):
             redrive = queue["Properties"]["RedrivePolicy"]
             assert logical_id(redrive["deadLetterTargetArn"]) == name.removesuffix("Queue") + "DeadLetterQueue"
-            assert int(redrive["maxReceiveCount"]) == int(
-                template["Globals"]["Function"]["Environment"]["Variables"]["SQS_MAX_RECEIVE_COUNT"]
+            # one number, written once: the functions dead-letter the last receive themselves, with its reason
+            assert (
+                redrive["maxReceiveCount"]
+                == (template["Globals"]["Function"]["Environment"]["Variables"]["SQS_MAX_RECEIVE_COUNT"])
             )
             # visibility comfortably above the function's timeout, so a batch is never handed out twice
             assert queue["Properties"]["VisibilityTimeout"] >= 6 * template["Globals"]["Function"]["Timeout"]
+
+
+def test_the_outage_tolerance_gives_the_receive_counts_within_retention_and_idempotency(template):
+    from engage_contact.aws.idempotency import EXPIRES_AFTER_SECONDS
+    from engage_contact.triggers.backoff import backoff_for, max_receive_count_for, waited_before
+
+    parameter = template["Parameters"]["OutageToleranceHours"]
+    rows = template["Mappings"]["QueueOutageTolerance"]
+    assert set(rows) == {str(h) for h in parameter["AllowedValues"]} and str(parameter["Default"]) in rows
+    assert template["Globals"]["Function"]["Environment"]["Variables"]["SQS_MAX_RECEIVE_COUNT"] == [
+        "QueueOutageTolerance", "OutageToleranceHours", "MaxReceiveCount"]  # fmt: skip
+    for hours, row in rows.items():
+        count = row["MaxReceiveCount"]
+        assert count == max_receive_count_for(float(hours)), hours
+        assert waited_before(count) >= float(hours) * 3600  # the outage is covered ...
+        life = waited_before(count) + backoff_for(count)  # ... and a message's whole life in its queue
+        assert life < EXPIRES_AFTER_SECONDS, hours
+        for name, queue in template["Resources"].items():
+            if queue["Type"] == "AWS::SQS::Queue":
+                assert queue["Properties"]["MessageRetentionPeriod"] > life, name
 
 
 def test_each_function_reports_batch_item_failures_with_bounded_concurrency(template):

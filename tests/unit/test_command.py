@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+
 import pytest
 from engage_contact.domain.attributes import AttributeCatalogue
 from engage_contact.domain.command import Operation, parse_command
@@ -34,7 +37,12 @@ def test_lookup_with_contact_type():
     data = {"lookup": {"email": " Anna@example.com ", "contactType": "Member"}, "attributes": {"city": "Lund"}}
     command = parse(data)
     assert command.lookup == Lookup("email", "Anna@example.com", "Member")
-    assert message_group(data) == "email:anna@example.com"  # the SQS message group: the contact
+    # the SQS message group: the contact, as a digest of the address without case
+    assert (
+        message_group(data)
+        == message_group({"lookup": {"email": "anna@EXAMPLE.com"}})
+        != message_group({"lookup": {"email": "bertil@example.com"}})
+    )
 
 
 @pytest.mark.parametrize(
@@ -100,3 +108,64 @@ def test_change_type_takes_a_type():
 def test_bad_json_is_invalid_request(body):
     with pytest.raises(InvalidRequest):
         decode_json(body)
+
+
+# What SQS takes as a MessageGroupId: 1-128 ASCII letters, digits and punctuation.
+SQS_GROUP_ID = re.compile(r"^[A-Za-z0-9!-/:-@\[-`{-~]{1,128}$")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        {"lookup": {"email": "anna@exämple.se"}},  # an internationalised domain
+        {"lookup": {"email": "ånna@例え.jp"}},
+        {"lookup": {"customKey": "Ünïcödé-42"}},
+        {"lookup": {"socialSecurityNumber": "198112189876"}},
+        {"lookup": {"email": "x" * 300 + "@example.com"}},
+        {"contactId": "kontakt-ö"},
+        {"contactId": ID},
+    ],
+)
+def test_the_message_group_is_what_sqs_takes_and_holds_no_lookup_value(command):
+    group = message_group(command)
+    assert SQS_GROUP_ID.match(group), group
+    for value in (command.get("lookup") or {}).values():
+        assert value.lower() not in group.lower()
+
+
+def test_a_contact_id_is_its_own_message_group():
+    assert message_group({"contactId": ID}) == ID
+
+
+# --- eventTime: when the change happened at its source --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-11-27T10:00:00+01:00", dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)),
+        ("2026-11-27T09:00:00Z", dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)),
+        ("2026-11-27T09:00:00.250+00:00", dt.datetime(2026, 11, 27, 9, 0, 0, 250_000, tzinfo=dt.UTC)),
+    ],
+)
+@pytest.mark.parametrize("operation", [Operation.UPDATE, Operation.PROMOTE])
+def test_an_event_time_with_its_zone_is_parsed(value, expected, operation):
+    command = parse({"contactId": ID, "attributes": {"city": "Lund"}, "eventTime": value}, operation)
+    assert command.event_time == expected and command.event_time.utcoffset() is not None
+
+
+@pytest.mark.parametrize(
+    "value", ["2026-11-27T10:00:00", "2026-11-27", "yesterday", "", 1764234000, None, "2026-13-01T00:00Z"]
+)
+def test_an_event_time_without_a_zone_or_not_a_time_is_refused(value):
+    with pytest.raises(InvalidRequest) as caught:
+        parse({"contactId": ID, "attributes": {"city": "Lund"}, "eventTime": value})
+    assert caught.value.details["field"] == "eventTime"
+
+
+def test_change_type_takes_no_event_time_and_without_one_there_is_none():
+    with pytest.raises(InvalidRequest, match="eventTime"):
+        parse(
+            {"contactId": ID, "contactTypeId": "Prospect", "eventTime": "2026-11-27T09:00:00Z"}, Operation.CHANGE_TYPE
+        )
+    assert parse({"contactId": ID, "attributes": {"city": "Lund"}}).event_time is None

@@ -109,6 +109,18 @@ class Container:
 
         return self.once("last_applied", build)
 
+    def event_times(self) -> Any:
+        """The newest event time applied per contact; None without an idempotency table (no check then)."""
+        if not self.settings.idempotency_table:
+            return None
+
+        def build() -> Any:
+            from .aws.event_times import EventTimes
+
+            return EventTimes(self.settings.idempotency_table, self.aws("dynamodb"))
+
+        return self.once("event_times", build)
+
     def enqueue_update(self, command: dict[str, Any], deduplication_id: str) -> None:
         """Put an update command on the update function's FIFO queue, its contact as the message group."""
         if not self.settings.update_queue_url:

@@ -9,6 +9,7 @@ from . import observability
 from .aws.clients import AWS_RESERVE_SECONDS
 from .container import Container
 from .domain.command import Command, Operation, parse_command
+from .domain.contacts import command_group
 from .domain.json_body import check_size, decode_json
 from .engage.retry import Deadline
 from .errors import EngageContactError, InternalError
@@ -67,7 +68,14 @@ class ContactFunction:
         return result
 
     def execute(self, command: Command, context: Any) -> dict[str, Any]:
+        if self.is_stale(command):  # a newer event was applied to this contact: Engage is not called
+            return {"contactId": command.contact_id, "contact": None, "sent": {}, "droppedEmpty": [], "stale": True}
         return execute(command, self.container.engage, Deadline.from_context(context, AWS_RESERVE_SECONDS))
+
+    def is_stale(self, command: Command) -> bool:
+        """Whether the command's event is older than the newest applied to its contact (no time or table: no)."""
+        event_times = self.container.event_times() if command.event_time is not None else None
+        return event_times is not None and not event_times.claim(command_group(command), command.event_time)
 
     # --- triggers --------------------------------------------------------------------------
     def on_invoke(self, event: Any, context: Any) -> dict[str, Any]:

@@ -48,6 +48,10 @@ def success(operation: str, result: dict[str, Any], trigger: str) -> None:
         logger.info("command replayed", extra={
             "operation": operation, "trigger": trigger, "contactId": result["contactId"]})  # fmt: skip
         return
+    if result.get("stale"):  # older than the newest event applied to the contact: Engage was not called
+        count("StaleCommandsSkipped")
+        logger.info("stale command skipped", extra={"operation": operation, "trigger": trigger})
+        return
     count(OPERATION_METRIC[operation])
     if result.get("created"):
         count("ContactsCreated")

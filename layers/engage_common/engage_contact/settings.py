@@ -14,6 +14,7 @@ from .domain.attributes import CUSTOM_ATTRIBUTE_ID, AttributeCatalogue
 from .ecommerce.config import PlatformSettings, platform_settings
 from .engage.versions import DEFAULT_VERSION, VERSIONS
 from .errors import ConfigurationError
+from .triggers.backoff import MAX_TOLERANCE_HOURS, max_receive_count_for
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 DEFAULT_TIMEOUT_SECONDS = 5.0
@@ -22,6 +23,8 @@ DEFAULT_BATCH_CONCURRENCY = 10
 # Requests per second one container sends Engage at most, after a burst of 10: in any second at most
 # 12 + 10 = 22, so the queues' default maximum concurrency of 2 stays under Engage's 50/s.
 DEFAULT_MAX_REQUESTS_PER_SECOND = 12.0
+# An Engage outage queued work survives before it is dead-lettered (the queues' maxReceiveCount follows).
+DEFAULT_OUTAGE_TOLERANCE_HOURS = 6.0
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ class Settings:
     idempotency_table: str | None = None
     dead_letter_queue_url: str | None = None
     update_queue_url: str | None = None
-    max_receive_count: int | None = None
+    max_receive_count: int | None = None  # None: never dead-lettered for its receive count by the code
     batch_concurrency: int = DEFAULT_BATCH_CONCURRENCY
     platforms: PlatformSettings = field(default_factory=PlatformSettings)
     max_requests_per_second: float = DEFAULT_MAX_REQUESTS_PER_SECOND
@@ -55,7 +58,7 @@ class Settings:
             idempotency_table=_optional(env, "IDEMPOTENCY_TABLE"),
             dead_letter_queue_url=_optional(env, "DEAD_LETTER_QUEUE_URL"),
             update_queue_url=_optional(env, "UPDATE_QUEUE_URL"),
-            max_receive_count=_positive_int(env, "SQS_MAX_RECEIVE_COUNT"),
+            max_receive_count=_max_receive_count(env),
             batch_concurrency=_positive_int(env, "SQS_BATCH_CONCURRENCY") or DEFAULT_BATCH_CONCURRENCY,
             max_requests_per_second=_number(
                 env, "ENGAGE_MAX_REQUESTS_PER_SECOND", DEFAULT_MAX_REQUESTS_PER_SECOND, 0, 200, "requests per second"
@@ -136,6 +139,19 @@ def _api_version(env: Mapping[str, str]) -> str:
     if value not in VERSIONS:
         raise ConfigurationError(f"{name} must be one of {', '.join(VERSIONS)}, not {value!r}")
     return value
+
+
+def _max_receive_count(env: Mapping[str, str]) -> int:
+    """SQS_MAX_RECEIVE_COUNT, else the count QUEUE_OUTAGE_TOLERANCE_HOURS (default 6) needs; set both, they agree."""
+    name = "QUEUE_OUTAGE_TOLERANCE_HOURS"
+    hours = _number(env, name, DEFAULT_OUTAGE_TOLERANCE_HOURS, 0, MAX_TOLERANCE_HOURS, "hours")
+    derived = max_receive_count_for(hours)
+    given = _positive_int(env, "SQS_MAX_RECEIVE_COUNT")
+    if given is not None and _optional(env, name) is not None and given != derived:
+        raise ConfigurationError(
+            f"SQS_MAX_RECEIVE_COUNT is {given}, but {name}={hours:g} needs {derived} (the queues' maxReceiveCount)"
+        )
+    return derived if given is None else given
 
 
 def _signing(env: Mapping[str, str]) -> bool:

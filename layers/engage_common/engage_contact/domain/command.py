@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -23,13 +24,14 @@ class Operation(StrEnum):
 
 COMMON_FIELDS = frozenset({"contactId", "lookup", "idempotencyKey"})
 OPERATION_FIELDS = {
-    Operation.UPDATE: frozenset({"attributes", "clear", "createIfMissing"}),
-    Operation.PROMOTE: frozenset({"attributes", "createIfMissing"}),
+    Operation.UPDATE: frozenset({"attributes", "clear", "createIfMissing", "eventTime"}),
+    Operation.PROMOTE: frozenset({"attributes", "createIfMissing", "eventTime"}),
     Operation.CHANGE_TYPE: frozenset({"contactTypeId"}),
 }
 SOCIAL_SECURITY_NUMBER = re.compile(r"(?:\d{2})?\d{6}[-+]?\d{4}")
 IDEMPOTENCY_KEY_MAX = 256
 LOOKUP_VALUE_MAX = 256
+EVENT_TIME_MAX = 64
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class Command:
     contact_type_id: str | None = None
     idempotency_key: str | None = None
     creation: Creation | None = None  # `createIfMissing`: what to create when the lookup misses
+    event_time: dt.datetime | None = None  # when the change happened at its source: an older one is skipped
 
 
 def text_field(data: dict, name: str, maximum: int, where: str | None = None) -> str:
@@ -96,7 +99,7 @@ def parse_command(data: object, operation: Operation, catalogue: AttributeCatalo
         return Command(operation, contact_id, lookup, None, _parse_contact_type(data), idempotency_key)
     payload = _parse_payload(data, catalogue, require_data=operation is Operation.UPDATE)
     creation = parse_creation(data, lookup, payload, creates_member=operation is Operation.PROMOTE)
-    return Command(operation, contact_id, lookup, payload, None, idempotency_key, creation)
+    return Command(operation, contact_id, lookup, payload, None, idempotency_key, creation, _parse_event_time(data))
 
 
 def _check_fields(data: object, operation: Operation) -> None:
@@ -121,6 +124,22 @@ def _parse_contact_type(data: dict) -> str:
         raise InvalidRequest("'contactTypeId' is not a contact type id", {"field": "contactTypeId"})
     refuse_member(contact_type_id)
     return contact_type_id
+
+
+def _parse_event_time(data: dict) -> dt.datetime | None:
+    """`eventTime`: ISO-8601 with its zone (2026-11-27T10:00:00+01:00 or ...Z); a time without a zone is refused."""
+    if "eventTime" not in data:
+        return None
+    value = text_field(data, "eventTime", EVENT_TIME_MAX)
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise InvalidRequest(
+            "'eventTime' must be an ISO-8601 time with its zone, like 2026-11-27T10:00:00+01:00", {"field": "eventTime"}
+        )
+    return moment
 
 
 def _parse_payload(data: dict, catalogue: AttributeCatalogue, *, require_data: bool) -> SparsePayload:

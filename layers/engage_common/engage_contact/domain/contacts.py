@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -27,16 +28,32 @@ class Lookup:
 def message_group(command: dict[str, Any]) -> str:
     """The contact a command is about, as far as it is known before Engage: its SQS message group.
 
-    The contactId, else the lookup's key and value (emails compared without case).
+    The contactId as it is (hex and '-'); else the lookup's key and a digest
+    of its normalised value (emails without case): SQS takes ASCII only in a group id, and an address (or a
+    social security number) has no place in SQS metadata.
     """
-    if isinstance(command.get("contactId"), str):
-        return command["contactId"]
+    contact_id = command.get("contactId")
+    if isinstance(contact_id, str):  # one that is no contact id is refused later: its group only has to be valid
+        return contact_id if is_contact_id(contact_id) else f"contactId:{lookup_digest('contactId', contact_id)}"
     lookup = command.get("lookup") if isinstance(command.get("lookup"), dict) else {}
     key = next((k for k in LOOKUP_KEYS if isinstance(lookup.get(k), str)), None)
     if key is None:
         return "unknown-contact"
-    value = lookup[key].strip()
-    return f"{key}:{value.lower() if key == 'email' else value}"[:128]
+    return f"{key}:{lookup_digest(key, lookup[key])}"
+
+
+def command_group(command: Any) -> str:
+    """The message group of a parsed command (`domain.command.Command`): the same as of the command it came from."""
+    if command.contact_id is not None:
+        return message_group({"contactId": command.contact_id})
+    return message_group({"lookup": {command.lookup.key: command.lookup.value}})
+
+
+def lookup_digest(key: str, value: str) -> str:
+    """A lookup value's digest, the same for every spelling Engage treats as one (emails without case)."""
+    value = value.strip()
+    normalised = value.lower() if key == "email" else value
+    return hashlib.sha256(normalised.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def is_contact_id(value: object) -> bool:

@@ -1,5 +1,5 @@
 """Each platform's deployment settings: its signing secret, its attribute mapping (built in, plus the user's),
-and whether a customer Engage does not know is created (`createIfMissing`)."""
+the shops it accepts, and whether a customer Engage does not know is created (`createIfMissing`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from ..domain.attributes import PREFERENCE_FIELDS, AttributeCatalogue
 from ..domain.creation import parse_create_if_missing
 from ..errors import ConfigurationError, InvalidRequest
-from .platforms import PLATFORMS, parse_attribute_map
+from .platforms import PLATFORMS, parse_attribute_map, shop_name
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,7 @@ class PlatformSettings:
     secret_arns: Mapping[str, str] = field(default_factory=dict)  # shopify / woocommerce -> ARN
     maps: Mapping[str, Mapping[str, tuple[str, str]]] = field(default_factory=dict)
     create_if_missing: Mapping[str, Mapping] = field(default_factory=dict)  # platform -> the commands' createIfMissing
+    sources: Mapping[str, frozenset[str]] = field(default_factory=dict)  # platform -> accepted shops; absent: any
 
 
 # Set, a platform's customer Engage does not know is created; unset, it is dead-lettered as ContactNotFound.
@@ -26,7 +27,7 @@ CREATE_SETTINGS = {"shopify": "SHOPIFY_CREATE_IF_MISSING", "woocommerce": "WOOCO
 
 def platform_settings(env: Mapping[str, str], catalogue: AttributeCatalogue) -> PlatformSettings:
     """Read and check every platform's settings; ConfigurationError names the variable."""
-    arns, maps = {}, {}
+    arns, maps, sources = {}, {}, {}
     for name, platform in PLATFORMS.items():
         arn = env.get(platform.secret_setting, "").strip()
         if arn:
@@ -40,8 +41,11 @@ def platform_settings(env: Mapping[str, str], catalogue: AttributeCatalogue) -> 
             if problem:
                 raise ConfigurationError(f"{platform.map_setting}: {problem}")
         maps[name] = {**platform.mapping, **extra}
+        shops = frozenset(shop_name(s) for s in env.get(platform.source_setting, "").split(",") if s.strip())
+        if shops:
+            sources[name] = shops
     creates = {name: c for name, setting in CREATE_SETTINGS.items() if (c := _create_if_missing(env, setting))}
-    return PlatformSettings(arns, maps, creates)
+    return PlatformSettings(arns, maps, creates, sources)
 
 
 def _create_if_missing(env: Mapping[str, str], setting: str) -> dict | None:

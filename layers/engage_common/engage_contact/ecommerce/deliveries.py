@@ -30,13 +30,17 @@ def event_time(platform: Platform, customer: Mapping[str, Any], headers: Mapping
     return None
 
 
-def delivery_key(platform: Platform, raw: bytes, headers: Mapping[str, str]) -> str:
-    """The delivery's id: Shopify's as it is; WooCommerce's with a digest of the body, since WooCommerce derives
-    its id from the webhook and the current second and two customers saved in one second would share it."""
-    given = re.sub(r"[^A-Za-z0-9_.:-]", "", headers.get(platform.delivery_header, ""))[:64]
-    if platform.name == "woocommerce" or not given:
-        return f"{platform.name}-{given}-{hashlib.sha256(raw).hexdigest()[:32]}"
-    return f"{platform.name}-{given}"
+def body_digest(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def delivery_key(platform: Platform, raw: bytes) -> str:
+    """The delivery's idempotency key, from what the platform signed: its name and the raw body's digest.
+
+    Never the delivery-id header: the signature does not cover it, so a captured body sent again with a
+    made-up id would pass as a new delivery (and WooCommerce gives two customers saved in one second one id).
+    """
+    return f"{platform.name}-{body_digest(raw)}"
 
 
 @dataclass
@@ -47,6 +51,7 @@ class Delivery:
     key: str
     at: dt.datetime | None
     ignored: str | None = None
+    digest: str = ""  # of the raw body
 
 
 def to_command(platform: Platform, raw: bytes, headers: Mapping[str, str],
@@ -54,7 +59,7 @@ def to_command(platform: Platform, raw: bytes, headers: Mapping[str, str],
                create_if_missing: Mapping | None = None) -> Delivery:  # fmt: skip
     """The update command for a verified delivery, or the reason it is ignored; with `create_if_missing`, a
     customer Engage does not know is created."""
-    key = delivery_key(platform, raw, headers)
+    key = delivery_key(platform, raw)
     topic = headers.get(platform.topic_header, "")
     if topic not in platform.topics:
         return Delivery(None, key, None, ignored=f"topic {topic or '(none)'} is not handled")
@@ -67,7 +72,10 @@ def to_command(platform: Platform, raw: bytes, headers: Mapping[str, str],
     command = {"lookup": {"email": email.strip()}, "attributes": map_customer(customer, mapping), "idempotencyKey": key}
     if create_if_missing:
         command["createIfMissing"] = dict(create_if_missing)
-    return Delivery(command, key, event_time(platform, customer, headers))
+    at = event_time(platform, customer, headers)
+    if at is not None:  # checked again where the update is applied: a dead letter sent back late is skipped
+        command["eventTime"] = at.isoformat()
+    return Delivery(command, key, at, digest=body_digest(raw))
 
 
 def is_woocommerce_ping(platform: Platform, raw: bytes, headers: Mapping[str, str]) -> bool:

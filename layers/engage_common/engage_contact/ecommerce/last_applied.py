@@ -1,9 +1,10 @@
-"""The time of the newest event accepted per customer, so an older delivery is refused."""
+"""The time of the newest event accepted per customer, so an older delivery is refused and a replayed one too."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from enum import StrEnum
 from typing import Any
 
 from ..errors import DependencyUnavailable
@@ -11,33 +12,56 @@ from ..errors import DependencyUnavailable
 LAST_APPLIED_DAYS = 400  # how long the last-applied time of a customer is kept
 
 
+class Verdict(StrEnum):
+    ACCEPTED = "accepted"
+    OLDER = "older than the last event applied for this customer"
+    REPLAYED = "the same delivery was accepted before (a replay)"
+
+
 class LastApplied:
-    """The time of the newest event accepted per customer, in the idempotency table, so older ones are refused."""
+    """Per customer, in the idempotency table: the newest event time accepted and the body digests seen at it.
+
+    A newer time is accepted; an older one is refused; at the same time, a body not seen before is accepted
+    (two saves within one second) and one seen before is a replay: a captured signed body sent again, with
+    made-up delivery headers, long after the idempotency record of its first delivery has expired.
+    """
 
     def __init__(self, table_name: str, client: Any) -> None:
         """`client`: the container's DynamoDB client."""
         self.table_name = table_name
         self.client = client
 
-    def accept(self, platform: str, email: str, at: dt.datetime) -> bool:
-        """True when `at` is not older than the last accepted event of this customer (and records it)."""
+    def accept(self, platform: str, email: str, at: dt.datetime, body_digest: str) -> Verdict:
+        """Whether the delivery of `body_digest` at `at` may be applied (and, if so, it is recorded)."""
+        digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()  # no address in the table's keys
+        key = {"id": {"S": f"last-applied#{platform}#{digest}"}}
+        expires = int((dt.datetime.now(tz=dt.UTC) + dt.timedelta(days=LAST_APPLIED_DAYS)).timestamp())
+        values = {":at": {"N": str(at.timestamp())}, ":body": {"SS": [body_digest]}, ":exp": {"N": str(expires)}}
+        newer = self._write(key, "SET #at = :at, bodies = :body, expiration = :exp",
+                            "attribute_not_exists(#at) OR #at < :at", dict(values))  # fmt: skip
+        if newer is None:
+            return Verdict.ACCEPTED
+        values[":one"] = {"S": body_digest}
+        same_time = self._write(key, "ADD bodies :body SET expiration = :exp",
+                                "#at = :at AND NOT contains(bodies, :one)", values)  # fmt: skip
+        if same_time is None:
+            return Verdict.ACCEPTED
+        return Verdict.REPLAYED if same_time.get("at") == values[":at"] else Verdict.OLDER
+
+    def _write(self, key: dict, update: str, condition: str, values: dict) -> dict | None:
+        """None when the conditional write succeeded; the stored item when its condition failed."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        expires = int((dt.datetime.now(tz=dt.UTC) + dt.timedelta(days=LAST_APPLIED_DAYS)).timestamp())
-        digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()  # no address in the table's keys
         try:
             self.client.update_item(
-                TableName=self.table_name,
-                Key={"id": {"S": f"last-applied#{platform}#{digest}"}},
-                UpdateExpression="SET #at = :at, expiration = :exp",
-                ConditionExpression="attribute_not_exists(#at) OR #at <= :at",
-                ExpressionAttributeNames={"#at": "at"},
-                ExpressionAttributeValues={":at": {"N": str(at.timestamp())}, ":exp": {"N": str(expires)}},
-            )
+                TableName=self.table_name, Key=key, UpdateExpression=update, ConditionExpression=condition,
+                ExpressionAttributeNames={"#at": "at"}, ExpressionAttributeValues=values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )  # fmt: skip
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
+                return exc.response.get("Item") or {}
             raise DependencyUnavailable("the idempotency table cannot be reached") from exc
         except BotoCoreError as exc:
             raise DependencyUnavailable("the idempotency table cannot be reached") from exc
-        return True
+        return None

@@ -56,7 +56,11 @@ class Platform:
     signature_header: str
     topic_header: str
     delivery_header: str
-    time_fields: tuple[str, ...] = field(default=())  # where the event's time is, first found wins
+    source_header: str  # the shop a delivery says it comes from (not signed: a filter, not a proof)
+    source_setting: str  # the deployment's accepted shops, comma-separated; unset: any
+    # where the event's time is, first found wins; only signed places (the body): an unsigned header could
+    # move a customer's last-applied time into the future and block its real updates
+    time_fields: tuple[str, ...] = field(default=())
 
 
 PLATFORMS = {
@@ -80,7 +84,9 @@ PLATFORMS = {
         signature_header="x-shopify-hmac-sha256",
         topic_header="x-shopify-topic",
         delivery_header="x-shopify-webhook-id",
-        time_fields=("body:updated_at", "header:x-shopify-triggered-at"),
+        source_header="x-shopify-shop-domain",
+        source_setting="SHOPIFY_SHOP_DOMAINS",
+        time_fields=("body:updated_at",),
     ),
     "woocommerce": Platform(
         name="woocommerce",
@@ -100,10 +106,17 @@ PLATFORMS = {
         signature_header="x-wc-webhook-signature",
         topic_header="x-wc-webhook-topic",
         delivery_header="x-wc-webhook-delivery-id",
+        source_header="x-wc-webhook-source",
+        source_setting="WOOCOMMERCE_SOURCE_URLS",
         time_fields=("body:date_modified_gmt", "body:date_created_gmt"),
     ),
 }
 ROUTES = {p.route: p for p in PLATFORMS.values()}
+
+
+def shop_name(value: str) -> str:
+    """A shop domain or source URL as compared: trimmed, without case or a trailing '/'."""
+    return value.strip().lower().rstrip("/")
 
 
 def parse_attribute_map(raw: str | None, setting: str) -> dict[str, tuple[str, str]]:

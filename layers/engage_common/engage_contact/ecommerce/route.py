@@ -8,12 +8,13 @@ from typing import Any
 
 from .. import observability
 from ..domain.json_body import check_size
+from ..errors import Unauthorized
 from ..observability import logger
 from ..triggers import api_gateway
 from .config import PlatformSettings
 from .deliveries import MAX_PLATFORM_BODY_BYTES, Delivery, is_woocommerce_ping, to_command
-from .last_applied import LastApplied
-from .platforms import ROUTES, Platform
+from .last_applied import LastApplied, Verdict
+from .platforms import ROUTES, Platform, shop_name
 from .signature import verify_platform_signature
 
 
@@ -53,6 +54,7 @@ class PlatformRoute:
             return api_gateway.response(200, {"ping": "ok"}), None
         secrets = self.signing_secrets(self.settings.secret_arns[platform.name], f"{platform.name} webhook secret")
         verify_platform_signature(raw, request.headers.get(platform.signature_header), secrets)
+        self.refuse_other_shops(platform, request.headers)
         delivery = to_command(platform, raw, request.headers, self.settings.maps[platform.name],
                               self.settings.create_if_missing.get(platform.name))  # fmt: skip
         self.refuse_if_older(platform, delivery)
@@ -64,11 +66,19 @@ class PlatformRoute:
         self.enqueue_update(delivery.command, delivery.key)
         return None, delivery
 
+    def refuse_other_shops(self, platform: Platform, headers: dict[str, str]) -> None:
+        """Unauthorized when the deployment names its shops and the delivery's is not one of them."""
+        accepted = self.settings.sources.get(platform.name)
+        if accepted and shop_name(headers.get(platform.source_header, "")) not in accepted:
+            raise Unauthorized(f"the delivery's shop is not one this deployment accepts ({platform.source_setting})")
+
     def refuse_if_older(self, platform: Platform, delivery: Delivery) -> None:
+        """Ignore a delivery older than the customer's last one applied, or the same one again (a replay)."""
         if delivery.ignored is not None or delivery.at is None:
             return
         last_applied = self.last_applied()
-        if last_applied is not None and not last_applied.accept(
-            platform.name, delivery.command["lookup"]["email"], delivery.at
-        ):
-            delivery.ignored = "older than the last event applied for this customer"
+        if last_applied is None:
+            return
+        verdict = last_applied.accept(platform.name, delivery.command["lookup"]["email"], delivery.at, delivery.digest)
+        if verdict is not Verdict.ACCEPTED:
+            delivery.ignored = verdict.value

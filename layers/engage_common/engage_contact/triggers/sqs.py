@@ -14,9 +14,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from ..aws.queues import Queues
 from ..errors import EngageContactError, InternalError, name_of, policy_of
 from ..observability import correlate, count, logger
-
-# Background work backs off about 10 s, 30 s, 60 s, then 300 s (by receive count).
-BACKOFF_SECONDS = (10, 30, 60, 300)
+from .backoff import backoff_for  # 10 s, 30 s, 60 s, 300 s, then 900 s (by receive count)
 
 
 @dataclass(frozen=True)
@@ -70,10 +68,6 @@ class ConcurrentGroupsProcessor(BatchProcessor):
             with ThreadPoolExecutor(max_workers=min(self.concurrency, len(groups))) as pool:
                 list(pool.map(run_group, groups.values()))
         return outcomes
-
-
-def backoff_for(receive_count: int) -> int:
-    return BACKOFF_SECONDS[min(max(receive_count, 1), len(BACKOFF_SECONDS)) - 1]
 
 
 def process_batch(

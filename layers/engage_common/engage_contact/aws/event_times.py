@@ -1,0 +1,41 @@
+"""The newest event time applied per contact, so an older command (a dead letter sent back late) is skipped."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from ..errors import DependencyUnavailable
+
+EVENT_TIME_DAYS = 400  # how long a contact's newest applied event time is kept
+
+
+class EventTimes:
+    """Per contact (its message group: a contactId, or a digest of its lookup), in the idempotency table."""
+
+    def __init__(self, table_name: str, client: Any) -> None:
+        """`client`: the container's DynamoDB client."""
+        self.table_name = table_name
+        self.client = client
+
+    def claim(self, group: str, at: dt.datetime) -> bool:
+        """False when a newer event was applied to this contact; else `at` is recorded (an equal time passes)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        expires = int((dt.datetime.now(tz=dt.UTC) + dt.timedelta(days=EVENT_TIME_DAYS)).timestamp())
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key={"id": {"S": f"event-time#{group}"}},
+                UpdateExpression="SET #at = :at, expiration = :exp",
+                ConditionExpression="attribute_not_exists(#at) OR #at <= :at",
+                ExpressionAttributeNames={"#at": "at"},
+                ExpressionAttributeValues={":at": {"N": str(at.timestamp())}, ":exp": {"N": str(expires)}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise DependencyUnavailable("the idempotency table cannot be reached") from exc
+        except BotoCoreError as exc:
+            raise DependencyUnavailable("the idempotency table cannot be reached") from exc
+        return True
