@@ -43,7 +43,11 @@ if str(LAYER) not in sys.path:
 
 OPERATIONS = ("update", "promote", "contact-type")
 PLATFORMS = tuple(PLATFORM_SECRETS)
-REDRIVE_ATTRIBUTES = ("errorType", "errorMessage")  # the last failure's reason, not part of the message
+REDRIVE_ATTRIBUTES = (
+    "errorType",
+    "errorMessage",
+    "sourceMessageId",
+)  # the last failure's reason, not part of the message
 
 
 class StackNotFound(RuntimeError):
@@ -234,7 +238,8 @@ def list_dead_letters(stack: Stack, which: str | None = None, bodies: bool = Fal
             lines.append(f"  showing {len(messages)}: the rest wait behind them in their groups")
         for message in messages:
             group = message.get("Attributes", {}).get("MessageGroupId", "-")
-            lines.append(f"  {message['MessageId']}  group={group}  {_attribute(message, 'errorType')}: "
+            sent_as = (message.get("MessageAttributes") or {}).get("sourceMessageId", {}).get("StringValue")
+            lines.append(f"  {sent_as or message['MessageId']}  group={group}  {_attribute(message, 'errorType')}: "
                          f"{_attribute(message, 'errorMessage')}")  # fmt: skip
             if bodies:
                 lines.append(f"    body: {message['Body']}")
@@ -291,7 +296,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     commands = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     for operation in OPERATIONS:
-        sub = commands.add_parser(operation, help=f"send a {operation} command")
+        sub = commands.add_parser(operation, help=f"send {'an' if operation == 'update' else 'a'} {operation} command")
         sub.add_argument("command", help="the command as JSON text")
         sub.add_argument("--queue", action="store_true", help="enqueue instead of calling the API")
     for platform in PLATFORMS:

@@ -294,6 +294,7 @@ def test_sqs_unmendable_failure_goes_to_the_dead_letter_queue_at_once_with_its_r
     assert "firstName" in dead["MessageAttributes"]["errorMessage"]["StringValue"]
     assert dead["Attributes"]["MessageGroupId"] == ANNA
     assert dead["Attributes"]["MessageDeduplicationId"] == message_id  # the message id, as the contract says
+    assert dead["MessageAttributes"]["sourceMessageId"]["StringValue"] == message_id  # the id its sender saw
     assert queues.counts("update_contact") == (0, 0)
     assert sandbox.state.get_contact(ANNA)["city"] == "Lund"  # the next one of its group went on
 

@@ -44,6 +44,7 @@ class Queues:
             MessageDeduplicationId=message_id,
             MessageAttributes={
                 "errorType": {"DataType": "String", "StringValue": error_type},
+                "sourceMessageId": {"DataType": "String", "StringValue": message_id},  # the id the sender saw
                 "errorMessage": {"DataType": "String", "StringValue": message[:ERROR_MESSAGE_MAX] or "-"},
             },
         )
