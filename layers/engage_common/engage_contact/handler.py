@@ -9,7 +9,7 @@ from . import observability
 from .container import Container
 from .domain.command import Command, Operation, parse_command
 from .domain.json_body import check_size, decode_json
-from .engage.retry import Deadline
+from .engage.retry import API_TURN_SECONDS, Deadline
 from .observability import correlate
 from .operations import execute
 from .triggers import api_gateway
@@ -55,17 +55,19 @@ class ContactFunction:
             guard = self.container.idempotency_guard() if key else None
             if guard is not None:
                 request = {"operation": self.operation.value, "key": key, "command": data}
-                result = guard.run(request, context, lambda: self.execute(command, context))
+                result = guard.run(request, context, lambda: self.execute(command, context, trigger))
             else:
-                result = self.execute(command, context)
+                result = self.execute(command, context, trigger)
         except Exception as error:
             observability.failure(self.operation.value, error, trigger)
             raise
         observability.success(self.operation.value, result, trigger)
         return result
 
-    def execute(self, command: Command, context: Any) -> dict[str, Any]:
-        return execute(command, self.container.engage, Deadline.from_context(context))
+    def execute(self, command: Command, context: Any, trigger: str = "direct") -> dict[str, Any]:
+        # An API caller waits a short while for its turn in the rate budget; queued work as its time allows.
+        turn = API_TURN_SECONDS if trigger == "api" else None
+        return execute(command, self.container.engage, Deadline.from_context(context, turn_seconds=turn))
 
     # --- triggers --------------------------------------------------------------------------
     def on_invoke(self, event: Any, context: Any) -> dict[str, Any]:

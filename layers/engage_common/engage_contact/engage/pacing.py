@@ -1,20 +1,38 @@
-"""This container's own pace toward Engage: at most `rate` requests a second after a burst."""
+"""Whose turn it is to call Engage: the deployment's one rate budget, as the client sees it.
+
+The client asks a `RateBudget` for its turn before every request (retries and lookups
+included). The shared budget lives in `aws.rate_budget`; `FallbackPacer` is this container's
+own share of it, used only when the shared one cannot be consulted (or there is no table).
+"""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
+
+from ..errors import EngageRateLimited
 
 
-class RequestPacer:
-    """At most `rate` requests per second from this container (shared by its threads), after a burst.
+class RateBudget(Protocol):
+    def acquire(self, within: float) -> float:
+        """Take the next turn; the seconds to wait before using it, at most `within`.
 
-    A generic cell-rate algorithm: in any one-second window at most `rate + burst` requests start, and a
-    whole SQS batch (10 records) can start at once.
+        Raises EngageRateLimited (with `retry_after`) when the turn is further away than `within`.
+        """
+        ...
+
+
+class FallbackPacer:
+    """The FALLBACK: this container's own share of the budget (`rate` a second after a small burst).
+
+    A generic cell-rate algorithm: in any one-second window at most `rate + burst` requests start.
+    The composition root gives it the budget divided by the containers the template lets run at once.
     """
 
-    def __init__(self, rate: float, burst: int = 10, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, rate: float, burst: int = 1, clock: Callable[[], float] = time.monotonic) -> None:
         self.interval = 1.0 / rate
         self.credit = max(burst - 1, 0) * self.interval
         self.clock = clock
@@ -28,3 +46,16 @@ class RequestPacer:
             due = max(self._due, now)
             self._due = due + self.interval
             return max(due - now - self.credit, 0.0)
+
+    def acquire(self, within: float) -> float:
+        wait = self.reserve()
+        if wait > within:
+            raise too_long(wait)
+        return wait
+
+
+def too_long(wait: float) -> EngageRateLimited:
+    """The answer to a turn further away than the caller may wait."""
+    return EngageRateLimited(
+        "the deployment's request budget toward Engage is used up for now", retry_after=max(math.ceil(wait), 1)
+    )
