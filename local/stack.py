@@ -123,7 +123,7 @@ class LocalStack:
         self._start_moto()
         refs = self._create_resources()
         for spec in self.spec.functions.values():
-            env = {key: resolve(value, refs) for key, value in spec.environment.items()}
+            env = {key: resolve(value, refs, self.spec.mappings) for key, value in spec.environment.items()}
             self.functions[spec.logical_id] = LocalFunction(spec, {**env, **self.environment_overrides})
         self._start_api()
         for spec in self.spec.functions.values():

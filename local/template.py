@@ -79,6 +79,7 @@ class StackSpec:
     queues: dict[str, QueueSpec]
     resources: dict[str, Any]
     parameters: dict[str, Any]
+    mappings: dict[str, Any] = field(default_factory=dict)
 
     def function_for_route(self, method: str, path: str) -> FunctionSpec | None:
         return next((f for f in self.functions.values() if (method, path) in f.routes), None)
@@ -127,11 +128,14 @@ def read_stack(path: Path = TEMPLATE) -> StackSpec:
                 spec.queue = event["Properties"]["Queue"]["Fn::GetAtt"][0]
                 spec.batch_size = int(event["Properties"].get("BatchSize", 10))
         functions[logical_id] = spec
-    return StackSpec(functions, queues, resources, template.get("Parameters", {}))
+    return StackSpec(functions, queues, resources, template.get("Parameters", {}), template.get("Mappings", {}))
 
 
-def resolve(value: Any, refs: dict[str, str]) -> str:
-    """An environment value with its !Ref resolved from `refs` (parameters and resources by logical id)."""
+def resolve(value: Any, refs: dict[str, str], mappings: dict[str, Any] | None = None) -> str:
+    """An environment value with its !Ref and !FindInMap resolved from `refs` (parameters, resources) and `mappings`."""
+    if isinstance(value, dict) and "Fn::FindInMap" in value:
+        name, key, attribute = (resolve(part, refs, mappings) for part in value["Fn::FindInMap"])
+        return str((mappings or {})[name][key][attribute])
     if isinstance(value, dict) and "Ref" in value:
         return refs[value["Ref"]]
     if isinstance(value, dict) and "Fn::GetAtt" in value:
