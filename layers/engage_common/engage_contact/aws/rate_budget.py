@@ -27,16 +27,22 @@ from ..errors import EngageRateLimited
 from ..observability import count, logger
 
 KEY = "rate-budget"
-LEASE_MAX = 8  # turns one write may take: at most 1/8 store write per Engage request with a backlog
-EARLY = 0.03  # a turn may be used this long before its time (the burst GCRA allows)
+LEASE_MAX = 10  # turns one write may take: a whole SQS batch's first requests with one write
+EARLY = 0.0  # a turn may be used this long before its time (the burst GCRA allows)
 LATE = 0.03  # and this long after it; later, it is dropped unused
-FALLBACK_SECONDS = 5.0  # how long a container keeps to its fallback before asking the table again
-WRITES_PER_LEASE = 4  # conditional writes tried for one lease before the table is called unreachable
+FALLBACK_SECONDS = 1.0  # a container on its fallback asks the table again at the next whole second (all at once)
+# After an outage the shared turns start this late: the turns the others took on their own shares go first
+# (a container's share of 10 threads' turns is given out about this far ahead).
+RETURN_SECONDS = 2.0
+WRITES_PER_LEASE = 10  # conditional writes lost to other containers before a lease gives up (never seen)
+GATHER_SECONDS = 0.02  # while busy, a container waits this long for its other threads before it leases
 EXPIRES_AFTER_SECONDS = 24 * 60 * 60  # the item leaves the table (TTL) a day after the last request
 
 
 class Turns(Protocol):
-    def acquire(self, within: float) -> float: ...
+    def acquire(self, within: float, after: float = 0.0) -> float: ...
+
+    def pending(self) -> float: ...
 
 
 class StoreUnreachable(Exception):
@@ -53,6 +59,7 @@ class SharedRateBudget:
         rate: float,
         fallback: Turns,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         """`client`: builds (once) the container's DynamoDB client; `clock`: wall time, the same in every container."""
         self.table_name = table_name
@@ -60,34 +67,60 @@ class SharedRateBudget:
         self.rate = rate
         self.fallback = fallback
         self.clock = clock
+        self.sleep = sleep
+        self._last_turn = float("-inf")  # when this container last handed out a turn
         self._turns: deque[float] = deque()  # leased turns not yet handed out, earliest first
         self._waiting = 0  # this container's threads asking for a turn right now
-        self._tat_seen = 0.0
         self._fallback_until = 0.0
+        self._depth = 0.0  # how far ahead of now the shared schedule ran at this container's last lease
+        self._fallback_from = 0.0  # the shared turns given out before the outage go first
         self._outage = False  # logged once per outage
         self._lock = threading.Lock()  # one thread at a time hands out turns or leases
         self._counting = threading.Lock()
 
     def acquire(self, within: float) -> float:
-        with self._asking(), self._lock:
+        with self._asking():
+            if not self._turns and self.clock() - self._last_turn < 1.0:
+                # Busy: the batch's other threads are on their way; one lease for them all (our turn is
+                # behind the backlog anyway, so the wait costs no throughput).
+                self.sleep(GATHER_SECONDS)
+            with self._lock:
+                return self._next_turn(within)
+
+    def _next_turn(self, within: float) -> float:
+        now = self.clock()
+        if now < self._fallback_until:
+            return self._fallback_turn(now, within)
+        self._drop_late(now)
+        while not self._turns:
+            try:
+                self._turns.extend(self._lease(now, min(max(self._waiting, 1), LEASE_MAX)))
+            except StoreUnreachable as exc:
+                self._fall_back(now, exc)
+                return self._fallback_turn(now, within)
             now = self.clock()
-            if now < self._fallback_until:
-                return self.fallback.acquire(within)
-            while self._turns and self._turns[0] + LATE < now:
-                self._turns.popleft()  # too late to use without crowding the next turns
-            if not self._turns:
-                try:
-                    self._turns.extend(self._lease(now, min(max(self._waiting, 1), LEASE_MAX)))
-                except StoreUnreachable as exc:
-                    self._fall_back(now, exc)
-                    return self.fallback.acquire(within)
-            wait = max(self._turns[0] - EARLY - self.clock(), 0.0)
-            if wait > within:
-                raise EngageRateLimited(
-                    "the deployment's request budget toward Engage is used up for now", retry_after=max(round(wait), 1)
-                )
-            self._turns.popleft()
-            return wait
+            self._drop_late(now)  # a slow answer may have let some turns pass: using them late would crowd
+        wait = max(self._turns[0] - EARLY - now, 0.0)
+        if wait > within:
+            raise EngageRateLimited(
+                "the deployment's request budget toward Engage is used up for now", retry_after=max(round(wait), 1)
+            )
+        self._turns.popleft()
+        self._last_turn = now
+        return wait
+
+    def _fallback_turn(self, now: float, within: float) -> float:
+        """A turn of this container's own share, after the shared turns already given out (they are still used)."""
+        after = max(self._fallback_from - now, 0.0)
+        if after > within:
+            raise EngageRateLimited(
+                "the deployment's request budget toward Engage is used up for now", retry_after=max(round(after), 1)
+            )
+        return self.fallback.acquire(within, after=after)
+
+    def _drop_late(self, now: float) -> None:
+        while self._turns and self._turns[0] + LATE < now:
+            self._turns.popleft()  # too late to use without crowding the next turns
 
     @contextmanager
     def _asking(self) -> Iterator[None]:
@@ -103,15 +136,16 @@ class SharedRateBudget:
     def _lease(self, now: float, turns: int) -> list[float]:
         """The next `turns` turns of the deployment, taken with one conditional write (two when idle meets busy)."""
         span = turns / self.rate
-        behind = self._tat_seen < now  # the last we saw of the budget: idle, or busy ahead of now
+        behind = False  # busy first: that is when writes count; an idle budget costs one write more
         for _ in range(WRITES_PER_LEASE):
             end = self._restart(now, span) if behind else self._extend(now, span)
             if end is not None:
-                self._tat_seen, self._outage = end, False
+                self._outage, self._depth = False, max(end - span - now, 0.0)
                 start = end - span
                 return [start + n / self.rate for n in range(turns)]
             behind = not behind
-        raise StoreUnreachable("the rate budget kept changing under every lease")
+            now = self.clock()
+        raise StoreUnreachable("the rate budget kept changing under every lease")  # contention, never seen
 
     def _extend(self, now: float, span: float) -> float | None:
         """Busy: the next turns after the last one leased."""
@@ -122,11 +156,12 @@ class SharedRateBudget:
         )
 
     def _restart(self, now: float, span: float) -> float | None:
-        """Idle (or never used): the turns start now."""
+        """Idle (or never used): the turns start now, or once this container's fallback turns are used."""
+        start = now + max(self.fallback.pending(), RETURN_SECONDS if self._outage else 0.0)
         return self._update(
             "SET tat = :end, expiration = :expires",
             "attribute_not_exists(tat) OR tat < :now",
-            {":end": now + span, ":now": now, ":expires": int(now) + EXPIRES_AFTER_SECONDS},
+            {":end": start + span, ":now": now, ":expires": int(now) + EXPIRES_AFTER_SECONDS},
         )
 
     def _update(self, expression: str, condition: str, values: dict[str, float]) -> float | None:
@@ -157,8 +192,11 @@ class SharedRateBudget:
                 extra={"reason": str(error), "fallbackSeconds": FALLBACK_SECONDS},
             )
             self._outage = True
+            self._fallback_from = now + self._depth  # the others' turns run on about as far as ours did
         count("RateBudgetFallback")
-        self._fallback_until = now + FALLBACK_SECONDS
+        # Until the next wall-clock boundary: every container that fell back asks the table again at the same
+        # moment, so none runs on its share while the others are back on the whole budget.
+        self._fallback_until = (now // FALLBACK_SECONDS + 1) * FALLBACK_SECONDS
 
 
 def _number(value: float) -> str:

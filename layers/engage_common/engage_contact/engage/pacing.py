@@ -39,16 +39,21 @@ class FallbackPacer:
         self._due = 0.0  # when the next request is due if none had been sent early
         self._lock = threading.Lock()
 
-    def reserve(self) -> float:
-        """Take the next slot; the seconds to wait before using it."""
+    def reserve(self, after: float = 0.0) -> float:
+        """Take the next slot, none sooner than `after` seconds from now; the seconds to wait before using it."""
         with self._lock:
             now = self.clock()
-            due = max(self._due, now)
+            due = max(self._due, now + after)
             self._due = due + self.interval
-            return max(due - now - self.credit, 0.0)
+            return max(due - now - (self.credit if not after else 0.0), 0.0)
 
-    def acquire(self, within: float) -> float:
-        wait = self.reserve()
+    def pending(self) -> float:
+        """Seconds until the slots already given out are used up."""
+        with self._lock:
+            return max(self._due - self.clock(), 0.0)
+
+    def acquire(self, within: float, after: float = 0.0) -> float:
+        wait = self.reserve(after)
         if wait > within:
             raise too_long(wait)
         return wait
