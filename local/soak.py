@@ -24,6 +24,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from .engage_sandbox import peak_per_second
 from .engage_sandbox.state import Fault
 from .stack import LocalStack
 from .template import LAYER
@@ -31,6 +32,8 @@ from .template import LAYER
 if str(LAYER) not in sys.path:
     sys.path.insert(0, str(LAYER))
 
+CONTAINERS_PER_QUEUE = 2  # each queue drives two containers, which share the one rate budget
+PEAK_ALLOWANCE = 1.11  # in no second more than the budget and a small burst (45/s: 49)
 UPDATE_FIELDS = ("firstName", "lastName", "street", "city", "zipCode", "careOf")
 CLEARABLE = ("careOf", "street", "zipCode")
 FAULTS = (  # what Engage does wrong, and how often
@@ -66,10 +69,13 @@ class Report:
     lost: int
     violations: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    peak: int = 0  # most Engage requests started in any one second, from the sandbox's log
+    peak_bound: int = 0
 
     def line(self) -> str:
         return (f"soak: {self.commands} commands, {self.faults} faults, {self.retries} retries, "
-                f"{self.applied} applied, {self.dead_lettered} dead-lettered, {self.lost} lost")  # fmt: skip
+                f"{self.applied} applied, {self.dead_lettered} dead-lettered, {self.lost} lost, "
+                f"peak {self.peak}/s (bound {self.peak_bound})")  # fmt: skip
 
 
 def _value(rng: random.Random, name: str, i: int) -> Any:
@@ -315,10 +321,10 @@ def reconcile(stack: LocalStack, planned: list[Planned], seeded: dict[str, dict]
     return applied, dead_lettered, lost, violations
 
 
-def _count_retries(stack) -> list[str]:
-    """Each function's Engage retries, counted from outside through the client's observe hook."""
+def _count_retries(containers: list) -> list[str]:
+    """Each container's Engage retries, counted from outside through the client's observe hook."""
     retried: list[str] = []
-    for function in stack.functions.values():
+    for function in containers:
         client = function.handler.container.engage
         observe = client.observe
 
@@ -338,7 +344,7 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
         0,
         0,
         parameters={"EngageTimeoutSeconds": "0.5"},
-        environment={"ENGAGE_MAX_REQUESTS_PER_SECOND": "200", "SQS_BATCH_CONCURRENCY": "4"},
+        environment={"SQS_BATCH_CONCURRENCY": "4"},  # the template's budget (45/s), shared by every container
     )
     stack.start(pollers=False)
     try:
@@ -352,16 +358,22 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
         planned = plan(commands, seed, contact_ids)
         state.add_faults([Fault.from_json(f) for f in FAULTS])
         state.rng.seed(seed)
-        sources = [stack.event_source(spec) for spec in stack.spec.functions.values()]
+        containers = [stack.functions[spec.logical_id] if n == 0 else stack.container(spec)
+                      for spec in stack.spec.functions.values() for n in range(CONTAINERS_PER_QUEUE)]  # fmt: skip
+        sources = [stack.event_source(c.spec, c) for c in containers]
         producer = Producer(stack, planned)
-        retried = _count_retries(stack)
+        retried = _count_retries(containers)
         _drain(stack, sources, producer, budget_seconds=max(600.0, commands * 0.5), secrets_outage=(5, 7))
         state.clear_faults()
         applied, dead_lettered, lost, violations = reconcile(stack, planned, seeded)
+        budget = float(stack.environments[next(iter(stack.environments))]["ENGAGE_REQUESTS_PER_SECOND"])
+        peak, bound = peak_per_second(state.request_log()), int(budget * PEAK_ALLOWANCE)
+        if peak > bound:
+            violations.append(f"{peak} Engage requests started in one second, over the budget's bound of {bound}")
         retries = len(retried)
         redeliveries = sum(s.deliveries for s in sources) - len(planned)
         report = Report(len(planned), state.faults_fired, retries + max(redeliveries, 0), applied, dead_lettered,
-                        lost, violations, time.monotonic() - started)  # fmt: skip
+                        lost, violations, time.monotonic() - started, peak, bound)  # fmt: skip
     finally:
         stack.stop()
     return report
