@@ -35,7 +35,8 @@ FALLBACK_SECONDS = 1.0  # a container on its fallback asks the table again at th
 # (a container's share of 10 threads' turns is given out about this far ahead).
 RETURN_SECONDS = 2.0
 WRITES_PER_LEASE = 10  # conditional writes lost to other containers before a lease gives up (never seen)
-GATHER_SECONDS = 0.02  # while busy, a container waits this long for its other threads before it leases
+GATHER_SECONDS = 0.05  # while busy, a container waits this long for its other threads before it leases
+BUSY_SECONDS = 5.0  # busy: the budget ran ahead of now at our last lease, a turn handed out this recently
 EXPIRES_AFTER_SECONDS = 24 * 60 * 60  # the item leaves the table (TTL) a day after the last request
 
 
@@ -80,7 +81,7 @@ class SharedRateBudget:
 
     def acquire(self, within: float) -> float:
         with self._asking():
-            if not self._turns and self.clock() - self._last_turn < 1.0:
+            if not self._turns and self._depth > GATHER_SECONDS and self.clock() - self._last_turn < BUSY_SECONDS:
                 # Busy: the batch's other threads are on their way; one lease for them all (our turn is
                 # behind the backlog anyway, so the wait costs no throughput).
                 self.sleep(GATHER_SECONDS)
