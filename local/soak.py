@@ -31,6 +31,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from .engage_sandbox import peak_per_second
 from .engage_sandbox.state import Fault
 from .stack import LocalStack
 from .template import LAYER
@@ -38,6 +39,8 @@ from .template import LAYER
 if str(LAYER) not in sys.path:
     sys.path.insert(0, str(LAYER))
 
+CONTAINERS_PER_QUEUE = 2  # each queue drives two containers, which share the one rate budget
+PEAK_ALLOWANCE = 1.11  # in no second more than the budget and a small burst (45/s: 49)
 UPDATE_FIELDS = ("firstName", "lastName", "street", "city", "zipCode", "careOf")
 CLEARABLE = ("careOf", "street", "zipCode")
 FAULTS = (  # what Engage does wrong, and how often
@@ -73,11 +76,14 @@ class Report:
     lost: int
     violations: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    peak: int = 0  # most Engage requests started in any one second, from the sandbox's log
+    peak_bound: int = 0
     simulated_hours: float = 0.0  # with an outage: the simulated time the run took
 
     def line(self) -> str:
         return (f"soak: {self.commands} commands, {self.faults} faults, {self.retries} retries, "
-                f"{self.applied} applied, {self.dead_lettered} dead-lettered, {self.lost} lost")  # fmt: skip
+                f"{self.applied} applied, {self.dead_lettered} dead-lettered, {self.lost} lost, "
+                f"peak {self.peak}/s (bound {self.peak_bound})")  # fmt: skip
 
 
 def _value(rng: random.Random, name: str, i: int) -> Any:
@@ -181,13 +187,13 @@ class CompressedTime:
     makes visible only what is due by then. Engage comes back when the clock passes the outage's end.
     """
 
-    def __init__(self, stack: LocalStack, outage_hours: float) -> None:
+    def __init__(self, stack: LocalStack, containers: list, outage_hours: float) -> None:
         self.now = 0.0
         self.outage_end = outage_hours * 3600
         self.stack = stack
         self.due: dict[str, float] = {}  # receipt handle -> simulated time it is visible again
         self.down = True
-        for function in stack.functions.values():
+        for function in containers:
             function.handler.container.engage.sleep = lambda seconds: None  # waits within an invocation, too
             queues = function.handler.container.queues
             hide = queues.hide
@@ -384,10 +390,10 @@ def reconcile(stack: LocalStack, planned: list[Planned], seeded: dict[str, dict]
     return applied, dead_lettered, lost, violations
 
 
-def _count_retries(stack) -> list[str]:
-    """Each function's Engage retries, counted from outside through the client's observe hook."""
+def _count_retries(containers: list) -> list[str]:
+    """Each container's Engage retries, counted from outside through the client's observe hook."""
     retried: list[str] = []
-    for function in stack.functions.values():
+    for function in containers:
         client = function.handler.container.engage
         observe = client.observe
 
@@ -416,8 +422,8 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
     started = time.monotonic()
     parameters = {"EngageTimeoutSeconds": "0.5", **({"OutageToleranceHours": tolerance_hours} if tolerance_hours
                                                     else {})}  # fmt: skip
-    stack = LocalStack(0, 0, 0, parameters=parameters,
-                       environment={"ENGAGE_MAX_REQUESTS_PER_SECOND": "200", "SQS_BATCH_CONCURRENCY": "4"})  # fmt: skip
+    # the template's budget (45/s), shared by every container
+    stack = LocalStack(0, 0, 0, parameters=parameters, environment={"SQS_BATCH_CONCURRENCY": "4"})
     stack.start(pollers=False)
     try:
         state = stack.sandbox.state
@@ -428,15 +434,17 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
             range(contacts or max(commands // 8, 5))]  # fmt: skip
         seeded = {cid: {k: v for k, v in state.get_contact(cid).items() if k in UPDATE_FIELDS} for cid in contact_ids}
         planned = plan(commands, seed, contact_ids)
-        clock = CompressedTime(stack, outage_hours) if outage_hours else None
+        containers = [stack.functions[spec.logical_id] if n == 0 else stack.container(spec)
+                      for spec in stack.spec.functions.values() for n in range(CONTAINERS_PER_QUEUE)]  # fmt: skip
+        clock = CompressedTime(stack, containers, outage_hours) if outage_hours else None
         if clock:
             clock.start_outage()
         else:
             state.add_faults([Fault.from_json(f) for f in FAULTS])
         state.rng.seed(seed)
-        sources = [stack.event_source(spec) for spec in stack.spec.functions.values()]
+        sources = [stack.event_source(c.spec, c) for c in containers]
         producer = Producer(stack, planned)
-        retried = _count_retries(stack)
+        retried = _count_retries(containers)
         release = clock.release if clock else skip_every_backoff
         _drain(stack, sources, producer, budget_seconds=max(600.0, commands * 0.5),
                secrets_outage=None if clock else (5, 7), release=release)  # fmt: skip
@@ -444,10 +452,14 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
         applied, dead_lettered, lost, violations = reconcile(stack, planned, seeded, only_invalid_dead=bool(clock))
         if clock and clock.down:
             violations.append(f"the queues emptied at {clock.now / 3600:.2f} simulated hours, Engage still down")
+        budget = float(stack.environments[next(iter(stack.environments))]["ENGAGE_REQUESTS_PER_SECOND"])
+        peak, bound = peak_per_second(state.request_log()), int(budget * PEAK_ALLOWANCE)
+        if peak > bound and not clock:  # with compressed time, waits are skipped: the rate is not the point
+            violations.append(f"{peak} Engage requests started in one second, over the budget's bound of {bound}")
         retries = len(retried)
         redeliveries = sum(s.deliveries for s in sources) - len(planned)
         report = Report(len(planned), state.faults_fired, retries + max(redeliveries, 0), applied, dead_lettered,
-                        lost, violations, time.monotonic() - started)  # fmt: skip
+                        lost, violations, time.monotonic() - started, peak, bound)  # fmt: skip
         report.simulated_hours = clock.now / 3600 if clock else 0.0
     finally:
         _forget_aws(stack)

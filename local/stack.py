@@ -122,6 +122,7 @@ class LocalStack:
         self.moto = None
         self.api: ThreadingHTTPServer | None = None
         self.functions: dict[str, LocalFunction] = {}
+        self.environments: dict[str, dict[str, str]] = {}
         self.queue_urls: dict[str, str] = {}
         self.platform_secrets: dict[str, str] = {}  # platform -> secret name in moto, for the ones made here
 
@@ -137,7 +138,8 @@ class LocalStack:
         refs = self._create_resources()
         for spec in self.spec.functions.values():
             env = {key: resolve(value, refs, self.spec.mappings) for key, value in spec.environment.items()}
-            self.functions[spec.logical_id] = LocalFunction(spec, {**env, **self.environment_overrides})
+            self.environments[spec.logical_id] = {**env, **self.environment_overrides}
+            self.functions[spec.logical_id] = LocalFunction(spec, self.environments[spec.logical_id])
         self._start_api()
         for spec in self.spec.functions.values():
             if spec.queue and pollers:
@@ -264,9 +266,14 @@ class LocalStack:
         spec = self.spec.function_for_route(method, path)
         return self.functions[spec.logical_id] if spec else None
 
-    def event_source(self, spec: FunctionSpec) -> SqsEventSource:
-        """The queue of a function wired to it as Lambda's event source mapping would be."""
-        return SqsEventSource(self.client("sqs"), self.queue_urls[spec.queue], self.functions[spec.logical_id],
+    def container(self, spec: FunctionSpec) -> LocalFunction:
+        """Another container of a function (Lambda runs several at once): its own handler, clients and budget."""
+        return LocalFunction(spec, self.environments[spec.logical_id])
+
+    def event_source(self, spec: FunctionSpec, container: LocalFunction | None = None) -> SqsEventSource:
+        """The queue of a function wired to it (or to one more of its containers) as Lambda's event source would be."""
+        handler = container or self.functions[spec.logical_id]
+        return SqsEventSource(self.client("sqs"), self.queue_urls[spec.queue], handler,
                               batch_size=spec.batch_size, timeout_seconds=spec.timeout,
                               function_name=spec.name)  # fmt: skip
 

@@ -132,11 +132,10 @@ def read_stack(path: Path = TEMPLATE) -> StackSpec:
 
 
 def resolve(value: Any, refs: dict[str, str], mappings: dict[str, Any] | None = None) -> str:
-    """A value with its !Ref resolved from `refs` (parameters and resources by logical id), !FindInMap from
-    `mappings`."""
+    """An environment value with its !Ref and !FindInMap resolved from `refs` (parameters, resources) and `mappings`."""
     if isinstance(value, dict) and "Fn::FindInMap" in value:
         name, key, attribute = (resolve(part, refs, mappings) for part in value["Fn::FindInMap"])
-        return str(mappings[name][key][attribute])
+        return str((mappings or {})[name][key][attribute])
     if isinstance(value, dict) and "Ref" in value:
         return refs[value["Ref"]]
     if isinstance(value, dict) and "Fn::GetAtt" in value:

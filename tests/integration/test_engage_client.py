@@ -355,30 +355,30 @@ def test_an_unreadable_secret_is_dependency_unavailable(sandbox, aws):
     assert log(sandbox) == []
 
 
-def test_the_pacer_spaces_requests_after_a_small_burst():
-    from engage_contact.engage.pacing import RequestPacer
+def test_the_fallback_pacer_spaces_requests_after_a_small_burst():
+    from engage_contact.engage.pacing import FallbackPacer
 
     now = [0.0]
-    pacer = RequestPacer(10, burst=3, clock=lambda: now[0])
+    pacer = FallbackPacer(10, burst=3, clock=lambda: now[0])
     waits = [pacer.reserve() for _ in range(6)]
     assert waits[:3] == [0, 0, 0] and waits[3:] == pytest.approx([0.1, 0.2, 0.3])
     now[0] = 100.0  # idle time gives the burst back, never more
     assert [pacer.reserve() for _ in range(4)] == pytest.approx([0, 0, 0, 0.1])
 
 
-def test_the_default_pacing_lets_a_whole_batch_start_at_once():
-    from engage_contact.engage.pacing import RequestPacer
+def test_the_fallback_pacer_starts_one_request_then_keeps_its_share():
+    from engage_contact.engage.pacing import FallbackPacer
 
     now = [0.0]
-    pacer = RequestPacer(12, clock=lambda: now[0])
-    assert [pacer.reserve() for _ in range(10)] == [0] * 10 and pacer.reserve() > 0
+    pacer = FallbackPacer(4, clock=lambda: now[0])
+    assert [pacer.reserve() for _ in range(3)] == pytest.approx([0, 0.25, 0.5])
 
 
 def test_a_paced_client_never_waits_past_its_deadline(sandbox, reader, api_key_secret):
-    from engage_contact.engage.pacing import RequestPacer
+    from engage_contact.engage.pacing import FallbackPacer
 
-    pacer = RequestPacer(0.5, burst=2)  # two at once, then one per two seconds
-    client = EngageClient(sandbox.url, ApiKeySource(api_key_secret, reader), 1.0, pacer=pacer)
+    pacer = FallbackPacer(0.5, burst=2)  # two at once, then one per two seconds
+    client = EngageClient(sandbox.url, ApiKeySource(api_key_secret, reader), 1.0, budget=pacer)
     client.get_contact(ANNA, deadline())
     client.get_contact(ANNA, deadline())  # the burst allowance
     with pytest.raises(EngageRateLimited):

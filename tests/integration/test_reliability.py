@@ -258,7 +258,8 @@ def test_the_parser_never_fails_otherwise_than_by_the_contract(data, operation):
         ({"QUEUE_OUTAGE_TOLERANCE_HOURS": "48"}, "QUEUE_OUTAGE_TOLERANCE_HOURS"),
         ({"QUEUE_OUTAGE_TOLERANCE_HOURS": "6", "SQS_MAX_RECEIVE_COUNT": "5"}, "QUEUE_OUTAGE_TOLERANCE_HOURS"),
         ({"SQS_BATCH_CONCURRENCY": "many"}, "SQS_BATCH_CONCURRENCY"),
-        ({"ENGAGE_MAX_REQUESTS_PER_SECOND": "0"}, "ENGAGE_MAX_REQUESTS_PER_SECOND"),
+        ({"ENGAGE_REQUESTS_PER_SECOND": "0"}, "ENGAGE_REQUESTS_PER_SECOND"),
+        ({"ENGAGE_CONTAINERS_AT_ONCE": "none"}, "ENGAGE_CONTAINERS_AT_ONCE"),
     ],
 )
 def test_bad_configuration_stops_the_function_at_start_naming_the_variable(function_env, monkeypatch, change, named):

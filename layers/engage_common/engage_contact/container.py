@@ -16,7 +16,7 @@ from .aws.queues import Queues
 from .aws.secrets import ApiKeySource, SecretReader, rotating_secrets
 from .domain.contacts import message_group
 from .engage.client import EngageClient
-from .engage.pacing import RequestPacer
+from .engage.pacing import FallbackPacer, RateBudget
 from .errors import DependencyUnavailable
 from .http_session import new_session
 from .settings import Settings
@@ -30,7 +30,17 @@ def _observe(name: str, value: float) -> None:
         observability.count("EngageRetries")
 
 
-def engage_client(settings: Settings, secrets: SecretReader) -> EngageClient:
+def rate_budget(settings: Settings, aws: AwsClients) -> RateBudget:
+    """The deployment's one budget toward Engage, shared through the table; this container's share without one."""
+    fallback = FallbackPacer(settings.requests_per_second / settings.containers_at_once)
+    if not settings.idempotency_table:
+        return fallback
+    from .aws.rate_budget import SharedRateBudget
+
+    return SharedRateBudget(settings.idempotency_table, lambda: aws("dynamodb"), settings.requests_per_second, fallback)
+
+
+def engage_client(settings: Settings, secrets: SecretReader, aws: AwsClients | None = None) -> EngageClient:
     """The Engage client a deployment's settings describe, its key read through `secrets`."""
     return EngageClient(
         settings.engage_base_url,
@@ -38,7 +48,7 @@ def engage_client(settings: Settings, secrets: SecretReader) -> EngageClient:
         settings.timeout_seconds,
         session=new_session(pool_size=max(settings.batch_concurrency * 2, 10), base_url=settings.engage_base_url),
         observe=_observe,
-        pacer=RequestPacer(settings.max_requests_per_second),
+        budget=rate_budget(settings, aws or AwsClients()),
         version=settings.engage_api_version,
     )
 
@@ -54,8 +64,8 @@ class Container:
     ) -> None:
         self.settings = settings
         self.secrets = secrets or SecretReader()
-        self.engage = engage or engage_client(settings, self.secrets)
         self.aws = aws or AwsClients()
+        self.engage = engage or engage_client(settings, self.secrets, self.aws)
         self.queues = Queues(lambda: self.aws("sqs"))
         self.queue_settings = QueueSettings(
             settings.dead_letter_queue_url, settings.max_receive_count, settings.batch_concurrency

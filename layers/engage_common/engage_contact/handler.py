@@ -11,7 +11,7 @@ from .container import Container
 from .domain.command import Command, Operation, parse_command
 from .domain.contacts import command_group
 from .domain.json_body import check_size, decode_json
-from .engage.retry import Deadline
+from .engage.retry import API_TURN_SECONDS, Deadline
 from .errors import EngageContactError, InternalError
 from .observability import correlate
 from .operations import execute
@@ -58,19 +58,22 @@ class ContactFunction:
             guard = self.container.idempotency_guard() if key else None
             if guard is not None:
                 request = {"operation": self.operation.value, "key": key, "command": data}
-                result = guard.run(request, context, lambda: self.execute(command, context))
+                result = guard.run(request, context, lambda: self.execute(command, context, trigger))
             else:
-                result = self.execute(command, context)
+                result = self.execute(command, context, trigger)
         except Exception as error:
             observability.failure(self.operation.value, error, trigger)
             raise
         observability.success(self.operation.value, result, trigger)
         return result
 
-    def execute(self, command: Command, context: Any) -> dict[str, Any]:
+    def execute(self, command: Command, context: Any, trigger: str = "direct") -> dict[str, Any]:
         if self.is_stale(command):  # a newer event was applied to this contact: Engage is not called
             return {"contactId": command.contact_id, "contact": None, "sent": {}, "droppedEmpty": [], "stale": True}
-        return execute(command, self.container.engage, Deadline.from_context(context, AWS_RESERVE_SECONDS))
+        # An API caller waits a short while for its turn in the rate budget; queued work as its time allows.
+        turn = API_TURN_SECONDS if trigger == "api" else None
+        deadline = Deadline.from_context(context, AWS_RESERVE_SECONDS, turn_seconds=turn)
+        return execute(command, self.container.engage, deadline)
 
     def is_stale(self, command: Command) -> bool:
         """Whether the command's event is older than the newest applied to its contact (no time or table: no)."""

@@ -20,9 +20,8 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 DEFAULT_TIMEOUT_SECONDS = 5.0
 # Records of different contacts in one SQS batch handled at once.
 DEFAULT_BATCH_CONCURRENCY = 10
-# Requests per second one container sends Engage at most, after a burst of 10: in any second at most
-# 12 + 10 = 22, so the queues' default maximum concurrency of 2 stays under Engage's 50/s.
-DEFAULT_MAX_REQUESTS_PER_SECOND = 12.0
+# The whole deployment's requests per second toward Engage (every function, trigger and container), under 50/s.
+DEFAULT_REQUESTS_PER_SECOND = 45.0
 # An Engage outage queued work survives before it is dead-lettered (the queues' maxReceiveCount follows).
 DEFAULT_OUTAGE_TOLERANCE_HOURS = 6.0
 
@@ -41,7 +40,9 @@ class Settings:
     max_receive_count: int | None = None  # None: never dead-lettered for its receive count by the code
     batch_concurrency: int = DEFAULT_BATCH_CONCURRENCY
     platforms: PlatformSettings = field(default_factory=PlatformSettings)
-    max_requests_per_second: float = DEFAULT_MAX_REQUESTS_PER_SECOND
+    requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND
+    # Containers the template lets run at once: the fallback share of the budget is 1/this of it.
+    containers_at_once: int = 1
     engage_api_version: str = DEFAULT_VERSION  # only the Engage client acts on it
 
     @classmethod
@@ -60,9 +61,10 @@ class Settings:
             update_queue_url=_optional(env, "UPDATE_QUEUE_URL"),
             max_receive_count=_max_receive_count(env),
             batch_concurrency=_positive_int(env, "SQS_BATCH_CONCURRENCY") or DEFAULT_BATCH_CONCURRENCY,
-            max_requests_per_second=_number(
-                env, "ENGAGE_MAX_REQUESTS_PER_SECOND", DEFAULT_MAX_REQUESTS_PER_SECOND, 0, 200, "requests per second"
+            requests_per_second=_number(
+                env, "ENGAGE_REQUESTS_PER_SECOND", DEFAULT_REQUESTS_PER_SECOND, 0, 200, "requests per second"
             ),
+            containers_at_once=_positive_int(env, "ENGAGE_CONTAINERS_AT_ONCE") or 1,
             platforms=platform_settings(env, catalogue),
             engage_api_version=_api_version(env),
         )

@@ -15,7 +15,6 @@ from ..errors import (
     ContactNotFound,
     EngageAuthError,
     EngageContactError,
-    EngageRateLimited,
     EngageRejected,
     EngageUnavailable,
     InvalidRequest,
@@ -23,7 +22,7 @@ from ..errors import (
 )
 from ..http_session import new_session
 from .answers import CHECKED, Answer, Failure, classify, error_details, is_auth_refusal
-from .pacing import RequestPacer
+from .pacing import RateBudget
 from .retry import MIN_ATTEMPT_SECONDS, Deadline, RetryPolicy
 from .transport import Transport
 from .versions import DEFAULT_VERSION, api_version
@@ -60,7 +59,7 @@ class EngageClient:
         retry: RetryPolicy = RetryPolicy(),
         sleep: Callable[[float], None] = time.sleep,
         observe: Callable[[str, float], None] | None = None,
-        pacer: RequestPacer | None = None,
+        budget: RateBudget | None = None,
         version: str = DEFAULT_VERSION,
     ) -> None:
         self.api_key = api_key
@@ -69,7 +68,7 @@ class EngageClient:
         self.sleep = sleep
         self.observe = observe or (lambda name, value: None)  # ("latency", seconds) and ("retry", 1)
         self.transport = Transport(base_url, session or new_session(), self.observe)
-        self.pacer = pacer
+        self.budget = budget
         self.api = api_version(version)  # the only place the API version is known: paths, methods, promote
 
     # --- the contract's calls ---------------------------------------------------
@@ -248,12 +247,10 @@ class EngageClient:
             raise failure.error from None  # cannot tell whether it was applied: do not send it blind
 
     def _pace(self, deadline: Deadline) -> None:
-        """Keep this container under its share of Engage's rate guidance."""
-        if self.pacer is None:
+        """Wait for this request's turn in the deployment's one rate budget (EngageRateLimited if too far)."""
+        if self.budget is None:
             return
-        wait = self.pacer.reserve()
-        if not deadline.allows(wait):
-            raise EngageRateLimited("this container's request budget toward Engage is used up for now", retry_after=1)
+        wait = self.budget.acquire(deadline.turn_within())
         if wait > 0:
             self.sleep(wait)
 

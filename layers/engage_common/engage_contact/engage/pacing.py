@@ -1,30 +1,66 @@
-"""This container's own pace toward Engage: at most `rate` requests a second after a burst."""
+"""Whose turn it is to call Engage: the deployment's one rate budget, as the client sees it.
+
+The client asks a `RateBudget` for its turn before every request (retries and lookups
+included). The shared budget lives in `aws.rate_budget`; `FallbackPacer` is this container's
+own share of it, used only when the shared one cannot be consulted (or there is no table).
+"""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
+
+from ..errors import EngageRateLimited
 
 
-class RequestPacer:
-    """At most `rate` requests per second from this container (shared by its threads), after a burst.
+class RateBudget(Protocol):
+    def acquire(self, within: float) -> float:
+        """Take the next turn; the seconds to wait before using it, at most `within`.
 
-    A generic cell-rate algorithm: in any one-second window at most `rate + burst` requests start, and a
-    whole SQS batch (10 records) can start at once.
+        Raises EngageRateLimited (with `retry_after`) when the turn is further away than `within`.
+        """
+        ...
+
+
+class FallbackPacer:
+    """The FALLBACK: this container's own share of the budget (`rate` a second after a small burst).
+
+    A generic cell-rate algorithm: in any one-second window at most `rate + burst` requests start.
+    The composition root gives it the budget divided by the containers the template lets run at once.
     """
 
-    def __init__(self, rate: float, burst: int = 10, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, rate: float, burst: int = 1, clock: Callable[[], float] = time.monotonic) -> None:
         self.interval = 1.0 / rate
         self.credit = max(burst - 1, 0) * self.interval
         self.clock = clock
         self._due = 0.0  # when the next request is due if none had been sent early
         self._lock = threading.Lock()
 
-    def reserve(self) -> float:
-        """Take the next slot; the seconds to wait before using it."""
+    def reserve(self, after: float = 0.0) -> float:
+        """Take the next slot, none sooner than `after` seconds from now; the seconds to wait before using it."""
         with self._lock:
             now = self.clock()
-            due = max(self._due, now)
+            due = max(self._due, now + after)
             self._due = due + self.interval
-            return max(due - now - self.credit, 0.0)
+            return max(due - now - (self.credit if not after else 0.0), 0.0)
+
+    def pending(self) -> float:
+        """Seconds until the slots already given out are used up."""
+        with self._lock:
+            return max(self._due - self.clock(), 0.0)
+
+    def acquire(self, within: float, after: float = 0.0) -> float:
+        wait = self.reserve(after)
+        if wait > within:
+            raise too_long(wait)
+        return wait
+
+
+def too_long(wait: float) -> EngageRateLimited:
+    """The answer to a turn further away than the caller may wait."""
+    return EngageRateLimited(
+        "the deployment's request budget toward Engage is used up for now", retry_after=max(math.ceil(wait), 1)
+    )

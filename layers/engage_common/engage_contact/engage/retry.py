@@ -10,22 +10,34 @@ from dataclasses import dataclass
 from typing import Any
 
 MIN_ATTEMPT_SECONDS = 0.25  # no attempt is started with less time than this left
+# An API caller waits at most this long for its turn in the rate budget, then gets 503 with Retry-After.
+API_TURN_SECONDS = 2.0
 
 
 class Deadline:
     """The time this invocation has left for Engage; built from the Lambda context when there is one."""
 
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, seconds: float, clock: Callable[[], float] = time.monotonic, turn_seconds: float | None = None
+    ) -> None:
         self._clock = clock
         self._end = clock() + seconds
+        self.turn_seconds = turn_seconds  # the longest wait for a turn in the rate budget; None: as time allows
 
     @classmethod
-    def from_context(cls, context: Any, reserve_seconds: float = 1.0, default_seconds: float = 30.0) -> Deadline:
+    def from_context(
+        cls,
+        context: Any,
+        reserve_seconds: float = 1.0,
+        default_seconds: float = 30.0,
+        turn_seconds: float | None = None,
+    ) -> Deadline:
         """Lambda's remaining time less `reserve_seconds`, kept for the work after Engage (the handler passes
-        aws.clients.AWS_RESERVE_SECONDS: this room may not import aws)."""
+        aws.clients.AWS_RESERVE_SECONDS: this room may not import aws); `turn_seconds` caps the wait for a
+        turn in the rate budget."""
         remaining = getattr(context, "get_remaining_time_in_millis", None)
         seconds = remaining() / 1000 if callable(remaining) else default_seconds
-        return cls(max(seconds - reserve_seconds, 0.0))
+        return cls(max(seconds - reserve_seconds, 0.0), turn_seconds=turn_seconds)
 
     def remaining(self) -> float:
         return max(self._end - self._clock(), 0.0)
@@ -33,6 +45,11 @@ class Deadline:
     def allows(self, wait: float) -> bool:
         """Whether an attempt can still start after waiting `wait` seconds."""
         return wait + MIN_ATTEMPT_SECONDS <= self.remaining()
+
+    def turn_within(self) -> float:
+        """The longest this call may wait for its turn in the rate budget and still be sent."""
+        left = max(self.remaining() - MIN_ATTEMPT_SECONDS, 0.0)
+        return left if self.turn_seconds is None else min(left, self.turn_seconds)
 
 
 @dataclass(frozen=True)
