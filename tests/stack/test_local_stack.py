@@ -14,6 +14,7 @@ import time
 import boto3
 import pytest
 import requests
+from engage_contact.domain.contacts import message_group
 
 from local.engage_sandbox import DEMO_CONTACTS
 
@@ -226,20 +227,21 @@ def test_dead_letters_are_listed_with_their_reasons_and_no_personal_data(stack):
         send_from_another_shell(stack, "update", json.dumps(command), "--queue").stdout.split("\n", 1)[1]
     )
     listing = []
+    group = message_group(command)  # a digest of the email: no address in SQS metadata or in the listing
 
     def listed():
         listing[:] = [send_from_another_shell(stack, "dead-letters", "update")]
-        return "group=email:cecilia@example.com" in listing[0].stdout
+        return f"group={group}" in listing[0].stdout
 
     assert wait_for(listed), listing[0].stdout + listing[0].stderr
-    line = next(x for x in listing[0].stdout.splitlines() if "group=email:cecilia@example.com" in x)
+    line = next(x for x in listing[0].stdout.splitlines() if f"group={group}" in x)
     assert "InvalidRequest: unknown attribute 'firstNam'" in line
-    assert "Cecilia-Hemlig" not in listing[0].stdout
-    assert queued["group"] == "email:cecilia@example.com"
+    assert "Cecilia-Hemlig" not in listing[0].stdout and "cecilia@example.com" not in listing[0].stdout
+    assert queued["group"] == group
     with_bodies = send_from_another_shell(stack, "dead-letters", "update", "--bodies")
     assert "Cecilia-Hemlig" in with_bodies.stdout
     # listing does not consume: the message is still there for the next one
-    assert "group=email:cecilia@example.com" in send_from_another_shell(stack, "dead-letters").stdout
+    assert f"group={group}" in send_from_another_shell(stack, "dead-letters").stdout
 
 
 def test_a_redrive_sends_dead_letters_back_once_the_cause_is_fixed(stack):
