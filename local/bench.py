@@ -180,8 +180,10 @@ class Bench:
     # --- the figures ---------------------------------------------------------------------------------
     def cold_start(self) -> dict[str, float]:
         runs = 3 if self.quick else 9
-        env = {**os.environ, **self.env(), "PYTHONPATH": os.pathsep.join([str(ROOT / "functions" / "update_contact"),
-                                                                          str(LAYER)])}  # fmt: skip
+        # The budget at its highest: a batch's ten requests are then not spread over 0.2 s by the pacing (at 45/s),
+        # which the rate figures measure; the lease itself (one UpdateItem) is still paid.
+        env = {**os.environ, **self.env(ENGAGE_REQUESTS_PER_SECOND="200"),
+               "PYTHONPATH": os.pathsep.join([str(ROOT / "functions" / "update_contact"), str(LAYER)])}  # fmt: skip
         command = {"contactId": self.contacts[0], "attributes": {"city": "Cold"}}
 
         def run(script: str, *args: str) -> float:
@@ -389,9 +391,14 @@ class RateRun:
         env = self.bench.env(ENGAGE_REQUESTS_PER_SECOND=str(BUDGET), ENGAGE_CONTAINERS_AT_ONCE=at_once,
                              POWERTOOLS_SERVICE_NAME=name, POWERTOOLS_METRICS_DISABLED="true")  # fmt: skip
         handler = LocalFunction(spec, env).handler
-        handler.container.aws("dynamodb").meta.events.register(
-            "before-parameter-build.dynamodb.UpdateItem", self.store_write
-        )
+        store = handler.container.engage.budget.client()  # the budget's own light DynamoDB client
+        update_item = store.update_item
+
+        def counted(**params: Any) -> Any:  # counted from outside
+            self.store_write(params)
+            return update_item(**params)
+
+        store.update_item = counted
         return handler
 
     def store_write(self, params: dict, **_: Any) -> None:

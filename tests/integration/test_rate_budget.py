@@ -151,3 +151,26 @@ def test_queued_work_waits_for_its_turn_where_an_api_caller_would_not(function_e
     for city in ("A", "B"):  # direct invocation: the second waits its turn within the deadline
         handler({"contactId": ANNA, "attributes": {"city": city}}, LocalContext(timeout_seconds=30))
     assert [json.loads(r["body"])["city"] for r in sandbox.state.request_log("update")] == ["A", "B"]
+
+
+def test_the_containers_light_dynamodb_client_leases_as_boto3s_does(idempotency_table):
+    from engage_contact.aws.dynamodb_light import LightDynamoDb
+
+    clock = Clock()
+    light, boto = budget(idempotency_table, clock, client=LightDynamoDb()), budget(idempotency_table, clock)
+    waits = [light.acquire(5), boto.acquire(5), light.acquire(5)]
+    assert waits == pytest.approx([0, 0.1 - EARLY, 0.2 - EARLY], abs=1e-5)
+    (item,) = [i for i in dynamodb().scan(TableName=idempotency_table)["Items"] if i["id"]["S"] == KEY]
+    assert float(item["tat"]["N"]) == pytest.approx(clock.now + 0.3, abs=1e-5)
+
+
+def test_the_light_client_reports_a_lost_condition_as_boto3_would(idempotency_table):
+    from botocore.exceptions import ClientError
+    from engage_contact.aws.dynamodb_light import LightDynamoDb
+
+    with pytest.raises(ClientError) as raised:
+        LightDynamoDb().update_item(
+            TableName=idempotency_table, Key={"id": {"S": "x"}}, UpdateExpression="SET n = :n",
+            ConditionExpression="attribute_exists(n)", ExpressionAttributeValues={":n": {"N": "1"}},
+        )  # fmt: skip
+    assert raised.value.response["Error"]["Code"] == "ConditionalCheckFailedException"

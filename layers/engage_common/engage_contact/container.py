@@ -30,17 +30,19 @@ def _observe(name: str, value: float) -> None:
         observability.count("EngageRetries")
 
 
-def rate_budget(settings: Settings, aws: AwsClients) -> RateBudget:
+def rate_budget(settings: Settings) -> RateBudget:
     """The deployment's one budget toward Engage, shared through the table; this container's share without one."""
     fallback = FallbackPacer(settings.requests_per_second / settings.containers_at_once)
     if not settings.idempotency_table:
         return fallback
+    from .aws.dynamodb_light import LightDynamoDb
     from .aws.rate_budget import SharedRateBudget
 
-    return SharedRateBudget(settings.idempotency_table, lambda: aws("dynamodb"), settings.requests_per_second, fallback)
+    store = LightDynamoDb()  # every command leases before it calls Engage: no boto3 client for that
+    return SharedRateBudget(settings.idempotency_table, lambda: store, settings.requests_per_second, fallback)
 
 
-def engage_client(settings: Settings, secrets: SecretReader, aws: AwsClients | None = None) -> EngageClient:
+def engage_client(settings: Settings, secrets: SecretReader) -> EngageClient:
     """The Engage client a deployment's settings describe, its key read through `secrets`."""
     return EngageClient(
         settings.engage_base_url,
@@ -48,7 +50,7 @@ def engage_client(settings: Settings, secrets: SecretReader, aws: AwsClients | N
         settings.timeout_seconds,
         session=new_session(pool_size=max(settings.batch_concurrency * 2, 10), base_url=settings.engage_base_url),
         observe=_observe,
-        budget=rate_budget(settings, aws or AwsClients()),
+        budget=rate_budget(settings),
         version=settings.engage_api_version,
     )
 
@@ -65,7 +67,7 @@ class Container:
         self.settings = settings
         self.secrets = secrets or SecretReader()
         self.aws = aws or AwsClients()
-        self.engage = engage or engage_client(settings, self.secrets, self.aws)
+        self.engage = engage or engage_client(settings, self.secrets)
         self.queues = Queues(lambda: self.aws("sqs"))
         self.queue_settings = QueueSettings(
             settings.dead_letter_queue_url, settings.max_receive_count, settings.batch_concurrency

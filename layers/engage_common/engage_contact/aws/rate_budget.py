@@ -78,6 +78,7 @@ class SharedRateBudget:
         self._outage = False  # logged once per outage
         self._lock = threading.Lock()  # one thread at a time hands out turns or leases
         self._counting = threading.Lock()
+        self._warmed = False
 
     def acquire(self, within: float) -> float:
         with self._asking():
@@ -89,6 +90,9 @@ class SharedRateBudget:
                 return self._next_turn(within)
 
     def _next_turn(self, within: float) -> float:
+        if not self._warmed:  # a first lease timed from before the client's own start-up would come back late
+            self._warmed = True
+            getattr(self.client(), "warm", lambda: None)()
         now = self.clock()
         if now < self._fallback_until:
             return self._fallback_turn(now, within)

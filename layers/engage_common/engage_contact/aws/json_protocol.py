@@ -1,0 +1,204 @@
+"""One call of an AWS JSON-protocol API (Secrets Manager, DynamoDB), signed by botocore, sent over requests.
+
+A boto3 client costs a cold start about 180 ms before its first call: botocore parses its
+endpoint catalogue and the service's whole model. The few calls every container makes on
+its first command (the Engage key's GetSecretValue, the rate budget's UpdateItem) need
+neither. botocore still does every part that has to be exact: the service's own endpoint
+rules (partitions, FIPS, dual-stack), the credentials chain when the environment holds
+none, and the SigV4 signature.
+
+Configuration is read from the environment as botocore reads it: AWS_REGION /
+AWS_DEFAULT_REGION, AWS_ENDPOINT_URL_<SERVICE> then AWS_ENDPOINT_URL (both skipped when
+AWS_IGNORE_CONFIGURED_ENDPOINT_URLS is true), AWS_USE_FIPS_ENDPOINT, AWS_USE_DUALSTACK_ENDPOINT.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import requests
+
+from ..errors import DependencyUnavailable
+from ..http_session import new_session
+from .clients import AWS_ATTEMPTS, AWS_CONNECT_TIMEOUT_SECONDS, AWS_READ_TIMEOUT_SECONDS
+
+# Worth one more attempt (botocore's standard retry mode retries the same).
+RETRYABLE_CODES = frozenset({
+    "ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException", "InternalServerError", "InternalServiceError", "InternalFailure",
+    "ServiceUnavailable", "RequestTimeout", "RequestTimeoutException",
+})  # fmt: skip
+
+
+@dataclass(frozen=True)
+class JsonService:
+    """What differs between two JSON-protocol services: names, the rule set, the target and the JSON version."""
+
+    name: str  # the signing name and the rule set's folder: "secretsmanager", "dynamodb"
+    api_version: str  # "2017-10-17"
+    target_prefix: str  # "secretsmanager", "DynamoDB_20120810"
+    json_version: str  # "1.1", "1.0"
+    endpoint_setting: str  # "AWS_ENDPOINT_URL_SECRETS_MANAGER"
+    title: str  # for messages: "Secrets Manager"
+
+
+class Credentials(NamedTuple):
+    access_key: str
+    secret_key: str
+    token: str | None
+
+
+class AwsCallFailed(Exception):
+    """The call failed; `code` is AWS's error code (or the transport's), safe to log: it names no value."""
+
+    def __init__(self, code: str, status: int | None, body: Any = None, *, retryable: bool = False) -> None:
+        super().__init__(f"{code} (HTTP {status})" if status is not None else code)
+        self.code = code
+        self.status = status
+        self.body = body
+        self.retryable = retryable
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() == "true"
+
+
+def configured_endpoint(service: JsonService) -> str | None:
+    """An endpoint the environment names for the service (as botocore reads it), or None."""
+    if _flag("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"):
+        return None
+    return os.environ.get(service.endpoint_setting) or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+def resolve_endpoint(service: JsonService, region: str | None) -> str:
+    """The endpoint botocore would call, by the service's own rule set and botocore's partitions."""
+    from botocore.endpoint_provider import EndpointProvider
+    from botocore.exceptions import BotoCoreError
+    from botocore.loaders import Loader
+
+    loader = Loader()
+    try:
+        provider = EndpointProvider(
+            loader.load_data(f"{service.name}/{service.api_version}/endpoint-rule-set-1"),
+            loader.load_data("partitions"),
+        )
+        parameters = {"UseFIPS": _flag("AWS_USE_FIPS_ENDPOINT"), "UseDualStack": _flag("AWS_USE_DUALSTACK_ENDPOINT")}
+        if region:
+            parameters["Region"] = region
+        endpoint = configured_endpoint(service)
+        if endpoint:
+            parameters["Endpoint"] = endpoint
+        return provider.resolve_endpoint(**parameters).url
+    except BotoCoreError as exc:  # e.g. no region, or FIPS asked of a custom endpoint
+        raise DependencyUnavailable(f"no {service.title} endpoint: {exc}") from exc
+
+
+def default_region() -> str | None:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+
+
+class JsonProtocolClient:
+    """Calls of one JSON-protocol service. Thread-safe; one per service per container."""
+
+    def __init__(self, service: JsonService, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.service = service
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._endpoints: dict[str | None, str] = {}
+        self._sessions: dict[str, requests.Session] = {}
+        self._chain: Any = None
+
+    def _route(self, region: str | None) -> tuple[str, requests.Session]:
+        with self._lock:
+            if region not in self._endpoints:
+                self._endpoints[region] = resolve_endpoint(self.service, region)
+            url = self._endpoints[region]
+            if url not in self._sessions:
+                self._sessions[url] = new_session(pool_size=10, base_url=url)
+            return url, self._sessions[url]
+
+    def credentials(self) -> Credentials:
+        """The environment's keys (as Lambda gives them); otherwise botocore's whole chain, refreshed as it expires."""
+        key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+        if key and secret:  # botocore's chain starts with these too
+            return Credentials(key, secret, os.environ.get("AWS_SESSION_TOKEN") or None)
+        with self._lock:
+            if self._chain is None:
+                import botocore.session  # profiles, SSO, container and instance credentials, SnapStart
+
+                self._chain = botocore.session.get_session().get_credentials()
+        if self._chain is None:
+            raise DependencyUnavailable(f"no AWS credentials found to call {self.service.title} with")
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            frozen = self._chain.get_frozen_credentials()
+        except BotoCoreError as exc:
+            raise DependencyUnavailable(f"AWS credentials could not be refreshed: {type(exc).__name__}") from exc
+        return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+
+    def warm(self, region: str | None = None) -> None:
+        """Do now what a first call would do before it sends: the endpoint, the session, the signer's imports."""
+        import botocore.auth
+        import botocore.awsrequest  # noqa: F401
+
+        self._route(region or default_region())
+
+    def call(self, operation: str, payload: dict[str, Any], region: str | None = None) -> dict[str, Any]:
+        """The operation's JSON answer; AwsCallFailed with AWS's error code when it cannot be had."""
+        region = region or default_region()
+        url, session = self._route(region)
+        body = json.dumps(payload, allow_nan=False)
+        for attempt in range(1, AWS_ATTEMPTS + 1):
+            outcome = self._attempt(session, url, region, operation, body)
+            if not isinstance(outcome, AwsCallFailed):
+                return outcome
+            if not outcome.retryable or attempt == AWS_ATTEMPTS:
+                raise outcome
+            self._sleep(random.uniform(0.05, 0.5))  # jittered, as botocore's standard mode
+        raise AwsCallFailed("NoAnswer", None)  # not reached: AWS_ATTEMPTS >= 1
+
+    def _attempt(self, session: requests.Session, url: str, region: str | None, operation: str,
+                 body: str) -> dict[str, Any] | AwsCallFailed:  # fmt: skip
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        request = AWSRequest("POST", url.rstrip("/") + "/", data=body, headers={
+            "X-Amz-Target": f"{self.service.target_prefix}.{operation}",
+            "Content-Type": f"application/x-amz-json-{self.service.json_version}"})  # fmt: skip
+        SigV4Auth(self.credentials(), self.service.name, region or "us-east-1").add_auth(request)
+        try:
+            # Never follow a redirect: it would carry the signed headers (the session token) to another host.
+            response = session.post(request.url, data=body, headers=dict(request.headers), allow_redirects=False,
+                                    timeout=(AWS_CONNECT_TIMEOUT_SECONDS, AWS_READ_TIMEOUT_SECONDS))  # fmt: skip
+        except requests.RequestException as exc:
+            return AwsCallFailed(type(exc).__name__, None, retryable=True)
+        if response.status_code == 200:
+            return _json(response) or {}
+        if 300 <= response.status_code < 400:
+            return AwsCallFailed("RedirectNotFollowed", response.status_code, retryable=False)
+        code = _error_code(response)
+        retryable = code in RETRYABLE_CODES or response.status_code >= 500
+        return AwsCallFailed(code, response.status_code, _json(response), retryable=retryable)
+
+
+def _json(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _error_code(response: requests.Response) -> str:
+    data = _json(response)
+    code = (data.get("__type") or data.get("code")) if isinstance(data, dict) else None
+    if not isinstance(code, str) or not code:
+        code = response.headers.get("x-amzn-ErrorType", "") or "UnknownError"
+    return code.split("#")[-1].split(":")[0]
