@@ -8,6 +8,7 @@ this module reads the environment.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from . import observability
@@ -90,17 +91,43 @@ class Container:
                 self._built[name] = build()
             return self._built[name]
 
+    def table_store(self, name: str, store_class: Callable[[], type]) -> Any:
+        """A store kept in the idempotency table (`store_class()(table, dynamodb client)`), built on first use;
+        None without a table. The class is imported by `store_class` then: a path that never uses it pays nothing."""
+        table = self.settings.idempotency_table
+        if not table:
+            return None
+        return self.once(name, lambda: store_class()(table, self.aws("dynamodb")))
+
     def idempotency_guard(self) -> Any:
         """Built on the first command that has a key: a cold start without one pays nothing for it."""
-        if not self.settings.idempotency_table:
-            return None
 
-        def build() -> Any:
+        def store_class() -> type:
             from .aws.idempotency import IdempotencyGuard
 
-            return IdempotencyGuard(self.settings.idempotency_table, self.aws("dynamodb"))
+            return IdempotencyGuard
 
-        return self.once("idempotency", build)
+        return self.table_store("idempotency", store_class)
+
+    def last_applied(self) -> Any:
+        """The newest platform event accepted per customer."""
+
+        def store_class() -> type:
+            from .ecommerce.last_applied import LastApplied
+
+            return LastApplied
+
+        return self.table_store("last_applied", store_class)
+
+    def event_times(self) -> Any:
+        """The newest event time applied per contact; None without an idempotency table (no check then)."""
+
+        def store_class() -> type:
+            from .aws.event_times import EventTimes
+
+            return EventTimes
+
+        return self.table_store("event_times", store_class)
 
     def platform_route(self) -> Any:
         def build() -> Any:
@@ -109,29 +136,6 @@ class Container:
             return PlatformRoute(self.settings.platforms, self.signing_secrets, self.last_applied, self.enqueue_update)
 
         return self.once("platform_route", build)
-
-    def last_applied(self) -> Any:
-        if not self.settings.idempotency_table:
-            return None
-
-        def build() -> Any:
-            from .ecommerce.last_applied import LastApplied
-
-            return LastApplied(self.settings.idempotency_table, self.aws("dynamodb"))
-
-        return self.once("last_applied", build)
-
-    def event_times(self) -> Any:
-        """The newest event time applied per contact; None without an idempotency table (no check then)."""
-        if not self.settings.idempotency_table:
-            return None
-
-        def build() -> Any:
-            from .aws.event_times import EventTimes
-
-            return EventTimes(self.settings.idempotency_table, self.aws("dynamodb"))
-
-        return self.once("event_times", build)
 
     def enqueue_update(self, command: dict[str, Any], deduplication_id: str) -> None:
         """Put an update command on the update function's FIFO queue, its contact as the message group."""
