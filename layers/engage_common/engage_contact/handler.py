@@ -70,7 +70,8 @@ class ContactFunction:
     def execute(self, command: Command, context: Any) -> dict[str, Any]:
         if self.is_stale(command):  # a newer event was applied to this contact: Engage is not called
             return {"contactId": command.contact_id, "contact": None, "sent": {}, "droppedEmpty": [], "stale": True}
-        return execute(command, self.container.engage, Deadline.from_context(context, AWS_RESERVE_SECONDS))
+        deadline = Deadline.from_context(context, AWS_RESERVE_SECONDS)
+        return execute(command, self.container.engage, deadline, self.container.sent_record())
 
     def is_stale(self, command: Command) -> bool:
         """Whether the command's event is older than the newest applied to its contact (no time or table: no)."""

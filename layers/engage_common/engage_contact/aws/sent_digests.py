@@ -1,0 +1,95 @@
+"""The record of what Engage last confirmed per contact: digests, in the idempotency table, under `sent#<contactId>`.
+
+One item a contact; one attribute `d:<name>` a compared entry ("<digest>@<unix seconds>", see
+`domain.sent_digests`); `expiration` (the table's TTL) moved on at every write, so a quiet contact's
+record goes away and its next update is sent whole.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..errors import DependencyUnavailable
+from ..observability import count, logger
+
+PREFIX = "d:"
+
+
+def _key(contact_id: str) -> dict[str, Any]:
+    return {"id": {"S": f"sent#{contact_id}"}}
+
+
+def _names(names: Iterable[str]) -> dict[str, str]:
+    return {f"#n{i}": f"{PREFIX}{name}" for i, name in enumerate(names)}
+
+
+class SentDigests:
+    """Read, forget and record a contact's entries; `lifetime_seconds` is how long an entry counts."""
+
+    def __init__(self, table_name: str, client: Any, lifetime_seconds: float) -> None:
+        """`client`: the container's DynamoDB client."""
+        self.table_name = table_name
+        self.client = client
+        self.lifetime_seconds = lifetime_seconds
+
+    def read(self, contact_id: str) -> dict[str, str] | None:
+        """The contact's entries by name ({} when it has none); None when the table cannot be read."""
+        try:
+            item = self.client.get_item(TableName=self.table_name, Key=_key(contact_id), ConsistentRead=True)
+        except Exception as exc:  # the whole payload is sent: correct, only not economical
+            _unavailable("read", exc)
+            return None
+        fields = item.get("Item") or {}
+        return {k[len(PREFIX) :]: v["S"] for k, v in fields.items() if k.startswith(PREFIX) and "S" in v}
+
+    def forget(self, contact_id: str, names: Iterable[str]) -> None:
+        """Remove these entries (their values are on their way to Engage); DependencyUnavailable when it fails.
+
+        A contact without a record is left without one (no empty item is made).
+        """
+        placeholders = _names(names)
+        if not placeholders:
+            return
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.update_item(
+                TableName=self.table_name, Key=_key(contact_id),
+                UpdateExpression="REMOVE " + ", ".join(placeholders), ConditionExpression="attribute_exists(id)",
+                ExpressionAttributeNames=placeholders,
+            )  # fmt: skip
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return
+            _unavailable("forget", exc)
+            raise DependencyUnavailable("the idempotency table cannot be reached") from exc
+        except Exception as exc:
+            _unavailable("forget", exc)
+            raise DependencyUnavailable("the idempotency table cannot be reached") from exc
+
+    def record(self, contact_id: str, entries: Mapping[str, str], now: float | None = None) -> None:
+        """Set these entries (Engage confirmed their values) and move the record's expiry on; a failure is
+        logged and counted, never raised: the entries were forgotten before, the next update is only whole."""
+        if not entries:
+            return
+        now = time.time() if now is None else now
+        placeholders = _names(entries)
+        values = {f":v{i}": {"S": value} for i, value in enumerate(entries.values())}
+        values[":exp"] = {"N": str(int(now + self.lifetime_seconds))}
+        sets = [f"{p} = :v{i}" for i, p in enumerate(placeholders)]
+        try:
+            self.client.update_item(
+                TableName=self.table_name, Key=_key(contact_id),
+                UpdateExpression="SET " + ", ".join([*sets, "expiration = :exp"]),
+                ExpressionAttributeNames=placeholders, ExpressionAttributeValues=values,
+            )  # fmt: skip
+        except Exception as exc:
+            _unavailable("record", exc)
+
+
+def _unavailable(step: str, error: BaseException) -> None:
+    count("SentDigestsUnavailable")
+    logger.warning("sent digests unavailable: the whole payload goes to Engage",
+                   extra={"step": step, "errorType": type(error).__name__})  # fmt: skip
