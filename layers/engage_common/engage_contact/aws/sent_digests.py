@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import DependencyUnavailable
-from ..observability import count, logger
 
 PREFIX = "d:"
 
@@ -26,7 +25,10 @@ def _names(names: Iterable[str]) -> dict[str, str]:
 
 
 class SentDigests:
-    """Read, forget and record a contact's entries; `lifetime_seconds` is how long an entry counts."""
+    """Read, forget and record a contact's entries; `lifetime_seconds` is how long an entry counts.
+
+    Each raises DependencyUnavailable when the table cannot be reached; what then is the caller's choice.
+    """
 
     def __init__(self, table_name: str, client: Any, lifetime_seconds: float) -> None:
         """`client`: the container's DynamoDB client."""
@@ -34,18 +36,17 @@ class SentDigests:
         self.client = client
         self.lifetime_seconds = lifetime_seconds
 
-    def read(self, contact_id: str) -> dict[str, str] | None:
-        """The contact's entries by name ({} when it has none); None when the table cannot be read."""
+    def read(self, contact_id: str) -> dict[str, str]:
+        """The contact's entries by name ({} when it has none), read consistently: the last write counts."""
         try:
             item = self.client.get_item(TableName=self.table_name, Key=_key(contact_id), ConsistentRead=True)
-        except Exception as exc:  # the whole payload is sent: correct, only not economical
-            _unavailable("read", exc)
-            return None
+        except Exception as exc:
+            raise DependencyUnavailable("the idempotency table cannot be reached") from exc
         fields = item.get("Item") or {}
         return {k[len(PREFIX) :]: v["S"] for k, v in fields.items() if k.startswith(PREFIX) and "S" in v}
 
     def forget(self, contact_id: str, names: Iterable[str]) -> None:
-        """Remove these entries (their values are on their way to Engage); DependencyUnavailable when it fails.
+        """Remove these entries (their values are on their way to Engage).
 
         A contact without a record is left without one (no empty item is made).
         """
@@ -63,15 +64,12 @@ class SentDigests:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 return
-            _unavailable("forget", exc)
             raise DependencyUnavailable("the idempotency table cannot be reached") from exc
         except Exception as exc:
-            _unavailable("forget", exc)
             raise DependencyUnavailable("the idempotency table cannot be reached") from exc
 
     def record(self, contact_id: str, entries: Mapping[str, str], now: float | None = None) -> None:
-        """Set these entries (Engage confirmed their values) and move the record's expiry on; a failure is
-        logged and counted, never raised: the entries were forgotten before, the next update is only whole."""
+        """Set these entries (Engage confirmed their values) and move the record's expiry on."""
         if not entries:
             return
         now = time.time() if now is None else now
@@ -86,10 +84,4 @@ class SentDigests:
                 ExpressionAttributeNames=placeholders, ExpressionAttributeValues=values,
             )  # fmt: skip
         except Exception as exc:
-            _unavailable("record", exc)
-
-
-def _unavailable(step: str, error: BaseException) -> None:
-    count("SentDigestsUnavailable")
-    logger.warning("sent digests unavailable: the whole payload goes to Engage",
-                   extra={"step": step, "errorType": type(error).__name__})  # fmt: skip
+            raise DependencyUnavailable("the idempotency table cannot be reached") from exc
