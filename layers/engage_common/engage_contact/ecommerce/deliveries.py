@@ -82,7 +82,7 @@ def to_command(platform: Platform, raw: bytes, headers: Mapping[str, str],
         command["eventTime"] = at.isoformat()
     promote = None
     if promote_on_account is not None and ACCOUNT_RULES[platform.has_account](customer):
-        promote = promote_command(command, promote_on_account.get("attributes") or {})
+        promote = promote_command(command, promote_on_account)
     return Delivery(command, key, at, digest=body_digest(raw), promote=promote)
 
 
