@@ -76,16 +76,16 @@ def test_clear_names_always_go_out(invoke, sandbox):
     assert result["sent"] == {"careOf": ""} and result["droppedUnchanged"] == ["city"] and "unchanged" not in result
 
 
-def test_a_plain_update_in_between_is_never_hidden(invoke, sandbox):
+def test_a_plain_keyed_update_in_between_is_never_hidden(invoke, sandbox):
     invoke(changed(city="Lund"))
-    invoke({"contactId": ANNA, "attributes": {"city": "Malmö"}})  # without sendOnlyChanged
+    invoke({"contactId": ANNA, "attributes": {"city": "Malmö"}, "idempotencyKey": "plain-1"})  # as SQS, API, ...
     result = invoke(changed(city="Lund"))
     assert result["sent"] == {"city": "Lund"} and sandbox.state.get_contact(ANNA)["city"] == "Lund"
 
 
 def test_a_promotion_in_between_is_never_hidden(invoke, sandbox):
     invoke(changed(city="Lund"))
-    invoke({"contactId": ANNA, "attributes": {"city": "Malmö"}}, "promote_contact")
+    invoke({"contactId": ANNA, "attributes": {"city": "Malmö"}, "idempotencyKey": "p-1"}, "promote_contact")
     result = invoke(changed(city="Lund"))
     assert result["sent"] == {"city": "Lund"} and sandbox.state.get_contact(ANNA)["city"] == "Lund"
 
@@ -178,5 +178,16 @@ def test_an_unreachable_table_sends_everything_logged_once_and_counted(invoke, s
 
 
 def test_a_plain_update_of_a_contact_without_record_makes_none(invoke, sandbox):
-    invoke({"contactId": ANNA, "attributes": {"city": "Lund"}})
+    invoke({"contactId": ANNA, "attributes": {"city": "Lund"}, "idempotencyKey": "plain-2"})
     assert record_item() is None
+
+
+def test_a_plain_update_through_sqs_is_never_hidden(functions, queues, sandbox):
+    from local.lambda_runtime import SqsEventSource, send_command
+
+    functions["update_contact"](changed(city="Lund"), LocalContext())
+    url = queues.urls["update_contact"]
+    send_command(queues.sqs, url, {"contactId": ANNA, "attributes": {"city": "Malmö"}}, ANNA)  # no key of its own
+    send_command(queues.sqs, url, changed(city="Lund"), ANNA)
+    SqsEventSource(queues.sqs, url, functions["update_contact"]).drain()
+    assert updates(sandbox)[-1] == {"city": "Lund"} and sandbox.state.get_contact(ANNA)["city"] == "Lund"
