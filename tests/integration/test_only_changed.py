@@ -127,7 +127,26 @@ def test_a_created_contact_is_recorded_with_what_the_create_sent(invoke, sandbox
     again = invoke(command)
     assert again["unchanged"] is True and again["contactId"] == created["contactId"]
     assert again["droppedUnchanged"] == ["firstName", "city"]
-    assert [r["route"] for r in sandbox.state.request_log()] == ["lookup", "create", "lookup"]
+    # the lookup's contact is remembered too: an unchanged customer costs Engage no call at all
+    assert [r["route"] for r in sandbox.state.request_log()] == ["lookup", "create"]
+
+
+def test_a_lookup_remembered_is_checked_by_engage_when_something_changed(invoke, sandbox):
+    email = DEMO_CONTACTS[0]["attributes"]["email"]
+    command = {"lookup": {"email": email}, "attributes": {"city": "Lund"}, "sendOnlyChanged": True}
+    invoke(command)
+    assert invoke(command)["unchanged"] is True
+    invoke({**command, "attributes": {"city": "Malmö"}})
+    assert [r["route"] for r in sandbox.state.request_log()] == ["lookup", "update", "lookup", "update"]
+
+
+def test_an_update_that_changes_the_lookup_key_forgets_what_the_lookup_found(invoke, sandbox):
+    email = DEMO_CONTACTS[0]["attributes"]["email"]
+    invoke({"lookup": {"email": email}, "attributes": {"city": "Lund"}, "sendOnlyChanged": True})
+    invoke({"lookup": {"email": email}, "attributes": {"email": "anna.new@example.com"}, "sendOnlyChanged": True})
+    sandbox.state.add_contact({"contactType": "Contact", "attributes": {"email": email, "city": "Lund"}})
+    other = invoke({"lookup": {"email": email}, "attributes": {"city": "Lund"}, "sendOnlyChanged": True})
+    assert other["contactId"] != ANNA  # looked up again: the address now names someone else
 
 
 def test_a_replay_answers_what_was_dropped(invoke, sandbox):

@@ -11,6 +11,7 @@ command says so once in the log and in the `SentDigestsUnavailable` metric.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from . import observability
 from .aws.clients import AWS_CONNECT_TIMEOUT_SECONDS, AWS_READ_TIMEOUT_SECONDS
 from .aws.sent_digests import SentDigests
 from .domain.command import Command, Operation
+from .domain.contacts import command_group
 from .domain.sent_digests import changed_only, digests, entry, flatten
 from .engage.retry import Deadline
 from .errors import DependencyUnavailable
@@ -100,6 +102,28 @@ class SentRecord:
         """A contact find-or-create made: what the create sent is what Engage holds."""
         attributes = {k: v for k, v in body.items() if k != "contactType"}
         self.confirmed(contact_id, Plan(attributes, record=digests(self.key(), contact_id, attributes)))
+
+    def known_unchanged(self, command: Command) -> dict[str, Any] | None:
+        """For an update by lookup that sends only what changed: the contact its lookup last resolved to, when
+        Engage holds every value already (no Engage call at all, not even the lookup); else None."""
+        if command.lookup is None or not command.send_only_changed:
+            return None
+        try:
+            contact_id = self.store.contact_for(command_group(command))
+        except DependencyUnavailable:
+            return None  # the plan that follows says it, once
+        if contact_id is None:
+            return None
+        plan = self.plan(command, contact_id)
+        return None if plan.sent or plan.unavailable else {"contactId": contact_id, "unchanged": plan.unchanged}
+
+    def resolved(self, command: Command, contact_id: str, sent: dict[str, Any]) -> None:
+        """Remember what the command's lookup resolved to (forgotten when the update changed the key itself)."""
+        if command.lookup is None or not command.send_only_changed:
+            return
+        changed_key = command.lookup.key in sent and sent[command.lookup.key] != command.lookup.value
+        with contextlib.suppress(DependencyUnavailable):  # only economy is lost: the next one looks up
+            self.store.remember_contact(command_group(command), None if changed_key else contact_id, self.clock())
 
     def _threads(self) -> ThreadPoolExecutor:
         with self._lock:

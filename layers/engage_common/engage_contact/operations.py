@@ -21,6 +21,18 @@ def execute(
     write, and consulted by an update that sends only what changed.
     """
     run = partial(apply, record=record)
+    known = record.known_unchanged(command) if record is not None else None
+    if known is not None:  # Engage holds every value of the contact its lookup last found: no call at all
+        return {**_result(known["contactId"], None, {}, command.payload.dropped_empty),
+                "droppedUnchanged": known["unchanged"], "unchanged": True}  # fmt: skip
+    result = _execute(command, client, deadline, run, record)
+    if record is not None:
+        record.resolved(command, result["contactId"], result["sent"])
+    return result
+
+
+def _execute(command: Command, client: EngageClient, deadline: Deadline, run: Any,
+             record: SentRecord | None) -> dict[str, Any]:  # fmt: skip
     if command.creation is not None:
         result = find_or_create(command, client, deadline, run)
         if result.get("created") and record is not None:

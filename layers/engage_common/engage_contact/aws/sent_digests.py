@@ -85,3 +85,24 @@ class SentDigests:
             )  # fmt: skip
         except Exception as exc:
             raise DependencyUnavailable("the idempotency table cannot be reached") from exc
+
+    def contact_for(self, lookup_group: str) -> str | None:
+        """The contactId a lookup (its message group: key and digest, no value) last resolved to, if recorded."""
+        try:
+            item = self.client.get_item(TableName=self.table_name, Key={"id": {"S": f"sent-lookup#{lookup_group}"}},
+                                        ConsistentRead=True).get("Item") or {}  # fmt: skip
+        except Exception as exc:
+            raise DependencyUnavailable("the idempotency table cannot be reached") from exc
+        return item.get("contactId", {}).get("S")
+
+    def remember_contact(self, lookup_group: str, contact_id: str | None, now: float) -> None:
+        """Record (or, with None, forget) the contactId a lookup resolved to; it expires with the entries."""
+        key = {"id": {"S": f"sent-lookup#{lookup_group}"}}
+        try:
+            if contact_id is None:
+                self.client.delete_item(TableName=self.table_name, Key=key)
+                return
+            item = {**key, "contactId": {"S": contact_id}, "expiration": {"N": str(int(now + self.lifetime_seconds))}}
+            self.client.put_item(TableName=self.table_name, Item=item)
+        except Exception as exc:
+            raise DependencyUnavailable("the idempotency table cannot be reached") from exc
