@@ -38,6 +38,7 @@ TARGETS = {
     "batch100_speedup": ("≥ 5", lambda v: v >= 5),
     "secret_reads_per_1000": ("1", lambda v: v == 1),
     "layer_unzipped_mb": ("≤ 10", lambda v: v <= 10),
+    "webhook_engage_calls_per_event": ("≤ 0.25", lambda v: v <= 0.25),
 }
 
 BASELINE_SCRIPT = """
@@ -314,6 +315,11 @@ class Bench:
         return {"api_resolver_import_ms": median["resolver"], "secret_read_ours_keyed_ms": median["ours"],
                 "secret_read_powertools_keyed_ms": median["powertools"]}  # fmt: skip
 
+    def webhooks(self) -> dict[str, Any]:
+        from .bench_webhooks import run
+
+        return run(self)
+
     def layer_size(self) -> dict[str, Any]:
         from .lambda_python import find_lambda_python
 
@@ -352,6 +358,12 @@ def table(results: dict[str, Any]) -> str:
          f"{'yes' if results['batch100_order_kept'] else 'NO'}"),
         ("Secrets Manager reads per 1000 invocations", "secret_reads_per_1000", ""),
         ("layer size, unzipped (MB)", "layer_unzipped_mb", results.get("layer_note", "")),
+        ("Engage calls per Shopify customers/update delivery, 1,000 over 100 customers, most changing nothing "
+         "for Engage", "webhook_engage_calls_per_event",
+         f"{results.get('webhook_engage_updates_per_event', 0):.2f} of them updates; "
+         f"{results.get('webhook_engage_calls_everything_per_event', 0):.2f} sending everything; floor (a first "
+         f"lookup and update per customer) {results.get('webhook_engage_calls_floor_per_event', 0):.2f}; "
+         f"same end state: {'yes' if results.get('webhook_final_state_identical') else 'NO'}"),
     ]  # fmt: skip
     lines = ["| figure | value | target | measured |", "| --- | --- | --- | --- |"]
     for label, key, detail in rows:
@@ -391,6 +403,7 @@ def main(argv: list[str] | None = None) -> int:
             bench.batches,
             bench.secret_reads,
             bench.library_costs,
+            bench.webhooks,
             bench.layer_size,
         ):
             results.update(step())
