@@ -45,6 +45,7 @@ TARGETS = {
     "rate_store_writes_per_request": ("≤ 0.2", lambda v: v <= 0.2),
     "rate_outage_peak_ratio": ("≤ 1.11", lambda v: v <= 1.11),
     "rate_outage_failures": ("0", lambda v: v == 0),
+    "webhook_engage_calls_per_event": ("≤ 0.25", lambda v: v <= 0.25),
 }
 BUDGET = 45  # ENGAGE_REQUESTS_PER_SECOND's default
 RATE_LATENCY_MS = 100
@@ -343,6 +344,11 @@ class Bench:
         return {"api_resolver_import_ms": median["resolver"], "secret_read_ours_keyed_ms": median["ours"],
                 "secret_read_powertools_keyed_ms": median["powertools"]}  # fmt: skip
 
+    def webhooks(self) -> dict[str, Any]:
+        from .bench_webhooks import run
+
+        return run(self)
+
     def layer_size(self) -> dict[str, Any]:
         from .lambda_python import find_lambda_python
 
@@ -510,6 +516,12 @@ def table(results: dict[str, Any]) -> str:
          f"{results['rate_outage_peak']} in a second, {results['rate_outage_sustained']:.1f}/s sustained"),
         ("rate, store down: commands failed", "rate_outage_failures",
          f"API answers {results['rate_outage_api_answers']}"),
+        ("Engage calls per Shopify customers/update delivery, 1,000 over 100 customers, most changing nothing "
+         "for Engage", "webhook_engage_calls_per_event",
+         f"{results.get('webhook_engage_updates_per_event', 0):.2f} of them updates; "
+         f"{results.get('webhook_engage_calls_everything_per_event', 0):.2f} sending everything; floor (a first "
+         f"lookup and update per customer) {results.get('webhook_engage_calls_floor_per_event', 0):.2f}; "
+         f"same end state: {'yes' if results.get('webhook_final_state_identical') else 'NO'}"),
     ]  # fmt: skip
     lines = ["| figure | value | target | measured |", "| --- | --- | --- | --- |"]
     for label, key, detail in rows:
@@ -544,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"quick": args.quick, "python": sys.version.split()[0]}
     try:
         steps = (bench.cold_start, bench.warm_update, bench.batches, bench.secret_reads, bench.library_costs,
-                 bench.rate_budget, bench.layer_size)  # fmt: skip
+                 bench.rate_budget, bench.webhooks, bench.layer_size)  # fmt: skip
         for step in steps:
             results.update(step())
     finally:

@@ -134,6 +134,9 @@ def plan(count: int, seed: int, contacts: list[str]) -> list[Planned]:
         attributes["externalId"] = f"m{i}"  # the marker that tells this command's Engage call apart
         clear = [n for n in CLEARABLE if rng.random() < 0.08 and attributes.get(n) in (None, "", "   ", ...)]
         command = {"contactId": contact, "idempotencyKey": key, "attributes": attributes}
+        if i % 3 == 0:  # a third send only what changed, with values often held already: the same end state
+            command["sendOnlyChanged"] = True
+            attributes.update({n: f"{n}-same" for n, v in attributes.items() if n != "externalId" and v and v.strip()})
         if clear:
             command["clear"] = clear
         planned.append(Planned(i, "update", contact, command))

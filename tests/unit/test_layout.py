@@ -16,7 +16,7 @@ FLOORS = [
     {"engage", "aws"},
     {"triggers"},
     {"ecommerce"},
-    {"find_or_create"},
+    {"find_or_create", "only_changed"},
     {"operations", "settings"},
     {"container"},
     {"handler"},

@@ -4,7 +4,8 @@ Rooms, each importing only those below it (a test checks it):
 
 - `handler` (the three triggers, one path) and `container` (the composition root), `operations`
   (what each function does with a checked command) with `find_or_create` (a missing contact created,
-  one key one contact), `settings` (the environment, read once);
+  one key one contact) and `only_changed` (the record of what Engage last confirmed, kept truthful),
+  `settings` (the environment, read once);
 - `ecommerce/`: Shopify and WooCommerce webhooks into update commands;
 - `triggers/`: event in, answer out: API Gateway, SQS, Standard Webhooks signatures;
 - `aws/`: Secrets Manager, SQS, the idempotency table, one boto3 session;

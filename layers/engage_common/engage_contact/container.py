@@ -7,6 +7,7 @@ this module reads the environment.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -133,9 +134,34 @@ class Container:
         def build() -> Any:
             from .ecommerce.route import PlatformRoute
 
-            return PlatformRoute(self.settings.platforms, self.signing_secrets, self.last_applied, self.enqueue_update)
+            return PlatformRoute(self.settings.platforms, self.signing_secrets, self.last_applied, self.enqueue_update,
+                                 self.enqueue_promote)  # fmt: skip
 
         return self.once("platform_route", build)
+
+    def sent_record(self) -> Any:
+        """What Engage last confirmed per contact (only what changed); None without the table or with a TTL of 0."""
+        if not self.settings.idempotency_table or not self.settings.sent_digests_ttl_days:
+            return None
+
+        def build() -> Any:
+            from .aws.sent_digests import SentDigests
+            from .only_changed import SentRecord
+
+            lifetime = self.settings.sent_digests_ttl_days * 24 * 3600
+            store = SentDigests(self.settings.idempotency_table, self.aws("dynamodb"), lifetime)
+            return SentRecord(store, self.digest_key)
+
+        return self.once("sent_record", build)
+
+    def digest_key(self) -> bytes:
+        """The deployment's digest key, from its Engage key: a reader of the table cannot test a guessed value
+        (a new Engage key sends every contact whole once)."""
+        return hashlib.sha256(b"engage-contact sent digests\x00" + self.engage.api_key.get().encode()).digest()
+
+    def enqueue_promote(self, command: dict[str, Any], deduplication_id: str) -> None:
+        """Put a promote command on the promote function's FIFO queue, its contact as the message group."""
+        self.queues.send_command(self.settings.promote_queue_url, command, message_group(command), deduplication_id)
 
     def enqueue_update(self, command: dict[str, Any], deduplication_id: str) -> None:
         """Put an update command on the update function's FIFO queue, its contact as the message group."""

@@ -58,22 +58,25 @@ class ContactFunction:
             guard = self.container.idempotency_guard() if key else None
             if guard is not None:
                 request = {"operation": self.operation.value, "key": key, "command": data}
-                result = guard.run(request, context, lambda: self.execute(command, context, trigger))
+                result = guard.run(request, context, lambda: self.execute(command, context, trigger, keyed=True))
             else:
-                result = self.execute(command, context, trigger)
+                result = self.execute(command, context, trigger, keyed=bool(key))
         except Exception as error:
             observability.failure(self.operation.value, error, trigger)
             raise
         observability.success(self.operation.value, result, trigger)
         return result
 
-    def execute(self, command: Command, context: Any, trigger: str = "direct") -> dict[str, Any]:
+    def execute(self, command: Command, context: Any, trigger: str = "direct", keyed: bool = False) -> dict[str, Any]:
         if self.is_stale(command):  # a newer event was applied to this contact: Engage is not called
             return {"contactId": command.contact_id, "contact": None, "sent": {}, "droppedEmpty": [], "stale": True}
         # An API caller waits a short while for its turn in the rate budget; queued work as its time allows.
         turn = API_TURN_SECONDS if trigger == "api" else None
         deadline = Deadline.from_context(context, AWS_RESERVE_SECONDS, turn_seconds=turn)
-        return execute(command, self.container.engage, deadline)
+        # The record of what Engage confirmed is kept by the commands that use the table anyway (a key) and
+        # those that ask for it: a plain command without a key builds no boto3 client.
+        record = self.container.sent_record() if keyed or command.send_only_changed else None
+        return execute(command, self.container.engage, deadline, record)
 
     def is_stale(self, command: Command) -> bool:
         """Whether the command's event is older than the newest applied to its contact (no time or table: no)."""

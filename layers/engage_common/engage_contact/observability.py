@@ -52,6 +52,14 @@ def success(operation: str, result: dict[str, Any], trigger: str) -> None:
         count("StaleCommandsSkipped")
         logger.info("stale command skipped", extra={"operation": operation, "trigger": trigger})
         return
+    if result.get("droppedUnchanged"):
+        count("AttributesDroppedUnchanged", len(result["droppedUnchanged"]))
+    if result.get("unchanged"):  # Engage holds every value already: not called
+        count("UpdatesSkippedUnchanged")
+        logger.info("contact unchanged", extra={"operation": operation, "trigger": trigger,
+                                                "contactId": result["contactId"],
+                                                "droppedUnchanged": result.get("droppedUnchanged", [])})  # fmt: skip
+        return
     count(OPERATION_METRIC[operation])
     if result.get("created"):
         count("ContactsCreated")
@@ -60,7 +68,8 @@ def success(operation: str, result: dict[str, Any], trigger: str) -> None:
     logger.info("contact changed", extra={
         "operation": operation, "trigger": trigger, "contactId": result["contactId"],
         "attributesSent": sorted(result["sent"]), "droppedEmpty": result["droppedEmpty"],
-        "alreadyMember": bool(result.get("alreadyMember")), "contactCreated": bool(result.get("created"))})  # fmt: skip
+        "alreadyMember": bool(result.get("alreadyMember")), "contactCreated": bool(result.get("created")),
+        "droppedUnchanged": result.get("droppedUnchanged", [])})  # fmt: skip
 
 
 def failure(operation: str, error: BaseException, trigger: str) -> None:

@@ -2,27 +2,68 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from .domain.command import Command, Operation
 from .engage.client import EngageClient
 from .engage.retry import Deadline
 from .find_or_create import find_or_create
+from .only_changed import SentRecord
 
 
-def execute(command: Command, client: EngageClient, deadline: Deadline) -> dict[str, Any]:
-    """Run the command against Engage; the contract's success result (`sent`: what Engage really received)."""
+def execute(
+    command: Command, client: EngageClient, deadline: Deadline, record: SentRecord | None = None
+) -> dict[str, Any]:
+    """Run the command against Engage; the contract's success result (`sent`: what Engage really received).
+
+    `record`: what Engage last confirmed per contact (None without the table): kept truthful by every
+    write, and consulted by an update that sends only what changed.
+    """
+    run = partial(apply, record=record)
+    known = record.known_unchanged(command) if record is not None else None
+    if known is not None:  # Engage holds every value of the contact its lookup last found: no call at all
+        return {**_result(known["contactId"], None, {}, command.payload.dropped_empty),
+                "droppedUnchanged": known["unchanged"], "unchanged": True}  # fmt: skip
+    result = _execute(command, client, deadline, run, record)
+    if record is not None:
+        record.resolved(command, result["contactId"], result["sent"])
+    return result
+
+
+def _execute(command: Command, client: EngageClient, deadline: Deadline, run: Any,
+             record: SentRecord | None) -> dict[str, Any]:  # fmt: skip
     if command.creation is not None:
-        return find_or_create(command, client, deadline, apply)
-    return apply(command, command.contact_id or client.find_contact_id(command.lookup, deadline), client, deadline)
+        result = find_or_create(command, client, deadline, run)
+        if result.get("created") and record is not None:
+            record.created(result["contactId"], result["sent"])
+        if result.get("created") and command.send_only_changed:
+            result["droppedUnchanged"] = []
+        return result
+    return run(command, command.contact_id or client.find_contact_id(command.lookup, deadline), client, deadline)
 
 
-def apply(command: Command, contact_id: str, client: EngageClient, deadline: Deadline) -> dict[str, Any]:
-    """The command's one Engage call on a contact that exists."""
+def apply(
+    command: Command, contact_id: str, client: EngageClient, deadline: Deadline, record: SentRecord | None = None
+) -> dict[str, Any]:
+    """The command's one Engage call on a contact that exists (none when nothing changed)."""
     if command.operation is Operation.CHANGE_TYPE:
         contact = client.change_contact_type(contact_id, command.contact_type_id, deadline)
         return _result(contact_id, contact, {"contactTypeId": command.contact_type_id}, [])
-    sent, dropped = command.payload.sent, command.payload.dropped_empty
+    if record is None:
+        return _write(command, contact_id, client, deadline, command.payload.sent)
+    plan = record.plan(command, contact_id)
+    said = {} if plan.unchanged is None else {"droppedUnchanged": plan.unchanged}
+    if plan.unchanged is not None and not plan.sent:  # Engage holds all of it: not called, and not NoData
+        return {**_result(contact_id, None, {}, command.payload.dropped_empty), **said, "unchanged": True}
+    write = partial(_write, command, contact_id, client, deadline, plan.sent)
+    return {**record.send(contact_id, plan, write, deadline), **said}
+
+
+def _write(command: Command, contact_id: str, client: EngageClient, deadline: Deadline,
+           sent: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """Update or promote with `sent`, the attributes to write."""
+    dropped = command.payload.dropped_empty
     if command.operation is Operation.UPDATE:
         return _result(contact_id, client.update_contact(contact_id, sent, deadline), sent, dropped)
     promotion = client.promote_to_member(contact_id, sent, deadline)

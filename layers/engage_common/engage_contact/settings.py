@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from .domain.attributes import CUSTOM_ATTRIBUTE_ID, AttributeCatalogue
-from .ecommerce.config import PlatformSettings, platform_settings
+from .ecommerce.config import PROMOTE_SETTINGS, PlatformSettings, platform_settings, promote_on_account
 from .engage.versions import DEFAULT_VERSION, VERSIONS
 from .errors import ConfigurationError
 from .triggers.backoff import MAX_TOLERANCE_HOURS, max_receive_count_for
@@ -24,6 +24,8 @@ DEFAULT_BATCH_CONCURRENCY = 10
 DEFAULT_REQUESTS_PER_SECOND = 45.0
 # An Engage outage queued work survives before it is dead-lettered (the queues' maxReceiveCount follows).
 DEFAULT_OUTAGE_TOLERANCE_HOURS = 6.0
+# How long an entry of what Engage last confirmed counts (only what changed); 0 keeps no record at all.
+DEFAULT_SENT_DIGESTS_TTL_DAYS = 30.0
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class Settings:
     # Containers the template lets run at once: the fallback share of the budget is 1/this of it.
     containers_at_once: int = 1
     engage_api_version: str = DEFAULT_VERSION  # only the Engage client acts on it
+    promote_queue_url: str | None = None  # where a shop customer who opened an account is promoted
+    sent_digests_ttl_days: float = DEFAULT_SENT_DIGESTS_TTL_DAYS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -67,6 +71,8 @@ class Settings:
             containers_at_once=_positive_int(env, "ENGAGE_CONTAINERS_AT_ONCE") or 1,
             platforms=platform_settings(env, catalogue),
             engage_api_version=_api_version(env),
+            promote_queue_url=_promote_queue_url(env),
+            sent_digests_ttl_days=_sent_digests_ttl_days(env),
         )
 
 
@@ -154,6 +160,22 @@ def _max_receive_count(env: Mapping[str, str]) -> int:
             f"SQS_MAX_RECEIVE_COUNT is {given}, but {name}={hours:g} needs {derived} (the queues' maxReceiveCount)"
         )
     return derived if given is None else given
+
+
+def _sent_digests_ttl_days(env: Mapping[str, str]) -> float:
+    name = "SENT_DIGESTS_TTL_DAYS"
+    if _optional(env, name) in ("0", "0.0"):
+        return 0.0  # no record: every update is sent whole
+    return _number(env, name, DEFAULT_SENT_DIGESTS_TTL_DAYS, 0, 365, "days (or 0, no record)")
+
+
+def _promote_queue_url(env: Mapping[str, str]) -> str | None:
+    """PROMOTE_QUEUE_URL; required when a platform promotes its customers who open an account."""
+    url = _optional(env, "PROMOTE_QUEUE_URL")
+    promoting = [s for s in PROMOTE_SETTINGS.values() if promote_on_account(env, s) is not None]
+    if url is None and promoting:
+        raise ConfigurationError(f"PROMOTE_QUEUE_URL is not set, but {promoting[0]} asks for promotions")
+    return url
 
 
 def _signing(env: Mapping[str, str]) -> bool:

@@ -14,7 +14,9 @@ from ..errors import DependencyUnavailable, IdempotencyConflict, RequestInProgre
 
 EXPIRES_AFTER_SECONDS = 24 * 60 * 60
 # What a replay answers from; Engage's contact is left out: its names and addresses need not sit in the table.
-REPLAY_FIELDS = frozenset({"contactId", "sent", "droppedEmpty", "alreadyMember", "created", "unchanged", "stale"})
+REPLAY_FIELDS = frozenset(
+    {"contactId", "sent", "droppedEmpty", "droppedUnchanged", "alreadyMember", "created", "unchanged", "stale"}
+)
 
 
 class IdempotencyGuard:

@@ -24,7 +24,7 @@ class Operation(StrEnum):
 
 COMMON_FIELDS = frozenset({"contactId", "lookup", "idempotencyKey"})
 OPERATION_FIELDS = {
-    Operation.UPDATE: frozenset({"attributes", "clear", "createIfMissing", "eventTime"}),
+    Operation.UPDATE: frozenset({"attributes", "clear", "createIfMissing", "eventTime", "sendOnlyChanged"}),
     Operation.PROMOTE: frozenset({"attributes", "createIfMissing", "eventTime"}),
     Operation.CHANGE_TYPE: frozenset({"contactTypeId"}),
 }
@@ -44,6 +44,7 @@ class Command:
     idempotency_key: str | None = None
     creation: Creation | None = None  # `createIfMissing`: what to create when the lookup misses
     event_time: dt.datetime | None = None  # when the change happened at its source: an older one is skipped
+    send_only_changed: bool = False  # leave out what Engage was last confirmed to hold (update only)
 
 
 def text_field(data: dict, name: str, maximum: int, where: str | None = None) -> str:
@@ -99,7 +100,8 @@ def parse_command(data: object, operation: Operation, catalogue: AttributeCatalo
         return Command(operation, contact_id, lookup, None, _parse_contact_type(data), idempotency_key)
     payload = _parse_payload(data, catalogue, require_data=operation is Operation.UPDATE)
     creation = parse_creation(data, lookup, payload, creates_member=operation is Operation.PROMOTE)
-    return Command(operation, contact_id, lookup, payload, None, idempotency_key, creation, _parse_event_time(data))
+    return Command(operation, contact_id, lookup, payload, None, idempotency_key, creation, _parse_event_time(data),
+                   _parse_send_only_changed(data))  # fmt: skip
 
 
 def _check_fields(data: object, operation: Operation) -> None:
@@ -140,6 +142,13 @@ def _parse_event_time(data: dict) -> dt.datetime | None:
             "'eventTime' must be an ISO-8601 time with its zone, like 2026-11-27T10:00:00+01:00", {"field": "eventTime"}
         )
     return moment
+
+
+def _parse_send_only_changed(data: dict) -> bool:
+    value = data.get("sendOnlyChanged", False)
+    if not isinstance(value, bool):
+        raise InvalidRequest("'sendOnlyChanged' must be true or false", {"field": "sendOnlyChanged"})
+    return value
 
 
 def _parse_payload(data: dict, catalogue: AttributeCatalogue, *, require_data: bool) -> SparsePayload:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from ..domain.attributes import PREFERENCE_FIELDS, AttributeCatalogue
 from ..domain.creation import parse_create_if_missing
+from ..domain.sparse_payload import build_sparse_payload
 from ..errors import ConfigurationError, InvalidRequest
 from .platforms import PLATFORMS, parse_attribute_map, shop_name
 
@@ -19,10 +20,17 @@ class PlatformSettings:
     maps: Mapping[str, Mapping[str, tuple[str, str]]] = field(default_factory=dict)
     create_if_missing: Mapping[str, Mapping] = field(default_factory=dict)  # platform -> the commands' createIfMissing
     sources: Mapping[str, frozenset[str]] = field(default_factory=dict)  # platform -> accepted shops; absent: any
+    send_only_changed: Mapping[str, bool] = field(default_factory=dict)  # platform -> its commands' flag; absent: on
+    # platform -> the member attributes every promotion adds ({} for none); absent: customers are not promoted
+    promote_on_account: Mapping[str, Mapping] = field(default_factory=dict)
 
 
 # Set, a platform's customer Engage does not know is created; unset, it is dead-lettered as ContactNotFound.
 CREATE_SETTINGS = {"shopify": "SHOPIFY_CREATE_IF_MISSING", "woocommerce": "WOOCOMMERCE_CREATE_IF_MISSING"}
+# Unset or true, a platform's update commands send only what changed; false sends every mapped attribute.
+ONLY_CHANGED_SETTINGS = {"shopify": "SHOPIFY_SEND_ONLY_CHANGED", "woocommerce": "WOOCOMMERCE_SEND_ONLY_CHANGED"}
+# true (or a JSON object {"attributes": {...}}): a customer with an account is promoted to Member too.
+PROMOTE_SETTINGS = {"shopify": "SHOPIFY_PROMOTE_ON_ACCOUNT", "woocommerce": "WOOCOMMERCE_PROMOTE_ON_ACCOUNT"}
 
 
 def platform_settings(env: Mapping[str, str], catalogue: AttributeCatalogue) -> PlatformSettings:
@@ -45,7 +53,43 @@ def platform_settings(env: Mapping[str, str], catalogue: AttributeCatalogue) -> 
         if shops:
             sources[name] = shops
     creates = {name: c for name, setting in CREATE_SETTINGS.items() if (c := _create_if_missing(env, setting))}
-    return PlatformSettings(arns, maps, creates, sources)
+    only_changed = {name: _flag(env, setting, default=True) for name, setting in ONLY_CHANGED_SETTINGS.items()}
+    promotes = {name: _member_attributes(p, setting, catalogue) for name, setting in PROMOTE_SETTINGS.items()
+                if (p := promote_on_account(env, setting)) is not None}  # fmt: skip
+    return PlatformSettings(arns, maps, creates, sources, only_changed, promotes)
+
+
+def _flag(env: Mapping[str, str], setting: str, *, default: bool) -> bool:
+    raw = env.get(setting, "").strip().lower()
+    if raw not in ("", "true", "false"):
+        raise ConfigurationError(f"{setting} must be true or false, not {raw!r}")
+    return default if not raw else raw == "true"
+
+
+def promote_on_account(env: Mapping[str, str], setting: str) -> dict | None:
+    """The setting as given: None (off: unset or false), or {"attributes": {...}} (true is no attributes)."""
+    raw = env.get(setting, "").strip()
+    try:
+        data = json.loads(raw.lower() if raw.lower() in ("true", "false") else raw) if raw else False
+    except ValueError as exc:
+        raise ConfigurationError(f"{setting} must be true, false or a JSON object") from exc
+    if data is False:
+        return None
+    if data is True:
+        return {}
+    if not isinstance(data, dict) or set(data) - {"attributes"} or not isinstance(data.get("attributes", {}), dict):
+        raise ConfigurationError(f'{setting} must be true, false or a JSON object {{"attributes": {{...}}}}')
+    return data
+
+
+def _member_attributes(data: dict, setting: str, catalogue: AttributeCatalogue) -> dict:
+    """The attributes every promotion of the platform adds, checked as a command's would be."""
+    attributes = data.get("attributes") or {}
+    try:
+        build_sparse_payload(attributes, (), catalogue, require_data=False)
+    except InvalidRequest as exc:
+        raise ConfigurationError(f"{setting}: {exc.message}") from exc
+    return attributes
 
 
 def _create_if_missing(env: Mapping[str, str], setting: str) -> dict | None:

@@ -12,7 +12,7 @@ from typing import Any
 from ..domain.json_body import MAX_BODY_BYTES as MAX_COMMAND_BYTES
 from ..domain.json_body import decode_json
 from ..errors import InvalidRequest
-from .platforms import Platform, map_customer, value_at
+from .platforms import ACCOUNT_RULES, Platform, map_customer, value_at
 
 MAX_PLATFORM_BODY_BYTES = 4 * MAX_COMMAND_BYTES  # a customer with many addresses is larger than a command
 
@@ -52,13 +52,16 @@ class Delivery:
     at: dt.datetime | None
     ignored: str | None = None
     digest: str = ""  # of the raw body
+    promote: dict[str, Any] | None = None  # the promote command, when the customer has opened an account
 
 
 def to_command(platform: Platform, raw: bytes, headers: Mapping[str, str],
                mapping: Mapping[str, tuple[str, str]],
-               create_if_missing: Mapping | None = None) -> Delivery:  # fmt: skip
+               create_if_missing: Mapping | None = None, *, send_only_changed: bool = False,
+               promote_on_account: Mapping | None = None) -> Delivery:  # fmt: skip
     """The update command for a verified delivery, or the reason it is ignored; with `create_if_missing`, a
-    customer Engage does not know is created."""
+    customer Engage does not know is created; with `promote_on_account` (the member attributes every
+    promotion adds), a customer who has an account is promoted too."""
     key = delivery_key(platform, raw)
     topic = headers.get(platform.topic_header, "")
     if topic not in platform.topics:
@@ -72,10 +75,28 @@ def to_command(platform: Platform, raw: bytes, headers: Mapping[str, str],
     command = {"lookup": {"email": email.strip()}, "attributes": map_customer(customer, mapping), "idempotencyKey": key}
     if create_if_missing:
         command["createIfMissing"] = dict(create_if_missing)
+    if send_only_changed:
+        command["sendOnlyChanged"] = True
     at = event_time(platform, customer, headers)
     if at is not None:  # checked again where the update is applied: a dead letter sent back late is skipped
         command["eventTime"] = at.isoformat()
-    return Delivery(command, key, at, digest=body_digest(raw))
+    promote = None
+    if promote_on_account is not None and ACCOUNT_RULES[platform.has_account](customer):
+        promote = promote_command(command, promote_on_account)
+    return Delivery(command, key, at, digest=body_digest(raw), promote=promote)
+
+
+def promote_command(update: Mapping[str, Any], member_attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """The promotion of the update's customer: its mapped attributes over the deployment's member attributes,
+    the same key and event time (an older promotion than the contact's newest event is skipped: a newer
+    delivery of a customer with an account carries its own); a missing contact is created as a Member."""
+    command = {"lookup": dict(update["lookup"]), "attributes": {**member_attributes, **update["attributes"]},
+               "idempotencyKey": update["idempotencyKey"]}  # fmt: skip
+    if "eventTime" in update:
+        command["eventTime"] = update["eventTime"]
+    if "createIfMissing" in update:
+        command["createIfMissing"] = {k: v for k, v in update["createIfMissing"].items() if k != "contactType"}
+    return command
 
 
 def is_woocommerce_ping(platform: Platform, raw: bytes, headers: Mapping[str, str]) -> bool:

@@ -45,6 +45,25 @@ TRANSFORMS: dict[str, Callable[[Any], Any]] = {
 }  # fmt: skip
 
 
+def _state_enabled(customer: Mapping[str, Any]) -> bool:
+    """Shopify: `state` is `enabled` once the customer has activated an account (disabled, invited and
+    declined are not)."""
+    return customer.get("state") == "enabled"
+
+
+def _registered(customer: Mapping[str, Any]) -> bool:
+    """WooCommerce: a customer webhook is about a registered user (a guest has no customer object of its own);
+    it is taken as an account when it has a user id above 0 and a username."""
+    number, username = customer.get("id"), customer.get("username")
+    has_id = isinstance(number, int) and not isinstance(number, bool) and number > 0
+    return has_id and isinstance(username, str) and bool(username.strip())
+
+
+ACCOUNT_RULES: dict[str, Callable[[Mapping[str, Any]], bool]] = {
+    "stateEnabled": _state_enabled, "registered": _registered, "never": lambda customer: False,
+}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Platform:
     name: str
@@ -61,6 +80,7 @@ class Platform:
     # where the event's time is, first found wins; only signed places (the body): an unsigned header could
     # move a customer's last-applied time into the future and block its real updates
     time_fields: tuple[str, ...] = field(default=())
+    has_account: str = "never"  # which of ACCOUNT_RULES says the customer has opened an account
 
 
 PLATFORMS = {
@@ -87,6 +107,7 @@ PLATFORMS = {
         source_header="x-shopify-shop-domain",
         source_setting="SHOPIFY_SHOP_DOMAINS",
         time_fields=("body:updated_at",),
+        has_account="stateEnabled",
     ),
     "woocommerce": Platform(
         name="woocommerce",
@@ -109,6 +130,7 @@ PLATFORMS = {
         source_header="x-wc-webhook-source",
         source_setting="WOOCOMMERCE_SOURCE_URLS",
         time_fields=("body:date_modified_gmt", "body:date_created_gmt"),
+        has_account="registered",
     ),
 }
 ROUTES = {p.route: p for p in PLATFORMS.values()}

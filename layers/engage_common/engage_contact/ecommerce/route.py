@@ -26,6 +26,7 @@ class PlatformRoute:
     signing_secrets: Callable[[str, str], list[str]]  # (ARN, what) -> the secret's keys
     last_applied: Callable[[], LastApplied | None]  # None without an idempotency table
     enqueue_update: Callable[[dict[str, Any], str], None]  # (command, deduplication id)
+    enqueue_promote: Callable[[dict[str, Any], str], None] | None = None  # (command, deduplication id)
 
     def __call__(self, request: api_gateway.ApiRequest) -> dict[str, Any]:
         platform = ROUTES.get(request.path)
@@ -56,7 +57,9 @@ class PlatformRoute:
         verify_platform_signature(raw, request.headers.get(platform.signature_header), secrets)
         self.refuse_other_shops(platform, request.headers)
         delivery = to_command(platform, raw, request.headers, self.settings.maps[platform.name],
-                              self.settings.create_if_missing.get(platform.name))  # fmt: skip
+                              self.settings.create_if_missing.get(platform.name),
+                              send_only_changed=self.settings.send_only_changed.get(platform.name, True),
+                              promote_on_account=self.settings.promote_on_account.get(platform.name))  # fmt: skip
         self.refuse_if_older(platform, delivery)
         if delivery.ignored is not None:
             observability.count("WebhooksIgnored")
@@ -64,6 +67,10 @@ class PlatformRoute:
                                                   "topic": request.headers.get(platform.topic_header)})  # fmt: skip
             return api_gateway.response(200, {"ignored": delivery.ignored}), delivery
         self.enqueue_update(delivery.command, delivery.key)
+        if delivery.promote is not None and self.enqueue_promote is not None:
+            # the promote function's own queue, the same message group (the customer), its own deduplication id
+            self.enqueue_promote(delivery.promote, f"{delivery.key}-promote")
+            observability.count("PromotionsQueued")
         return None, delivery
 
     def refuse_other_shops(self, platform: Platform, headers: dict[str, str]) -> None:

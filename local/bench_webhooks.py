@@ -1,0 +1,130 @@
+"""`make bench`'s webhook figure: Engage calls per Shopify delivery when most deliveries change nothing for Engage.
+
+A stream of realistic `customers/update` deliveries over a set of customers, most of them carrying only
+what Engage does not hold (orders, tags, totals, notes), goes through the update function twice: once as
+deployed (sendOnlyChanged, the default) into one sandbox, once with SHOPIFY_SEND_ONLY_CHANGED=false into
+another. The figure is the first sandbox's requests per delivery; the two sandboxes' contacts must end
+identical, or the figure is not given.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import hmac
+import json
+import random
+from typing import Any
+
+from .engage_sandbox import EngageSandbox
+from .lambda_runtime import LocalContext, SqsEventSource, api_event
+
+SECRET = "shpss_bench0123456789abcdef0123456789"  # the bench's own signing secret
+CHANGE_FRACTION = 0.05  # deliveries that change something Engage holds (the rest: orders, tags, totals, notes)
+CUSTOMER = {
+    "state": "enabled", "verified_email": True, "currency": "SEK", "tax_exempt": False, "addresses": [],
+    "email_marketing_consent": {"state": "subscribed", "opt_in_level": "single_opt_in"},
+    "sms_marketing_consent": {"state": "not_subscribed", "opt_in_level": "single_opt_in"},
+}  # fmt: skip
+CITIES = ("Uppsala", "Lund", "Malmö", "Umeå", "Visby")
+
+
+def customer(n: int) -> dict[str, Any]:
+    return {**copy.deepcopy(CUSTOMER), "id": 7064000000 + n, "email": f"c{n}@example.com",
+            "first_name": f"First{n}", "last_name": f"Last{n}", "phone": f"+4670{n:07d}", "orders_count": 0,
+            "total_spent": "0.00", "tags": "", "note": None,
+            "default_address": {"address1": f"Street {n}", "city": CITIES[n % 5], "zip": f"{10000 + n}",
+                                "country_code": "SE", "default": True}}  # fmt: skip
+
+
+def stream(customers: int, deliveries: int, seed: int = 7) -> list[dict[str, Any]]:
+    """The deliveries' bodies, in order: each customer's `updated_at` moves on with every delivery."""
+    rng = random.Random(seed)
+    current = [customer(n) for n in range(customers)]
+    bodies = []
+    for i in range(deliveries):
+        n = rng.randrange(customers)
+        body = current[n]
+        body["orders_count"] += 1  # what a shop changes most: nothing Engage holds
+        body["total_spent"] = f"{body['orders_count'] * 99}.00"
+        body["tags"] = rng.choice(["", "vip", "vip, newsletter", "returning"])
+        if rng.random() < CHANGE_FRACTION:
+            field = rng.choice(["last_name", "city", "phone", "consent"])
+            if field == "last_name":
+                body["last_name"] = f"Last{n}-{i}"
+            elif field == "city":
+                body["default_address"]["city"] = rng.choice(CITIES)
+            elif field == "phone":
+                body["phone"] = f"+4673{i:07d}"
+            else:
+                state = body["email_marketing_consent"]["state"]
+                body["email_marketing_consent"]["state"] = "unsubscribed" if state == "subscribed" else "subscribed"
+        body["updated_at"] = f"2026-11-27T{8 + i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}+01:00"
+        bodies.append(copy.deepcopy(body))
+    return bodies
+
+
+def headers(raw: bytes) -> dict[str, str]:
+    signature = base64.b64encode(hmac.new(SECRET.encode(), raw, hashlib.sha256).digest()).decode()
+    return {"Content-Type": "application/json", "X-Shopify-Topic": "customers/update",
+            "X-Shopify-Hmac-Sha256": signature, "X-Shopify-Shop-Domain": "bench.myshopify.com",
+            "X-Shopify-Webhook-Id": hashlib.sha256(raw).hexdigest()[:32]}  # fmt: skip
+
+
+def run(bench: Any, customers: int = 100, deliveries: int = 1000) -> dict[str, Any]:
+    """The figure, from `bench` (local.bench.Bench: its moto server and its function loader)."""
+    import boto3
+
+    from .bench import KEY
+
+    secret_arn = boto3.client("secretsmanager").create_secret(Name="bench-shopify", SecretString=SECRET)["ARN"]
+    sqs, dynamodb = boto3.client("sqs"), boto3.client("dynamodb")
+    lanes = {}
+    for lane, only_changed in (("changed", "true"), ("everything", "false")):
+        sandbox = EngageSandbox(api_keys=(KEY,), rate_limit=100_000).start()
+        for n in range(customers):
+            sandbox.state.add_contact({"id": f"{n:08x}-0000-4000-8000-{n:012x}", "contactType": "Contact",
+                                       "attributes": {"email": f"c{n}@example.com"}})  # fmt: skip
+        table = f"bench-webhooks-{lane}"  # its own: the two lanes' customers must not share last-applied times
+        dynamodb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                              AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                              KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])  # fmt: skip
+        queue = sqs.create_queue(QueueName=f"bench-webhooks-{lane}.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+        handler = bench.load(ENGAGE_BASE_URL=sandbox.url, IDEMPOTENCY_TABLE=table, UPDATE_QUEUE_URL=queue,
+                             SHOPIFY_WEBHOOK_SECRET_ARN=secret_arn, SHOPIFY_SEND_ONLY_CHANGED=only_changed,
+                             ENGAGE_MAX_REQUESTS_PER_SECOND="200")  # fmt: skip
+        lanes[lane] = (sandbox, handler, SqsEventSource(sqs, queue, handler))
+    try:
+        bodies = stream(customers, deliveries)
+        for start in range(0, len(bodies), 50):
+            for lane in lanes.values():
+                _deliver(lane, bodies[start : start + 50])
+        changed, everything = lanes["changed"][0], lanes["everything"][0]
+        same = _contacts(changed) == _contacts(everything)
+        calls = len(changed.state.request_log())
+        return {"webhook_engage_calls_per_event": calls / deliveries if same else None,
+                "webhook_engage_updates_per_event": len(changed.state.request_log("update")) / deliveries,
+                # the floor: each customer's first delivery is looked up and sent whole (2 calls)
+                "webhook_engage_calls_floor_per_event": 2 * customers / deliveries,
+                "webhook_engage_calls_everything_per_event": len(everything.state.request_log()) / deliveries,
+                "webhook_final_state_identical": same, "webhook_deliveries": deliveries}  # fmt: skip
+    finally:
+        for sandbox, _, _ in lanes.values():
+            sandbox.stop()
+
+
+def _deliver(lane: tuple, bodies: list[dict[str, Any]]) -> None:
+    _, handler, source = lane
+    for body in bodies:
+        raw = json.dumps(body).encode()
+        answer = handler(api_event("POST", "/webhooks/shopify", raw.decode(), headers(raw)), LocalContext())
+        if answer["statusCode"] != 200:
+            raise RuntimeError(f"delivery refused: {answer['body']}")
+    source.drain()
+    if source.handed_back:
+        raise RuntimeError("a delivery failed in the bench")
+
+
+def _contacts(sandbox: EngageSandbox) -> dict[str, dict]:
+    return {c["id"]: {k: v for k, v in c.items() if not k.startswith("_")} for c in sandbox.state.list_contacts()}

@@ -1,0 +1,212 @@
+"""Only what changed (docs/contract.md, "Only what changed"): against the sandbox and moto's DynamoDB,
+asserting what Engage received, and that the end state is what sending everything would have made."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import boto3
+import pytest
+from engage_contact.errors import EngageUnavailable
+
+from local.engage_sandbox import DEMO_CONTACTS
+from local.engage_sandbox.state import Fault
+from local.lambda_runtime import LocalContext
+
+from ..conftest import REGION, load_function
+
+ANNA = DEMO_CONTACTS[0]["id"]
+DAY = 24 * 3600
+
+
+@pytest.fixture
+def invoke(functions):
+    def call(command, name="update_contact"):
+        return functions[name](command, LocalContext())
+
+    return call
+
+
+def changed(**attributes):
+    return {"contactId": ANNA, "attributes": attributes, "sendOnlyChanged": True}
+
+
+def updates(sandbox):
+    """What Engage received on its update route, applied or not, in order."""
+    return [json.loads(r["body"]) for r in sandbox.state.request_log("update")]
+
+
+def record_item(contact=ANNA):
+    table = boto3.client("dynamodb", region_name=REGION)
+    return table.get_item(TableName="idempotency", Key={"id": {"S": f"sent#{contact}"}}).get("Item")
+
+
+def metric_names(capsys):
+    return {m["Name"] for line in capsys.readouterr().out.splitlines() if '"_aws"' in line
+            for d in json.loads(line)["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}  # fmt: skip
+
+
+def test_an_update_with_nothing_new_is_not_sent_and_says_unchanged(invoke, sandbox, capsys):
+    first = invoke(changed(firstName="Anna", city="Lund"))
+    assert first["sent"] == {"firstName": "Anna", "city": "Lund"} and first["droppedUnchanged"] == []
+    capsys.readouterr()
+    again = invoke(changed(firstName=" Anna ", city="Lund", street=""))
+    assert updates(sandbox) == [{"firstName": "Anna", "city": "Lund"}]  # one Engage call, not two
+    assert again["unchanged"] is True and again["sent"] == {} and again["contact"] is None
+    assert again["droppedUnchanged"] == ["firstName", "city"] and again["droppedEmpty"] == ["street"]
+    assert {"UpdatesSkippedUnchanged", "AttributesDroppedUnchanged"} <= metric_names(capsys)
+
+
+def test_only_the_changed_attributes_and_preference_fields_go_out(invoke, sandbox):
+    invoke(changed(firstName="Anna", city="Lund", preferences={"acceptsEmail": True, "acceptsSms": False}))
+    result = invoke(changed(firstName="Anna", city="Malmö", preferences={"acceptsEmail": True, "acceptsSms": True}))
+    assert updates(sandbox)[-1] == {"city": "Malmö", "preferences": {"acceptsSms": True}}
+    assert result["sent"] == updates(sandbox)[-1]
+    assert result["droppedUnchanged"] == ["firstName", "preferences.acceptsEmail"]
+    anna = sandbox.state.get_contact(ANNA)
+    assert (anna["city"], anna["preferences"]["acceptsEmail"], anna["preferences"]["acceptsSms"]) == (
+        "Malmö", True, True)  # fmt: skip
+
+
+def test_clear_names_always_go_out(invoke, sandbox):
+    invoke({**changed(city="Lund"), "clear": ["careOf"]})
+    result = invoke({**changed(city="Lund"), "clear": ["careOf"]})
+    assert updates(sandbox) == [{"city": "Lund", "careOf": ""}, {"careOf": ""}]
+    assert result["sent"] == {"careOf": ""} and result["droppedUnchanged"] == ["city"] and "unchanged" not in result
+
+
+def test_a_plain_keyed_update_in_between_is_never_hidden(invoke, sandbox):
+    invoke(changed(city="Lund"))
+    invoke({"contactId": ANNA, "attributes": {"city": "Malmö"}, "idempotencyKey": "plain-1"})  # as SQS, API, ...
+    result = invoke(changed(city="Lund"))
+    assert result["sent"] == {"city": "Lund"} and sandbox.state.get_contact(ANNA)["city"] == "Lund"
+
+
+def test_a_promotion_in_between_is_never_hidden(invoke, sandbox):
+    invoke(changed(city="Lund"))
+    invoke({"contactId": ANNA, "attributes": {"city": "Malmö"}, "idempotencyKey": "p-1"}, "promote_contact")
+    result = invoke(changed(city="Lund"))
+    assert result["sent"] == {"city": "Lund"} and sandbox.state.get_contact(ANNA)["city"] == "Lund"
+
+
+def test_an_update_whose_answer_was_lost_leaves_nothing_that_hides_the_next(invoke, sandbox):
+    invoke(changed(city="Lund"))
+    sandbox.state.add_faults([Fault.from_json({"kind": "apply_then_status", "route": "update", "status": 503})])
+    with pytest.raises(EngageUnavailable):
+        invoke(changed(city="Malmö"))  # applied by Engage, never confirmed (and then given up, dead-lettered)
+    sandbox.state.clear_faults()
+    assert sandbox.state.get_contact(ANNA)["city"] == "Malmö"
+    result = invoke(changed(city="Lund"))
+    assert result["sent"] == {"city": "Lund"} and sandbox.state.get_contact(ANNA)["city"] == "Lund"
+
+
+def test_the_record_holds_digests_never_values_and_expires(invoke, sandbox):
+    invoke(changed(firstName="Annabelle", city="Lund", preferences={"acceptsSms": True}))
+    item = record_item()
+    assert "Annabelle" not in json.dumps(item) and "Lund" not in json.dumps(item)
+    assert {k for k in item if k.startswith("d:")} == {"d:firstName", "d:city", "d:preferences.acceptsSms"}
+    assert abs(int(item["expiration"]["N"]) - (time.time() + 30 * DAY)) < 120
+
+
+def test_an_entry_older_than_its_lifetime_is_sent_again(invoke, sandbox):
+    invoke(changed(city="Lund", firstName="Anna"))
+    item = record_item()
+    digest, _, _at = item["d:city"]["S"].partition("@")
+    item["d:city"] = {"S": f"{digest}@{int(time.time() - 31 * DAY)}"}  # as if confirmed 31 days ago
+    boto3.client("dynamodb", region_name=REGION).put_item(TableName="idempotency", Item=item)
+    result = invoke(changed(city="Lund", firstName="Anna"))
+    assert result["sent"] == {"city": "Lund"} and result["droppedUnchanged"] == ["firstName"]
+
+
+def test_a_created_contact_is_recorded_with_what_the_create_sent(invoke, sandbox):
+    command = {"lookup": {"email": "nora@example.com"}, "attributes": {"firstName": "Nora", "city": "Lund"},
+               "createIfMissing": {"contactType": "Contact"}, "sendOnlyChanged": True}  # fmt: skip
+    created = invoke(command)
+    assert created["created"] is True and created["droppedUnchanged"] == []
+    again = invoke(command)
+    assert again["unchanged"] is True and again["contactId"] == created["contactId"]
+    assert again["droppedUnchanged"] == ["firstName", "city"]
+    # the lookup's contact is remembered too: an unchanged customer costs Engage no call at all
+    assert [r["route"] for r in sandbox.state.request_log()] == ["lookup", "create"]
+
+
+def test_a_lookup_remembered_is_checked_by_engage_when_something_changed(invoke, sandbox):
+    email = DEMO_CONTACTS[0]["attributes"]["email"]
+    command = {"lookup": {"email": email}, "attributes": {"city": "Lund"}, "sendOnlyChanged": True}
+    invoke(command)
+    assert invoke(command)["unchanged"] is True
+    invoke({**command, "attributes": {"city": "Malmö"}})
+    assert [r["route"] for r in sandbox.state.request_log()] == ["lookup", "update", "lookup", "update"]
+
+
+def test_an_update_that_changes_the_lookup_key_forgets_what_the_lookup_found(invoke, sandbox):
+    email = DEMO_CONTACTS[0]["attributes"]["email"]
+    invoke({"lookup": {"email": email}, "attributes": {"city": "Lund"}, "sendOnlyChanged": True})
+    invoke({"lookup": {"email": email}, "attributes": {"email": "anna.new@example.com"}, "sendOnlyChanged": True})
+    sandbox.state.add_contact({"contactType": "Contact", "attributes": {"email": email, "city": "Lund"}})
+    other = invoke({"lookup": {"email": email}, "attributes": {"city": "Lund"}, "sendOnlyChanged": True})
+    assert other["contactId"] != ANNA  # looked up again: the address now names someone else
+
+
+def test_a_replay_answers_what_was_dropped(invoke, sandbox):
+    invoke(changed(city="Lund"))
+    command = {**changed(city="Lund", firstName="Ann"), "idempotencyKey": "k-1"}
+    first = invoke(command)
+    replay = invoke(command)
+    assert replay["replayed"] is True and replay["droppedUnchanged"] == first["droppedUnchanged"] == ["city"]
+    assert replay["sent"] == first["sent"] == {"firstName": "Ann"}
+
+
+def test_by_lookup_the_same_record_is_used(invoke, sandbox):
+    invoke(changed(city="Lund"))
+    result = invoke({"lookup": {"email": DEMO_CONTACTS[0]["attributes"]["email"]}, "attributes": {"city": "Lund"},
+                     "sendOnlyChanged": True})  # fmt: skip
+    assert result["unchanged"] is True and result["contactId"] == ANNA
+
+
+def test_without_the_table_everything_is_sent(function_env, sandbox, monkeypatch):
+    function_env("update_contact")
+    monkeypatch.setenv("IDEMPOTENCY_TABLE", "")
+    handler = load_function("update_contact").lambda_handler
+    for _ in range(2):
+        result = handler(changed(city="Lund"), LocalContext())
+        assert result["sent"] == {"city": "Lund"} and "droppedUnchanged" not in result
+    assert len(updates(sandbox)) == 2
+
+
+def test_a_ttl_of_zero_keeps_no_record(function_env, sandbox, monkeypatch):
+    function_env("update_contact")
+    monkeypatch.setenv("SENT_DIGESTS_TTL_DAYS", "0")
+    handler = load_function("update_contact").lambda_handler
+    for _ in range(2):
+        handler(changed(city="Lund"), LocalContext())
+    assert len(updates(sandbox)) == 2 and record_item() is None
+
+
+def test_an_unreachable_table_sends_everything_logged_once_and_counted(invoke, sandbox, log_output, capsys):
+    invoke(changed(city="Lund"))
+    boto3.client("dynamodb", region_name=REGION).delete_table(TableName="idempotency")
+    capsys.readouterr()
+    result = invoke(changed(city="Lund"))  # no key: nothing else needs the table
+    assert result["sent"] == {"city": "Lund"} and result["droppedUnchanged"] == []
+    assert len(updates(sandbox)) == 2
+    lines = [json.loads(line) for line in log_output.getvalue().splitlines()]
+    assert len([line for line in lines if line["message"].startswith("sent digests unavailable")]) == 1
+    assert "SentDigestsUnavailable" in metric_names(capsys)
+
+
+def test_a_plain_update_of_a_contact_without_record_makes_none(invoke, sandbox):
+    invoke({"contactId": ANNA, "attributes": {"city": "Lund"}, "idempotencyKey": "plain-2"})
+    assert record_item() is None
+
+
+def test_a_plain_update_through_sqs_is_never_hidden(functions, queues, sandbox):
+    from local.lambda_runtime import SqsEventSource, send_command
+
+    functions["update_contact"](changed(city="Lund"), LocalContext())
+    url = queues.urls["update_contact"]
+    send_command(queues.sqs, url, {"contactId": ANNA, "attributes": {"city": "Malmö"}}, ANNA)  # no key of its own
+    send_command(queues.sqs, url, changed(city="Lund"), ANNA)
+    SqsEventSource(queues.sqs, url, functions["update_contact"]).drain()
+    assert updates(sandbox)[-1] == {"city": "Lund"} and sandbox.state.get_contact(ANNA)["city"] == "Lund"
