@@ -1,4 +1,4 @@
-"""Engage's answers: a status and body turned into an Answer, or into one of the contract's errors."""
+"""Engage's answers: a status and body turned into an EngageReply, or into one of the contract's errors."""
 
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ RETRY_AFTER_MAX_SECONDS = 300.0  # a longer wait is not ours to spend inside one
 
 
 @dataclass
-class Answer:
+class EngageReply:
+    """Engage's successful reply to one call (a failed one is a Failure, or an error raised)."""
+
     status: int  # Engage's status, or CHECKED when a GET showed the work done already
     body: Any  # decoded JSON, or None when Engage sent no body
 
@@ -76,11 +78,11 @@ def is_auth_refusal(response: requests.Response) -> bool:
     return response.status_code in (401, 403)
 
 
-def classify(response: requests.Response) -> Answer | Failure:
-    """A 2xx is an Answer; 429 and 5xx are Failures worth another try; any other 4xx is raised at once."""
+def classify(response: requests.Response) -> EngageReply | Failure:
+    """A 2xx is an EngageReply; 429 and 5xx are Failures worth another try; any other 4xx is raised at once."""
     status = response.status_code
     if 200 <= status < 300:
-        return Answer(status, decode(response))
+        return EngageReply(status, decode(response))
     if status == 429:
         return Failure(EngageRateLimited("Engage's rate limit was hit", error_details(response),
                                          retry_after=retry_after(response)))  # fmt: skip

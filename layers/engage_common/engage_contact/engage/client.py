@@ -21,7 +21,7 @@ from ..errors import (
     NoData,
 )
 from ..http_session import new_session
-from .answers import CHECKED, Answer, Failure, classify, error_details, is_auth_refusal
+from .answers import CHECKED, EngageReply, Failure, classify, error_details, is_auth_refusal
 from .pacing import RateBudget
 from .retry import MIN_ATTEMPT_SECONDS, Deadline, RetryPolicy
 from .transport import Transport
@@ -114,9 +114,9 @@ class EngageClient:
     def _promote(self, contact_id: str, path: str, deadline: Deadline, **request: Any) -> Promotion:
         """The promoting call, checked with a GET before it is sent again; a refusal of a Member is a success."""
 
-        def promoted_already() -> Answer | None:
+        def promoted_already() -> EngageReply | None:
             contact = self.get_contact(contact_id, deadline, attempts=1)
-            return Answer(CHECKED, contact) if _is_member(contact) else None
+            return EngageReply(CHECKED, contact) if _is_member(contact) else None
 
         try:
             answer = self._call("POST", path, deadline, check_before_retry=promoted_already, **request)
@@ -144,9 +144,9 @@ class EngageClient:
         """
         params, headers = self.api.create_options(dict(options))  # v2: headers; v3: query parameters
 
-        def created_already() -> Answer | None:
+        def created_already() -> EngageReply | None:
             contact_id = self.find_existing(key, deadline)
-            return Answer(CHECKED, contact_id) if contact_id else None
+            return EngageReply(CHECKED, contact_id) if contact_id else None
 
         try:
             answer = self._call(
@@ -195,9 +195,9 @@ class EngageClient:
         params: dict[str, str] | None = None,
         json_body: Any = None,
         attempts: int | None = None,
-        check_before_retry: Callable[[], Answer | None] | None = None,
+        check_before_retry: Callable[[], EngageReply | None] | None = None,
         headers: dict[str, str] | None = None,
-    ) -> Answer:
+    ) -> EngageReply:
         """Send until an answer, an error retrying cannot mend, or no attempt or time is left.
 
         A try whose outcome is unknown is checked (`check_before_retry`) before it is sent again.
@@ -207,7 +207,7 @@ class EngageClient:
         while True:
             attempt += 1
             outcome = self._attempt(method, path, deadline, params, data, headers)
-            if isinstance(outcome, Answer):
+            if isinstance(outcome, EngageReply):
                 return outcome
             wait = self.retry.wait_before_next(attempt, outcome.error.retry_after, deadline, attempts)
             if wait is None:
@@ -222,7 +222,7 @@ class EngageClient:
     def _attempt(
         self, method: str, path: str, deadline: Deadline, params: dict[str, str] | None, data: bytes | None,
         headers: dict[str, str] | None = None,
-    ) -> Answer | Failure:  # fmt: skip
+    ) -> EngageReply | Failure:  # fmt: skip
         """One try; a refused key is read again once (it may have been rotated) and the try repeated."""
         for refreshed in (False, True):
             timeout = min(self.timeout_seconds, deadline.remaining())
@@ -240,7 +240,7 @@ class EngageClient:
         raise EngageAuthError(f"Engage refused the API key ({status})", error_details(response))
 
     @staticmethod
-    def _check(check_before_retry: Callable[[], Answer | None], failure: Failure) -> Answer | None:
+    def _check(check_before_retry: Callable[[], EngageReply | None], failure: Failure) -> EngageReply | None:
         try:
             return check_before_retry()
         except EngageContactError:
