@@ -7,7 +7,13 @@ last line is the verdict:
 
     soak: N commands, F faults, R retries, A applied, D dead-lettered, L lost
 
-SOAK_COMMANDS (default 5000) and SOAK_SEED (default 1) set the size and the draw.
+Among them, creates of new customers (an update with `createIfMissing`, found by a new email): some sent
+twice, some concurrently (two commands for one new key in different message groups), some under an
+apply-then-503 on the create route. Their reconciliation adds: no key has two contacts, and every create
+that Engage applied made the contact its command asked for (type and attributes).
+
+SOAK_COMMANDS (default 5000) and SOAK_SEED (default 1) set the size and the draw; SOAK_API_VERSION=v3 starts
+the stack with EngageApiVersion v3 (every call through Engage's v3 API).
 Backoff waits are skipped (the visibility each failure was given is the
 functions' business and is tested elsewhere); everything else is real: the
 functions, moto's server, the sandbox over HTTP, all on 127.0.0.1.
@@ -49,7 +55,10 @@ FAULTS = (  # what Engage does wrong, and how often
     {"kind": "hang", "seconds": 1.0, "fraction": 0.005},
     {"kind": "drop", "fraction": 0.01},
     {"kind": "apply_then_status", "status": 503, "fraction": 0.02},
+    # a create Engage applies but answers 503: its outcome unknown, it must be looked up before it is sent again
+    {"kind": "apply_then_status", "route": "create", "status": 503, "fraction": 0.2},
 )
+CREATE_TYPES = ("Contact", "Prospect")
 
 
 @dataclass
@@ -60,6 +69,11 @@ class Planned:
     command: dict[str, Any]
     expect_error: str | None = None
     duplicate_of: int | None = None
+    group: str | None = None  # a message group of its own, not the contact's: sent concurrently with another
+
+    @property
+    def creates(self) -> bool:
+        return "createIfMissing" in self.command
 
     @property
     def key(self) -> str:
@@ -79,6 +93,10 @@ class Report:
     peak: int = 0  # most Engage requests started in any one second, from the sandbox's log
     peak_bound: int = 0
     simulated_hours: float = 0.0  # with an outage: the simulated time the run took
+    creates: int = 0  # commands that create a new customer (update with createIfMissing), duplicates included
+    created: int = 0  # new customers' contacts in the sandbox at the end
+    api_version: str = "v2"
+    api_prefixes: list[str] = field(default_factory=list)  # /api/v2, /api/v3: where the sandbox's requests went
 
     def line(self) -> str:
         return (f"soak: {self.commands} commands, {self.faults} faults, {self.retries} retries, "
@@ -118,6 +136,9 @@ def plan(count: int, seed: int, contacts: list[str]) -> list[Planned]:
                 planned.append(Planned(i, "contact-type", contact, {"contactId": contact, "idempotencyKey": key,
                                                                     "contactTypeId": "Prospect"}))  # fmt: skip
             continue
+        if 0.07 <= roll < 0.11:
+            planned.extend(_creates(rng, seed, len(planned), count))
+            continue
         if roll < 0.07:
             typo = {"firstNam": f"typo-{i}", "externalId": f"m{i}"}  # a name Engage would silently ignore
             planned.append(
@@ -146,6 +167,26 @@ def plan(count: int, seed: int, contacts: list[str]) -> list[Planned]:
     return planned
 
 
+def _creates(rng: random.Random, seed: int, first: int, count: int) -> list[Planned]:
+    """A new customer's create (update with createIfMissing); sent once, twice, or with a concurrent second one."""
+    email = f"new-{seed}-{first}@example.com"
+    contact_type = rng.choice(CREATE_TYPES)
+
+    def create(i: int, group: str | None = None) -> Planned:
+        attributes = {"firstName": f"firstName-{i}", "city": f"city-{i}", "externalId": f"m{i}"}
+        command = {"lookup": {"email": email}, "idempotencyKey": f"soak-{seed}-{i}", "attributes": attributes,
+                   "createIfMissing": {"contactType": contact_type}}  # fmt: skip
+        return Planned(i, "update", email, command, group=group)
+
+    made = [create(first)]
+    mode = rng.random()
+    if mode < 1 / 3 and first + 1 < count:  # a producer that sent it twice
+        made.append(Planned(first + 1, "update", email, made[0].command, duplicate_of=first))
+    elif mode < 2 / 3 and first + 1 < count:  # another producer, at the same time, in a message group of its own
+        made.append(create(first + 1, group=f"concurrent-{seed}-{first}"))
+    return made
+
+
 class Producer:
     """Sends the planned commands in plan order, a chunk at a time, as producers would over a while.
 
@@ -167,7 +208,8 @@ class Producer:
             items = [p for p in chunk if p.operation == operation]
             for start in range(0, len(items), 10):
                 entries = [{"Id": str(n), "MessageBody": json.dumps(p.command),
-                            "MessageGroupId": message_group(p.command), "MessageDeduplicationId": str(uuid.uuid4())}
+                            "MessageGroupId": p.group or message_group(p.command),
+                            "MessageDeduplicationId": str(uuid.uuid4())}
                            for n, p in enumerate(items[start : start + 10])]  # fmt: skip
                 answer = self.sqs.send_message_batch(QueueUrl=url, Entries=entries)
                 if answer.get("Failed"):
@@ -324,13 +366,15 @@ def reconcile(stack: LocalStack, planned: list[Planned], seeded: dict[str, dict]
     typed: set[str] = set()
     for entry in log:
         contact = entry.get("contactId")
-        if entry["route"] == "update" and entry["applied"]:
+        if entry["route"] in ("update", "create") and entry["applied"]:
             body = json.loads(entry["body"])
             applied_markers.setdefault(contact, []).append(body.get("externalId"))
         elif entry["route"] == "promote" and (entry["applied"] or entry.get("errorCode") == "ContactIsAlreadyMember"):
             promoted.add(contact)
         elif entry["route"] == "contactType" and entry["applied"]:
-            typed.add(contact)
+            # v3 promotes through updateContactType?contactTypeId=Member
+            (promoted if (entry.get("query") or {}).get("contactTypeId") == "Member" else typed).add(contact)
+    by_email = _contacts_by_email(stack)
 
     by_index = {p.index: p for p in planned}
     applied = dead_lettered = lost = 0
@@ -350,7 +394,7 @@ def reconcile(stack: LocalStack, planned: list[Planned], seeded: dict[str, dict]
             violations.append(f"{p.key} should have been refused with {p.expect_error}")
             continue
         done = {
-            "update": lambda o: f"m{o.index}" in applied_markers.get(o.contact, []),
+            "update": lambda o: f"m{o.index}" in applied_markers.get(by_email.get(o.contact, [o.contact])[0], []),
             "promote": lambda o: o.contact in promoted,
             "contact-type": lambda o: o.contact in typed,
         }[p.operation](original)
@@ -362,7 +406,8 @@ def reconcile(stack: LocalStack, planned: list[Planned], seeded: dict[str, dict]
 
     # nothing emptied that was not cleared, and per-contact order
     clears = {f"m{p.index}": set(p.command.get("clear", [])) for p in planned if p.operation == "update"}
-    order = {f"m{p.index}": p.index for p in planned if p.operation == "update"}
+    # (concurrent creates for one key have no order between them: theirs is not checked)
+    order = {f"m{p.index}": p.index for p in planned if p.operation == "update" and not p.creates}
     for entry in log:
         if entry["route"] == "update" and entry["applied"]:
             body = json.loads(entry["body"])
@@ -376,6 +421,7 @@ def reconcile(stack: LocalStack, planned: list[Planned], seeded: dict[str, dict]
     for contact in stack.sandbox.state.list_contacts():
         if contact["_promotions"] > 1:
             violations.append(f"contact {contact['id']} promoted {contact['_promotions']} times")
+    violations += _check_creates(stack, planned, catalogue, log, by_email, set(dead))
 
     # the final state is what the intended updates, in order, make of the seeded contact
     failed = set(dead)
@@ -391,6 +437,49 @@ def reconcile(stack: LocalStack, planned: list[Planned], seeded: dict[str, dict]
             if final[contact].get(name) != value:
                 violations.append(f"contact {contact}: {name} is {final[contact].get(name)!r}, expected {value!r}")
     return applied, dead_lettered, lost, violations
+
+
+def _contacts_by_email(stack: LocalStack) -> dict[str, list[str]]:
+    """Email (without case) -> the ids of the contacts holding it, in the sandbox's final state."""
+    found: dict[str, list[str]] = {}
+    for contact in stack.sandbox.state.list_contacts():
+        if contact.get("email"):
+            found.setdefault(contact["email"].lower(), []).append(contact["id"])
+    return found
+
+
+def _check_creates(stack: LocalStack, planned: list[Planned], catalogue: Any, log: list[dict],
+                   by_email: dict[str, list[str]], failed: set[str]) -> list[str]:  # fmt: skip
+    """One key, one contact; each applied create made what its command asked; the contact ends as one asked."""
+    from engage_contact.domain.command import parse_command
+
+    violations = [f"{len(ids)} contacts hold the key {email}" for email, ids in by_email.items() if len(ids) > 1]
+    creates = {f"m{p.index}": p for p in planned if p.creates and p.duplicate_of is None}
+    for entry in log:
+        if entry["route"] != "create" or not entry["applied"]:
+            continue
+        body = json.loads(entry["body"])
+        p = creates.get(body.get("externalId"))
+        if p is None:
+            violations.append(f"a create no command asked for: {body.get('externalId')}")
+            continue
+        expected = parse_command(p.command, "update", catalogue).creation.body
+        if body != expected:
+            differ = sorted(k for k in body.keys() | expected.keys() if body.get(k) != expected.get(k))
+            violations.append(f"{p.key} created with other values than it asked for: {differ}")
+        made = stack.sandbox.state.get_contact(entry["contactId"])
+        if made["contactType"] != p.command["createIfMissing"]["contactType"]:
+            violations.append(f"{p.key} created a {made['contactType']}, asked for a {expected['contactType']}")
+    for email in {p.contact for p in creates.values()}:
+        asked = [p for p in creates.values() if p.contact == email and p.key not in failed]
+        (contact_id, *_) = by_email.get(email, [None])
+        if not asked or contact_id is None:
+            continue
+        final = stack.sandbox.state.get_contact(contact_id)
+        for name in ("firstName", "city", "externalId"):  # the last one applied wins: one of the commands' values
+            if final.get(name) not in {p.command["attributes"][name] for p in asked}:
+                violations.append(f"{email}: {name} is {final.get(name)!r}, which no command for it asked")
+    return violations
 
 
 def _count_retries(containers: list) -> list[str]:
@@ -420,11 +509,15 @@ def _forget_aws(stack: LocalStack) -> None:
 
 
 def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = False,
-        outage_hours: float | None = None, tolerance_hours: str | None = None) -> Report:  # fmt: skip
-    """The soak; with `outage_hours`, Engage is down that long (simulated time) instead of failing now and then."""
+        outage_hours: float | None = None, tolerance_hours: str | None = None,
+        api_version: str = "v2") -> Report:  # fmt: skip
+    """The soak; with `outage_hours`, Engage is down that long (simulated time) instead of failing now and then.
+
+    `api_version`: the stack's EngageApiVersion template parameter (v2 or v3).
+    """
     started = time.monotonic()
-    parameters = {"EngageTimeoutSeconds": "0.5", **({"OutageToleranceHours": tolerance_hours} if tolerance_hours
-                                                    else {})}  # fmt: skip
+    parameters = {"EngageTimeoutSeconds": "0.5", "EngageApiVersion": api_version,
+                  **({"OutageToleranceHours": tolerance_hours} if tolerance_hours else {})}  # fmt: skip
     # the template's budget (45/s), shared by every container
     stack = LocalStack(0, 0, 0, parameters=parameters, environment={"SQS_BATCH_CONCURRENCY": "4"})
     stack.start(pollers=False)
@@ -464,6 +557,12 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
         report = Report(len(planned), state.faults_fired, retries + max(redeliveries, 0), applied, dead_lettered,
                         lost, violations, time.monotonic() - started, peak, bound)  # fmt: skip
         report.simulated_hours = clock.now / 3600 if clock else 0.0
+        report.creates = sum(1 for p in planned if p.creates)
+        report.created = len({p.contact for p in planned if p.creates} & set(_contacts_by_email(stack)))
+        report.api_version = api_version
+        report.api_prefixes = sorted({"/".join(e["path"].split("/")[:3]) for e in state.request_log()})
+        if report.api_prefixes != [f"/api/{api_version}"]:
+            report.violations.append(f"a {api_version} stack called Engage under {report.api_prefixes}")
     finally:
         _forget_aws(stack)
         stack.stop()
@@ -474,7 +573,9 @@ def main() -> int:
     commands = int(os.environ.get("SOAK_COMMANDS", "5000"))
     seed = int(os.environ.get("SOAK_SEED", "1"))
     outage = float(os.environ.get("SOAK_OUTAGE_HOURS") or 0) or None
-    report = run(commands, seed, outage_hours=outage, tolerance_hours=os.environ.get("SOAK_TOLERANCE_HOURS") or None)
+    tolerance = os.environ.get("SOAK_TOLERANCE_HOURS") or None
+    version = os.environ.get("SOAK_API_VERSION") or "v2"
+    report = run(commands, seed, outage_hours=outage, tolerance_hours=tolerance, api_version=version)
     for violation in report.violations[:50]:
         print(f"violation: {violation}", file=sys.stderr)
     if outage:

@@ -201,3 +201,47 @@ def test_every_task_retries_lambda_failures_and_timeouts():
         if state["Type"] == "Task":
             retried = {n for r in state["Retry"] for n in r["ErrorEquals"]}
             assert {"Lambda.Unknown", "Sandbox.Timedout", "Lambda.ServiceException"} <= retried
+
+
+def readme_create_then_promote_input():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Step Functions") : readme.index("### Engage API v2 or v3")]
+    blocks = section.split("```json")[1:]
+    (block,) = [b for b in blocks if "createIfMissing" in b.split("```")[0]]
+    return json.loads(block.split("```")[0])
+
+
+@pytest.mark.parametrize("source", ["README", "events/contact_workflow/create_then_promote.json"])
+def test_update_or_create_then_promote_creates_the_contact_then_promotes_it(sandbox, run_workflow, source):
+    given = readme_create_then_promote_input() if source == "README" else json.loads(
+        (ROOT / "events" / "contact_workflow" / "create_then_promote.json").read_text())  # fmt: skip
+    email = given["update"]["lookup"]["email"]
+    assert not [c for c in sandbox.state.list_contacts() if c.get("email") == email]
+    execution = run_workflow(given)
+    assert execution["status"] == "SUCCEEDED", execution
+    assert execution["lambda_calls"][0] == ("UpdateContactFunction", given["update"])  # createIfMissing passed through
+    (created,) = [c for c in sandbox.state.list_contacts() if c.get("email") == email]
+    assert execution["output"]["updated"]["contactId"] == created["id"] == execution["output"]["promoted"]["contactId"]
+    (create,) = engage_calls(sandbox, "create")
+    body = json.loads(create["body"])
+    assert body["contactType"] == given["update"]["createIfMissing"]["contactType"]  # created as asked, not a Member
+    assert {k: body[k] for k in given["update"]["attributes"]} == given["update"]["attributes"]
+    promotions = engage_calls(sandbox, "promote")
+    assert [p["contactId"] for p in promotions] == [created["id"]]
+    assert json.loads(promotions[0]["body"]) == given["promote"]["attributes"]
+    stored = sandbox_contact(sandbox, created["id"])
+    assert stored["contactType"] == "Member"
+    assert stored["memberNumber"] == given["promote"]["attributes"]["memberNumber"]
+    assert stored["city"] == given["update"]["attributes"]["city"] and not engage_calls(sandbox, "update")
+
+
+def test_a_second_run_of_update_or_create_finds_the_contact_the_first_created(sandbox, run_workflow):
+    given = json.loads((ROOT / "events" / "contact_workflow" / "create_then_promote.json").read_text())
+    first, second = run_workflow(given), run_workflow(given)
+    assert first["status"] == second["status"] == "SUCCEEDED", (first, second)
+    email = given["update"]["lookup"]["email"]
+    (created,) = [c for c in sandbox.state.list_contacts() if c.get("email") == email]  # one key, one contact
+    assert second["output"]["updated"]["contactId"] == created["id"]
+    assert len(engage_calls(sandbox, "create")) == 1
+    assert {r["contactId"] for r in engage_calls(sandbox, "update")} == {created["id"]}  # the second run's update
+    assert sandbox_contact(sandbox, created["id"])["_promotions"] == 1  # a Member already: promoted once

@@ -350,3 +350,17 @@ def test_in_v3_a_create_sends_its_options_as_query_parameters(function_env, sand
     assert "source" not in headers_of(create)
     (nora,) = with_email(sandbox, NORA)
     assert sandbox.state.get_contact(nora["id"])["_source"] == "ECOM"  # v3 read it: it came in the query
+
+
+def test_the_shopify_customer_id_becomes_the_created_contacts_external_id(secrets_env, monkeypatch, queues, sandbox):
+    monkeypatch.setenv("SHOPIFY_CREATE_IF_MISSING", json.dumps({"contactType": "Contact"}))
+    monkeypatch.setenv("SHOPIFY_ATTRIBUTE_MAP", '{"externalId": "id"}')
+    handler = load_function("update_contact").lambda_handler
+    shopper = {**NEW_SHOPPER, "id": 706405506930370099}  # a JSON number, larger than a double holds exactly
+    assert deliver(handler, "shopify", shopper, lambda raw: shopify_headers(raw, "customers/create"))[0] == 200
+    SqsEventSource(queues.sqs, queues.urls["update_contact"], handler).drain()
+    (create,) = sandbox.state.request_log("create")
+    assert json.loads(create["body"])["externalId"] == "706405506930370099"  # Engage's externalId is a string
+    (nils,) = with_email(sandbox, "new.shopper@example.com")
+    assert sandbox.state.get_contact(nils["id"])["externalId"] == "706405506930370099"
+    assert queues.messages("update_contact-dlq") == []

@@ -311,6 +311,18 @@ def test_the_soak_reconciles_with_nothing_lost():
     assert report.violations == []
     assert report.lost == 0 and report.applied + report.dead_lettered == report.commands == 150
     assert report.faults > 0 and report.retries > 0 and report.dead_lettered > 0
+    assert report.creates > 0 and report.created > 0  # new customers were created, one contact per key
+
+
+@pytest.mark.slow
+def test_the_soak_reconciles_under_engage_v3_through_v3_paths_only():
+    from local.soak import run
+
+    report = run(commands=120, seed=11, api_version="v3")
+    assert report.api_version == "v3" and report.violations == []
+    assert report.lost == 0 and report.applied + report.dead_lettered == report.commands == 120
+    assert report.creates > 0 and report.faults > 0
+    assert report.api_prefixes == ["/api/v3"]  # every request the sandbox received
 
 
 @pytest.mark.slow

@@ -16,6 +16,10 @@ from ..domain.attributes import MOBILE_PHONE
 
 
 def stripped(value: Any) -> Any:
+    """Text as text, trimmed; a whole number as its digits (Shopify's customer `id` is a JSON number, and Engage's
+    `externalId` is a string); anything else as it is."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
     return value.strip() if isinstance(value, str) else value
 
 
