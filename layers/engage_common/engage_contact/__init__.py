@@ -5,6 +5,7 @@ Rooms, each importing only those below it (a test checks it):
 - `handler` (the three triggers, one path) and `container` (the composition root), `operations`
   (what each function does with a checked command) with `find_or_create` (a missing contact created,
   one key one contact), `settings` (the environment, read once);
+- `backfill/`: a file of existing customers (CSV, JSON Lines) into update commands, one per row;
 - `ecommerce/`: Shopify and WooCommerce webhooks into update commands;
 - `triggers/`: event in, answer out: API Gateway, SQS, Standard Webhooks signatures;
 - `aws/`: Secrets Manager, SQS, the idempotency table, one boto3 session;
