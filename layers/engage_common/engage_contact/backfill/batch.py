@@ -58,6 +58,9 @@ def commands_of(
     """Each row into its command, or an invalid row with its reason (the one implementation, local and deployed)."""
     outcome = BatchOutcome([], [])
     for row, values in rows:
+        if isinstance(values, InvalidRow):  # found invalid by the file's reader (too many fields, ...)
+            outcome.invalid.append(values)
+            continue
         try:
             if not isinstance(values, dict):
                 raise InvalidRow(row, "the row is not an object of column: value")
