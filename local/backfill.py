@@ -312,10 +312,13 @@ BAD_EVERY = 20  # one row in 20 (5 %) is bad: a bad email, an unknown country, o
 def generated_rows(count: int, seed: int = 18) -> Iterator[dict[str, str]]:
     """A Shopify customer export's rows; every 20th bad in one of three ways; some customers appear twice."""
     rng = random.Random(seed)
+    first = last = ""
     for i in range(1, count + 1):
-        first, last = rng.choice(FIRST), rng.choice(LAST)
+        repeat = i % 50 == 0  # now and then a second row (a new address) for the customer just before
+        if not repeat:
+            first, last = rng.choice(FIRST), rng.choice(LAST)
         city, country, zip_code = rng.choice(CITIES)
-        customer = i - 1 if i % 50 == 0 else i  # now and then a second row for the customer just before
+        customer = i - 1 if repeat else i
         row = {
             "Customer ID": str(6_000_000 + customer), "First Name": first, "Last Name": last,
             "Email": f"{first}.{last}.{customer}@example.com".lower(),
