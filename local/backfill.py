@@ -50,6 +50,9 @@ from engage_contact.domain.attributes import AttributeCatalogue
 from engage_contact.errors import InvalidRequest
 
 BATCH_ROWS = 100  # as the state machine's ItemBatcher hands them to the update function
+# Rows queued and not yet applied at most: the queue drains at the rate budget anyway, and moto's FIFO queue
+# slows with every message waiting in it (it scans them all on each send and receive).
+MAX_AHEAD = 1000
 SHOWN_INVALID = 20
 SNIFF_BYTES = 4096
 CUSTOM_ATTRIBUTES = "favoriteStore,shoeSize"  # the local stack's (local.stack), unless ENGAGE_CUSTOM_ATTRIBUTES
@@ -200,14 +203,36 @@ def batches(rows: Iterator[tuple[int, Any]], size: int = BATCH_ROWS) -> Iterator
         yield batch
 
 
-def queue_all(backfill: Backfill, backfill_id: str, mapping: RowMapping, source: Source, bar: Any) -> Tally:
+def queue_all(backfill: Backfill, backfill_id: str, mapping: RowMapping, source: Source, bars: Any) -> Tally:
     """Every row through the layer's Backfill.queue, a batch at a time (as the state machine's Map does)."""
+    queued_bar, applied_bar, counters = bars
     tally = Tally()
     for batch in batches(source.rows):
         rows = [{"index": n - 1, "value": v} if not isinstance(v, InvalidRow) else v for n, v in batch]
         tally.add(backfill.queue({"id": backfill_id, "mapping": mapping.source, "rows": rows}))
-        bar.update(len(batch))
+        queued_bar.update(len(batch))
+        if counters is not None:
+            keep_close(counters, backfill_id, tally, applied_bar)
     return tally
+
+
+def keep_close(counters: Any, backfill_id: str, tally: Tally, bar: Any, patience: float = 60) -> None:
+    """Wait while more than MAX_AHEAD queued rows wait to be applied (not longer than `patience` without progress)."""
+    last, since = -1, time.monotonic()
+    while (done := settled(counters.read(backfill_id), bar, tally)) < tally.queued - MAX_AHEAD:
+        if done != last:
+            last, since = done, time.monotonic()
+        elif time.monotonic() - since > patience:
+            return  # the rest is queued anyway; the wait for the applied rows says what is lost
+        time.sleep(0.5)
+
+
+def settled(counts: dict[str, int], bar: Any, tally: Tally) -> int:
+    """Rows applied or dead-lettered so far (shown on the applied bar with the invalid ones)."""
+    done = counts["applied"] + counts["deadLettered"]
+    bar.n = done + tally.invalid
+    bar.refresh()
+    return done
 
 
 def await_settled(counters: Any, backfill_id: str, tally: Tally, wait: float, bar: Any) -> dict[str, int]:
@@ -215,13 +240,11 @@ def await_settled(counters: Any, backfill_id: str, tally: Tally, wait: float, ba
     last, last_change = -1, time.monotonic()
     while True:
         counts = counters.read(backfill_id)
-        settled = counts["applied"] + counts["deadLettered"] + tally.invalid
-        bar.n = min(settled, tally.rows)
-        bar.refresh()
-        if settled >= tally.rows:
+        done = settled(counts, bar, tally) + tally.invalid
+        if done >= tally.rows:
             return counts
-        if settled != last:
-            last, last_change = settled, time.monotonic()
+        if done != last:
+            last, last_change = done, time.monotonic()
         elif time.monotonic() - last_change > wait:
             return counts
         time.sleep(0.5)
@@ -254,8 +277,14 @@ def run(args: argparse.Namespace) -> int:
         else:
             backfill, counters = stack_backfill(catalogue)
         print(f"backfill {backfill_id}: {source.format}, mapping: lookup by {mapping.lookup_key}", file=sys.stderr)
-        with tqdm(total=total, unit="row", desc="queued", file=sys.stderr) as bar:
-            tally = queue_all(backfill, backfill_id, mapping, source, bar)
+        with (
+            tqdm(total=total, unit="row", desc="queued ", file=sys.stderr, position=0) as queued_bar,
+            tqdm(total=total, unit="row", desc="applied", file=sys.stderr, position=1) as applied_bar,
+        ):
+            tally = queue_all(backfill, backfill_id, mapping, source, (queued_bar, applied_bar, counters))
+            if counters is not None:
+                applied_bar.total = tally.rows
+                counts = await_settled(counters, backfill_id, tally, args.wait, applied_bar)
     for invalid in tally.invalid_rows or []:
         print(f"row {invalid['row']}: {invalid['reason']}")
     if tally.invalid > SHOWN_INVALID:
@@ -263,8 +292,6 @@ def run(args: argparse.Namespace) -> int:
     if counters is None:
         print(f"backfill (dry run): {tally.rows} rows, {tally.invalid} invalid, {tally.queued} commands built")
         return 0
-    with tqdm(total=tally.rows, unit="row", desc="applied", file=sys.stderr) as bar:
-        counts = await_settled(counters, backfill_id, tally, args.wait, bar)
     line, reconciled = reconciliation(tally, counts)
     if counts["redriven"]:
         print(f"{counts['redriven']} dead-lettered row(s) were sent back (redriven) and applied since")
