@@ -16,6 +16,7 @@ FLOORS = [
     {"engage", "aws"},
     {"triggers"},
     {"ecommerce"},
+    {"backfill"},
     {"find_or_create", "only_changed"},
     {"operations", "settings"},
     {"container"},

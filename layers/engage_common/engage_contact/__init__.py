@@ -6,6 +6,7 @@ Rooms, each importing only those below it (a test checks it):
   (what each function does with a checked command) with `find_or_create` (a missing contact created,
   one key one contact) and `only_changed` (the record of what Engage last confirmed, kept truthful),
   `settings` (the environment, read once);
+- `backfill/`: a file of existing customers (CSV, JSON Lines) into update commands, one per row;
 - `ecommerce/`: Shopify and WooCommerce webhooks into update commands;
 - `triggers/`: event in, answer out: API Gateway, SQS, Standard Webhooks signatures;
 - `aws/`: Secrets Manager, SQS, the idempotency table, one boto3 session;

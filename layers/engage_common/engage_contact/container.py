@@ -163,6 +163,33 @@ class Container:
         """Put a promote command on the promote function's FIFO queue, its contact as the message group."""
         self.queues.send_command(self.settings.promote_queue_url, command, message_group(command), deduplication_id)
 
+    def backfill(self) -> Any:
+        """A backfill's batches, checks and reports (the update function's Step Functions shapes)."""
+
+        def build() -> Any:
+            from .backfill.batch import Backfill
+
+            return Backfill(self.settings.catalogue, self.enqueue_rows, self.backfill_counters)
+
+        return self.once("backfill", build)
+
+    def backfill_counters(self) -> Any:
+        """Each backfill's counters, in the idempotency table; None without one."""
+        if not self.settings.idempotency_table:
+            return None
+
+        def build() -> Any:
+            from .aws.backfill_counters import BackfillCounters
+
+            return BackfillCounters(self.settings.idempotency_table, self.aws("dynamodb"))
+
+        return self.once("backfill_counters", build)
+
+    def enqueue_rows(self, commands: list[Any]) -> None:
+        """A backfill batch's commands (`backfill.rows.RowCommand`) on the update queue, in row order."""
+        entries = [(c.command, c.group, c.deduplication_id) for c in commands]
+        self.queues.send_commands(self.settings.update_queue_url, entries)
+
     def enqueue_update(self, command: dict[str, Any], deduplication_id: str) -> None:
         """Put an update command on the update function's FIFO queue, its contact as the message group."""
         if not self.settings.update_queue_url:

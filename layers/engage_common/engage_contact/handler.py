@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 Handler = Callable[[Any, Any], Any]
+# The update function's backfill shapes (direct invocation by the backfill state machine): field -> Backfill method
+BACKFILL_SHAPES = {"backfill": "queue", "backfillCheck": "check", "backfillReport": "report"}
 
 
 class ContactFunction:
@@ -37,7 +39,8 @@ class ContactFunction:
                 from .triggers import sqs  # Powertools' batch utility: only the SQS path needs it
 
                 return sqs.process_batch(event, context, self.container.queue_settings, self.container.queues,
-                                         lambda record: self.on_record(record, context))  # fmt: skip
+                                         lambda record: self.on_record(record, context),
+                                         on_dead_letter=self.on_dead_letter)  # fmt: skip
             if is_api_event(event):
                 return self.on_request(event, context)
             return self.on_invoke(event, context)
@@ -88,7 +91,10 @@ class ContactFunction:
         """Step Functions or the SDK: the event is the command; errors are raised with the contract's names."""
         correlate(getattr(context, "aws_request_id", None))
         data = decode_json(event) if isinstance(event, str | bytes) else event
+        shape = next((k for k in BACKFILL_SHAPES if isinstance(data, dict) and set(data) == {k}), None)
         try:
+            if shape is not None and self.operation is Operation.UPDATE:
+                return self.on_backfill(shape, data[shape])
             return self.run(data, context, "direct")
         except EngageContactError:
             raise
@@ -98,7 +104,41 @@ class ContactFunction:
 
     def on_record(self, record: SQSRecord, context: Any) -> dict[str, Any]:
         # a redelivered message is recognised by its message id when the command names no key
-        return self.run(decode_json(record.body or ""), context, "sqs", fallback_key=record.message_id)
+        data = decode_json(record.body or "")
+        result = self.run(data, context, "sqs", fallback_key=record.message_id)
+        if not result.get("replayed"):  # a replay was counted when it was first applied
+            self.count_backfill_row(data, "applied")
+        return result
+
+    # --- backfill --------------------------------------------------------------------------
+    def on_backfill(self, shape: str, body: Any) -> dict[str, Any]:
+        try:
+            result = getattr(self.container.backfill(), BACKFILL_SHAPES[shape])(body)
+        except Exception as error:
+            observability.failure(self.operation.value, error, shape)
+            raise
+        observability.logger.info(shape, extra={k: v for k, v in result.items() if k != "invalidRows"})
+        return result
+
+    def on_dead_letter(self, record: SQSRecord, error: BaseException) -> None:
+        try:
+            data = decode_json(record.body or "")
+        except Exception:  # a body that is no command is no backfill row either
+            return
+        self.count_backfill_row(data, "dead_lettered")
+
+    def count_backfill_row(self, data: Any, outcome: str) -> None:
+        """A backfill row's command applied or dead-lettered: its backfill's counter (known by the key's prefix)."""
+        from .backfill.rows import backfill_row
+
+        where = backfill_row(data.get("idempotencyKey")) if isinstance(data, dict) else None
+        counters = self.container.backfill_counters() if where else None
+        if counters is None:
+            return
+        try:
+            getattr(counters, outcome)(*where)
+        except Exception as error:  # the row itself succeeded or is dead-lettered: never failed for its counter
+            observability.unexpected(error, backfillCounter=outcome)
 
     def on_request(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         request = api_gateway.ApiRequest(event)

@@ -33,6 +33,21 @@ class Queues:
         except Exception as exc:
             raise DependencyUnavailable("the queue cannot be reached") from exc
 
+    def send_commands(self, queue_url: str | None, commands: list[tuple[dict[str, Any], str, str]]) -> None:
+        """Put (command, group, deduplication id) on a FIFO queue ten at a time, in order; any refused: raised."""
+        if not queue_url:
+            raise DependencyUnavailable("the queue's URL is not set: the commands have nowhere to go")
+        for start in range(0, len(commands), 10):
+            entries = [{"Id": str(i), "MessageBody": json.dumps(c, allow_nan=False), "MessageGroupId": group,
+                        "MessageDeduplicationId": dedup[:128]}
+                       for i, (c, group, dedup) in enumerate(commands[start : start + 10])]  # fmt: skip
+            try:
+                answer = self.sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+            except Exception as exc:
+                raise DependencyUnavailable("the queue cannot be reached") from exc
+            if answer.get("Failed"):
+                raise DependencyUnavailable(f"the queue refused {len(answer['Failed'])} command(s) of a batch")
+
     def dead_letter(
         self, queue_url: str, body: str, group: str, message_id: str, error_type: str, message: str
     ) -> None:

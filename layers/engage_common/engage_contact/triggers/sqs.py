@@ -73,6 +73,7 @@ class ConcurrentGroupsProcessor(BatchProcessor):
 def process_batch(
     event: dict[str, Any], context: Any, settings: QueueSettings, queues: Queues,
     handle_record: Callable[[SQSRecord], Any],
+    on_dead_letter: Callable[[SQSRecord, BaseException], None] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Handle each record in order; report what retrying can mend, dead-letter what it cannot."""
     group_delays: dict[str, int] = {}
@@ -87,6 +88,8 @@ def process_batch(
                 policy_of(error).dead_letter_at_once or _last_receive(settings, record)
             ):
                 dead_letter(queues, settings.dead_letter_queue_url, record, error)
+                if on_dead_letter is not None:
+                    on_dead_letter(record, error)
                 return  # it left the source queue with its reason: a success for the batch
             group_delays.setdefault(record.attributes.message_group_id or "", backoff_for(_receives(record)))
             logger.warning("record failed; it will be retried", extra={
