@@ -205,7 +205,9 @@ def test_every_task_retries_lambda_failures_and_timeouts():
 
 def readme_create_then_promote_input():
     readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("### Step Functions") : readme.index("### Engage API v2 or v3")]
+    start = readme.index("### Step Functions")
+    end = min(i for i in (readme.find("\n### ", start + 1), readme.find("\n## ", start + 1)) if i > 0)
+    section = readme[start:end]
     blocks = section.split("```json")[1:]
     (block,) = [b for b in blocks if "createIfMissing" in b.split("```")[0]]
     return json.loads(block.split("```")[0])
