@@ -194,8 +194,9 @@ INVOKE = textwrap.dedent("""
     result = app.lambda_handler(json.loads(sys.argv[4]), Context())
     import requests, engage_contact
     boto3 = sorted(m for m in sys.modules if m.split(".")[0] in ("boto3", "s3transfer"))
+    batch = sorted(m for m in sys.modules if m.startswith("aws_lambda_powertools.utilities.batch"))
     print(json.dumps({"result": result, "requests": requests.__file__, "layer": engage_contact.__file__,
-                      "boto3": boto3}))
+                      "boto3": boto3, "batch": batch}))
 """)
 
 
@@ -227,6 +228,11 @@ def test_built_function_runs_with_only_its_layer(built, runtime_sdk, moto_server
         aws_secret_access_key="testing",
     )
     arn = secrets.create_secret(Name=f"engage-key-{function}", SecretString=SANDBOX_KEY)["ARN"]
+    table = f"budget-{function}"
+    boto3.client("dynamodb", region_name=REGION, endpoint_url=moto_server, aws_access_key_id="testing",
+                 aws_secret_access_key="testing").create_table(
+        TableName=table, BillingMode="PAY_PER_REQUEST", AttributeDefinitions=[{"AttributeName": "id",
+        "AttributeType": "S"}], KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])  # fmt: skip
     function_dir = build_dir / (function.title().replace("_", "") + "Function")
     env = {
         "PATH": os.environ["PATH"],
@@ -238,7 +244,7 @@ def test_built_function_runs_with_only_its_layer(built, runtime_sdk, moto_server
         "ENGAGE_BASE_URL": sandbox.url,
         "ENGAGE_API_KEY_SECRET_ARN": arn,
         "WEBHOOK_SIGNING": "off",
-        # no table: the rate budget is this container's own share (with one, its turns are leased through boto3)
+        "IDEMPOTENCY_TABLE": table,  # the rate budget's turns are leased from it, without a boto3 client
     }
     result = subprocess.run(
         [
@@ -261,5 +267,14 @@ def test_built_function_runs_with_only_its_layer(built, runtime_sdk, moto_server
     assert str(build_dir) in answer["requests"] and str(build_dir) in answer["layer"]
     assert check(sandbox.state.get_contact(command["contactId"]))
     assert answer["result"]["contactId"] == command["contactId"]
-    # a plain command's cold start without a table builds no boto3 client: Secrets Manager is read without one
-    assert answer["boto3"] == []
+    # a plain command's cold start builds no boto3 client: the Engage key and the budget's lease go without one,
+    # and it loads no SQS batch utility
+    assert answer["boto3"] == [] and answer["batch"] == []
+    lease = boto3.client(
+        "dynamodb",
+        region_name=REGION,
+        endpoint_url=moto_server,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    ).get_item(TableName=table, Key={"id": {"S": "rate-budget"}})
+    assert "Item" in lease  # the shared budget was consulted

@@ -22,7 +22,7 @@ from .engage.pacing import FallbackPacer, RateBudget
 from .errors import DependencyUnavailable
 from .http_session import new_session
 from .settings import Settings
-from .triggers.sqs import QueueSettings
+from .triggers.backoff import QueueSettings
 
 
 def _observe(name: str, value: float) -> None:

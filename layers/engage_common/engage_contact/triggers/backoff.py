@@ -9,6 +9,7 @@ within 15 minutes of Engage coming back. No wait exceeds SQS's maximum visibilit
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 FIRST_WAITS_SECONDS = (10, 30, 60, 300)
 LATER_WAIT_SECONDS = 900
@@ -39,3 +40,13 @@ def max_receive_count_for(tolerance_hours: float) -> int:
     while waited_before(receives) < seconds:
         receives += 1
     return receives
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """What a function's SQS trigger needs of the deployment (here, not in `sqs`: reading it must not load
+    Powertools' batch utility, which only the SQS path needs)."""
+
+    dead_letter_queue_url: str | None
+    max_receive_count: int | None
+    batch_concurrency: int

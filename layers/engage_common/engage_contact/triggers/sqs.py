@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -14,14 +13,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from ..aws.queues import Queues
 from ..errors import EngageContactError, InternalError, name_of, policy_of
 from ..observability import correlate, count, logger
-from .backoff import backoff_for  # 10 s, 30 s, 60 s, 300 s, then 900 s (by receive count)
-
-
-@dataclass(frozen=True)
-class QueueSettings:
-    dead_letter_queue_url: str | None
-    max_receive_count: int | None
-    batch_concurrency: int
+from .backoff import QueueSettings, backoff_for  # 10 s, 30 s, 60 s, 300 s, then 900 s (by receive count)
 
 
 class HeldBack(Exception):
