@@ -220,19 +220,19 @@ def test_built_function_runs_with_only_its_layer(built, runtime_sdk, moto_server
     import boto3
 
     build_dir, lambda_python = built
-    secrets = boto3.client(
-        "secretsmanager",
-        region_name=REGION,
-        endpoint_url=moto_server,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    arn = secrets.create_secret(Name=f"engage-key-{function}", SecretString=SANDBOX_KEY)["ARN"]
+
+    def moto(service):
+        return boto3.client(service, region_name=REGION, endpoint_url=moto_server, aws_access_key_id="testing",
+                            aws_secret_access_key="testing")  # fmt: skip
+
+    arn = moto("secretsmanager").create_secret(Name=f"engage-key-{function}", SecretString=SANDBOX_KEY)["ARN"]
     table = f"budget-{function}"
-    boto3.client("dynamodb", region_name=REGION, endpoint_url=moto_server, aws_access_key_id="testing",
-                 aws_secret_access_key="testing").create_table(
-        TableName=table, BillingMode="PAY_PER_REQUEST", AttributeDefinitions=[{"AttributeName": "id",
-        "AttributeType": "S"}], KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])  # fmt: skip
+    moto("dynamodb").create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+    )
     function_dir = build_dir / (function.title().replace("_", "") + "Function")
     env = {
         "PATH": os.environ["PATH"],
@@ -270,11 +270,5 @@ def test_built_function_runs_with_only_its_layer(built, runtime_sdk, moto_server
     # a plain command's cold start builds no boto3 client: the Engage key and the budget's lease go without one,
     # and it loads no SQS batch utility
     assert answer["boto3"] == [] and answer["batch"] == []
-    lease = boto3.client(
-        "dynamodb",
-        region_name=REGION,
-        endpoint_url=moto_server,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    ).get_item(TableName=table, Key={"id": {"S": "rate-budget"}})
+    lease = moto("dynamodb").get_item(TableName=table, Key={"id": {"S": "rate-budget"}})
     assert "Item" in lease  # the shared budget was consulted
