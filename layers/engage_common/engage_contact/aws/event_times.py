@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from ..errors import DependencyUnavailable
+from .table import update_if
 
 EVENT_TIME_DAYS = 400  # how long a contact's newest applied event time is kept
 
@@ -20,22 +20,14 @@ class EventTimes:
 
     def claim(self, group: str, at: dt.datetime) -> bool:
         """False when a newer event was applied to this contact; else `at` is recorded (an equal time passes)."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
         expires = int((dt.datetime.now(tz=dt.UTC) + dt.timedelta(days=EVENT_TIME_DAYS)).timestamp())
-        try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key={"id": {"S": f"event-time#{group}"}},
-                UpdateExpression="SET #at = :at, expiration = :exp",
-                ConditionExpression="attribute_not_exists(#at) OR #at <= :at",
-                ExpressionAttributeNames={"#at": "at"},
-                ExpressionAttributeValues={":at": {"N": str(at.timestamp())}, ":exp": {"N": str(expires)}},
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise DependencyUnavailable("the idempotency table cannot be reached") from exc
-        except BotoCoreError as exc:
-            raise DependencyUnavailable("the idempotency table cannot be reached") from exc
-        return True
+        written, _ = update_if(
+            self.client,
+            TableName=self.table_name,
+            Key={"id": {"S": f"event-time#{group}"}},
+            UpdateExpression="SET #at = :at, expiration = :exp",
+            ConditionExpression="attribute_not_exists(#at) OR #at <= :at",
+            ExpressionAttributeNames={"#at": "at"},
+            ExpressionAttributeValues={":at": {"N": str(at.timestamp())}, ":exp": {"N": str(expires)}},
+        )
+        return written

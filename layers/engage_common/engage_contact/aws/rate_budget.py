@@ -23,8 +23,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-from ..errors import EngageRateLimited
+from ..errors import DependencyUnavailable, EngageRateLimited
 from ..observability import count, logger
+from .table import update_if
 
 KEY = "rate-budget"
 LEASE_MAX = 10  # turns one write may take: a whole SQS batch's first requests with one write
@@ -171,10 +172,9 @@ class SharedRateBudget:
 
     def _update(self, expression: str, condition: str, values: dict[str, float]) -> float | None:
         """The new `tat`, or None when the condition did not hold (another container moved it first)."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
         try:
-            answer = self.client().update_item(
+            written, answer = update_if(
+                self.client(),
                 TableName=self.table_name,
                 Key={"id": {"S": KEY}},
                 UpdateExpression=expression,
@@ -182,12 +182,12 @@ class SharedRateBudget:
                 ExpressionAttributeValues={name: {"N": _number(value)} for name, value in values.items()},
                 ReturnValues="UPDATED_NEW",
             )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return None
-            raise StoreUnreachable(exc.response.get("Error", {}).get("Code", "ClientError")) from exc
-        except BotoCoreError as exc:
-            raise StoreUnreachable(type(exc).__name__) from exc
+        except DependencyUnavailable as exc:  # the cause is AWS's error: its code or type says why
+            cause = exc.__cause__
+            code = getattr(cause, "response", {}).get("Error", {}).get("Code") or type(cause).__name__
+            raise StoreUnreachable(code) from exc
+        if not written:
+            return None
         return float(answer["Attributes"]["tat"]["N"])
 
     def _fall_back(self, now: float, error: StoreUnreachable) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import DependencyUnavailable
+from .table import update_if
 
 PREFIX = "d:"
 
@@ -53,20 +54,11 @@ class SentDigests:
         placeholders = _names(names)
         if not placeholders:
             return
-        from botocore.exceptions import ClientError
-
-        try:
-            self.client.update_item(
-                TableName=self.table_name, Key=_key(contact_id),
-                UpdateExpression="REMOVE " + ", ".join(placeholders), ConditionExpression="attribute_exists(id)",
-                ExpressionAttributeNames=placeholders,
-            )  # fmt: skip
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return
-            raise DependencyUnavailable("the idempotency table cannot be reached") from exc
-        except Exception as exc:
-            raise DependencyUnavailable("the idempotency table cannot be reached") from exc
+        update_if(  # a contact without a record fails the condition: nothing to forget
+            self.client, TableName=self.table_name, Key=_key(contact_id),
+            UpdateExpression="REMOVE " + ", ".join(placeholders), ConditionExpression="attribute_exists(id)",
+            ExpressionAttributeNames=placeholders,
+        )  # fmt: skip
 
     def record(self, contact_id: str, entries: Mapping[str, str], now: float | None = None) -> None:
         """Set these entries (Engage confirmed their values) and move the record's expiry on."""

@@ -7,7 +7,7 @@ import hashlib
 from enum import StrEnum
 from typing import Any
 
-from ..errors import DependencyUnavailable
+from ..aws.table import update_if
 
 LAST_APPLIED_DAYS = 400  # how long the last-applied time of a customer is kept
 
@@ -50,18 +50,9 @@ class LastApplied:
 
     def _write(self, key: dict, update: str, condition: str, values: dict) -> dict | None:
         """None when the conditional write succeeded; the stored item when its condition failed."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            self.client.update_item(
-                TableName=self.table_name, Key=key, UpdateExpression=update, ConditionExpression=condition,
-                ExpressionAttributeNames={"#at": "at"}, ExpressionAttributeValues=values,
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )  # fmt: skip
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return exc.response.get("Item") or {}
-            raise DependencyUnavailable("the idempotency table cannot be reached") from exc
-        except BotoCoreError as exc:
-            raise DependencyUnavailable("the idempotency table cannot be reached") from exc
-        return None
+        written, stored = update_if(
+            self.client, TableName=self.table_name, Key=key, UpdateExpression=update, ConditionExpression=condition,
+            ExpressionAttributeNames={"#at": "at"}, ExpressionAttributeValues=values,
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )  # fmt: skip
+        return None if written else stored

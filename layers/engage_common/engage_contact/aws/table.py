@@ -1,0 +1,27 @@
+"""A conditional write to the idempotency table, read the one way every store here needs it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import DependencyUnavailable
+
+UNREACHABLE = "the idempotency table cannot be reached"
+
+
+def update_if(client: Any, **params: Any) -> tuple[bool, dict[str, Any]]:
+    """UpdateItem with a ConditionExpression: (True, DynamoDB's answer) when written, (False, the item
+    DynamoDB returned on the failed check, {} unless asked for) when the condition did not hold.
+
+    DependencyUnavailable (AWS's code kept as its cause) when the table cannot be reached.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return True, client.update_item(**params)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False, exc.response.get("Item") or {}
+        raise DependencyUnavailable(UNREACHABLE) from exc
+    except BotoCoreError as exc:
+        raise DependencyUnavailable(UNREACHABLE) from exc
