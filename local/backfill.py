@@ -44,7 +44,7 @@ if str(LAYER) not in sys.path:
 
 # the layer is on the path only now (E402 is not selected here)
 from engage_contact.backfill.batch import Backfill
-from engage_contact.backfill.mapping import PRESETS, RowMapping, load_mapping, parse_mapping
+from engage_contact.backfill.mapping import PRESETS, SHOPIFY_EXPORT_COLUMNS, RowMapping, load_mapping, parse_mapping
 from engage_contact.backfill.rows import InvalidRow
 from engage_contact.domain.attributes import AttributeCatalogue
 from engage_contact.errors import InvalidRequest
@@ -323,12 +323,6 @@ def stack_backfill(catalogue: AttributeCatalogue) -> tuple[Backfill, Any]:
 
 
 # --- a file to try it on ---------------------------------------------------------------------------------------
-SHOPIFY_COLUMNS = [
-    "Customer ID", "First Name", "Last Name", "Email", "Accepts Email Marketing", "Default Address Company",
-    "Default Address Address1", "Default Address Address2", "Default Address City", "Default Address Province Code",
-    "Default Address Country Code", "Default Address Zip", "Default Address Phone", "Phone", "Accepts SMS Marketing",
-    "Total Spent", "Total Orders", "Note", "Tax Exempt", "Tags",
-]  # fmt: skip
 FIRST = ["Anna", "Bertil", "Cecilia", "David", "Eva", "Filip", "Greta", "Hugo", "Ida", "Johan", "Karin", "Lars"]
 LAST = ["Andersson", "Berg", "Carlsson", "Dahl", "Ek", "Forsberg", "Gustafsson", "Holm", "Lind", "Nilsson"]
 CITIES = [("Lund", "SE", "22350"), ("Malmö", "SE", "21120"), ("Oslo", "NO", "0150"), ("Köpenhamn", "DK", "1050"),
@@ -372,7 +366,7 @@ def generated_rows(count: int, seed: int = 18) -> Iterator[dict[str, str]]:
 def generate(count: int, target: str) -> None:
     stream = sys.stdout if target == "-" else open(target, "w", newline="", encoding="utf-8")  # noqa: SIM115
     try:
-        writer = csv.DictWriter(stream, SHOPIFY_COLUMNS)
+        writer = csv.DictWriter(stream, SHOPIFY_EXPORT_COLUMNS)
         writer.writeheader()
         writer.writerows(generated_rows(count))
     finally:

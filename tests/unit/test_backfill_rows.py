@@ -6,19 +6,14 @@ import json
 
 import pytest
 from engage_contact.backfill.batch import commands_of, header_of, numbered_rows
-from engage_contact.backfill.mapping import PRESETS, load_mapping, parse_mapping
+from engage_contact.backfill.mapping import PRESETS, SHOPIFY_EXPORT_COLUMNS, load_mapping, parse_mapping
 from engage_contact.backfill.rows import InvalidRow, backfill_row, idempotency_key, row_command
 from engage_contact.domain.attributes import AttributeCatalogue
 from engage_contact.domain.contacts import message_group
 from engage_contact.errors import InvalidRequest
 
 CATALOGUE = AttributeCatalogue(frozenset({"favoriteStore"}))
-SHOPIFY_HEADER = [
-    "Customer ID", "First Name", "Last Name", "Email", "Accepts Email Marketing", "Default Address Company",
-    "Default Address Address1", "Default Address Address2", "Default Address City", "Default Address Province Code",
-    "Default Address Country Code", "Default Address Zip", "Default Address Phone", "Phone", "Accepts SMS Marketing",
-    "Total Spent", "Total Orders", "Note", "Tax Exempt", "Tags",
-]  # fmt: skip
+SHOPIFY_HEADER = list(SHOPIFY_EXPORT_COLUMNS)
 
 
 def shopify_row(**values):

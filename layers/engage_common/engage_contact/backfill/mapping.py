@@ -57,6 +57,13 @@ EXPECTED = {
     "yesNo": "yes or no",
 }
 MAPPING_FIELDS = frozenset({"lookup", "columns", "createIfMissing", "preset"})
+# The header of Shopify's customer CSV export (Customers > Export), as the preset reads it and a test file holds it.
+SHOPIFY_EXPORT_COLUMNS = (
+    "Customer ID", "First Name", "Last Name", "Email", "Accepts Email Marketing", "Default Address Company",
+    "Default Address Address1", "Default Address Address2", "Default Address City", "Default Address Province Code",
+    "Default Address Country Code", "Default Address Zip", "Default Address Phone", "Phone", "Accepts SMS Marketing",
+    "Total Spent", "Total Orders", "Note", "Tax Exempt", "Tags",
+)  # fmt: skip
 PRESETS: dict[str, dict[str, Any]] = {
     # Shopify admin > Customers > Export (CSV for Excel, Numbers, or other spreadsheet programs)
     "shopify": {
