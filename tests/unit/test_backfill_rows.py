@@ -70,8 +70,9 @@ def test_empty_cells_are_left_out_never_sent_as_empty_values():
 def test_create_if_missing_is_carried_and_checked_by_the_same_parser():
     mapping = {"preset": "shopify", "createIfMissing": {"contactType": "Contact", "source": "ECOM"}}
     assert command(shopify_row(), mapping).command["createIfMissing"] == {"contactType": "Contact", "source": "ECOM"}
-    reason = invalid(shopify_row(), {"preset": "shopify", "createIfMissing": {"source": "ECOM"}})
-    assert reason.startswith("InvalidRequest:") and "contactType" in reason
+    # the command's own rule, applied to the mapping before any row (not to every row after it)
+    with pytest.raises(InvalidRequest, match="contactType"):
+        parse_mapping(load_mapping(json.dumps({"preset": "shopify", "createIfMissing": {"source": "ECOM"}})), CATALOGUE)
 
 
 @pytest.mark.parametrize(
@@ -182,3 +183,12 @@ def test_a_header_is_checked_for_every_column_the_mapping_names_a_bom_accepted()
     mapping = parse_mapping("shopify", CATALOGUE)
     assert mapping.missing_columns(header_of("\ufeff" + ",".join(SHOPIFY_HEADER) + "\n")) == []
     assert mapping.missing_columns(header_of("Email,First Name\n"))[:2] == ["Last Name", "Default Address Address1"]
+
+
+@pytest.mark.parametrize(
+    ("create", "problem"),
+    [({"contactType": "Member"}, "may not be Member"), ({"bogus": 1}, "unknown fields"), ("Contact", "an object")],
+)
+def test_a_mapping_with_a_wrong_create_if_missing_is_refused_before_any_row(create, problem):
+    with pytest.raises(InvalidRequest, match=problem):
+        parse_mapping(load_mapping(json.dumps({"preset": "shopify", "createIfMissing": create})), CATALOGUE)

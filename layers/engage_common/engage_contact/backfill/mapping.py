@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..domain.attributes import PREFERENCE_FIELDS, AttributeCatalogue, unknown_name
-from ..domain.creation import CREATE_LOOKUP_KEYS
+from ..domain.creation import CREATE_LOOKUP_KEYS, parse_create_if_missing
 from ..ecommerce.platforms import TRANSFORMS, country_code
 from ..errors import InvalidRequest
 
@@ -158,8 +158,11 @@ def parse_mapping(data: Any, catalogue: AttributeCatalogue) -> RowMapping:
     parsed = tuple(_parse_column(name, target, catalogue) for name, target in columns.items())
     _refuse_one_attribute_twice(parsed, lookup_key, key_column)
     create = data.get("createIfMissing")
-    if create is not None and not isinstance(create, dict):
-        raise refuse("'createIfMissing' must be an object", "createIfMissing")
+    if create is not None:
+        try:  # the command's own rule, before any row: a wrong one would make every row invalid
+            parse_create_if_missing(create, creates_member=False)
+        except InvalidRequest as exc:
+            raise refuse(exc.message, "createIfMissing") from None
     return RowMapping(lookup_key, key_column, parsed, create, data)
 
 
