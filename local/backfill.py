@@ -266,6 +266,9 @@ def run(args: argparse.Namespace) -> int:
     if path is not None and not path.is_file():
         raise BadInput(f"no file {args.file}")
     total, digest = survey(path) if path is not None else (None, hashlib.sha256(os.urandom(16)).hexdigest()[:12])
+    # the mapping is part of the default id: the same file under another mapping is another backfill, not one
+    # whose counters a second run would add to
+    digest = hashlib.sha256((digest + json.dumps(mapping.source, sort_keys=True)).encode()).hexdigest()[:12]
     backfill_id = args.id or default_id(path or Path("stdin"), digest)
     with path.open("rb") if path is not None else sys.stdin.buffer as stream:
         source = open_rows(stream if hasattr(stream, "peek") else io.BufferedReader(stream), args.file)
