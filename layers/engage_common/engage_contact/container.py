@@ -30,6 +30,8 @@ def _observe(name: str, value: float) -> None:
         observability.engage_latency(value)
     elif name == "retry":
         observability.count("EngageRetries")
+    elif name == "turn_missed":
+        observability.count("RateTurnsMissed", value)
 
 
 def rate_budget(settings: Settings) -> RateBudget:

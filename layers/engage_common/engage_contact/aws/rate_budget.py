@@ -30,7 +30,7 @@ from .table import update_if
 KEY = "rate-budget"
 LEASE_MAX = 10  # turns one write may take: a whole SQS batch's first requests with one write
 EARLY = 0.0  # a turn may be used this long before its time (the burst GCRA allows)
-LATE = 0.03  # and this long after it; later, it is dropped unused
+LATE = 0.03  # and this long after it; later, it is dropped unused (as engage.pacing.LATE_SECONDS, once handed out)
 FALLBACK_SECONDS = 1.0  # a container on its fallback asks the table again at the next whole second (all at once)
 # After an outage the shared turns start this late: the turns the others took on their own shares go first
 # (a container's share of 10 threads' turns is given out about this far ahead).

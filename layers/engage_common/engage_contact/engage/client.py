@@ -22,7 +22,7 @@ from ..errors import (
 )
 from ..http_session import new_session
 from .answers import CHECKED, EngageReply, Failure, classify, error_details, is_auth_refusal
-from .pacing import RateBudget
+from .pacing import RateBudget, wait_for_turn
 from .retry import MIN_ATTEMPT_SECONDS, Deadline, RetryPolicy
 from .transport import Transport
 from .versions import DEFAULT_VERSION, api_version
@@ -66,7 +66,7 @@ class EngageClient:
         self.timeout_seconds = timeout_seconds
         self.retry = retry
         self.sleep = sleep
-        self.observe = observe or (lambda name, value: None)  # ("latency", seconds) and ("retry", 1)
+        self.observe = observe or (lambda name, value: None)  # ("latency", s), ("retry", 1), ("turn_missed", n)
         self.transport = Transport(base_url, session or new_session(), self.observe)
         self.budget = budget
         self.api = api_version(version)  # the only place the API version is known: paths, methods, promote
@@ -250,9 +250,9 @@ class EngageClient:
         """Wait for this request's turn in the deployment's one rate budget (EngageRateLimited if too far)."""
         if self.budget is None:
             return
-        wait = self.budget.acquire(deadline.turn_within())
-        if wait > 0:
-            self.sleep(wait)
+        missed = wait_for_turn(self.budget, deadline.turn_within, self.sleep)
+        if missed:
+            self.observe("turn_missed", missed)
 
 
 def _is_member(contact: Any) -> bool:

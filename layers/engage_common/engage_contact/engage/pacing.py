@@ -15,6 +15,11 @@ from typing import Protocol
 
 from ..errors import EngageRateLimited
 
+# A turn is used no later than this after its time. A thread that wakes up later than that (its process was
+# busy, its CPU given to another) gives the turn up and takes the next one: sent late, it would start in the
+# same second as the turns after it, and the budget's bound on any one-second window would not hold.
+LATE_SECONDS = 0.03
+
 
 class RateBudget(Protocol):
     def acquire(self, within: float) -> float:
@@ -57,6 +62,28 @@ class FallbackPacer:
         if wait > within:
             raise too_long(wait)
         return wait
+
+
+def wait_for_turn(
+    budget: RateBudget,
+    within: Callable[[], float],
+    sleep: Callable[[float], None],
+    clock: Callable[[], float] = time.monotonic,
+) -> int:
+    """Take a turn and wait for it; a turn woken up for too late (LATE_SECONDS) is given up and another taken.
+
+    `within()`: the longest the caller may still wait (asked again for every turn). The turns given up.
+    """
+    missed = 0
+    while True:
+        wait = budget.acquire(within())
+        if wait <= 0:
+            return missed
+        due = clock() + wait
+        sleep(wait)
+        if clock() - due <= LATE_SECONDS:
+            return missed
+        missed += 1
 
 
 def too_long(wait: float) -> EngageRateLimited:
