@@ -8,7 +8,7 @@ import time
 
 import boto3
 import pytest
-from engage_contact.errors import EngageUnavailable
+from engage_contact.errors import ContactNotFound, EngageUnavailable
 
 from local.engage_sandbox import DEMO_CONTACTS
 from local.engage_sandbox.state import Fault
@@ -131,13 +131,58 @@ def test_a_created_contact_is_recorded_with_what_the_create_sent(invoke, sandbox
     assert [r["route"] for r in sandbox.state.request_log()] == ["lookup", "create"]
 
 
-def test_a_lookup_remembered_is_checked_by_engage_when_something_changed(invoke, sandbox):
+def test_a_lookup_remembered_is_written_to_without_looking_it_up_again(invoke, sandbox):
     email = DEMO_CONTACTS[0]["attributes"]["email"]
     command = {"lookup": {"email": email}, "attributes": {"city": "Lund"}, "sendOnlyChanged": True}
     invoke(command)
     assert invoke(command)["unchanged"] is True
-    invoke({**command, "attributes": {"city": "Malmö"}})
-    assert [r["route"] for r in sandbox.state.request_log()] == ["lookup", "update", "lookup", "update"]
+    result = invoke({**command, "attributes": {"city": "Malmö"}})
+    assert [r["route"] for r in sandbox.state.request_log()] == ["lookup", "update", "update"]
+    assert result["contactId"] == ANNA and sandbox.state.get_contact(ANNA)["city"] == "Malmö"
+
+
+def test_a_remembered_contact_engage_no_longer_has_is_looked_up_again(invoke, sandbox):
+    email = DEMO_CONTACTS[0]["attributes"]["email"]
+    command = {"lookup": {"email": email}, "attributes": {"city": "Lund"}, "sendOnlyChanged": True}
+    invoke(command)
+    with sandbox.state.lock:  # merged into another contact in Engage: the old id is gone
+        del sandbox.state.contacts[ANNA]
+    merged = sandbox.state.add_contact({"contactType": "Contact", "attributes": {"email": email}})
+    result = invoke({**command, "attributes": {"city": "Malmö"}})
+    log = sandbox.state.request_log()
+    assert [(r["route"], r["status"]) for r in log[2:]] == [("update", 404), ("lookup", 200), ("update", 200)]
+    assert result["contactId"] == merged and sandbox.state.get_contact(merged)["city"] == "Malmö"
+    invoke({**command, "attributes": {"city": "Visby"}})  # and the merged contact is the one remembered now
+    assert [r["route"] for r in sandbox.state.request_log()[5:]] == ["update"]
+    assert sandbox.state.get_contact(merged)["city"] == "Visby"
+
+
+def test_a_remembered_contact_whose_key_changed_in_engage_is_looked_up_again_after_one_write(invoke, sandbox, capsys):
+    email = DEMO_CONTACTS[0]["attributes"]["email"]
+    command = {"lookup": {"email": email}, "attributes": {"city": "Lund"}, "sendOnlyChanged": True}
+    invoke(command)
+    with sandbox.state.lock:  # the customer changed the address in a preference centre
+        sandbox.state.contacts[ANNA]["attributes"]["email"] = "anna.elsewhere@example.com"
+    other = sandbox.state.add_contact({"contactType": "Contact", "attributes": {"email": email}})
+    capsys.readouterr()
+    first = invoke({**command, "attributes": {"city": "Malmö"}})
+    # written to the contact the key last found (the same customer, most likely), then seen to have moved
+    assert first["contactId"] == ANNA and "RememberedContactMoved" in metric_names(capsys)
+    second = invoke({**command, "attributes": {"city": "Visby"}})
+    assert [r["route"] for r in sandbox.state.request_log()[2:]] == ["update", "lookup", "update"]
+    assert second["contactId"] == other and sandbox.state.get_contact(other)["city"] == "Visby"
+
+
+def test_a_remembered_contact_of_another_type_than_the_lookup_asks_is_looked_up_again(invoke, sandbox):
+    email = DEMO_CONTACTS[0]["attributes"]["email"]
+    lookup = {"email": email, "contactType": sandbox.state.get_contact(ANNA)["contactType"]}
+    invoke({"lookup": lookup, "attributes": {"city": "Lund"}, "sendOnlyChanged": True})
+    with sandbox.state.lock:
+        sandbox.state.contacts[ANNA]["contactType"] = "Prospect" if lookup["contactType"] != "Prospect" else "Contact"
+    invoke({"lookup": lookup, "attributes": {"city": "Malmö"}, "sendOnlyChanged": True})
+    with pytest.raises(ContactNotFound):  # looked up again, with its type: Engage finds no one of that type
+        invoke({"lookup": lookup, "attributes": {"city": "Visby"}, "sendOnlyChanged": True})
+    assert [r["route"] for r in sandbox.state.request_log()] == ["lookup", "update", "update", "lookup"]
 
 
 def test_an_update_that_changes_the_lookup_key_forgets_what_the_lookup_found(invoke, sandbox):

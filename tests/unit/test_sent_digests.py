@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from engage_contact.domain.attributes import AttributeCatalogue
 from engage_contact.domain.command import Operation, parse_command
+from engage_contact.domain.contacts import Lookup, still_found_by
 from engage_contact.domain.sent_digests import changed_only, digest, digests, entry, flatten, is_current, unflatten
 from engage_contact.errors import InvalidRequest
 
@@ -115,3 +116,14 @@ def test_send_only_changed_belongs_to_update_only(operation):
     command.update({"contactTypeId": "Prospect"} if operation is Operation.CHANGE_TYPE else {})
     with pytest.raises(InvalidRequest):
         parse(command, operation)
+
+
+def test_engage_answer_still_found_by_the_lookup_only_without_evidence_against_it():
+    lookup = Lookup("email", "Anna@Example.com")
+    assert still_found_by(lookup, {"id": "1", "email": "anna@example.com "})  # Engage's spelling: same key
+    assert still_found_by(lookup, {"id": "1", "attributes": {"email": "anna@example.com"}})
+    assert not still_found_by(lookup, {"id": "1", "email": "someone@example.com"})
+    assert still_found_by(lookup, {"id": "1"}) and still_found_by(lookup, None)  # no evidence either way
+    typed = Lookup("email", "anna@example.com", contact_type="Member")
+    assert not still_found_by(typed, {"email": "anna@example.com", "contactType": "Contact"})
+    assert still_found_by(typed, {"email": "anna@example.com", "contactType": "Member"})

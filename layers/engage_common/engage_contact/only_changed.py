@@ -23,7 +23,7 @@ from . import observability
 from .aws.clients import AWS_CONNECT_TIMEOUT_SECONDS, AWS_READ_TIMEOUT_SECONDS
 from .aws.sent_digests import SentDigests
 from .domain.command import Command, Operation
-from .domain.contacts import command_group
+from .domain.contacts import command_group, still_found_by
 from .domain.sent_digests import changed_only, digests, entry, flatten
 from .engage.retry import Deadline
 from .errors import DependencyUnavailable
@@ -103,27 +103,45 @@ class SentRecord:
         attributes = {k: v for k, v in body.items() if k != "contactType"}
         self.confirmed(contact_id, Plan(attributes, record=digests(self.key(), contact_id, attributes)))
 
-    def known_unchanged(self, command: Command) -> dict[str, Any] | None:
-        """For an update by lookup that sends only what changed: the contact its lookup last resolved to, when
-        Engage holds every value already (no Engage call at all, not even the lookup); else None."""
+    def remembered(self, command: Command) -> str | None:
+        """For an update by lookup that sends only what changed: the contact its lookup last resolved to, if any.
+
+        It is used without looking the key up again; `resolved` forgets it when Engage's answer shows the key
+        (or the contact type asked for) is no longer that contact's, and the operation forgets it on a 404.
+        """
         if command.lookup is None or not command.send_only_changed:
             return None
         try:
-            contact_id = self.store.contact_for(command_group(command))
+            return self.store.contact_for(command_group(command))
         except DependencyUnavailable:
             return None  # the plan that follows says it, once
-        if contact_id is None:
-            return None
-        plan = self.plan(command, contact_id)
-        return None if plan.sent or plan.unavailable else {"contactId": contact_id, "unchanged": plan.unchanged}
 
-    def resolved(self, command: Command, contact_id: str, sent: dict[str, Any]) -> None:
-        """Remember what the command's lookup resolved to (forgotten when the update changed the key itself)."""
+    def resolved(self, command: Command, result: dict[str, Any], remembered: str | None = None) -> None:
+        """Remember what the command's lookup resolved to; forget it when it no longer holds.
+
+        No longer: the update changed the key itself, or Engage's answer shows another value under the key (it
+        was changed in Engage) or another contact type than the lookup asks for. `remembered`: the contactId
+        this command used without a lookup (rewritten only when it has to be forgotten).
+        """
         if command.lookup is None or not command.send_only_changed:
             return
+        contact_id, sent = result["contactId"], result["sent"]
         changed_key = command.lookup.key in sent and sent[command.lookup.key] != command.lookup.value
+        holds = not changed_key and still_found_by(command.lookup, result.get("contact"))
+        if remembered is not None and not holds:
+            observability.count("RememberedContactMoved")
+            observability.logger.warning(
+                "the contact a lookup last resolved to no longer has its key in Engage; the next command looks it up",
+                extra={"lookup": command.lookup.key},
+            )
+        if remembered == contact_id and holds:
+            return  # remembered already
+        self.forget_contact(command, contact_id if holds else None)
+
+    def forget_contact(self, command: Command, contact_id: str | None = None) -> None:
+        """Forget (or, with a contactId, remember) what the command's lookup resolves to."""
         with contextlib.suppress(DependencyUnavailable):  # only economy is lost: the next one looks up
-            self.store.remember_contact(command_group(command), None if changed_key else contact_id, self.clock())
+            self.store.remember_contact(command_group(command), contact_id, self.clock())
 
     def _threads(self) -> ThreadPoolExecutor:
         with self._lock:

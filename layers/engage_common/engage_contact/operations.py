@@ -8,6 +8,7 @@ from typing import Any
 from .domain.command import Command, Operation
 from .engage.client import EngageClient
 from .engage.retry import Deadline
+from .errors import ContactNotFound
 from .find_or_create import find_or_create
 from .only_changed import SentRecord
 
@@ -21,14 +22,25 @@ def execute(
     write, and consulted by an update that sends only what changed.
     """
     run = partial(apply, record=record)
-    known = record.known_unchanged(command) if record is not None else None
-    if known is not None:  # Engage holds every value of the contact its lookup last found: no call at all
-        return {**_result(known["contactId"], None, {}, command.payload.dropped_empty),
-                "droppedUnchanged": known["unchanged"], "unchanged": True}  # fmt: skip
-    result = _execute(command, client, deadline, run, record)
+    remembered = record.remembered(command) if record is not None else None
+    result = _on_remembered(command, remembered, client, deadline, run, record) if remembered else None
+    if result is None:
+        remembered, result = None, _execute(command, client, deadline, run, record)
     if record is not None:
-        record.resolved(command, result["contactId"], result["sent"])
+        record.resolved(command, result, remembered)
     return result
+
+
+def _on_remembered(command: Command, contact_id: str, client: EngageClient, deadline: Deadline, run: Any,
+                   record: SentRecord) -> dict[str, Any] | None:  # fmt: skip
+    """The update on the contact its lookup last resolved to, without a lookup; None when Engage no longer has
+    that contact (404: merged or removed), and the lookup must run as if nothing were remembered."""
+    try:
+        result = run(command, contact_id, client, deadline)
+    except ContactNotFound:
+        record.forget_contact(command)
+        return None
+    return result if command.creation is None else {**result, "created": False}
 
 
 def _execute(command: Command, client: EngageClient, deadline: Deadline, run: Any,

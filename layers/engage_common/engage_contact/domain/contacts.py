@@ -49,6 +49,21 @@ def command_group(command: Any) -> str:
     return message_group({"lookup": {command.lookup.key: command.lookup.value}})
 
 
+def still_found_by(lookup: Lookup, contact: Any) -> bool:
+    """Whether Engage's answer about a contact (flat, or with `attributes`) still shows what `lookup` asks.
+
+    False only on evidence: the lookup's key with another value, or another contact type than it asks for.
+    An answer without the key (a `customKey`, or no answer at all) is no evidence either way.
+    """
+    if not isinstance(contact, dict):
+        return True
+    fields = {**(contact.get("attributes") if isinstance(contact.get("attributes"), dict) else {}), **contact}
+    if lookup.contact_type is not None and fields.get("contactType") not in (None, lookup.contact_type):
+        return False
+    value = fields.get(lookup.key)
+    return not isinstance(value, str) or lookup_digest(lookup.key, value) == lookup_digest(lookup.key, lookup.value)
+
+
 def lookup_digest(key: str, value: str) -> str:
     """A lookup value's digest, the same for every spelling Engage treats as one (emails without case)."""
     value = value.strip()
