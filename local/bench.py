@@ -516,9 +516,10 @@ def table(results: dict[str, Any]) -> str:
          f"{results['rate_outage_peak']} in a second, {results['rate_outage_sustained']:.1f}/s sustained"),
         ("rate, store down: commands failed", "rate_outage_failures",
          f"API answers {results['rate_outage_api_answers']}"),
-        ("Engage calls per Shopify customers/update delivery, 1,000 over 100 customers, most changing nothing "
-         "for Engage", "webhook_engage_calls_per_event",
+        ("Engage calls per Shopify customers/update delivery, 1,000 over 100 customers, 5 % changing something "
+         "Engage holds", "webhook_engage_calls_per_event",
          f"{results.get('webhook_engage_updates_per_event', 0):.2f} of them updates; "
+         f"{results.get('webhook_contact_changes_per_event', 0):.3f} changes after a first delivery; "
          f"{results.get('webhook_engage_calls_everything_per_event', 0):.2f} sending everything; floor (a first "
          f"lookup and update per customer) {results.get('webhook_engage_calls_floor_per_event', 0):.2f}; "
          f"same end state: {'yes' if results.get('webhook_final_state_identical') else 'NO'}"),

@@ -39,9 +39,14 @@ def customer(n: int) -> dict[str, Any]:
 
 
 def stream(customers: int, deliveries: int, seed: int = 7) -> list[dict[str, Any]]:
-    """The deliveries' bodies, in order: each customer's `updated_at` moves on with every delivery."""
+    """The deliveries' bodies, in order: each customer's `updated_at` moves on with every delivery.
+
+    Exactly CHANGE_FRACTION of the deliveries (chosen at random) change one thing Engage holds; the others
+    change only what it does not (orders, totals, tags).
+    """
     rng = random.Random(seed)
     current = [customer(n) for n in range(customers)]
+    changing = set(rng.sample(range(deliveries), round(CHANGE_FRACTION * deliveries)))
     bodies = []
     for i in range(deliveries):
         n = rng.randrange(customers)
@@ -49,20 +54,37 @@ def stream(customers: int, deliveries: int, seed: int = 7) -> list[dict[str, Any
         body["orders_count"] += 1  # what a shop changes most: nothing Engage holds
         body["total_spent"] = f"{body['orders_count'] * 99}.00"
         body["tags"] = rng.choice(["", "vip", "vip, newsletter", "returning"])
-        if rng.random() < CHANGE_FRACTION:
-            field = rng.choice(["last_name", "city", "phone", "consent"])
-            if field == "last_name":
-                body["last_name"] = f"Last{n}-{i}"
-            elif field == "city":
-                body["default_address"]["city"] = rng.choice(CITIES)
-            elif field == "phone":
-                body["phone"] = f"+4673{i:07d}"
-            else:
-                state = body["email_marketing_consent"]["state"]
-                body["email_marketing_consent"]["state"] = "unsubscribed" if state == "subscribed" else "subscribed"
+        if i in changing:
+            _change(body, rng, n, i)
         body["updated_at"] = f"2026-11-27T{8 + i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}+01:00"
         bodies.append(copy.deepcopy(body))
     return bodies
+
+
+def _change(body: dict[str, Any], rng: random.Random, n: int, i: int) -> None:
+    """One change to what Engage holds: a name, a city (another one), a phone number or the email consent."""
+    field = rng.choice(["last_name", "city", "phone", "consent"])
+    if field == "last_name":
+        body["last_name"] = f"Last{n}-{i}"
+    elif field == "city":
+        body["default_address"]["city"] = rng.choice([c for c in CITIES if c != body["default_address"]["city"]])
+    elif field == "phone":
+        body["phone"] = f"+4673{i:07d}"
+    else:
+        state = body["email_marketing_consent"]["state"]
+        body["email_marketing_consent"]["state"] = "unsubscribed" if state == "subscribed" else "subscribed"
+
+
+def changes(bodies: list[dict[str, Any]]) -> int:
+    """Deliveries that change what Engage holds of a customer already delivered (a first delivery sends all)."""
+    seen: dict[int, tuple] = {}
+    count = 0
+    for body in bodies:
+        held = (body["last_name"], body["default_address"]["city"], body["phone"],
+                body["email_marketing_consent"]["state"])  # fmt: skip
+        count += body["id"] in seen and seen[body["id"]] != held
+        seen[body["id"]] = held
+    return count
 
 
 def headers(raw: bytes) -> dict[str, str]:
@@ -107,6 +129,8 @@ def run(bench: Any, customers: int = 100, deliveries: int = 1000) -> dict[str, A
                 "webhook_engage_updates_per_event": len(changed.state.request_log("update")) / deliveries,
                 # the floor: each customer's first delivery is looked up and sent whole (2 calls)
                 "webhook_engage_calls_floor_per_event": 2 * customers / deliveries,
+                # and one call for each delivery that changes what Engage holds of a customer already sent
+                "webhook_contact_changes_per_event": changes(bodies) / deliveries,
                 "webhook_engage_calls_everything_per_event": len(everything.state.request_log()) / deliveries,
                 "webhook_final_state_identical": same, "webhook_deliveries": deliveries}  # fmt: skip
     finally:
