@@ -18,6 +18,14 @@ the clock is read as `time.time()` (the same UTC epoch seconds moto's datetime
 arithmetic gives), and a deletion finds its message in one pass: a receive of 10
 from 10,000 waiting takes about 10 ms, sending 10,000 about 10 s.
 Behaviour is unchanged; only the cost.
+
+DynamoDB transactions: moto deep-copied every table a transaction names before
+writing, to put the copy back if the transaction is cancelled. With the
+idempotency table holding a record per row, each backfill batch's counters
+(`TransactWriteItems`) copied thousands of items, and a copy taken while another
+thread wrote failed ("dictionary changed size during iteration": a 500, the
+backfill stopped), while putting a copy back would undo what other writers did
+meanwhile. Here a cancelled transaction puts back only the items it wrote.
 """
 
 from __future__ import annotations
@@ -41,6 +49,9 @@ def apply() -> None:
     _fast_clock(models)
     _cheap_attribute_reads(Queue, SQSBackend)
     Queue.delete_message = _delete_message
+    from moto.dynamodb.models import DynamoDBBackend
+
+    DynamoDBBackend.transact_write_items = _transact_write_items
     Queue._engage_fifo_fix = True
 
 
@@ -102,3 +113,93 @@ def _delete_message(self: Any, receipt_handle: str) -> None:
             self._messages = self._messages[:position] + self._messages[position + 1 :]
             return
     raise ReceiptHandleIsInvalid()
+
+
+_TRANSACTIONS = threading.Lock()  # one transaction at a time, as moto's own rollback assumed
+
+
+def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+    """moto's DynamoDBBackend.transact_write_items, cancelled by putting back only the items it wrote."""
+    from moto.dynamodb.exceptions import (
+        MockValidationException,
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+    )
+
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    with _TRANSACTIONS:
+        written: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []  # (table, key, item as it was)
+        keys: set[tuple[str, str]] = set()
+        errors = []
+        try:
+            for item in transact_items:
+                errors.append(_transact_one(self, item, keys, written))
+        except (MultipleTransactionsException, MockValidationException):
+            _put_back(self, written)
+            raise
+        if any(code is not None for code, _, _ in errors):
+            _put_back(self, written)
+            raise TransactionCanceledException(errors)
+
+
+def _transact_one(self: Any, item: dict[str, Any], keys: set, written: list) -> tuple[Any, Any, Any]:
+    """One of a transaction's writes, as moto does it: (None, None, None), or why it was cancelled."""
+    from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.exceptions import (
+        ConditionalCheckFailed,
+        MockValidationException,
+        MultipleTransactionsException,
+        TransactWriteSingleOpException,
+    )
+
+    if len(item) > 1:
+        raise TransactWriteSingleOpException
+    old = None
+    try:
+        op_type, op = next(iter(item.items()))
+        if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+            raise ValueError("Unsupported transaction operation")
+        name = op["TableName"]
+        key = op.get("Key")
+        if op_type == "Put":
+            table = self.get_table(name)
+            key = {a: op["Item"][a] for a in (table.hash_key_attr, table.range_key_attr) if a is not None}
+        unique = (str(name), str(dict(sorted(key.items()))))
+        if unique in keys:
+            raise MultipleTransactionsException()
+        keys.add(unique)
+        current = self.get_item(name, key)
+        names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+        condition = op.get("ConditionExpression")
+        if condition is not None and not get_filter_expression(condition, names, values).expr(current):
+            if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                old = current.to_json()["Attributes"]
+            raise ConditionalCheckFailed(item=old)
+        if op_type == "ConditionCheck":
+            return None, None, None
+        written.append((name, key, current.to_json()["Attributes"] if current else None))
+        options = {"condition_expression": condition, "expression_attribute_names": names,
+                   "expression_attribute_values": values}  # fmt: skip
+        if op_type == "Put":
+            self.put_item(name, op["Item"], **options)
+        elif op_type == "Delete":
+            self.delete_item(name, key, **options)
+        else:
+            self.update_item(name, key, update_expression=op["UpdateExpression"], **options)
+    except (MultipleTransactionsException, MockValidationException):
+        raise
+    except ConditionalCheckFailed as exc:
+        return "ConditionalCheckFailed", str(exc.message), old
+    except Exception as exc:  # as moto: any other failure cancels the transaction with its name
+        return type(exc).__name__, str(exc), old
+    return None, None, None
+
+
+def _put_back(self: Any, written: list[tuple[str, dict[str, Any], dict[str, Any] | None]]) -> None:
+    for name, key, before in reversed(written):
+        if before is None:
+            self.delete_item(name, key)
+        else:
+            self.put_item(name, before)

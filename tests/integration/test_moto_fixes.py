@@ -87,3 +87,51 @@ def test_a_deleted_message_deletes_again_quietly_and_a_made_up_handle_is_refused
     sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=second["ReceiptHandle"], VisibilityTimeout=0)
     again = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
     assert [m["Body"] for m in again] == ["b"]
+
+
+@pytest.fixture
+def table(aws):
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    dynamodb.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
+                          AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                          KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])  # fmt: skip
+    return dynamodb
+
+
+def add(name, n):
+    values = {":n": {"N": str(n)}}
+    return {"Update": {"TableName": "t", "Key": {"id": {"S": name}}, "UpdateExpression": "ADD #n :n",
+                       "ExpressionAttributeNames": {"#n": "n"}, "ExpressionAttributeValues": values}}  # fmt: skip
+
+
+def put_once(name):
+    return {"Put": {"TableName": "t", "Item": {"id": {"S": name}}, "ConditionExpression": "attribute_not_exists(id)"}}
+
+
+def n(table, name):
+    item = table.get_item(TableName="t", Key={"id": {"S": name}}, ConsistentRead=True).get("Item")
+    return None if item is None else int(item.get("n", {"N": "0"})["N"])
+
+
+def test_a_transaction_writes_all_its_items(table):
+    table.transact_write_items(TransactItems=[put_once("marker"), add("counter", 3)])
+    assert (n(table, "marker"), n(table, "counter")) == (0, 3)
+
+
+def test_a_cancelled_transaction_puts_back_only_what_it_wrote(table):
+    table.transact_write_items(TransactItems=[add("counter", 3)])
+    table.put_item(TableName="t", Item={"id": {"S": "taken"}})
+    for i in range(50):  # items the transaction does not name stay as they are (moto put a whole table back)
+        table.put_item(TableName="t", Item={"id": {"S": f"other-{i}"}, "n": {"N": str(i)}})
+    with pytest.raises(ClientError) as cancelled:
+        table.transact_write_items(TransactItems=[add("counter", 5), put_once("new"), put_once("taken")])
+    reasons = [r["Code"] for r in cancelled.value.response["CancellationReasons"]]
+    assert reasons == ["None", "None", "ConditionalCheckFailed"]
+    assert (n(table, "counter"), n(table, "new"), n(table, "taken")) == (3, None, 0)
+    assert [n(table, f"other-{i}") for i in range(50)] == list(range(50))
+
+
+def test_two_writes_of_one_item_in_a_transaction_are_refused(table):
+    with pytest.raises(ClientError, match="ValidationException"):
+        table.transact_write_items(TransactItems=[add("counter", 1), add("counter", 2)])
+    assert n(table, "counter") is None
