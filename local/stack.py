@@ -3,8 +3,9 @@
 Starts on 127.0.0.1: the Engage sandbox (demo contacts seeded), moto's server
 with the secrets, the FIFO queues and their dead-letter queues and the
 idempotency table, an API Gateway stand-in that turns each request into the
-REST proxy event and calls the handler in-process, and a poller per queue that
-feeds its function as Lambda's SQS event source mapping does. Everything is
+REST proxy event and calls the handler in-process, and pollers per queue that
+feed its function as Lambda's SQS event source mapping does: as many as the
+template's QueueMaxConcurrency, each with a container of its own. Everything is
 read from template.yaml. Ctrl-C (or SIGINT, SIGTERM, SIGHUP) stops it all.
 
 Ports: API_PORT (3000), SANDBOX_PORT (8080), MOTO_PORT (5000).
@@ -125,6 +126,7 @@ class LocalStack:
         self.environments: dict[str, dict[str, str]] = {}
         self.queue_urls: dict[str, str] = {}
         self.platform_secrets: dict[str, str] = {}  # platform -> secret name in moto, for the ones made here
+        self.refs: dict[str, str] = {}  # the template's parameters and resources, resolved
 
     # --- start ---------------------------------------------------------------------------------
     def start(self, pollers: bool = True) -> None:
@@ -135,7 +137,7 @@ class LocalStack:
             self.sandbox = EngageSandbox(port=self.ports["SANDBOX_PORT"], api_keys=(SANDBOX_KEY,)).start()
             self.engage_url = self.sandbox.url
         self._start_moto()
-        refs = self._create_resources()
+        refs = self.refs = self._create_resources()
         for spec in self.spec.functions.values():
             env = {key: resolve(value, refs, self.spec.mappings) for key, value in spec.environment.items()}
             self.environments[spec.logical_id] = {**env, **self.environment_overrides}
@@ -143,7 +145,7 @@ class LocalStack:
         self._start_api()
         for spec in self.spec.functions.values():
             if spec.queue and pollers:
-                self._start_poller(spec)
+                self._start_pollers(spec)
 
     def _start_moto(self) -> None:
         import logging
@@ -277,8 +279,19 @@ class LocalStack:
                               batch_size=spec.batch_size, timeout_seconds=spec.timeout,
                               function_name=spec.name)  # fmt: skip
 
-    def _start_poller(self, spec: FunctionSpec) -> None:
-        source = self.event_source(spec)
+    def queue_concurrency(self) -> int:
+        """Pollers per queue: the template's QueueMaxConcurrency (the event source's MaximumConcurrency)."""
+        return max(int(self.refs.get("QueueMaxConcurrency") or 1), 1)
+
+    def _start_pollers(self, spec: FunctionSpec) -> None:
+        """Several batches of one queue at once, as Lambda's event source mapping runs them: the first poller
+        feeds the function's own container, each other one a container of its own (its clients, its budget lease).
+        FIFO order holds: SQS hands out no message of a group while another of that group is in flight."""
+        for number in range(self.queue_concurrency()):
+            source = self.event_source(spec, self.container(spec) if number else None)
+            self._start_poller(spec, source, f"poller-{spec.name}-{number + 1}")
+
+    def _start_poller(self, spec: FunctionSpec, source: SqsEventSource, name: str) -> None:
 
         def poll() -> None:
             while not self.stopping.is_set():
@@ -286,10 +299,10 @@ class LocalStack:
                     if source.poll_once(wait_seconds=1) is None:
                         self.stopping.wait(0.2)
                 except Exception as exc:  # keep polling; say what happened
-                    print(f"poller {spec.name}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+                    print(f"{name}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
                     self.stopping.wait(1)
 
-        self._thread(poll, f"poller-{spec.name}")
+        self._thread(poll, name)
 
     def _thread(self, target: Any, name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -363,7 +376,8 @@ class LocalStack:
   AWS:     moto at {self.moto_url} (secrets, FIFO queues with dead-letter queues, idempotency table)
   API (requests are signed with the local webhook secret):
 {routes}
-  queues at {self.moto_url}/123456789012/, each polled as Lambda's event source mapping would:
+  queues at {self.moto_url}/123456789012/, each polled as Lambda's event source mapping would
+  ({self.queue_concurrency()} batches at once, QueueMaxConcurrency):
 {queues}
 
 Try it:

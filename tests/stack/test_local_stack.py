@@ -121,6 +121,32 @@ def test_a_queued_command_is_applied_by_the_poller(stack):
     assert wait_for(lambda: contact(stack, BERTIL)["contactType"] == "Member")
 
 
+def test_several_pollers_apply_every_queued_command_each_contact_in_order(stack):
+    from local.lambda_runtime import send_command
+
+    assert "(2 batches at once, QueueMaxConcurrency)" in stack["banner"]  # the template's default
+    client = sqs(stack)
+    url = client.get_queue_url(QueueName="UpdateContactQueue.fifo")["QueueUrl"]
+    contacts = [c["id"] for c in DEMO_CONTACTS]
+    for n in range(12):  # interleaved: more than one batch of 10, several groups in each
+        for contact_id in contacts:
+            command = {"contactId": contact_id, "attributes": {"city": f"Order-{n}"}}
+            send_command(client, url, command, message_group(command))
+
+    def applied():
+        log = requests.get(f"http://127.0.0.1:{stack['SANDBOX_PORT']}/_sandbox/requests?route=update", timeout=5).json()
+        cities = {c: [] for c in contacts}
+        for entry in log:
+            city = json.loads(entry["body"] or "{}").get("city", "")
+            if entry["contactId"] in cities and city.startswith("Order-"):
+                cities[entry["contactId"]].append(int(city.removeprefix("Order-")))
+        return cities
+
+    assert wait_for(lambda: all(len(c) >= 12 for c in applied().values()), seconds=60)
+    assert applied() == {c: list(range(12)) for c in contacts}  # none lost, none twice, each in queue order
+    assert all(contact(stack, c)["city"] == "Order-11" for c in contacts)
+
+
 def test_a_queued_command_that_cannot_succeed_lands_in_the_dead_letter_queue(stack):
     result = send(stack, "update", json.dumps({"contactId": ANNA, "attributes": {"firstNam": "A"}}), "--queue")
     assert result.returncode == 0, result.stderr
