@@ -7,6 +7,7 @@ this module reads the environment.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from collections.abc import Callable
@@ -99,6 +100,21 @@ class Container:
             if name not in self._built:
                 self._built[name] = build()
             return self._built[name]
+
+    def read_engage_key_early(self) -> None:
+        """Start reading the Engage key, once per container, beside a keyed command's first table write: the
+        first Engage call then finds it read instead of adding its round trip (the read is the one it would do)."""
+
+        def read() -> None:
+            with contextlib.suppress(Exception):  # the Engage call reads it again, and says why it failed
+                self.engage.api_key.get()
+
+        def start() -> threading.Thread:
+            thread = threading.Thread(target=read, name="engage-key", daemon=True)
+            thread.start()
+            return thread
+
+        self.once("engage_key_early", start)
 
     def dynamodb(self) -> Any:
         """The one DynamoDB client of the table's stores and the rate budget, built on first use."""

@@ -26,7 +26,7 @@ DYNAMODB = JsonService(
 
 
 class LightDynamoDb:
-    """GetItem, PutItem, UpdateItem and DeleteItem, keyword arguments as boto3's client takes them."""
+    """GetItem, BatchGetItem, PutItem, UpdateItem and DeleteItem, keyword arguments as boto3's client takes them."""
 
     def __init__(self, sleep: Callable[[float], None] = time.sleep) -> None:
         self.client = JsonProtocolClient(DYNAMODB, sleep)
@@ -37,6 +37,9 @@ class LightDynamoDb:
 
     def get_item(self, **params: Any) -> dict[str, Any]:
         return self.call("GetItem", params)
+
+    def batch_get_item(self, **params: Any) -> dict[str, Any]:
+        return self.call("BatchGetItem", params)
 
     def put_item(self, **params: Any) -> dict[str, Any]:
         return self.call("PutItem", params)
