@@ -255,3 +255,18 @@ def test_a_plain_update_through_sqs_is_never_hidden(functions, queues, sandbox):
     send_command(queues.sqs, url, changed(city="Lund"), ANNA)
     SqsEventSource(queues.sqs, url, functions["update_contact"]).drain()
     assert updates(sandbox)[-1] == {"city": "Lund"} and sandbox.state.get_contact(ANNA)["city"] == "Lund"
+
+
+def test_in_one_batch_a_contact_recorded_since_the_batch_began_is_forgotten_before_its_next_write(
+    functions, queues, sandbox
+):
+    from local.lambda_runtime import SqsEventSource, send_command
+
+    # no record when the batch begins (read once for the batch); its first command records one
+    assert record_item() is None
+    url = queues.urls["update_contact"]
+    for command in (changed(city="Lund"), {"contactId": ANNA, "attributes": {"city": "Malmö"}}, changed(city="Lund")):
+        send_command(queues.sqs, url, command, ANNA)
+    assert SqsEventSource(queues.sqs, url, functions["update_contact"]).poll_once() == {"batchItemFailures": []}
+    assert [u["city"] for u in updates(sandbox)] == ["Lund", "Malmö", "Lund"]
+    assert sandbox.state.get_contact(ANNA)["city"] == "Lund"

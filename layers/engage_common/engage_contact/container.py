@@ -7,6 +7,7 @@ this module reads the environment.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from collections.abc import Callable
@@ -34,19 +35,27 @@ def _observe(name: str, value: float) -> None:
         observability.count("RateTurnsMissed", value)
 
 
-def rate_budget(settings: Settings) -> RateBudget:
+def light_dynamodb() -> Any:
+    """The container's one DynamoDB client for the table (no boto3 client: see `aws.dynamodb_light`)."""
+    from .aws.dynamodb_light import LightDynamoDb
+
+    return LightDynamoDb()
+
+
+def rate_budget(settings: Settings, dynamodb: Callable[[], Any] | None = None) -> RateBudget:
     """The deployment's one budget toward Engage, shared through the table; this container's share without one."""
     fallback = FallbackPacer(settings.requests_per_second / settings.containers_at_once)
     if not settings.idempotency_table:
         return fallback
-    from .aws.dynamodb_light import LightDynamoDb
     from .aws.rate_budget import SharedRateBudget
 
-    store = LightDynamoDb()  # every command leases before it calls Engage: no boto3 client for that
-    return SharedRateBudget(settings.idempotency_table, lambda: store, settings.requests_per_second, fallback)
+    if dynamodb is None:
+        store = light_dynamodb()  # every command leases before it calls Engage: no boto3 client for that
+        dynamodb = lambda: store  # noqa: E731
+    return SharedRateBudget(settings.idempotency_table, dynamodb, settings.requests_per_second, fallback)
 
 
-def engage_client(settings: Settings, secrets: SecretReader) -> EngageClient:
+def engage_client(settings: Settings, secrets: SecretReader, dynamodb: Callable[[], Any] | None = None) -> EngageClient:
     """The Engage client a deployment's settings describe, its key read through `secrets`."""
     return EngageClient(
         settings.engage_base_url,
@@ -54,7 +63,7 @@ def engage_client(settings: Settings, secrets: SecretReader) -> EngageClient:
         settings.timeout_seconds,
         session=new_session(pool_size=max(settings.batch_concurrency * 2, 10), base_url=settings.engage_base_url),
         observe=_observe,
-        budget=rate_budget(settings),
+        budget=rate_budget(settings, dynamodb),
         version=settings.engage_api_version,
     )
 
@@ -71,13 +80,13 @@ class Container:
         self.settings = settings
         self.secrets = secrets or SecretReader()
         self.aws = aws or AwsClients()
-        self.engage = engage or engage_client(settings, self.secrets)
+        self._lock = threading.RLock()  # a store built once builds the client it uses once
+        self._built: dict[str, Any] = {}
+        self.engage = engage or engage_client(settings, self.secrets, self.dynamodb)
         self.queues = Queues(lambda: self.aws("sqs"))
         self.queue_settings = QueueSettings(
             settings.dead_letter_queue_url, settings.max_receive_count, settings.batch_concurrency
         )
-        self._lock = threading.Lock()
-        self._built: dict[str, Any] = {}
 
     @classmethod
     def from_env(cls) -> Container:
@@ -94,13 +103,32 @@ class Container:
                 self._built[name] = build()
             return self._built[name]
 
+    def read_engage_key_early(self) -> None:
+        """Start reading the Engage key, once per container, beside a keyed command's first table write: the
+        first Engage call then finds it read instead of adding its round trip (the read is the one it would do)."""
+
+        def read() -> None:
+            with contextlib.suppress(Exception):  # the Engage call reads it again, and says why it failed
+                self.engage.api_key.get()
+
+        def start() -> threading.Thread:
+            thread = threading.Thread(target=read, name="engage-key", daemon=True)
+            thread.start()
+            return thread
+
+        self.once("engage_key_early", start)
+
+    def dynamodb(self) -> Any:
+        """The one DynamoDB client of the table's stores and the rate budget, built on first use."""
+        return self.once("dynamodb", light_dynamodb)
+
     def table_store(self, name: str, store_class: Callable[[], type]) -> Any:
-        """A store kept in the idempotency table (`store_class()(table, dynamodb client)`), built on first use;
+        """A store kept in the idempotency table (`store_class()(table, the light DynamoDB client)`), built once;
         None without a table. The class is imported by `store_class` then: a path that never uses it pays nothing."""
         table = self.settings.idempotency_table
         if not table:
             return None
-        return self.once(name, lambda: store_class()(table, self.aws("dynamodb")))
+        return self.once(name, lambda: store_class()(table, self.dynamodb()))
 
     def idempotency_guard(self) -> Any:
         """Built on the first command that has a key: a cold start without one pays nothing for it."""
@@ -151,7 +179,7 @@ class Container:
             from .only_changed import SentRecord
 
             lifetime = self.settings.sent_digests_ttl_days * 24 * 3600
-            store = SentDigests(self.settings.idempotency_table, self.aws("dynamodb"), lifetime)
+            store = SentDigests(self.settings.idempotency_table, self.dynamodb(), lifetime)
             return SentRecord(store, self.digest_key)
 
         return self.once("sent_record", build)

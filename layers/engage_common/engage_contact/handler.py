@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from . import observability
@@ -38,14 +39,29 @@ class ContactFunction:
             if is_sqs_event(event):
                 from .triggers import sqs  # Powertools' batch utility: only the SQS path needs it
 
-                return sqs.process_batch(event, context, self.container.queue_settings, self.container.queues,
-                                         lambda record: self.on_record(record, context),
-                                         on_dead_letter=self.on_dead_letter)  # fmt: skip
+                with self.batch_contacts(event):
+                    return sqs.process_batch(event, context, self.container.queue_settings, self.container.queues,
+                                             lambda record: self.on_record(record, context),
+                                             on_dead_letter=self.on_dead_letter)  # fmt: skip
             if is_api_event(event):
                 return self.on_request(event, context)
             return self.on_invoke(event, context)
         finally:
             observability.flush()
+
+    @contextlib.contextmanager
+    def batch_contacts(self, event: dict[str, Any]) -> Iterator[None]:
+        """The record of what Engage confirmed learns a batch's contacts at once (every SQS record has a key)."""
+        record = self.container.sent_record()
+        contacts = [c for c in map(_contact_id, event.get("Records") or []) if c]
+        if record is None or not contacts:
+            yield
+            return
+        record.expect(contacts)
+        try:
+            yield
+        finally:
+            record.expect([])
 
     # --- the one path every trigger takes ------------------------------------------------
     def parse(self, data: Any) -> Command:
@@ -60,6 +76,7 @@ class ContactFunction:
                 correlate(key)
             guard = self.container.idempotency_guard() if key else None
             if guard is not None:
+                self.container.read_engage_key_early()  # while the idempotency record is written
                 request = {"operation": self.operation.value, "key": key, "command": data}
                 result = guard.run(request, context, lambda: self.execute(command, context, trigger, keyed=True))
             else:
@@ -129,9 +146,12 @@ class ContactFunction:
 
     def count_backfill_row(self, data: Any, outcome: str) -> None:
         """A backfill row's command applied or dead-lettered: its backfill's counter (known by the key's prefix)."""
+        key = data.get("idempotencyKey") if isinstance(data, dict) else None
+        if not isinstance(key, str):  # every backfill row's command has one: others import no backfill module
+            return
         from .backfill.rows import backfill_row
 
-        where = backfill_row(data.get("idempotencyKey")) if isinstance(data, dict) else None
+        where = backfill_row(key)
         counters = self.container.backfill_counters() if where else None
         if counters is None:
             return
@@ -170,6 +190,16 @@ class ContactFunction:
         from .triggers.webhook_signature import verify_webhook, webhook_keys
 
         return verify_webhook(raw, headers, self.container.secrets.read(settings.webhook_secret_arn, webhook_keys))
+
+
+def _contact_id(record: dict[str, Any]) -> str | None:
+    """The contactId an SQS record's command names, if it names one (anything else is checked later)."""
+    try:
+        data = decode_json(record.get("body") or "")
+    except Exception:
+        return None
+    contact = data.get("contactId") if isinstance(data, dict) else None
+    return contact if isinstance(contact, str) and contact else None
 
 
 def make_handler(operation: Operation) -> Handler:

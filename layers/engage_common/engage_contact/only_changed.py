@@ -15,7 +15,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +54,8 @@ class SentRecord:
         self.clock = clock
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        self._absent: Future[set[str]] | None = None  # the batch's contacts without a record (see `expect`)
+        self._recorded: set[str] = set()  # contacts this container recorded since
 
     def plan(self, command: Command, contact_id: str) -> Plan:
         """The payload to send: without what Engage holds when the command sends only what changed."""
@@ -71,11 +73,31 @@ class SentRecord:
         kept = changed_only(payload, new, stored, self.clock(), self.store.lifetime_seconds)
         return Plan(kept.sent, kept.unchanged, kept.digests)
 
+    def expect(self, contact_ids: list[str]) -> None:
+        """The contacts of the batch about to run (none: the batch is over). Which of them have no record is read
+        once for all, beside their first steps: a command of such a contact has nothing to forget (one read for
+        the batch instead of a write per command), until this container records for it."""
+        absent = self._threads().submit(self.store.absent, contact_ids) if contact_ids else None
+        with self._lock:
+            self._recorded.clear()
+            self._absent = absent
+
+    def _nothing_to_forget(self, contact_id: str) -> bool:
+        absent = self._absent
+        if absent is None or absent.exception() is not None:  # unread: every command forgets as before
+            return False
+        with self._lock:
+            return contact_id in absent.result() and contact_id not in self._recorded
+
     def send(self, contact_id: str, plan: Plan, call: Callable[[], Any], deadline: Deadline) -> Any:
         """`call()` (the Engage call that writes `plan.sent`) with the names it sends forgotten meanwhile."""
         names = list(flatten(plan.sent))
         if not names:  # a promotion without attributes writes none
             return call()
+        if self._nothing_to_forget(contact_id):
+            answer = call()
+            self.confirmed(contact_id, plan, deadline)
+            return answer
         forgetting = self._threads().submit(self.store.forget, contact_id, names)
         try:
             answer = call()
@@ -92,6 +114,8 @@ class SentRecord:
     def confirmed(self, contact_id: str, plan: Plan, deadline: Deadline | None = None) -> None:
         """Record entries Engage confirmed, when there is time for it (never at the expense of the work after)."""
         if plan.record and (deadline is None or deadline.remaining() > RECORD_NEEDS_SECONDS):
+            with self._lock:
+                self._recorded.add(contact_id)
             now = self.clock()
             try:
                 self.store.record(contact_id, {name: entry(d, now) for name, d in plan.record.items()}, now)

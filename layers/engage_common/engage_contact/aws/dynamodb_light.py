@@ -1,9 +1,13 @@
-"""The DynamoDB call every container makes on its first command (the rate budget's lease), without a boto3 client.
+"""The container's DynamoDB client for the idempotency table: its few item calls, without a boto3 client.
 
-With a shared rate budget every command, keyed or not, writes to the table before it calls
-Engage; a boto3 client for that one UpdateItem would add about 180 ms to every cold start
-(botocore's endpoint catalogue and DynamoDB's model). Errors are raised as botocore's
-`ClientError`, with AWS's code, so callers read them as they would a boto3 client's.
+Every command that uses the table (the rate budget's lease, and with a key the idempotency
+record and the record of what Engage confirmed) would otherwise build boto3's DynamoDB client:
+`import boto3` and the client add about 150 ms to every such cold start (botocore's endpoint
+catalogue, DynamoDB's model, boto3's S3 transfer manager), more than the rest of the layer's
+imports together (`make bench`: `cold_start_keyed_vs_client_ratio`). Requests and answers are in
+DynamoDB's own JSON, as boto3's client takes and gives them; errors are raised as botocore's
+`ClientError`, with AWS's code and the modeled fields of the error (the `Item` a failed condition
+returns), so callers read them as they would a boto3 client's.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ DYNAMODB = JsonService(
 
 
 class LightDynamoDb:
-    """UpdateItem only (the request and answer in DynamoDB's own JSON, as boto3's client takes and gives them)."""
+    """GetItem, BatchGetItem, PutItem, UpdateItem and DeleteItem, keyword arguments as boto3's client takes them."""
 
     def __init__(self, sleep: Callable[[float], None] = time.sleep) -> None:
         self.client = JsonProtocolClient(DYNAMODB, sleep)
@@ -31,13 +35,31 @@ class LightDynamoDb:
         """Ready for a first call that is only its round trip (a lease's turns are timed from before it)."""
         self.client.warm()
 
+    def get_item(self, **params: Any) -> dict[str, Any]:
+        return self.call("GetItem", params)
+
+    def batch_get_item(self, **params: Any) -> dict[str, Any]:
+        return self.call("BatchGetItem", params)
+
+    def put_item(self, **params: Any) -> dict[str, Any]:
+        return self.call("PutItem", params)
+
     def update_item(self, **params: Any) -> dict[str, Any]:
+        return self.call("UpdateItem", params)
+
+    def delete_item(self, **params: Any) -> dict[str, Any]:
+        return self.call("DeleteItem", params)
+
+    def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         from botocore.exceptions import ClientError
 
         try:
-            return self.client.call("UpdateItem", params)
+            return self.client.call(operation, params)
         except AwsCallFailed as exc:
-            error = {"Error": {"Code": exc.code, "Message": ""}, "ResponseMetadata": {"HTTPStatusCode": exc.status}}
+            modeled = {k: v for k, v in exc.body.items() if k not in ("__type", "message", "Message")} \
+                if isinstance(exc.body, dict) else {}  # fmt: skip
+            error = {"Error": {"Code": exc.code, "Message": ""}, "ResponseMetadata": {"HTTPStatusCode": exc.status},
+                     **modeled}  # fmt: skip
         except DependencyUnavailable:  # no endpoint or no credentials
             error = {"Error": {"Code": "DependencyUnavailable", "Message": ""}, "ResponseMetadata": {}}
-        raise ClientError(error, "UpdateItem")
+        raise ClientError(error, operation)
