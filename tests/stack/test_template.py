@@ -272,3 +272,19 @@ def test_built_function_runs_with_only_its_layer(built, runtime_sdk, moto_server
     assert answer["boto3"] == [] and answer["batch"] == []
     lease = moto("dynamodb").get_item(TableName=table, Key={"id": {"S": "rate-budget"}})
     assert "Item" in lease  # the shared budget was consulted
+
+
+def test_the_built_layer_ships_compiled_for_the_runtime(built):
+    """Lambda mounts the layer read-only: a module without its .pyc there is compiled at every cold start."""
+    build_dir, _ = built
+    site = build_dir / "EngageLayer" / "python"
+    sources = [p for p in site.rglob("*.py") if "bin" not in p.relative_to(site).parts]
+    assert any(p.parts[-2:] == ("engage_contact", "handler.py") for p in sources)
+    assert any("aws_lambda_powertools" in p.parts for p in sources)
+    uncompiled = []
+    for source in sources:
+        compiled = source.parent / "__pycache__" / f"{source.stem}.cpython-313.pyc"
+        # PEP 552 flags: 0b01, hash-based and never checked against its source (the layer cannot change)
+        if not compiled.exists() or int.from_bytes(compiled.read_bytes()[4:8], "little") != 0b01:
+            uncompiled.append(str(source.relative_to(site)))
+    assert uncompiled == []
