@@ -66,6 +66,20 @@ def test_an_idle_budget_starts_again_from_now_not_from_the_past(idempotency_tabl
     assert [other.acquire(5), other.acquire(5)] == pytest.approx([0, 0.1 - EARLY], abs=1e-5)
 
 
+def test_a_container_without_recent_turns_takes_an_idle_budget_with_one_write(idempotency_table):
+    clock = Clock()
+    client = dynamodb()
+    writes = StoreWrites(client)
+    assert budget(idempotency_table, clock, client=client).acquire(5) == 0  # a cold start on a quiet deployment
+    assert writes.count == 1
+    busy = budget(idempotency_table, clock)  # while another container keeps the budget busy
+    busy.acquire(5)
+    writes.count = 0
+    late = budget(idempotency_table, clock, client=client)
+    assert late.acquire(5) == pytest.approx(0.2 - EARLY, abs=1e-5)  # behind the others' turns: two writes
+    assert writes.count == 2
+
+
 def test_a_lease_serves_as_many_waiting_threads_as_it_holds_with_one_write(idempotency_table):
     import threading
 

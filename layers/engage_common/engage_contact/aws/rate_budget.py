@@ -142,7 +142,10 @@ class SharedRateBudget:
     def _lease(self, now: float, turns: int) -> list[float]:
         """The next `turns` turns of the deployment, taken with one conditional write (two when idle meets busy)."""
         span = turns / self.rate
-        behind = False  # busy first: that is when writes count; an idle budget costs one write more
+        # Busy first while this container is busy (that is when writes count); a container that handed out no
+        # turn lately (a cold start, say) tries the idle budget first: if the others are busy its one write
+        # more costs nothing, its turn being behind theirs anyway.
+        behind = now - self._last_turn >= BUSY_SECONDS
         for _ in range(WRITES_PER_LEASE):
             end = self._restart(now, span) if behind else self._extend(now, span)
             if end is not None:
