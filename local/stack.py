@@ -6,7 +6,10 @@ idempotency table, an API Gateway stand-in that turns each request into the
 REST proxy event and calls the handler in-process, and pollers per queue that
 feed its function as Lambda's SQS event source mapping does: as many as the
 template's QueueMaxConcurrency, each with a container of its own. Everything is
-read from template.yaml. Ctrl-C (or SIGINT, SIGTERM, SIGHUP) stops it all.
+read from template.yaml. moto's server runs in a process of its own, and under
+`make run` the sandbox too (each can take a core, as separate services would),
+started and stopped with the stack. Ctrl-C (or SIGINT, SIGTERM, SIGHUP) stops
+it all.
 
 Ports: API_PORT (3000), SANDBOX_PORT (8080), MOTO_PORT (5000).
 ENGAGE_BASE_URL and ENGAGE_API_KEY point the stack at a real Engage tenant instead of the sandbox.
@@ -78,6 +81,86 @@ def check_free(port: int, name: str) -> None:
             raise PortTaken(f"port {port} on {HOST} ({name}) is already in use; set {name} to another port") from None
 
 
+class ChildServer:
+    """A server of the stack in a process of its own (moto, the sandbox), as they are separate machines when
+    deployed: the stack's functions and pollers keep a core, the server gets the other. It is started and
+    stopped by the stack; it ignores the terminal's Ctrl-C (the stack stops it in order) and stops by itself
+    if the stack dies (its end of the pipe closes)."""
+
+    def __init__(self, name: str, target: Any, *args: Any) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: no threads or locks inherited
+        self.name = name
+        self.pipe, child_end = context.Pipe()
+        self.process = context.Process(target=_serve_child, args=(target, child_end, *args), name=name, daemon=True)
+        self.process.start()
+        child_end.close()
+        if not self.pipe.poll(120):
+            self.stop()
+            raise RuntimeError(f"{name} did not start")
+        try:
+            outcome, value = self.pipe.recv()
+        except EOFError:
+            outcome, value = "error", f"the process ended ({self.process.exitcode})"
+        if outcome != "ready":
+            self.stop()
+            raise OSError(f"{name}: {value}")
+        self.port: int = value
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self) -> None:
+        try:
+            self.pipe.send("stop")
+        except (OSError, ValueError):
+            pass  # already gone
+        self.process.join(timeout=10)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(timeout=5)
+        self.pipe.close()
+
+
+def _serve_child(target: Any, pipe: Any, *args: Any) -> None:
+    """In the child: start the server, tell the stack its port, serve until told to stop or the stack is gone."""
+    for name in ("SIGINT", "SIGHUP"):
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
+    try:
+        port, stop = target(*args)
+    except Exception as exc:
+        pipe.send(("error", f"{type(exc).__name__}: {exc}"))
+        return
+    pipe.send(("ready", port))
+    try:
+        pipe.recv()
+    except (EOFError, OSError):
+        pass
+    stop()
+
+
+def serve_moto(port: int) -> tuple[int, Any]:
+    """moto's server (ThreadedMotoServer) with this project's corrections (local.moto_fixes)."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    from local import moto_fixes
+
+    moto_fixes.apply()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access line per AWS call drowns the banner
+    server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
+    server.start()
+    return server.get_host_and_port()[1], server.stop
+
+
+def serve_sandbox(port: int, api_keys: tuple[str, ...]) -> tuple[int, Any]:
+    sandbox = EngageSandbox(port=port, api_keys=api_keys).start()
+    return sandbox.port, sandbox.stop
+
+
 class LocalFunction:
     """One function loaded as Lambda loads it: its own environment at import, one invocation at a time."""
 
@@ -111,6 +194,7 @@ class LocalStack:
         spec: StackSpec | None = None,
         parameters: dict[str, str] | None = None,
         environment: dict[str, str] | None = None,
+        sandbox_process: bool = False,
     ) -> None:
         self.spec = spec or read_stack()
         self.parameter_overrides = parameters or {}  # template parameters, as `sam deploy` would take them
@@ -119,8 +203,10 @@ class LocalStack:
         self.engage_url = os.environ.get("ENGAGE_BASE_URL")
         self.stopping = threading.Event()
         self.threads: list[threading.Thread] = []
-        self.sandbox: EngageSandbox | None = None
-        self.moto = None
+        self.sandbox: EngageSandbox | None = None  # in this process, where a caller can reach its state
+        self.sandbox_process = sandbox_process  # `make run`: the sandbox in a process of its own instead
+        self.children: dict[str, ChildServer] = {}  # moto's server and (sandbox_process) the sandbox
+        self.moto: ChildServer | None = None
         self.api: ThreadingHTTPServer | None = None
         self.functions: dict[str, LocalFunction] = {}
         self.environments: dict[str, dict[str, str]] = {}
@@ -133,7 +219,12 @@ class LocalStack:
         for name, port in self.ports.items():
             if name != "SANDBOX_PORT" or not self.engage_url:
                 check_free(port, name)
-        if not self.engage_url:
+        if not self.engage_url and self.sandbox_process:
+            child = self.children["engage"] = ChildServer("engage-sandbox", serve_sandbox, self.ports["SANDBOX_PORT"],
+                                                          (SANDBOX_KEY,))  # fmt: skip
+            self.ports["SANDBOX_PORT"] = child.port
+            self.engage_url = f"http://{HOST}:{child.port}"
+        elif not self.engage_url:
             self.sandbox = EngageSandbox(port=self.ports["SANDBOX_PORT"], api_keys=(SANDBOX_KEY,)).start()
             self.engage_url = self.sandbox.url
         self._start_moto()
@@ -148,18 +239,8 @@ class LocalStack:
                 self._start_pollers(spec)
 
     def _start_moto(self) -> None:
-        import logging
-
-        from moto.server import ThreadedMotoServer
-
-        from . import moto_fixes
-
-        moto_fixes.apply()
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access line per AWS call drowns the banner
-
-        self.moto = ThreadedMotoServer(ip_address=HOST, port=self.ports["MOTO_PORT"], verbose=False)
-        self.moto.start()
-        self.ports["MOTO_PORT"] = self.moto.get_host_and_port()[1]
+        self.moto = self.children["moto"] = ChildServer("moto", serve_moto, self.ports["MOTO_PORT"])
+        self.ports["MOTO_PORT"] = self.moto.port
         # Every AWS client of this process (the functions' too) talks to moto, with credentials that reach nothing.
         self._saved_environment = dict(os.environ)
         os.environ.update({
@@ -323,6 +404,9 @@ class LocalStack:
             os.environ.update(self._saved_environment)
         if self.sandbox:
             self.sandbox.stop()
+        for child in self.children.values():
+            if child is not self.moto:
+                child.stop()
 
     def addresses(self) -> dict[str, Any]:
         """What another shell needs to reach this stack: its URLs, region, secrets' names and queues."""
@@ -341,6 +425,7 @@ class LocalStack:
             "webhookSecret": WEBHOOK_SECRET,
             "platformSecrets": self.platform_secrets,
             "queues": queues,
+            "processes": {name: child.pid for name, child in self.children.items()},
         }
 
     def publish(self, path: Path) -> None:
@@ -370,7 +455,7 @@ class LocalStack:
         platforms = "".join(f"  .venv/bin/python -m local.send {p} events/update_contact/{p}.json\n"
                             for p in self.platform_secrets)  # fmt: skip
         engage = f"the Engage sandbox at {self.engage_url} (admin: {self.engage_url}/_sandbox/contacts)" \
-            if self.sandbox else f"Engage at {self.engage_url}"  # fmt: skip
+            if self.sandbox or "engage" in self.children else f"Engage at {self.engage_url}"  # fmt: skip
         return f"""engage-contact-functions running locally
   Engage:  {engage}
   AWS:     moto at {self.moto_url} (secrets, FIFO queues with dead-letter queues, idempotency table)
@@ -393,7 +478,8 @@ ready"""
 
 def main() -> int:
     try:
-        stack = LocalStack(port_from_env("API_PORT"), port_from_env("SANDBOX_PORT"), port_from_env("MOTO_PORT"))
+        stack = LocalStack(port_from_env("API_PORT"), port_from_env("SANDBOX_PORT"), port_from_env("MOTO_PORT"),
+                           sandbox_process=True)  # fmt: skip
         stack.start()
     except PortTaken as exc:
         print(f"make run: {exc}", file=sys.stderr)

@@ -87,6 +87,9 @@ def write_attributes(state: SandboxState, contact: dict, body: dict) -> tuple[in
         if problem:
             return problem
     attributes = contact["attributes"]
+    filed = state.contacts.get(contact["id"]) is contact  # a contact being created is filed once it is stored
+    if filed:
+        state.unindex(contact)
     for name, value in body.items():
         if not state.writable(name):
             continue  # Engage drops unknown names without a word
@@ -97,6 +100,8 @@ def write_attributes(state: SandboxState, contact: dict, body: dict) -> tuple[in
             attributes["preferences"] = merged
         else:
             attributes[name] = value
+    if filed:
+        state.index(contact)
     return None
 
 
@@ -198,7 +203,7 @@ def create(state: SandboxState, call: Call) -> tuple[int, object]:
     if value is None or (isinstance(value, str) and not value.strip()):
         return error(400, "MissingKeyAttribute", f"A contact needs its key attribute {key}")
     with state.lock:
-        if any(_same(c["attributes"].get(key), str(value), key) for c in state.contacts.values()):
+        if any(_same(c["attributes"].get(key), str(value), key) for c in state.with_value(key, str(value))):
             return error(409, "ApprovedContactWithKeyExists", f"A contact with that {key} exists")
         contact = {
             "id": new_contact_id(),
@@ -215,6 +220,7 @@ def create(state: SandboxState, call: Call) -> tuple[int, object]:
             if problem:
                 return problem
         state.contacts[contact["id"]] = contact
+        state.index(contact)
         return 201, state.view(contact)
 
 
@@ -247,9 +253,10 @@ def lookup(state: SandboxState, call: Call) -> tuple[int, object]:
         "any": ("email", "mobilePhone", "socialSecurityNumber", state.custom_key),
     }[key]
     with state.lock:
+        found = {c["id"]: c for f in fields for c in state.with_value(f, value)}
         matches = [
             c["id"]
-            for c in state.contacts.values()
+            for c in found.values()
             if (contact_type is None or c["contactType"] == contact_type)
             and any(_same(c["attributes"].get(f), value, f) for f in fields)
         ]

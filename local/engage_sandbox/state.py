@@ -93,6 +93,11 @@ DEMO_CONTACTS = (
 )
 
 
+def key_value(name: str, value: str) -> str:
+    """A key attribute's value as Engage compares it: an email without regard to case, the others exactly."""
+    return value.lower() if name == "email" else value
+
+
 class SandboxError(ValueError):
     """An admin request the sandbox cannot take; answered 400 with this message."""
 
@@ -179,6 +184,7 @@ class SandboxState:
         self.latency_ms = latency_ms  # added to every Engage call, after it is logged and counted
         self.rng = random.Random(seed)
         self.contacts: dict[str, dict] = {}
+        self.keys: dict[tuple[str, str], set[str]] = {}  # (attribute, value as compared) -> contact ids
         self.requests: list[dict] = []
         self.faults: list[Fault] = []
         self.windows: dict[str, deque] = {}
@@ -215,7 +221,33 @@ class SandboxState:
                 "promotions": 0,
                 "created": None,
             }
+            self.index(self.contacts[contact_id])
         return contact_id
+
+    # --- the key index: a lookup or a create's duplicate check without a walk over every contact ----------
+    def _keys_of(self, contact: dict) -> list[tuple[str, str]]:
+        attributes = contact["attributes"]
+        return [(name, key_value(name, attributes[name])) for name in (*KEY_ATTRIBUTES, self.custom_key)
+                if isinstance(attributes.get(name), str) and attributes[name]]  # fmt: skip
+
+    def index(self, contact: dict) -> None:
+        """File a contact under its key attributes' values (call with the lock held, after a write)."""
+        for key in self._keys_of(contact):
+            self.keys.setdefault(key, set()).add(contact["id"])
+
+    def unindex(self, contact: dict) -> None:
+        """Take a contact out of the index (call with the lock held, before its attributes change)."""
+        for key in self._keys_of(contact):
+            ids = self.keys.get(key)
+            if ids is not None:
+                ids.discard(contact["id"])
+                if not ids:
+                    del self.keys[key]
+
+    def with_value(self, name: str, value: str) -> list[dict]:
+        """The contacts whose attribute `name` holds `value` (email compared without case); lock held."""
+        ids = self.keys.get((name, key_value(name, value)), ())
+        return [self.contacts[i] for i in ids if i in self.contacts]
 
     def writable(self, name: str) -> bool:
         return name in STANDARD_ATTRIBUTES or name in self.custom_attributes
@@ -375,6 +407,7 @@ class SandboxState:
     def reset(self, demo: bool = False) -> None:
         with self.lock:
             self.contacts.clear()
+            self.keys.clear()
             self.requests.clear()
             self.faults.clear()
             self.windows.clear()

@@ -135,3 +135,61 @@ def test_two_writes_of_one_item_in_a_transaction_are_refused(table):
     with pytest.raises(ClientError, match="ValidationException"):
         table.transact_write_items(TransactItems=[add("counter", 1), add("counter", 2)])
     assert n(table, "counter") is None
+
+
+def test_the_server_still_sends_each_request_to_its_own_service(monkeypatch):
+    """The server remembers each host's service: calls to three services, interleaved, each reach their own."""
+    from moto.server import ThreadedMotoServer
+
+    from local import moto_fixes
+
+    moto_fixes.apply()
+    for name, value in {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}.items():
+        monkeypatch.setenv(name, value)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        url = f"http://127.0.0.1:{server.get_host_and_port()[1]}"
+        sqs, dynamodb, secrets = (boto3.client(s, endpoint_url=url, region_name=REGION)
+                                  for s in ("sqs", "dynamodb", "secretsmanager"))  # fmt: skip
+        for round_ in range(2):  # the second round is answered from what the server remembers
+            queue = sqs.create_queue(QueueName=f"q{round_}")["QueueUrl"]
+            dynamodb.create_table(TableName=f"t{round_}", BillingMode="PAY_PER_REQUEST",
+                                  AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                                  KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])  # fmt: skip
+            secrets.create_secret(Name=f"s{round_}", SecretString=f"v{round_}")
+        assert sorted(u.rsplit("/", 1)[1] for u in sqs.list_queues()["QueueUrls"]) == ["q0", "q1"]
+        assert queue.endswith("/q1")
+        assert sorted(dynamodb.list_tables()["TableNames"]) == ["t0", "t1"]
+        assert secrets.get_secret_value(SecretId="s1")["SecretString"] == "v1"
+    finally:
+        server.stop()
+
+
+def test_concurrent_adds_to_one_item_are_all_counted(table):
+    """DynamoDB applies each write to an item whole: ADDs from many threads at once all count (moto's did not)."""
+    import sys
+    import threading
+
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    backend = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION]
+    update = add("counter", 1)["Update"]
+
+    def adds():
+        for _ in range(300):
+            backend.update_item("t", update["Key"], update["UpdateExpression"], update["ExpressionAttributeNames"],
+                                update["ExpressionAttributeValues"])  # fmt: skip
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns as often as they can: a read-then-write shows its gap
+    try:
+        threads = [threading.Thread(target=adds) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert n(table, "counter") == 8 * 300

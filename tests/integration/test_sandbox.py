@@ -181,6 +181,16 @@ def test_lookup_of_several_is_409(sandbox, http):
     assert response.status_code == 409 and response.json()["errorCode"] == "MultipleMatches"
 
 
+def test_lookup_finds_a_contact_by_what_it_holds_now(sandbox, http):
+    api(http, sandbox, "POST", f"/{ANNA}", {"email": "Anna.Lind@Example.com", "mobilePhone": ""})
+    created = api(http, sandbox, "POST", "", {"email": "anna@example.com", "contactType": "Contact"}).json()["id"]
+    assert api(http, sandbox, "GET", "/id", params={"email": "anna.lind@example.com"}).json() == ANNA
+    assert api(http, sandbox, "GET", "/id", params={"email": "ANNA@example.com"}).json() == created  # freed
+    assert api(http, sandbox, "GET", "/id", params={"mobilePhone": "+46701234567"}).status_code == 404
+    http.post(f"{sandbox.url}/_sandbox/reset", json={})
+    assert api(http, sandbox, "GET", "/id", params={"email": "anna.lind@example.com"}).status_code == 404
+
+
 @pytest.mark.parametrize(
     ("params", "code"),
     [

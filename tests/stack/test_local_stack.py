@@ -185,6 +185,31 @@ def test_the_stack_leaves_its_addresses_for_local_send(stack):
     assert addresses["pid"] == stack["process"].pid
 
 
+def parent_of(pid):
+    """The parent process of `pid`, from /proc (the stat line's fourth field, after the command in brackets)."""
+    return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+
+
+def running(pid):
+    """Whether a process runs (a zombie, ended and not yet reaped by whoever adopted it, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return not os.path.exists("/proc/self/stat")  # gone meanwhile, or no /proc to ask
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="reads parents from /proc")
+def test_moto_and_the_sandbox_run_in_processes_of_their_own_under_the_stack(stack):
+    children = json.loads(stack["file"].read_text())["processes"]
+    assert set(children) == {"moto", "engage"}
+    for pid in children.values():
+        assert pid != stack["process"].pid and parent_of(pid) == stack["process"].pid
+
+
 def test_local_send_reaches_a_stack_on_other_ports_without_being_told_them(stack):
     result = send_from_another_shell(stack, "update", json.dumps({"contactId": ANNA, "attributes": {"city": "Ystad"}}))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -341,7 +366,8 @@ def test_a_signal_stops_the_whole_stack_and_frees_its_ports(tmp_path, how):
         pytest.skip("make run would build the virtual environment first")
     started = start_stack(tmp_path, command, **popen)
     try:
-        stack_pid = json.loads(started["file"].read_text())["pid"]
+        addresses = json.loads(started["file"].read_text())
+        stack_pid, children = addresses["pid"], addresses["processes"].values()
         stop(started["process"])
         out, _ = started["process"].communicate(timeout=60)
     finally:
@@ -353,9 +379,22 @@ def test_a_signal_stops_the_whole_stack_and_frees_its_ports(tmp_path, how):
     assert "stopped" in out
     with pytest.raises(ProcessLookupError):
         os.kill(stack_pid, 0)
+    assert children and not any(running(pid) for pid in children)  # moto's and the sandbox's processes too
     assert not started["file"].exists()
     for name in ("API_PORT", "SANDBOX_PORT", "MOTO_PORT"):
         with socket.socket() as probe:  # binds as the servers do: fails only while something listens
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(("127.0.0.1", started[name]))
+
+
+def test_moto_and_the_sandbox_stop_by_themselves_when_the_stack_is_killed(tmp_path):
+    started = start_stack(tmp_path)
+    children = json.loads(started["file"].read_text())["processes"].values()
+    started["process"].kill()  # no chance to stop anything in order
+    started["process"].wait(timeout=30)
+    assert wait_for(lambda: not any(running(pid) for pid in children), seconds=60)
+    for name in ("SANDBOX_PORT", "MOTO_PORT"):
+        with socket.socket() as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(("127.0.0.1", started[name]))
 
