@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .engage_sandbox import EngageSandbox, peak_per_second, sustained_rate
+from .engage_sandbox import EngageSandbox, sustained_rate
+from .engage_sandbox.rates import busiest_second
 from .engage_sandbox.state import Fault
 from .lambda_runtime import LocalContext, sqs_event
 from .template import LAYER, ROOT
@@ -340,7 +341,9 @@ class Bench:
             "rate_sustained": full["sustained"], "rate_sustained_ratio": full["sustained"] / BUDGET,
             "rate_store_writes": full["writes"], "rate_store_writes_per_request": full["writes"] / full["requests"],
             "rate_api_answers": full["api"], "rate_failures": full["failures"],
+            "rate_peak_at_s": full["peak_at_s"],
             "rate_outage_peak": outage["peak"], "rate_outage_peak_ratio": outage["peak"] / BUDGET,
+            "rate_outage_peak_at_s": outage["peak_at_s"],  # where the busiest second starts, from the run's start
             "rate_outage_sustained": outage["sustained"], "rate_outage_failures": outage["failures"],
             "rate_outage_api_answers": outage["api"],
         }  # fmt: skip
@@ -502,8 +505,10 @@ class RateRun:
         state.configure({"latencyMs": 0})
         log = [r for r in state.request_log() if r["monotonic"] >= self.started]
         steady = [r for r in log if r["monotonic"] < end]
+        peak, at = busiest_second(log)
         return {
-            "containers": len(workers) + 1, "requests": len(steady), "peak": peak_per_second(log),
+            "containers": len(workers) + 1, "requests": len(steady),
+            "peak": peak, "peak_at_s": round(at - self.started, 2) if at is not None else None,
             "sustained": sustained_rate(steady, start=self.started + 2, end=end),
             "writes": self.writes, "failures": self.failures, "api": dict(self.api),
         }  # fmt: skip

@@ -17,13 +17,19 @@ def _times(requests: Iterable[dict | float]) -> list[float]:
 
 def peak_per_second(requests: Iterable[dict | float]) -> int:
     """The most requests started within any one-second sliding window, [t, t + 1 s)."""
+    return busiest_second(requests)[0]
+
+
+def busiest_second(requests: Iterable[dict | float]) -> tuple[int, float | None]:
+    """The most requests started within any one-second sliding window, and when that window starts."""
     times = _times(requests)
-    peak = first = 0
+    peak, at, first = 0, None, 0
     for last, now in enumerate(times):
         while now - times[first] >= WINDOW:
             first += 1
-        peak = max(peak, last - first + 1)
-    return peak
+        if last - first + 1 > peak:
+            peak, at = last - first + 1, times[first]
+    return peak, at
 
 
 def sustained_rate(requests: Iterable[dict | float], start: float | None = None, end: float | None = None) -> float:

@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from local.engage_sandbox import peak_per_second, sustained_rate
+from local.engage_sandbox.rates import busiest_second
 
 from .test_sandbox import ANNA, HEADERS
 
@@ -27,6 +28,8 @@ def test_peak_counts_a_sliding_second_not_calendar_seconds():
 
 def test_peak_does_not_count_a_request_exactly_one_second_later_in_the_same_window():
     assert peak_per_second([0.0, 0.5, 1.0, 1.5]) == 2
+    assert busiest_second([0.0, 0.5, 1.0, 1.05, 1.5, 1.7]) == (4, 1.0)  # and when the busiest second starts
+    assert busiest_second([]) == (0, None)
 
 
 def test_peak_takes_log_entries_in_any_order():
