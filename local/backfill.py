@@ -1,6 +1,7 @@
 """`python -m local.backfill FILE --mapping MAPPING`: bring a file of existing customers into Engage, locally.
 
     FILE            a CSV file with a header row, or JSON Lines (one object a line); `-` reads stdin
+                    (with --id, or --dry-run: a stream's id cannot come from its bytes)
     --mapping M     a JSON file, inline JSON, or a preset's name (shopify, woocommerce); a preset may be
                     extended: '{"preset": "shopify", "createIfMissing": {"contactType": "Contact"}}'
     --id ID         the backfill's id (default: the file's name and a digest of its bytes, so the same
@@ -265,7 +266,7 @@ def run(args: argparse.Namespace) -> int:
     path = None if args.file == "-" else Path(args.file)
     if path is not None and not path.is_file():
         raise BadInput(f"no file {args.file}")
-    total, digest = survey(path) if path is not None else (None, hashlib.sha256(os.urandom(16)).hexdigest()[:12])
+    total, digest = survey(path) if path is not None else (None, "stdin")  # stdin sends only with --id
     # the mapping is part of the default id: the same file under another mapping is another backfill, not one
     # whose counters a second run would add to
     digest = hashlib.sha256((digest + json.dumps(mapping.source, sort_keys=True)).encode()).hexdigest()[:12]
@@ -391,6 +392,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         parser.error("give FILE and --mapping (or --generate N FILE)")
     if args.id is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", args.id):
         parser.error("--id: 1-64 letters, digits, '-' or '_'")
+    if args.file == "-" and args.id is None and not args.dry_run:
+        # a file's id comes from its bytes; stdin's cannot be known before it is sent, and a new id each run
+        # would apply its rows again
+        parser.error("reading stdin (-): give --id ID, so that running the same backfill again applies no row twice")
     return args
 
 
@@ -398,6 +403,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if args.generate:
         generate(int(args.generate[0]), args.generate[1])
+        if args.generate[1] != "-":
+            print(f"local.backfill: wrote {int(args.generate[0])} rows to {args.generate[1]}", file=sys.stderr)
         return 0
     from botocore.exceptions import EndpointConnectionError
 
@@ -414,6 +421,10 @@ def main(argv: list[str] | None = None) -> int:
     except EndpointConnectionError:
         print("local.backfill: nothing answers where the stack should be: is `make run` running?", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\nlocal.backfill: interrupted; the same command again goes on (no row is applied twice)",
+              file=sys.stderr)  # fmt: skip
+        return 130
 
 
 if __name__ == "__main__":

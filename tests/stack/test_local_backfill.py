@@ -124,3 +124,17 @@ def test_a_mapping_with_two_columns_for_one_attribute_is_refused(stack, tmp_path
     result = backfill(stack, path, "--mapping", json.dumps(mapping))
     assert result.returncode == 2
     assert re.search(r"'Phone' and 'Mobile' are both mapped to 'mobilePhone'", result.stderr)
+
+
+def test_stdin_is_backfilled_only_under_an_id_of_its_own(tmp_path):
+    """A file's default id comes from its bytes; stdin's would differ each run and apply its rows again."""
+    path = tmp_path / "stdin.csv"
+    generated = subprocess.run([sys.executable, "-m", "local.backfill", "--generate", "20", str(path)], cwd=ROOT,
+                               capture_output=True, text=True)  # fmt: skip
+    assert generated.returncode == 0 and f"wrote 20 rows to {path}" in generated.stderr
+    refused = subprocess.run([sys.executable, "-m", "local.backfill", "-", "--mapping", "shopify"], cwd=ROOT,
+                             input=path.read_text(), capture_output=True, text=True)  # fmt: skip
+    assert refused.returncode == 2 and "give --id" in refused.stderr
+    dry = subprocess.run([sys.executable, "-m", "local.backfill", "-", "--mapping", "shopify", "--dry-run"],
+                         cwd=ROOT, input=path.read_text(), capture_output=True, text=True)  # fmt: skip
+    assert dry.returncode == 0 and "20 rows" in dry.stdout
