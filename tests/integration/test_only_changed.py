@@ -131,6 +131,21 @@ def test_a_created_contact_is_recorded_with_what_the_create_sent(invoke, sandbox
     assert [r["route"] for r in sandbox.state.request_log()] == ["lookup", "create"]
 
 
+def test_a_remembered_contact_gone_from_engage_is_looked_up_before_one_is_created(invoke, sandbox):
+    """Voyado's rule holds with a remembered contact too: a create only ever follows a lookup that missed."""
+    command = {"lookup": {"email": "nora@example.com"}, "attributes": {"firstName": "Nora", "city": "Lund"},
+               "createIfMissing": {"contactType": "Contact"}, "sendOnlyChanged": True}  # fmt: skip
+    first = invoke(command)
+    with sandbox.state.lock:  # removed in Engage since
+        del sandbox.state.contacts[first["contactId"]]
+    again = invoke({**command, "attributes": {"firstName": "Nora", "city": "Malmö"}})
+    routes = [(r["route"], r["status"]) for r in sandbox.state.request_log()]
+    assert routes == [("lookup", 404), ("create", 201), ("update", 404), ("lookup", 404), ("create", 201)]
+    assert again["created"] is True and again["contactId"] != first["contactId"]
+    contacts = [c for c in sandbox.state.list_contacts() if c.get("email") == "nora@example.com"]
+    assert [c["city"] for c in contacts] == ["Malmö"]  # one key, one contact, with every value
+
+
 def test_a_lookup_remembered_is_written_to_without_looking_it_up_again(invoke, sandbox):
     email = DEMO_CONTACTS[0]["attributes"]["email"]
     command = {"lookup": {"email": email}, "attributes": {"city": "Lund"}, "sendOnlyChanged": True}
