@@ -412,10 +412,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return run(args)
-    except BadInput as exc:
-        print(f"local.backfill: {exc}", file=sys.stderr)
-        return 2
-    except StackNotFound as exc:
+    except (BadInput, StackNotFound) as exc:
         print(f"local.backfill: {exc}", file=sys.stderr)
         return 2
     except EndpointConnectionError:
