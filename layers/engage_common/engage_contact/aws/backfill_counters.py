@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from ..errors import DependencyUnavailable
+from .table import UNREACHABLE
 
 PREFIX = "backfill#"
 EXPIRES_AFTER_SECONDS = 30 * 24 * 60 * 60
@@ -51,9 +52,9 @@ class BackfillCounters:
             reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
             if reasons and reasons[0] == "ConditionalCheckFailed":
                 return False
-            raise DependencyUnavailable("the idempotency table cannot be reached") from exc
+            raise DependencyUnavailable(UNREACHABLE) from exc
         except Exception as exc:
-            raise DependencyUnavailable("the idempotency table cannot be reached") from exc
+            raise DependencyUnavailable(UNREACHABLE) from exc
         return True
 
     def applied(self, backfill_id: str, row: int) -> None:

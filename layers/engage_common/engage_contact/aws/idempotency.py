@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import DependencyUnavailable, IdempotencyConflict, RequestInProgress
+from .table import UNREACHABLE, write_if
 
 EXPIRES_AFTER_SECONDS = 24 * 60 * 60
 # What a replay answers from; Engage's contact is left out: its names and addresses need not sit in the table.
@@ -34,7 +35,6 @@ REPLAY_FIELDS = frozenset(
 # The name Powertools gave the records (module and function it decorated): kept, so its records still count.
 RECORD_FUNCTION = "engage_contact.aws.idempotency._run_work"
 ATTEMPTS = 3  # a record that changed between the write and the read is tried again (Powertools: 1 + 2 retries)
-UNREACHABLE = "the idempotency table cannot be reached"
 # The conditional write of an in-progress record: no record, an expired one, or one whose invocation timed out.
 PUT_CONDITION = ("attribute_not_exists(#id) OR #expiry < :now OR "
                  "(#status = :inprogress AND attribute_exists(#in_progress_expiry) AND #in_progress_expiry < :now_in_millis)")  # fmt: skip  # noqa: E501
@@ -89,17 +89,18 @@ class IdempotencyGuard:
             item["in_progress_expiration"] = {"N": str(int((now + remaining_ms / 1000) * 1000))}
         values = {":now": {"N": str(int(now))}, ":now_in_millis": {"N": str(int(now * 1000))},
                   ":inprogress": {"S": "INPROGRESS"}}  # fmt: skip
-        try:
-            self.client.put_item(TableName=self.table_name, Item=item, ConditionExpression=PUT_CONDITION,
-                                 ExpressionAttributeNames=NAMES, ExpressionAttributeValues=values,
-                                 ReturnValuesOnConditionCheckFailure="ALL_OLD")  # fmt: skip
+        written, old = write_if(
+            self.client.put_item,
+            TableName=self.table_name,
+            Item=item,
+            ConditionExpression=PUT_CONDITION,
+            ExpressionAttributeNames=NAMES,
+            ExpressionAttributeValues=values,
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+        if written:
             return None
-        except Exception as exc:
-            response = getattr(exc, "response", {})
-            if response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise DependencyUnavailable(UNREACHABLE) from exc
-            old = response.get("Item") or self._read(key)
-        return self._answer(old, payload, given)
+        return self._answer(old or self._read(key), payload, given)
 
     def _read(self, key: dict[str, Any]) -> dict[str, Any]:
         try:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import DependencyUnavailable
-from .table import update_if
+from .table import UNREACHABLE, update_if
 
 PREFIX = "d:"
 
@@ -42,7 +42,7 @@ class SentDigests:
         try:
             item = self.client.get_item(TableName=self.table_name, Key=_key(contact_id), ConsistentRead=True)
         except Exception as exc:
-            raise DependencyUnavailable("the idempotency table cannot be reached") from exc
+            raise DependencyUnavailable(UNREACHABLE) from exc
         fields = item.get("Item") or {}
         return {k[len(PREFIX) :]: v["S"] for k, v in fields.items() if k.startswith(PREFIX) and "S" in v}
 
@@ -57,7 +57,7 @@ class SentDigests:
         try:
             answer = self.client.batch_get_item(RequestItems=request)
         except Exception as exc:
-            raise DependencyUnavailable("the idempotency table cannot be reached") from exc
+            raise DependencyUnavailable(UNREACHABLE) from exc
         unread = answer.get("UnprocessedKeys", {}).get(self.table_name, {}).get("Keys", [])
         present = {k["id"]["S"] for k in [*answer.get("Responses", {}).get(self.table_name, []), *unread]}
         return {c for c, k in zip(contact_ids, keys, strict=False) if k["id"]["S"] not in present}
@@ -92,7 +92,7 @@ class SentDigests:
                 ExpressionAttributeNames=placeholders, ExpressionAttributeValues=values,
             )  # fmt: skip
         except Exception as exc:
-            raise DependencyUnavailable("the idempotency table cannot be reached") from exc
+            raise DependencyUnavailable(UNREACHABLE) from exc
 
     def contact_for(self, lookup_group: str) -> str | None:
         """The contactId a lookup (its message group: key and digest, no value) last resolved to, if recorded."""
@@ -100,7 +100,7 @@ class SentDigests:
             item = self.client.get_item(TableName=self.table_name, Key={"id": {"S": f"sent-lookup#{lookup_group}"}},
                                         ConsistentRead=True).get("Item") or {}  # fmt: skip
         except Exception as exc:
-            raise DependencyUnavailable("the idempotency table cannot be reached") from exc
+            raise DependencyUnavailable(UNREACHABLE) from exc
         return item.get("contactId", {}).get("S")
 
     def remember_contact(self, lookup_group: str, contact_id: str | None, now: float) -> None:
@@ -113,4 +113,4 @@ class SentDigests:
             item = {**key, "contactId": {"S": contact_id}, "expiration": {"N": str(int(now + self.lifetime_seconds))}}
             self.client.put_item(TableName=self.table_name, Item=item)
         except Exception as exc:
-            raise DependencyUnavailable("the idempotency table cannot be reached") from exc
+            raise DependencyUnavailable(UNREACHABLE) from exc

@@ -10,15 +10,20 @@ UNREACHABLE = "the idempotency table cannot be reached"
 
 
 def update_if(client: Any, **params: Any) -> tuple[bool, dict[str, Any]]:
-    """UpdateItem with a ConditionExpression: (True, DynamoDB's answer) when written, (False, the item
-    DynamoDB returned on the failed check, {} unless asked for) when the condition did not hold.
+    """UpdateItem with a ConditionExpression: see `write_if`."""
+    return write_if(client.update_item, **params)
+
+
+def write_if(write: Any, **params: Any) -> tuple[bool, dict[str, Any]]:
+    """A conditional write (a client's `update_item` or `put_item`): (True, DynamoDB's answer) when written,
+    (False, the item DynamoDB returned on the failed check, {} unless asked for) when the condition did not hold.
 
     DependencyUnavailable (AWS's code kept as its cause) when the table cannot be reached.
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        return True, client.update_item(**params)
+        return True, write(**params)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
             return False, exc.response.get("Item") or {}
