@@ -35,7 +35,7 @@ from typing import Any
 import requests
 from botocore.exceptions import EndpointConnectionError
 
-from .stack import DEFAULT_PORTS, HOST, PLATFORM_SECRETS, REGION, WEBHOOK_SECRET, stack_file
+from .stack import DEFAULT_PORTS, HOST, PLATFORM_SECRETS, REGION, WEBHOOK_SECRET, process_alive, stack_file
 from .template import LAYER, StackSpec, read_stack
 
 if str(LAYER) not in sys.path:
@@ -72,16 +72,6 @@ class Stack:
                             aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def find_stack(path: Path | None = None) -> Stack:
     """The running stack's addresses: its file if there is one, then API_PORT / MOTO_PORT if set."""
     path = path or stack_file()
@@ -91,7 +81,7 @@ def find_stack(path: Path | None = None) -> Stack:
         data = None
     except ValueError:
         raise StackNotFound(f"{path} is not the file `make run` writes; remove it and start the stack again") from None
-    if data is not None and not _alive(int(data.get("pid", 0))):
+    if data is not None and not process_alive(int(data.get("pid", 0))):
         raise StackNotFound(f"{path} names a stack (pid {data.get('pid')}) that is no longer running: "
                             f"start it with `make run` (or remove the file)")  # fmt: skip
     if data is None:

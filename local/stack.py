@@ -61,6 +61,26 @@ class PortTaken(RuntimeError):
     pass
 
 
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def other_stack(path: Path) -> int | None:
+    """The pid of another running stack whose addresses `path` holds (it answers `local.send`), if any."""
+    try:
+        data = json.loads(path.read_text())
+        pid = int(data.get("pid", 0))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+    return pid if pid and pid != os.getpid() and process_alive(pid) else None
+
+
 def port_from_env(name: str) -> int:
     raw = os.environ.get(name, str(DEFAULT_PORTS[name]))
     try:
@@ -494,10 +514,19 @@ def main() -> int:
         signal.signal(getattr(signal, name), lambda *_: done.set())
     addresses = stack_file()
     try:
-        stack.publish(addresses)
+        first = other_stack(addresses)
+        if first is None:
+            stack.publish(addresses)
+        else:  # its file stays: local.send keeps talking to the stack it found first
+            print(f"note: {addresses.name} holds the stack of pid {first}, which local.send and local.backfill "
+                  f"reach; this one takes it over when that one stops. Until then give them its ports: "
+                  f"API_PORT={stack.ports['API_PORT']} MOTO_PORT={stack.ports['MOTO_PORT']}", flush=True)  # fmt: skip
         print(stack.banner(), flush=True)
         while not done.wait(0.5):
-            pass
+            if first is not None and other_stack(addresses) is None:
+                first = None
+                stack.publish(addresses)
+                print(f"{addresses.name} now holds this stack's addresses", flush=True)
     finally:
         print("stopping…", flush=True)
         stack.unpublish(addresses)

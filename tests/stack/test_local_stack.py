@@ -407,3 +407,24 @@ def test_ctrl_c_stops_everything_cleanly(stack):
     with pytest.raises(requests.ConnectionError):
         requests.get(f"http://127.0.0.1:{stack['SANDBOX_PORT']}/_sandbox/contacts", timeout=2)
     assert not stack["file"].exists()
+
+
+def test_a_second_stack_leaves_the_first_ones_addresses_until_it_stops(tmp_path):
+    """local.send keeps reaching the stack it found first; the second takes the file over when the first stops."""
+    first = start_stack(tmp_path)
+    try:
+        second = start_stack(tmp_path)  # the same addresses file, other ports
+        try:
+            assert json.loads(first["file"].read_text())["pid"] == first["process"].pid
+            assert f"API_PORT={second['API_PORT']}" in second["banner"]  # told how to reach it meanwhile
+            first["process"].send_signal(signal.SIGINT)
+            first["process"].wait(timeout=60)
+            assert wait_for(lambda: first["file"].exists() and json.loads(first["file"].read_text())["pid"]
+                     == second["process"].pid)  # fmt: skip
+        finally:
+            second["process"].send_signal(signal.SIGINT)
+            second["process"].wait(timeout=60)
+        assert not first["file"].exists()
+    finally:
+        if first["process"].poll() is None:
+            first["process"].kill()
