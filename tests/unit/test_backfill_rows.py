@@ -153,6 +153,11 @@ def test_one_column_given_twice_in_the_json_is_refused():
         load_mapping('{"lookup": {"email": "Email"}, "columns": {"Phone": "mobilePhone", "Phone": "city"}}')
 
 
+def test_a_mapping_that_is_not_json_says_where_it_breaks():
+    with pytest.raises(InvalidRequest, match=r"not JSON \(.* at line 1 column 21\) and not a preset"):
+        load_mapping('{"preset": "shopify"')
+
+
 @pytest.mark.parametrize(
     ("mapping", "says"),
     [

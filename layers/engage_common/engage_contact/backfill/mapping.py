@@ -141,8 +141,9 @@ def load_mapping(text: str) -> Any:
 
     try:
         return json.loads(text, object_pairs_hook=no_twice)
-    except ValueError:
-        raise refuse(f"not JSON and not a preset ({', '.join(PRESETS)})") from None
+    except json.JSONDecodeError as exc:  # where it breaks, never the text itself
+        where = f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+        raise refuse(f"not JSON ({where}) and not a preset ({', '.join(PRESETS)})") from None
 
 
 def parse_mapping(data: Any, catalogue: AttributeCatalogue) -> RowMapping:
