@@ -26,7 +26,7 @@ $(SAM_STAMP): requirements/sam.txt
 	$(SAM_VENV)/bin/python -m pip check
 	touch $@
 
-## run the whole stack locally: sandbox, moto, API on :3000, queue pollers (see README)
+## run the whole stack locally: sandbox, moto, API on :3000, queue pollers (see docs/getting-started.md)
 run: $(STAMP)
 	$(BIN)/python -m local.stack
 
@@ -47,7 +47,7 @@ unit: $(STAMP)
 soak: $(STAMP)
 	$(BIN)/python -m local.soak
 
-## benchmarks: prints a table, writes .bench/results.json (BENCH_ARGS=--quick: fewer; --readme: update README)
+## benchmarks: prints a table, writes .bench/results.json (BENCH_ARGS=--quick: fewer; --docs: update docs/performance.md)
 bench: deps
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(BIN)/python -m local.bench $(BENCH_ARGS)
 

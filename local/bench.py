@@ -582,7 +582,7 @@ def table(results: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (CI)")
-    parser.add_argument("--readme", action="store_true", help="also put the table in README.md's performance section")
+    parser.add_argument("--docs", action="store_true", help="also put the table in docs/performance.md")
     args = parser.parse_args(argv)
     bench = Bench(args.quick)
     results: dict[str, Any] = {"quick": args.quick, "python": sys.version.split()[0]}
@@ -597,13 +597,13 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
     print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
-    if args.readme:
-        readme = ROOT / "README.md"
-        text = readme.read_text()
+    if args.docs:
+        page = ROOT / "docs" / "performance.md"
+        text = page.read_text()
         start, end = text.index("<!-- bench:start -->"), text.index("<!-- bench:end -->")
         block = f"<!-- bench:start -->\n{table(results)}\n\n(`make bench`, {time.strftime('%Y-%m-%d')}, " \
                 f"Python {results['python']}, 2 cores)\n"  # fmt: skip
-        readme.write_text(text[:start] + block + text[end:])
+        page.write_text(text[:start] + block + text[end:])
     return 0
 
 

@@ -117,17 +117,17 @@ def engage_calls(sandbox, route):
     return sandbox.state.request_log(route)
 
 
-def readme_workflow_input():
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("### Step Functions") :]
+def documented_workflow_input():
+    page = (ROOT / "docs" / "getting-started.md").read_text()
+    section = page[page.index("## Step Functions") :]
     return json.loads(
         section[section.index("```json") + len("```json") : section.index("```", section.index("```json") + 7)]
     )
 
 
-@pytest.mark.parametrize("source", ["README", "events/contact_workflow/input.json"])
+@pytest.mark.parametrize("source", ["docs", "events/contact_workflow/input.json"])
 def test_the_documented_input_updates_then_promotes(sandbox, run_workflow, source):
-    given = readme_workflow_input() if source == "README" else json.loads(
+    given = documented_workflow_input() if source == "docs" else json.loads(
         (ROOT / "events" / "contact_workflow" / "input.json").read_text())  # fmt: skip
     execution = run_workflow(given)
     assert execution["status"] == "SUCCEEDED", execution
@@ -203,19 +203,19 @@ def test_every_task_retries_lambda_failures_and_timeouts():
             assert {"Lambda.Unknown", "Sandbox.Timedout", "Lambda.ServiceException"} <= retried
 
 
-def readme_create_then_promote_input():
-    readme = (ROOT / "README.md").read_text()
-    start = readme.index("### Step Functions")
-    end = min(i for i in (readme.find("\n### ", start + 1), readme.find("\n## ", start + 1)) if i > 0)
-    section = readme[start:end]
+def documented_create_then_promote_input():
+    page = (ROOT / "docs" / "getting-started.md").read_text()
+    start = page.index("## Step Functions")
+    end = min(i for i in (page.find("\n### ", start + 1), page.find("\n## ", start + 1)) if i > 0)
+    section = page[start:end]
     blocks = section.split("```json")[1:]
     (block,) = [b for b in blocks if "createIfMissing" in b.split("```")[0]]
     return json.loads(block.split("```")[0])
 
 
-@pytest.mark.parametrize("source", ["README", "events/contact_workflow/create_then_promote.json"])
+@pytest.mark.parametrize("source", ["docs", "events/contact_workflow/create_then_promote.json"])
 def test_update_or_create_then_promote_creates_the_contact_then_promotes_it(sandbox, run_workflow, source):
-    given = readme_create_then_promote_input() if source == "README" else json.loads(
+    given = documented_create_then_promote_input() if source == "docs" else json.loads(
         (ROOT / "events" / "contact_workflow" / "create_then_promote.json").read_text())  # fmt: skip
     email = given["update"]["lookup"]["email"]
     assert not [c for c in sandbox.state.list_contacts() if c.get("email") == email]
