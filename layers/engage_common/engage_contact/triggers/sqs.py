@@ -50,7 +50,7 @@ class ConcurrentGroupsProcessor(BatchProcessor):
                     except HeldBack:
                         outcomes[index] = self.failure_handler(SQSRecord(record), sys.exc_info())
                     continue
-                outcomes[index] = self._process_record(record)
+                outcomes[index] = self._handle(record)
                 failed = outcomes[index][0] == "fail"
 
         if len(groups) == 1 or self.concurrency == 1:
@@ -60,6 +60,16 @@ class ConcurrentGroupsProcessor(BatchProcessor):
             with ThreadPoolExecutor(max_workers=min(self.concurrency, len(groups))) as pool:
                 list(pool.map(run_group, groups.values()))
         return outcomes
+
+    def _handle(self, record: dict) -> tuple:
+        # Our own loop's step, on Powertools' public surface (the handler it was given, and its success and
+        # failure handlers), so a Powertools release that reshapes its private record loop cannot break ours.
+        data = SQSRecord(record)
+        try:
+            result = self.handler(record=data)
+        except Exception:
+            return self.failure_handler(record=data, exception=sys.exc_info())
+        return self.success_handler(record=record, result=result)
 
 
 def process_batch(
