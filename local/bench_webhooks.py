@@ -98,13 +98,11 @@ def run(bench: Any, customers: int = 100, deliveries: int = 1000) -> dict[str, A
     """The figure, from `bench` (local.bench.Bench: its moto server and its function loader)."""
     import boto3
 
-    from .bench import KEY
-
     secret_arn = boto3.client("secretsmanager").create_secret(Name="bench-shopify", SecretString=SECRET)["ARN"]
     sqs, dynamodb = boto3.client("sqs"), boto3.client("dynamodb")
     lanes = {}
     for lane, only_changed in (("changed", "true"), ("everything", "false")):
-        sandbox = EngageSandbox(api_keys=(KEY,), rate_limit=100_000).start()
+        sandbox = EngageSandbox(api_keys=(bench.api_key,), rate_limit=100_000).start()
         for n in range(customers):
             sandbox.state.add_contact({"id": f"{n:08x}-0000-4000-8000-{n:012x}", "contactType": "Contact",
                                        "attributes": {"email": f"c{n}@example.com"}})  # fmt: skip
