@@ -160,6 +160,23 @@ def test_the_same_key_with_another_command_is_a_conflict(update, webhook_secret,
     assert len(updates(sandbox)) == 1
 
 
+@pytest.mark.parametrize("own_key", [False, True])
+def test_a_signed_request_replayed_to_another_route_is_refused(functions, webhook_secret, sandbox, own_key):
+    """docs/contract.md §5: a webhook-id is used once across every route (the signature does not cover it)."""
+    command = {"contactId": BERTIL, "attributes": {"city": "Lund"}}
+    if own_key:  # a command's own idempotencyKey takes the webhook-id's place as its key: the id is still bound
+        command["idempotencyKey"] = "caller-key-1"
+    body = json.dumps(command)
+    headers = signed_headers(webhook_secret[1], body, msg_id="msg_captured")
+    assert post(functions["update_contact"], body, headers)[0] == 200
+    status, answer, _ = post(functions["promote_contact"], body, headers, path="/contacts/promote")
+    assert (status, answer["error"]) == (409, "IdempotencyConflict") and "route" in answer["message"]
+    assert sandbox.state.request_log("promote") == []
+    assert sandbox.state.get_contact(BERTIL)["contactType"] != "Member"
+    again = post(functions["update_contact"], body, headers)  # the same route again: a replay, as before
+    assert again[0] == 200 and again[1]["replayed"] is True
+
+
 def test_a_repeated_idempotency_key_through_direct_invocation_calls_engage_once(update, sandbox):
     command = {**UPDATE, "idempotencyKey": "shop-42-evt-9"}
     first, replay = update(command, LocalContext()), update(command, LocalContext())
