@@ -60,6 +60,9 @@ class PlatformRoute:
                               self.settings.create_if_missing.get(platform.name),
                               send_only_changed=self.settings.send_only_changed.get(platform.name, True),
                               promote_on_account=self.settings.promote_on_account.get(platform.name))  # fmt: skip
+        if delivery.clamped:
+            observability.count("EventTimesClamped")
+            logger.warning("webhook event time ahead of the clock: now used", extra={"platform": platform.name})
         self.refuse_if_older(platform, delivery)
         if delivery.ignored is not None:
             observability.count("WebhooksIgnored")
