@@ -8,7 +8,7 @@ import threading
 
 import boto3
 import pytest
-from engage_contact.errors import ConfigurationError
+from engage_contact.errors import ConfigurationError, EngageRejected
 from engage_contact.settings import Settings
 
 from local.engage_sandbox import DEMO_CONTACTS
@@ -412,6 +412,39 @@ def test_logs_hold_no_secret_and_no_personal_data(
     assert '"message":"record dead-lettered"' in everything  # every path above was logged and is checked
     for value in [SANDBOX_KEY, webhook_secret[1], webhook_secret[1].removeprefix("whsec_"), *PERSONAL.values()]:
         assert value not in everything, value
+
+
+def test_value_like_names_and_engages_echoed_values_reach_no_log_and_no_dead_letter(
+    functions, queues, sandbox, log_output, capsys
+):
+    """docs/contract.md §6: an unknown name that is a value, and Engage's 400 text quoting a value, are named
+    as problems without the value (in the dead letter's attributes, the logs, and the API's details)."""
+    update = functions["update_contact"]
+    email, phone = "maja.karlsson@example.org", "+46701239876"
+    command = {"contactId": ANNA, "attributes": {email: "x", phone: "y", "firstNam": "Maja"}}
+    send_command(queues.sqs, queues.urls["update_contact"], command, group=ANNA)
+    sandbox.state.add_faults([Fault.from_json({"kind": "status", "status": 400, "route": "update", "body": {
+        "errorCode": "InvalidValue", "message": f"The value '{email}' is not valid, nor {phone}"}})])  # fmt: skip
+    send_command(queues.sqs, queues.urls["update_contact"], {"contactId": BERTIL, "attributes": {"city": "Lund"}},
+                 group=BERTIL)  # fmt: skip
+    SqsEventSource(queues.sqs, queues.urls["update_contact"], update).drain()
+    sandbox.state.clear_faults()
+    dead = queues.messages("update_contact-dlq")
+    reasons = {m["MessageAttributes"]["errorType"]["StringValue"]: m["MessageAttributes"]["errorMessage"]["StringValue"]
+               for m in dead}  # fmt: skip
+    assert set(reasons) == {"InvalidRequest", "EngageRejected"}
+    assert "did you mean 'firstName'" in reasons["InvalidRequest"]  # a name is still named
+    assert "value-like name of 25 characters" in reasons["InvalidRequest"]
+    with pytest.raises(Exception) as caught:
+        update({"contactId": ANNA, "attributes": {email: "x"}}, LocalContext())
+    sandbox.state.add_faults([Fault.from_json({"kind": "status", "status": 400, "route": "update", "count": 1,
+        "body": {"errorCode": "InvalidValue", "message": f"The value '{email}' is not valid"}})])  # fmt: skip
+    with pytest.raises(EngageRejected) as rejected:
+        update({"contactId": ANNA, "attributes": {"city": "Lund"}}, LocalContext())
+    assert rejected.value.details["engage"] == {"errorCode": "InvalidValue", "message": "The value … is not valid"}
+    everything = log_output.getvalue() + "".join(capsys.readouterr()) + json.dumps(reasons) + str(caught.value)
+    for value in (email, phone, "maja.karlsson", "1239876"):
+        assert value not in everything
 
 
 def test_log_lines_carry_a_correlation_id(update, webhook_secret, log_output):
