@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -173,6 +174,23 @@ def test_an_older_event_does_not_overwrite_newer_data(update, queues, sandbox):
     assert status == 200 and "older" in body["ignored"]
     drain(update, queues)
     assert sandbox.state.get_contact(ANNA)["lastName"] == "Newer"
+
+
+def test_a_delivery_stamped_a_year_ahead_is_applied_at_now_and_later_ones_still_pass(update, queues, sandbox,
+                                                                                    log_output):  # fmt: skip
+    """A shop's clock far ahead: the delivery is kept (never failed for it), its time clamped and said so."""
+    ahead = dt.datetime.now(tz=dt.UTC) + dt.timedelta(days=365)
+    future = {**SHOPIFY_CUSTOMER, "last_name": "Future", "updated_at": ahead.isoformat()}
+    assert deliver(update, "shopify", future, shopify_headers)[1]["queued"]
+    (message,) = [json.loads(m["Body"]) for m in queues.messages("update_contact")]
+    assert dt.datetime.fromisoformat(message["eventTime"]) < ahead - dt.timedelta(days=364)
+    assert "event time ahead of the clock" in log_output.getvalue()
+    drain(update, queues)
+    later = {**SHOPIFY_CUSTOMER, "last_name": "Later",
+             "updated_at": (dt.datetime.now(tz=dt.UTC) + dt.timedelta(seconds=1)).isoformat()}  # fmt: skip
+    assert deliver(update, "shopify", later, shopify_headers)[1]["queued"]
+    drain(update, queues)
+    assert sandbox.state.get_contact(ANNA)["lastName"] == "Later"
 
 
 def test_one_signed_body_with_made_up_delivery_ids_and_topics_is_applied_once(update, queues, sandbox):

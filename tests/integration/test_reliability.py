@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 
+import boto3
 import pytest
 from engage_contact.domain.attributes import AttributeCatalogue
 from engage_contact.domain.command import Operation, parse_command
@@ -16,7 +18,7 @@ from local.engage_sandbox import DEMO_CONTACTS
 from local.lambda_runtime import LocalContext, SqsEventSource, api_event
 from local.signing import signed_headers
 
-from ..conftest import load_function
+from ..conftest import REGION, load_function
 
 ANNA = DEMO_CONTACTS[0]["id"]
 U, P, T = "update", "promote", "contact-type"
@@ -202,6 +204,17 @@ def test_a_command_older_than_the_newest_applied_is_a_stale_success_without_enga
     same = {**newer, "attributes": {"city": "Same"}}  # an equal time is not older
     assert "stale" not in update(same, LocalContext())
     assert [json.loads(r["body"])["city"] for r in sandbox.state.request_log("update")] == ["Newer", "Same"]
+
+
+def test_a_contact_frozen_by_a_future_event_time_kept_earlier_takes_new_events_again(functions, sandbox):
+    """An event time a year ahead, kept before such times were refused, no longer makes every later one stale."""
+    boto3.client("dynamodb", region_name=REGION).put_item(TableName="idempotency", Item={
+        "id": {"S": f"event-time#{ANNA}"},
+        "at": {"N": str((dt.datetime.now(tz=dt.UTC) + dt.timedelta(days=365)).timestamp())}})  # fmt: skip
+    result = functions["update_contact"](
+        {"contactId": ANNA, "attributes": {"city": "Now"}, "eventTime": dt.datetime.now(tz=dt.UTC).isoformat()},
+        LocalContext())  # fmt: skip
+    assert "stale" not in result and sandbox.state.get_contact(ANNA)["city"] == "Now"
 
 
 def test_without_a_table_event_times_are_not_checked(function_env, sandbox, monkeypatch):

@@ -8,7 +8,7 @@ import threading
 
 import boto3
 import pytest
-from engage_contact.errors import ConfigurationError
+from engage_contact.errors import ConfigurationError, EngageRejected
 from engage_contact.settings import Settings
 
 from local.engage_sandbox import DEMO_CONTACTS
@@ -158,6 +158,23 @@ def test_the_same_key_with_another_command_is_a_conflict(update, webhook_secret,
     status, answer, _ = post(update, other, signed_headers(webhook_secret[1], other, msg_id="msg_x"))
     assert (status, answer["error"]) == (409, "IdempotencyConflict")
     assert len(updates(sandbox)) == 1
+
+
+@pytest.mark.parametrize("own_key", [False, True])
+def test_a_signed_request_replayed_to_another_route_is_refused(functions, webhook_secret, sandbox, own_key):
+    """docs/contract.md §5: a webhook-id is used once across every route (the signature does not cover it)."""
+    command = {"contactId": BERTIL, "attributes": {"city": "Lund"}}
+    if own_key:  # a command's own idempotencyKey takes the webhook-id's place as its key: the id is still bound
+        command["idempotencyKey"] = "caller-key-1"
+    body = json.dumps(command)
+    headers = signed_headers(webhook_secret[1], body, msg_id="msg_captured")
+    assert post(functions["update_contact"], body, headers)[0] == 200
+    status, answer, _ = post(functions["promote_contact"], body, headers, path="/contacts/promote")
+    assert (status, answer["error"]) == (409, "IdempotencyConflict") and "route" in answer["message"]
+    assert sandbox.state.request_log("promote") == []
+    assert sandbox.state.get_contact(BERTIL)["contactType"] != "Member"
+    again = post(functions["update_contact"], body, headers)  # the same route again: a replay, as before
+    assert again[0] == 200 and again[1]["replayed"] is True
 
 
 def test_a_repeated_idempotency_key_through_direct_invocation_calls_engage_once(update, sandbox):
@@ -395,6 +412,39 @@ def test_logs_hold_no_secret_and_no_personal_data(
     assert '"message":"record dead-lettered"' in everything  # every path above was logged and is checked
     for value in [SANDBOX_KEY, webhook_secret[1], webhook_secret[1].removeprefix("whsec_"), *PERSONAL.values()]:
         assert value not in everything, value
+
+
+def test_value_like_names_and_engages_echoed_values_reach_no_log_and_no_dead_letter(
+    functions, queues, sandbox, log_output, capsys
+):
+    """docs/contract.md §6: an unknown name that is a value, and Engage's 400 text quoting a value, are named
+    as problems without the value (in the dead letter's attributes, the logs, and the API's details)."""
+    update = functions["update_contact"]
+    email, phone = "maja.karlsson@example.org", "+46701239876"
+    command = {"contactId": ANNA, "attributes": {email: "x", phone: "y", "firstNam": "Maja"}}
+    send_command(queues.sqs, queues.urls["update_contact"], command, group=ANNA)
+    sandbox.state.add_faults([Fault.from_json({"kind": "status", "status": 400, "route": "update", "body": {
+        "errorCode": "InvalidValue", "message": f"The value '{email}' is not valid, nor {phone}"}})])  # fmt: skip
+    send_command(queues.sqs, queues.urls["update_contact"], {"contactId": BERTIL, "attributes": {"city": "Lund"}},
+                 group=BERTIL)  # fmt: skip
+    SqsEventSource(queues.sqs, queues.urls["update_contact"], update).drain()
+    sandbox.state.clear_faults()
+    dead = queues.messages("update_contact-dlq")
+    reasons = {m["MessageAttributes"]["errorType"]["StringValue"]: m["MessageAttributes"]["errorMessage"]["StringValue"]
+               for m in dead}  # fmt: skip
+    assert set(reasons) == {"InvalidRequest", "EngageRejected"}
+    assert "did you mean 'firstName'" in reasons["InvalidRequest"]  # a name is still named
+    assert "value-like name of 25 characters" in reasons["InvalidRequest"]
+    with pytest.raises(Exception) as caught:
+        update({"contactId": ANNA, "attributes": {email: "x"}}, LocalContext())
+    sandbox.state.add_faults([Fault.from_json({"kind": "status", "status": 400, "route": "update", "count": 1,
+        "body": {"errorCode": "InvalidValue", "message": f"The value '{email}' is not valid"}})])  # fmt: skip
+    with pytest.raises(EngageRejected) as rejected:
+        update({"contactId": ANNA, "attributes": {"city": "Lund"}}, LocalContext())
+    assert rejected.value.details["engage"] == {"errorCode": "InvalidValue", "message": "The value … is not valid"}
+    everything = log_output.getvalue() + "".join(capsys.readouterr()) + json.dumps(reasons) + str(caught.value)
+    for value in (email, phone, "maja.karlsson", "1239876"):
+        assert value not in everything
 
 
 def test_log_lines_carry_a_correlation_id(update, webhook_secret, log_output):

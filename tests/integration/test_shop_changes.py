@@ -244,3 +244,27 @@ def test_a_later_delivery_is_promoted_with_its_own_newer_attributes(shop, sandbo
     s.drain("update")
     s.drain("promote")  # the older promotion is stale: skipped; the newer one promotes
     assert_one_member(sandbox, BERTIL, last_name="Berglund")
+
+
+# --- a delivery answered an error is not a replay when the platform retries it ------------------------------
+
+
+@pytest.mark.parametrize("unreachable", ["promote_contact", "update_contact"])
+def test_a_delivery_answered_503_because_a_queue_was_unreachable_is_applied_when_retried(
+    shop, queues, sandbox, unreachable
+):
+    """docs/contract.md §9: a delivery's claim is given back when it was not wholly queued."""
+    s = shop()
+    attributes = queues.sqs.get_queue_attributes(QueueUrl=queues.urls[unreachable], AttributeNames=["All"])
+    kept = {k: v for k, v in attributes["Attributes"].items() if k in ("FifoQueue", "VisibilityTimeout",
+                                                                       "RedrivePolicy")}  # fmt: skip
+    queues.sqs.delete_queue(QueueUrl=queues.urls[unreachable])
+    body = customer(BERTIL)
+    status, answer = deliver(s.update, "shopify", body, shopify_headers)
+    assert status == 503 and answer["error"] == "DependencyUnavailable"
+    queues.sqs.create_queue(QueueName=f"{unreachable}.fifo", Attributes=kept)
+    retried = s.deliver(body)  # Shopify's retry: the same signed body
+    assert retried.get("queued") is True and "ignored" not in retried
+    s.drain("update")
+    s.drain("promote")
+    assert_one_member(sandbox, BERTIL)

@@ -163,6 +163,20 @@ def test_an_event_time_without_a_zone_or_not_a_time_is_refused(value):
     assert caught.value.details["field"] == "eventTime"
 
 
+@pytest.mark.parametrize(("ahead", "refused"), [(dt.timedelta(days=365), True), (dt.timedelta(minutes=6), True),
+                                               (dt.timedelta(minutes=4), False)])  # fmt: skip
+def test_an_event_time_more_than_five_minutes_ahead_of_the_clock_is_refused(ahead, refused):
+    """A time far ahead would freeze the contact: every later event would seem older (docs/contract.md §9)."""
+    value = (dt.datetime.now(tz=dt.UTC) + ahead).isoformat()
+    data = {"contactId": ID, "attributes": {"city": "Lund"}, "eventTime": value}
+    if not refused:
+        assert parse(data).event_time is not None
+        return
+    with pytest.raises(InvalidRequest, match="ahead of the clock") as caught:
+        parse(data)
+    assert caught.value.details["field"] == "eventTime"
+
+
 def test_change_type_takes_no_event_time_and_without_one_there_is_none():
     with pytest.raises(InvalidRequest, match="eventTime"):
         parse(

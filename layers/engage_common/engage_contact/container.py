@@ -160,6 +160,16 @@ class Container:
 
         return self.table_store("event_times", store_class)
 
+    def webhook_ids(self) -> Any:
+        """Each signed API request's webhook-id and the route it was first used on; None without the table."""
+
+        def store_class() -> type:
+            from .aws.webhook_ids import WebhookIds
+
+            return WebhookIds
+
+        return self.table_store("webhook_ids", store_class)
+
     def platform_route(self) -> Any:
         def build() -> Any:
             from .ecommerce.route import PlatformRoute

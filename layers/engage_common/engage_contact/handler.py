@@ -189,7 +189,12 @@ class ContactFunction:
             return headers.get("webhook-id") or None
         from .triggers.webhook_signature import verify_webhook, webhook_keys
 
-        return verify_webhook(raw, headers, self.container.secrets.read(settings.webhook_secret_arn, webhook_keys))
+        keys = self.container.secrets.read(settings.webhook_secret_arn, webhook_keys)
+        webhook_id = verify_webhook(raw, headers, keys)
+        webhook_ids = self.container.webhook_ids()
+        if webhook_ids is not None:  # the signature does not cover the route: the id is bound to its first one
+            webhook_ids.bind(webhook_id, self.operation.value)
+        return webhook_id
 
 
 def _contact_id(record: dict[str, Any]) -> str | None:

@@ -83,6 +83,18 @@ def failure(operation: str, error: BaseException, trigger: str) -> None:
         unexpected(error, operation=operation, trigger=trigger)
 
 
+def fallback(metric: str, error: BaseException, **extra: Any) -> None:
+    """An AWS failure a path goes on without (a fallback): counted under `metric`, and one line naming it and the
+    error's type and AWS code, never its text (which may quote a key or a value)."""
+    count(metric)
+    code = getattr(error, "response", {}).get("Error", {}).get("Code") if hasattr(error, "response") else None
+    cause = error.__cause__
+    if code is None and cause is not None and hasattr(cause, "response"):
+        code = cause.response.get("Error", {}).get("Code")
+    logger.warning("fallback", extra={**extra, "metric": metric, "errorType": type(error).__name__,
+                                      "awsCode": code})  # fmt: skip
+
+
 def unexpected(error: BaseException, **extra: Any) -> None:
     """A defect of ours: its type and where, not its message (which may hold a value)."""
     frames = "".join(traceback.format_tb(error.__traceback__)[-8:])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from ..domain.command import EVENT_TIME_AHEAD
 from .table import update_if
 
 EVENT_TIME_DAYS = 400  # how long a contact's newest applied event time is kept
@@ -20,14 +21,18 @@ class EventTimes:
 
     def claim(self, group: str, at: dt.datetime) -> bool:
         """False when a newer event was applied to this contact; else `at` is recorded (an equal time passes)."""
-        expires = int((dt.datetime.now(tz=dt.UTC) + dt.timedelta(days=EVENT_TIME_DAYS)).timestamp())
+        now = dt.datetime.now(tz=dt.UTC)
+        expires = int((now + dt.timedelta(days=EVENT_TIME_DAYS)).timestamp())
+        # A time kept from before future times were refused (further ahead than any command may be) is void.
+        void = (now + EVENT_TIME_AHEAD).timestamp()
+        values = {":at": {"N": str(at.timestamp())}, ":exp": {"N": str(expires)}, ":void": {"N": str(void)}}
         written, _ = update_if(
             self.client,
             TableName=self.table_name,
             Key={"id": {"S": f"event-time#{group}"}},
             UpdateExpression="SET #at = :at, expiration = :exp",
-            ConditionExpression="attribute_not_exists(#at) OR #at <= :at",
+            ConditionExpression="attribute_not_exists(#at) OR #at <= :at OR #at > :void",
             ExpressionAttributeNames={"#at": "at"},
-            ExpressionAttributeValues={":at": {"N": str(at.timestamp())}, ":exp": {"N": str(expires)}},
+            ExpressionAttributeValues=values,
         )
         return written

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .listing import MAX_NAME_CHARS, short
+from .listing import MAX_NAME_CHARS, looks_like_a_name, short
 
 STANDARD_ATTRIBUTES = frozenset(
     {
@@ -66,7 +66,8 @@ class AttributeCatalogue:
 def unknown_name(name: str, known: Iterable[str], where: str = "") -> str:
     """An unknown-name message with the closest known name, which Engage would never give."""
     known = sorted(known)
-    if len(name) > MAX_NAME_CHARS:  # no name that long is close to a known one (and difflib would be slow on it)
+    # no name that long is close to a known one (and difflib would be slow on it); a value-like one is not quoted
+    if len(name) > MAX_NAME_CHARS or not looks_like_a_name(name):
         return f"unknown attribute '{where}{short(name)}' (Engage would silently ignore it)"
     lowered = {k.lower(): k for k in known}
     guess = lowered.get(name.lower()) or next(iter(difflib.get_close_matches(name, known, n=1, cutoff=0.6)), None)

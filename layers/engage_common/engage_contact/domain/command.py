@@ -32,6 +32,9 @@ SOCIAL_SECURITY_NUMBER = re.compile(r"(?:\d{2})?\d{6}[-+]?\d{4}")
 IDEMPOTENCY_KEY_MAX = 256
 LOOKUP_VALUE_MAX = 256
 EVENT_TIME_MAX = 64
+# How far ahead of this clock an event time may be (sources' clocks drift): further would freeze the contact,
+# every later event seeming older until that time.
+EVENT_TIME_AHEAD = dt.timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,11 @@ def _parse_event_time(data: dict) -> dt.datetime | None:
     if moment is None or moment.tzinfo is None:
         raise InvalidRequest(
             "'eventTime' must be an ISO-8601 time with its zone, like 2026-11-27T10:00:00+01:00", {"field": "eventTime"}
+        )
+    if moment > dt.datetime.now(tz=dt.UTC) + EVENT_TIME_AHEAD:
+        raise InvalidRequest(
+            f"'eventTime' is more than {int(EVENT_TIME_AHEAD.total_seconds() // 60)} minutes ahead of the clock",
+            {"field": "eventTime"},
         )
     return moment
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..domain.command import EVENT_TIME_AHEAD
 from ..domain.json_body import MAX_BODY_BYTES as MAX_COMMAND_BYTES
 from ..domain.json_body import decode_json
 from ..errors import InvalidRequest
@@ -53,6 +54,7 @@ class Delivery:
     ignored: str | None = None
     digest: str = ""  # of the raw body
     promote: dict[str, Any] | None = None  # the promote command, when the customer has opened an account
+    clamped: bool = False  # the platform's event time was too far ahead of the clock: now is used instead
 
 
 def to_command(platform: Platform, raw: bytes, headers: Mapping[str, str],
@@ -78,12 +80,16 @@ def to_command(platform: Platform, raw: bytes, headers: Mapping[str, str],
     if send_only_changed:
         command["sendOnlyChanged"] = True
     at = event_time(platform, customer, headers)
+    now = dt.datetime.now(tz=dt.UTC)
+    clamped = at is not None and at > now + EVENT_TIME_AHEAD  # a shop's clock ahead: not a reason to lose it
+    if clamped:
+        at = now
     if at is not None:  # checked again where the update is applied: a dead letter sent back late is skipped
         command["eventTime"] = at.isoformat()
     promote = None
     if promote_on_account is not None and ACCOUNT_RULES[platform.has_account](customer):
         promote = promote_command(command, promote_on_account)
-    return Delivery(command, key, at, digest=body_digest(raw), promote=promote)
+    return Delivery(command, key, at, digest=body_digest(raw), promote=promote, clamped=clamped)
 
 
 def promote_command(update: Mapping[str, Any], member_attributes: Mapping[str, Any]) -> dict[str, Any]:

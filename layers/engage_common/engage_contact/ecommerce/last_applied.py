@@ -33,8 +33,7 @@ class LastApplied:
 
     def accept(self, platform: str, email: str, at: dt.datetime, body_digest: str) -> Verdict:
         """Whether the delivery of `body_digest` at `at` may be applied (and, if so, it is recorded)."""
-        digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()  # no address in the table's keys
-        key = {"id": {"S": f"last-applied#{platform}#{digest}"}}
+        key = self._key(platform, email)
         expires = int((dt.datetime.now(tz=dt.UTC) + dt.timedelta(days=LAST_APPLIED_DAYS)).timestamp())
         values = {":at": {"N": str(at.timestamp())}, ":body": {"SS": [body_digest]}, ":exp": {"N": str(expires)}}
         newer = self._write(key, "SET #at = :at, bodies = :body, expiration = :exp",
@@ -47,6 +46,16 @@ class LastApplied:
         if same_time is None:
             return Verdict.ACCEPTED
         return Verdict.REPLAYED if same_time.get("at") == values[":at"] else Verdict.OLDER
+
+    def release(self, platform: str, email: str, at: dt.datetime, body_digest: str) -> None:
+        """Forget an accepted delivery that could not be queued, so the platform's retry of it is accepted again
+        (not taken for a replay). The time stays: an older delivery is still refused while this one is retried."""
+        values = {":at": {"N": str(at.timestamp())}, ":body": {"SS": [body_digest]}}
+        self._write(self._key(platform, email), "DELETE bodies :body", "#at = :at", values)
+
+    def _key(self, platform: str, email: str) -> dict:
+        digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()  # no address in the table's keys
+        return {"id": {"S": f"last-applied#{platform}#{digest}"}}
 
     def _write(self, key: dict, update: str, condition: str, values: dict) -> dict | None:
         """None when the conditional write succeeded; the stored item when its condition failed."""

@@ -60,18 +60,39 @@ class PlatformRoute:
                               self.settings.create_if_missing.get(platform.name),
                               send_only_changed=self.settings.send_only_changed.get(platform.name, True),
                               promote_on_account=self.settings.promote_on_account.get(platform.name))  # fmt: skip
+        if delivery.clamped:
+            observability.count("EventTimesClamped")
+            logger.warning("webhook event time ahead of the clock: now used", extra={"platform": platform.name})
         self.refuse_if_older(platform, delivery)
         if delivery.ignored is not None:
             observability.count("WebhooksIgnored")
             logger.info("webhook ignored", extra={"platform": platform.name, "reason": delivery.ignored,
                                                   "topic": request.headers.get(platform.topic_header)})  # fmt: skip
             return api_gateway.response(200, {"ignored": delivery.ignored}), delivery
+        try:
+            self.enqueue(delivery)
+        except Exception:
+            self.release(platform, delivery)  # the platform retries what was answered an error: not a replay then
+            raise
+        return None, delivery
+
+    def enqueue(self, delivery: Delivery) -> None:
+        """Queue everything a delivery needs (FIFO deduplication absorbs what a retry queues again)."""
         self.enqueue_update(delivery.command, delivery.key)
         if delivery.promote is not None and self.enqueue_promote is not None:
             # the promote function's own queue, the same message group (the customer), its own deduplication id
             self.enqueue_promote(delivery.promote, f"{delivery.key}-promote")
             observability.count("PromotionsQueued")
-        return None, delivery
+
+    def release(self, platform: Platform, delivery: Delivery) -> None:
+        """Give back a delivery's claim when it was not wholly queued; a failure here leaves the 503 as it is."""
+        last_applied = self.last_applied() if delivery.at is not None else None
+        if last_applied is None:
+            return
+        try:
+            last_applied.release(platform.name, delivery.command["lookup"]["email"], delivery.at, delivery.digest)
+        except Exception as error:
+            observability.fallback("DeliveryClaimNotReleased", error)
 
     def refuse_other_shops(self, platform: Platform, headers: dict[str, str]) -> None:
         """Unauthorized when the deployment names its shops and the delivery's is not one of them."""

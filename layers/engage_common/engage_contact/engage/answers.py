@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,9 @@ from ..errors import (
 
 ERROR_BODY_MAX = 2000
 RETRY_AFTER_MAX_SECONDS = 300.0  # a longer wait is not ours to spend inside one invocation
+# What in Engage's error texts may be a value it echoes (its texts quote what was sent): quoted text, addresses,
+# long numbers (phones, social security numbers). Each is replaced by `…`; the error code and the rest remain.
+ECHOED_VALUE = re.compile(r"'[^']*'|\"[^\"]*\"|[^\s'\"@]+@[^\s'\"@]+|\+?\d[\d\s-]{4,}\d")
 
 
 @dataclass
@@ -56,10 +60,21 @@ def error_details(response: requests.Response) -> dict[str, Any]:
     body = decode(response)
     if isinstance(body, dict):
         kept = {k: body[k] for k in ("errorCode", "message", "messageDetails", "detail", "statusCode") if k in body}
-        details["engage"] = kept or {k: body[k] for k in list(body)[:10]}
+        details["engage"] = without_values(kept or {k: body[k] for k in list(body)[:10]})
     elif response.content:
-        details["engage"] = {"text": response.text[:ERROR_BODY_MAX]}
+        details["engage"] = {"text": without_values(response.text[:ERROR_BODY_MAX])}
     return details
+
+
+def without_values(data: Any) -> Any:
+    """Engage's error body with every text's echoed values (ECHOED_VALUE) left out, at any depth."""
+    if isinstance(data, str):
+        return ECHOED_VALUE.sub("…", data)
+    if isinstance(data, dict):
+        return {k: without_values(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [without_values(v) for v in data]
+    return data
 
 
 def retry_after(response: requests.Response) -> float | None:
