@@ -26,6 +26,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -342,12 +343,14 @@ class LocalStack:
                     return self._answer(403, {"Content-Type": "application/json"},
                                         json.dumps({"message": "Missing Authentication Token"}))  # fmt: skip
                 event = api_event(self.command, path, body.decode("utf-8", "replace"), dict(self.headers.items()))
-                try:
-                    result = function(event, LocalContext(function.spec.name, function.spec.timeout))
-                except Exception:  # as API Gateway does when the function itself fails
+                outcome = stack.invoke_for_api(function, event)
+                if outcome is None:  # API Gateway's answer at its integration timeout; the function goes on
+                    return self._answer(504, {"Content-Type": "application/json"},
+                                        json.dumps({"message": "Endpoint request timed out"}))  # fmt: skip
+                if isinstance(outcome, Exception):  # as API Gateway does when the function itself fails
                     return self._answer(502, {"Content-Type": "application/json"},
                                         json.dumps({"message": "Internal server error"}))  # fmt: skip
-                self._answer(result["statusCode"], result.get("headers") or {}, result.get("body") or "")
+                self._answer(outcome["statusCode"], outcome.get("headers") or {}, outcome.get("body") or "")
 
             def _answer(self, status: int, headers: dict[str, str], body: str) -> None:
                 payload = body.encode()
@@ -364,6 +367,24 @@ class LocalStack:
         self.api.daemon_threads = True
         self.ports["API_PORT"] = self.api.server_address[1]
         self._thread(self.api.serve_forever, "api")
+
+    @staticmethod
+    def invoke_for_api(function: LocalFunction, event: dict[str, Any]) -> Any:
+        """The function's answer, or the exception it raised; None when it has not answered within the route's
+        integration timeout (API Gateway then answers 504 itself while the invocation runs on)."""
+        outcome: list[Any] = []
+        started = time.monotonic()
+
+        def invoke() -> None:
+            try:
+                outcome.append(function(event, LocalContext(function.spec.name, function.spec.timeout)))
+            except Exception as exc:
+                outcome.append(exc)
+
+        worker = threading.Thread(target=invoke, name=f"invoke-{function.spec.name}", daemon=True)
+        worker.start()
+        worker.join(max(function.spec.integration_timeout - (time.monotonic() - started), 0))
+        return outcome[0] if outcome else None
 
     def function_for(self, method: str, path: str) -> LocalFunction | None:
         spec = self.spec.function_for_route(method, path)

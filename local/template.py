@@ -64,6 +64,7 @@ class FunctionSpec:
     environment: dict[str, Any]
     timeout: int
     routes: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
+    integration_timeout: float = 29.0  # seconds API Gateway waits for the function (its events' TimeoutInMillis)
     queue: str | None = None
     batch_size: int = 10
 
@@ -124,6 +125,7 @@ def read_stack(path: Path = TEMPLATE) -> StackSpec:
         for event in props.get("Events", {}).values():
             if event["Type"] == "Api":
                 spec.routes.append((event["Properties"]["Method"].upper(), event["Properties"]["Path"]))
+                spec.integration_timeout = int(event["Properties"].get("TimeoutInMillis", 29000)) / 1000
             elif event["Type"] == "SQS":
                 spec.queue = event["Properties"]["Queue"]["Fn::GetAtt"][0]
                 spec.batch_size = int(event["Properties"].get("BatchSize", 10))

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from . import observability
-from .aws.clients import AWS_RESERVE_SECONDS
+from .aws.clients import API_AWS_RESERVE_SECONDS, AWS_RESERVE_SECONDS
 from .container import Container
 from .domain.command import Command, Operation, parse_command
 from .domain.contacts import command_group
@@ -91,8 +91,10 @@ class ContactFunction:
         if self.is_stale(command):  # a newer event was applied to this contact: Engage is not called
             return {"contactId": command.contact_id, "contact": None, "sent": {}, "droppedEmpty": [], "stale": True}
         # An API caller waits a short while for its turn in the rate budget; queued work as its time allows.
-        turn = API_TURN_SECONDS if trigger == "api" else None
-        deadline = Deadline.from_context(context, AWS_RESERVE_SECONDS, turn_seconds=turn)
+        # (An API request's context already ends at its answer time: api_gateway.AnswerBy.)
+        api = trigger == "api"
+        reserve = API_AWS_RESERVE_SECONDS if api else AWS_RESERVE_SECONDS
+        deadline = Deadline.from_context(context, reserve, turn_seconds=API_TURN_SECONDS if api else None)
         # The record of what Engage confirmed is kept by the commands that use the table anyway (a key) and
         # those that ask for it: a plain command without a key builds no boto3 client.
         record = self.container.sent_record() if keyed or command.send_only_changed else None
@@ -161,6 +163,7 @@ class ContactFunction:
             observability.unexpected(error, backfillCounter=outcome)
 
     def on_request(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        context = api_gateway.AnswerBy(context)  # from here on, everything plans within the API's answer time
         request = api_gateway.ApiRequest(event)
         correlate(request.request_id)
         if self.operation is Operation.UPDATE and request.path.startswith("/webhooks/"):

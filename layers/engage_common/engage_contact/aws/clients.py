@@ -18,6 +18,8 @@ AWS_CALL_MAX_SECONDS = (
 AWS_CALLS_AFTER_ENGAGE = 2
 # Kept at the end of an invocation for those calls: Engage's deadline ends this much before Lambda's (22 s).
 AWS_RESERVE_SECONDS = AWS_CALLS_AFTER_ENGAGE * AWS_CALL_MAX_SECONDS
+# An API request has one of them (the idempotency record saved or deleted): kept within the API's answer time.
+API_AWS_RESERVE_SECONDS = AWS_CALL_MAX_SECONDS
 
 
 def aws_config() -> Any:

@@ -11,10 +11,18 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 from ..domain.command import Operation
 from ..errors import EngageContactError, InvalidRequest, name_of, policy_of
+
+# API Gateway ends a REST API integration after 29 s (the template sets it explicitly) and answers 504 itself,
+# while the function may go on and apply the change. An API-triggered invocation answers by ANSWER_SECONDS
+# from its start instead, at worst 503 with Retry-After: the margin covers API Gateway's own hops and a slow start.
+INTEGRATION_TIMEOUT_SECONDS = 29
+ANSWER_SECONDS = 25.0
 
 ROUTES: dict[str, Operation] = {
     "/contacts/update": Operation.UPDATE,
@@ -48,6 +56,27 @@ class ApiRequest:
             except (binascii.Error, ValueError) as exc:
                 raise InvalidRequest("the body is marked base64 but is not") from exc
         return body.encode("utf-8")
+
+
+class AnswerBy:
+    """The Lambda context of an API request, the time it has left cut at the API's answer time.
+
+    Everything that plans by the time left (Engage's deadline, retries, waits for a turn in the
+    rate budget, the idempotency record's expiry) then plans within the API's limit.
+    """
+
+    def __init__(self, context: Any, seconds: float = ANSWER_SECONDS, clock: Callable[[], float] = time.monotonic):
+        self._context = context
+        self._clock = clock
+        self._end = clock() + seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        left = int(max(self._end - self._clock(), 0.0) * 1000)
+        remaining = getattr(self._context, "get_remaining_time_in_millis", None)
+        return min(left, remaining()) if callable(remaining) else left
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
 
 
 def response(status: int, body: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:

@@ -1,0 +1,166 @@
+"""Each function does its work under a role built from its own statements in template.yaml, moto enforcing IAM.
+
+The template goes through SAM's translator (policy templates expanded, as deployed), each function's
+role is made in moto from its statements, and the function runs its AWS paths (API, SQS with a
+dead letter and a backoff, the sent-digest read-ahead, backfill counters) with that role's
+credentials while moto refuses whatever the role does not allow. A refusal a path swallows (the
+read-ahead's) is still seen: every check moto made is written down.
+"""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from local.engage_sandbox import DEMO_CONTACTS
+from local.engage_sandbox.state import Fault
+from local.iam_policies import (
+    EnforcedIam,
+    as_moto_names_them,
+    function_statements,
+    managed_statements,
+    translated_template,
+)
+from local.lambda_runtime import LocalContext, SqsEventSource, api_event, send_command
+from local.signing import signed_headers
+from local.template import read_stack
+
+from ..conftest import FUNCTIONS, REGION, load_function
+
+pytestmark = pytest.mark.slow
+ANNA, BERTIL, CECILIA = (c["id"] for c in DEMO_CONTACTS)
+STACK = read_stack()
+LOGICAL = {spec.name: logical_id for logical_id, spec in STACK.functions.items()}
+# the conftest's queues under the template's names
+QUEUES = {f"{STACK.functions[LOGICAL[name]].queue}": name for name in FUNCTIONS}
+ROUTES = {"update_contact": "/contacts/update", "promote_contact": "/contacts/promote",
+          "change_contact_type": "/contacts/contact-type"}  # fmt: skip
+TRUST_ANYONE = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]})  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def sam_template():
+    return translated_template()
+
+
+@pytest.fixture
+def refs(api_key_secret, webhook_secret, idempotency_table, queues):
+    """The template's parameters and resources, as moto made them."""
+    table = boto3.client("dynamodb", region_name=REGION).describe_table(TableName=idempotency_table)["Table"]
+    found = {"EngageApiKeySecretArn": api_key_secret, "WebhookSecret": webhook_secret[0],
+             "IdempotencyTable": idempotency_table, "IdempotencyTable.Arn": table["TableArn"]}  # fmt: skip
+    for queue, name in QUEUES.items():
+        dead = STACK.queues[queue].dead_letter
+        for logical_id, url in ((queue, queues.urls[name]), (dead, queues.urls[f"{name}-dlq"])):
+            arn = queues.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            found.update({logical_id: url, f"{logical_id}.Arn": arn})
+    return found
+
+
+def role_credentials(name, statements):
+    """Temporary credentials of a role in moto that holds exactly these statements."""
+    iam = boto3.client("iam", region_name=REGION)
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=TRUST_ANYONE)["Role"]["Arn"]
+    document = {"Version": "2012-10-17", "Statement": as_moto_names_them(statements)}
+    iam.put_role_policy(RoleName=name, PolicyName="template", PolicyDocument=json.dumps(document))
+    credentials = boto3.client("sts", region_name=REGION).assume_role(RoleArn=arn, RoleSessionName=name)
+    keys = credentials["Credentials"]
+    return {"AWS_ACCESS_KEY_ID": keys["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": keys["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": keys["SessionToken"]}  # fmt: skip
+
+
+def client(service, credentials):
+    return boto3.client(service, region_name=REGION, aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+                        aws_session_token=credentials["AWS_SESSION_TOKEN"])  # fmt: skip
+
+
+class Harness:
+    """One function under its template role; the test's own calls go through an allow-all role."""
+
+    def __init__(self, name, sam_template, refs, function_env, monkeypatch, drop=()):
+        logical_id = LOGICAL[name]
+        statements = [
+            *function_statements(sam_template, refs)[logical_id],
+            *managed_statements(sam_template, logical_id),
+        ]
+        statements = [without(s, drop) for s in statements]
+        self.admin = role_credentials("test-admin", [{"Effect": "Allow", "Action": "*", "Resource": "*"}])
+        self.role = role_credentials(f"{name}-role", statements)
+        self.name, self.refs = name, refs
+        function_env(name)
+        for key, value in self.role.items():
+            monkeypatch.setenv(key, value)
+        self.handler = load_function(name).lambda_handler
+
+    def api(self, body, secret):
+        text = json.dumps(body)
+        event = api_event("POST", ROUTES[self.name], text, {"Content-Type": "application/json",
+                                                             **signed_headers(secret, text)})  # fmt: skip
+        return self.handler(event, LocalContext(timeout_seconds=30))
+
+    def queue_batch(self, commands):
+        """The commands on the function's queue, one batch of them handled as Lambda's event source would."""
+        url = self.refs[STACK.functions[LOGICAL[self.name]].queue]
+        sender = client("sqs", self.admin)
+        for command, group in commands:
+            send_command(sender, url, command, group=group)
+        return SqsEventSource(client("sqs", self.role), url, self.handler).poll_once()
+
+
+def without(statement, actions):
+    listed = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+    return {**statement, "Action": [a for a in listed if a not in actions]}
+
+
+def operation_paths(harness, webhook_secret, sandbox):
+    """What an operation function does with AWS: a keyed API call, and a batch with an applied, a dead-lettered
+    and a held-back command (the read-ahead of what Engage confirmed, a dead letter, a backoff)."""
+    command = {"update_contact": {"attributes": {"city": "Lund"}},
+               "promote_contact": {"attributes": {"email": "anna@example.com"}},
+               "change_contact_type": {"contactTypeId": "Contact"}}[harness.name]  # fmt: skip
+    answer = harness.api({"contactId": ANNA, **command}, webhook_secret[1])
+    assert answer["statusCode"] in (200, 422), answer
+    sandbox.state.add_faults([Fault.from_json({"kind": "status", "status": 503, "contact": CECILIA})])
+    backfill_row = {"contactId": BERTIL, "attributes": {"city": "Malmö"}, "idempotencyKey": "backfill:iam:2"}
+    batch = [({"contactId": BERTIL, **command, "sendOnlyChanged": True} if harness.name == "update_contact"
+              else {"contactId": BERTIL, **command}, BERTIL),
+             ({"contactId": ANNA, "nonsense": 1}, ANNA),
+             ({"contactId": CECILIA, **command}, CECILIA)]  # fmt: skip
+    if harness.name == "update_contact":
+        batch.append((backfill_row, BERTIL))
+    result = harness.queue_batch(batch)
+    assert len(result["batchItemFailures"]) == 1, result  # Cecilia's, held back with a backoff
+
+
+# What each path must have been allowed to do (so the test sees it ran them, not only that nothing was refused).
+EXPECTED = {
+    "secretsmanager:GetSecretValue", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+    "sqs:SendMessage", "sqs:ChangeMessageVisibilityBatch", "sqs:GetQueueUrl",
+    "sqs:ReceiveMessage", "sqs:DeleteMessageBatch",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_each_operation_function_does_its_work_with_only_its_template_role(
+    name, sam_template, refs, function_env, monkeypatch, webhook_secret, sandbox
+):
+    harness = Harness(name, sam_template, refs, function_env, monkeypatch)
+    with EnforcedIam() as iam:
+        operation_paths(harness, webhook_secret, sandbox)
+    assert iam.denied() == []
+    assert iam.allowed_actions() >= EXPECTED, EXPECTED - iam.allowed_actions()
+
+
+def test_a_call_the_role_does_not_grant_is_seen_even_when_the_code_swallows_its_failure(
+    sam_template, refs, function_env, monkeypatch, webhook_secret, sandbox
+):
+    """The read-ahead's failure is swallowed (every command is then sent whole): the refusal is still seen."""
+    harness = Harness("update_contact", sam_template, refs, function_env, monkeypatch, drop={"dynamodb:BatchGetItem"})
+    with EnforcedIam() as iam:
+        operation_paths(harness, webhook_secret, sandbox)
+    assert [action for action, _ in iam.denied()] == ["dynamodb:BatchGetItem"]
+    assert sandbox.state.get_contact(BERTIL)["city"] == "Malmö"  # the batch went on without it
