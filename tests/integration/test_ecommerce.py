@@ -1,4 +1,8 @@
-"""Shopify and WooCommerce as webhook sources: real-shaped payloads, their own signatures, ending in the sandbox."""
+"""Shopify and WooCommerce as webhook sources: real-shaped payloads, their own signatures, ending in the sandbox.
+
+The Shopify customer here is shaped as API versions before 2025-01 sent it (consent inside the customer): these
+tests are kept for shops still on such a version. Today's shapes are tested in test_shopify_today.py.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ ANNA = DEMO_CONTACTS[0]["id"]
 SHOPIFY_SECRET = "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"
 WOO_SECRET = "wc-secret-Xq9!rT2#vL"
 
+# A customer as Shopify sent it before API version 2025-01 (with email/sms_marketing_consent): old versions only.
 SHOPIFY_CUSTOMER = {
     "id": 706405506930370084, "email": "anna@example.com", "created_at": "2026-11-20T10:00:00+01:00",
     "updated_at": "2026-11-27T10:00:00+01:00", "first_name": "Anna", "last_name": "Lindqvist",

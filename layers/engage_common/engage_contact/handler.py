@@ -10,7 +10,7 @@ from . import observability
 from .aws.clients import AWS_RESERVE_SECONDS
 from .container import Container
 from .domain.command import Command, Operation, parse_command
-from .domain.contacts import command_group
+from .domain.contacts import command_group, customer_key
 from .domain.json_body import check_size, decode_json
 from .engage.retry import API_TURN_SECONDS, Deadline
 from .errors import EngageContactError, InternalError
@@ -101,7 +101,12 @@ class ContactFunction:
     def is_stale(self, command: Command) -> bool:
         """Whether the command's event is older than the newest applied to its contact (no time or table: no)."""
         event_times = self.container.event_times() if command.event_time is not None else None
-        return event_times is not None and not event_times.claim(command_group(command), command.event_time)
+        if event_times is None:
+            return False
+        # a consent channel has a clock of its own: a profile change stamped later never makes it look stale
+        if command.event_clock == "profile":
+            return not event_times.claim(command_group(command), command.event_time)
+        return not event_times.claim(f"{customer_key(command)}#{command.event_clock}", command.event_time)
 
     # --- triggers --------------------------------------------------------------------------
     def on_invoke(self, event: Any, context: Any) -> dict[str, Any]:

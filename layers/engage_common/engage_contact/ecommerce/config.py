@@ -24,6 +24,30 @@ class PlatformSettings:
     # platform -> the member attributes every promotion adds ({} for none); absent: customers are not promoted
     promote_on_account: Mapping[str, Mapping] = field(default_factory=dict)
 
+    def shop_for(self, platform: str, shop: str) -> ShopConfig:
+        """The settings a delivery of `platform` from `shop` is mapped by."""
+        return ShopConfig(platform, shop_name(shop), self.maps.get(platform, {}),
+                          self.create_if_missing.get(platform), self.promote_on_account.get(platform),
+                          self.send_only_changed.get(platform, True))  # fmt: skip
+
+
+ERASURE_CHOICES = ("record", "erase", "erase-including-members")
+
+
+@dataclass(frozen=True)
+class ShopConfig:
+    """One shop's settings, as its deliveries are mapped."""
+
+    platform: str
+    shop: str  # its name as compared (`platforms.shop_name`)
+    mapping: Mapping[str, tuple[str, str]]  # Engage attribute -> (source path, transform): built in plus the shop's
+    create_if_missing: Mapping | None = None  # the commands' createIfMissing; None: unknown customers are not created
+    promote_on_account: Mapping | None = None  # the member attributes every promotion adds; None: not promoted
+    send_only_changed: bool = True
+    # What a privacy topic of this shop does in Engage: "record" (our records only, the default), "erase" the
+    # contact unless a Member, or "erase-including-members" (read by the erasure engine).
+    erasure: str = "record"
+
 
 # Set, a platform's customer Engage does not know is created; unset, it is dead-lettered as ContactNotFound.
 CREATE_SETTINGS = {"shopify": "SHOPIFY_CREATE_IF_MISSING", "woocommerce": "WOOCOMMERCE_CREATE_IF_MISSING"}

@@ -31,10 +31,13 @@ class LastApplied:
         self.table_name = table_name
         self.client = client
 
-    def accept(self, platform: str, email: str, at: dt.datetime, body_digest: str) -> Verdict:
-        """Whether the delivery of `body_digest` at `at` may be applied (and, if so, it is recorded)."""
-        digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()  # no address in the table's keys
-        key = {"id": {"S": f"last-applied#{platform}#{digest}"}}
+    def accept(self, clock: str, customer: str, at: dt.datetime, body_digest: str) -> Verdict:
+        """Whether the delivery of `body_digest` at `at` may be applied (and, if so, it is recorded).
+
+        `clock`: the platform, or the platform and a consent channel (its own clock); `customer`: the email of a
+        profile delivery, or the shop customer of a consent delivery."""
+        digest = hashlib.sha256(customer.strip().lower().encode()).hexdigest()  # no address in the table's keys
+        key = {"id": {"S": f"last-applied#{clock}#{digest}"}}
         expires = int((dt.datetime.now(tz=dt.UTC) + dt.timedelta(days=LAST_APPLIED_DAYS)).timestamp())
         values = {":at": {"N": str(at.timestamp())}, ":body": {"SS": [body_digest]}, ":exp": {"N": str(expires)}}
         newer = self._write(key, "SET #at = :at, bodies = :body, expiration = :exp",
@@ -47,6 +50,14 @@ class LastApplied:
         if same_time is None:
             return Verdict.ACCEPTED
         return Verdict.REPLAYED if same_time.get("at") == values[":at"] else Verdict.OLDER
+
+    def first_at(self, what: str, customer: str, at: dt.datetime) -> bool:
+        """True (and `at` recorded) when nothing of `what` was done for this customer at `at` or later."""
+        digest = hashlib.sha256(customer.strip().lower().encode()).hexdigest()
+        expires = int((dt.datetime.now(tz=dt.UTC) + dt.timedelta(days=LAST_APPLIED_DAYS)).timestamp())
+        return self._write({"id": {"S": f"{what}#{digest}"}}, "SET #at = :at, expiration = :exp",
+                           "attribute_not_exists(#at) OR #at < :at",
+                           {":at": {"N": str(at.timestamp())}, ":exp": {"N": str(expires)}}) is None  # fmt: skip
 
     def _write(self, key: dict, update: str, condition: str, values: dict) -> dict | None:
         """None when the conditional write succeeded; the stored item when its condition failed."""

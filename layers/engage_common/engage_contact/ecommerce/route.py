@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,19 @@ from .deliveries import MAX_PLATFORM_BODY_BYTES, Delivery, is_woocommerce_ping, 
 from .last_applied import LastApplied, Verdict
 from .platforms import ROUTES, Platform, shop_name
 from .signature import verify_platform_signature
+
+API_VERSION = re.compile(r"\d{4}-\d{2}|unstable")
+
+
+def record_api_version(platform: Platform, headers: dict[str, str]) -> None:
+    """The platform API version a delivery was shaped by, in the log and as a metric (its dimension), so a shop
+    still on an old version (consent inside the customer) is seen before that version goes."""
+    if not platform.version_header:
+        return
+    given = headers.get(platform.version_header, "").strip()
+    version = given if API_VERSION.fullmatch(given) else "unknown"
+    observability.count_by("WebhookApiVersions", "ApiVersion", version)
+    logger.info("webhook api version", extra={"platform": platform.name, "apiVersion": version})
 
 
 @dataclass
@@ -43,6 +57,7 @@ class PlatformRoute:
             return answer
         observability.count("WebhooksQueued")
         logger.info("webhook queued", extra={"platform": platform.name, "idempotencyKey": delivery.key,
+                                             "topic": request.headers.get(platform.topic_header),
                                              "attributes": sorted(delivery.command["attributes"])})  # fmt: skip
         return api_gateway.response(200, {"queued": True, "idempotencyKey": delivery.key})
 
@@ -56,22 +71,35 @@ class PlatformRoute:
         secrets = self.signing_secrets(self.settings.secret_arns[platform.name], f"{platform.name} webhook secret")
         verify_platform_signature(raw, request.headers.get(platform.signature_header), secrets)
         self.refuse_other_shops(platform, request.headers)
-        delivery = to_command(platform, raw, request.headers, self.settings.maps[platform.name],
-                              self.settings.create_if_missing.get(platform.name),
-                              send_only_changed=self.settings.send_only_changed.get(platform.name, True),
-                              promote_on_account=self.settings.promote_on_account.get(platform.name))  # fmt: skip
+        shop = self.settings.shop_for(platform.name, request.headers.get(platform.source_header, ""))
+        delivery = self.queue(platform, to_command(platform, raw, request.headers, shop), request.headers)
+        if delivery.ignored is not None:
+            return api_gateway.response(200, {"ignored": delivery.ignored}), delivery
+        return None, delivery
+
+    def queue(self, platform: Platform, delivery: Delivery, headers: dict[str, str]) -> Delivery:
+        """Queue a mapped delivery (and its promotion), unless it is ignored or older than what was applied."""
+        record_api_version(platform, headers)
         self.refuse_if_older(platform, delivery)
         if delivery.ignored is not None:
             observability.count("WebhooksIgnored")
             logger.info("webhook ignored", extra={"platform": platform.name, "reason": delivery.ignored,
-                                                  "topic": request.headers.get(platform.topic_header)})  # fmt: skip
-            return api_gateway.response(200, {"ignored": delivery.ignored}), delivery
+                                                  "topic": headers.get(platform.topic_header)})  # fmt: skip
+            return delivery
         self.enqueue_update(delivery.command, delivery.key)
-        if delivery.promote is not None and self.enqueue_promote is not None:
+        if delivery.promote is not None and self.enqueue_promote is not None and self.first_promotion(delivery):
             # the promote function's own queue, the same message group (the customer), its own deduplication id
             self.enqueue_promote(delivery.promote, f"{delivery.key}-promote")
             observability.count("PromotionsQueued")
-        return None, delivery
+        return delivery
+
+    def first_promotion(self, delivery: Delivery) -> bool:
+        """Whether no promotion of this customer was queued for an event as new as this one: an account enabled
+        arrives as customers/enable and as an update stamped alike (and each is retried), and is promoted once."""
+        last_applied = self.last_applied() if delivery.at is not None else None
+        if last_applied is None:
+            return True
+        return last_applied.first_at("promote", delivery.customer, delivery.at)
 
     def refuse_other_shops(self, platform: Platform, headers: dict[str, str]) -> None:
         """Unauthorized when the deployment names its shops and the delivery's is not one of them."""
@@ -86,6 +114,7 @@ class PlatformRoute:
         last_applied = self.last_applied()
         if last_applied is None:
             return
-        verdict = last_applied.accept(platform.name, delivery.command["lookup"]["email"], delivery.at, delivery.digest)
+        clock = platform.name if delivery.clock == "profile" else f"{platform.name}#{delivery.clock}"
+        verdict = last_applied.accept(clock, delivery.customer, delivery.at, delivery.digest)
         if verdict is not Verdict.ACCEPTED:
             delivery.ignored = verdict.value
