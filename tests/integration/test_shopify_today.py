@@ -11,6 +11,7 @@ import copy
 import json
 
 import pytest
+from engage_contact.errors import ConfigurationError
 
 from local.engage_sandbox import DEMO_CONTACTS
 from local.lambda_runtime import LocalContext, send_command
@@ -23,6 +24,7 @@ from .test_ecommerce import (  # noqa: F401
     secrets_env,
     sent_updates,
     shopify_headers,
+    sign,
     update,
 )
 
@@ -228,7 +230,7 @@ def test_a_repeated_consent_state_does_not_call_engage(update, queues, sandbox):
 def test_an_unsubscribe_of_someone_engage_does_not_know_creates_nothing_and_is_counted(
     secrets_env, queues, sandbox, monkeypatch, capsys, log_output
 ):
-    monkeypatch.setenv("SHOPIFY_CREATE_IF_MISSING", json.dumps({"contactType": "Contact", "source": "ECOM"}))
+    secrets_env.set("shopify", "createIfMissing", {"contactType": "Contact", "source": "ECOM"})
     update = load_function("update_contact").lambda_handler
     before = len(sandbox.state.list_contacts())
     assert send(update, EMAIL_TOPIC, email_consent("unsubscribed", address="nobody@example.com", customer_id=5))[1][
@@ -244,7 +246,7 @@ def test_an_unsubscribe_of_someone_engage_does_not_know_creates_nothing_and_is_c
 
 def test_a_subscribe_of_someone_engage_does_not_know_follows_create_if_missing(secrets_env, queues, sandbox,
                                                                               monkeypatch):  # fmt: skip
-    monkeypatch.setenv("SHOPIFY_CREATE_IF_MISSING", json.dumps({"contactType": "Contact", "source": "ECOM"}))
+    secrets_env.set("shopify", "createIfMissing", {"contactType": "Contact", "source": "ECOM"})
     update = load_function("update_contact").lambda_handler
     assert send(update, EMAIL_TOPIC, email_consent("subscribed", address="new@example.com", customer_id=6))[1]["queued"]
     drain(update, queues)
@@ -311,7 +313,7 @@ def test_account_topics_update_the_profile(update, queues, sandbox, topic):
 
 def test_an_enabled_account_is_promoted_once_though_enable_and_update_both_arrive(secrets_env, queues, monkeypatch):
     monkeypatch.setenv("PROMOTE_QUEUE_URL", queues.urls["promote_contact"])
-    monkeypatch.setenv("SHOPIFY_PROMOTE_ON_ACCOUNT", "true")
+    secrets_env.set("shopify", "promoteOnAccount", True)
     update = load_function("update_contact").lambda_handler
     enabled = {**TODAY_CUSTOMER, "email": "bertil@example.com", "state": "enabled"}
     sent = [
@@ -325,3 +327,116 @@ def test_an_enabled_account_is_promoted_once_though_enable_and_update_both_arriv
     later = {**enabled, "updated_at": "2026-11-28T10:00:00+01:00"}  # a later event of an account: its own
     assert deliver(update, "shopify", later, headers_for("customers/update", event_id="evt-later"))[0] == 200
     assert len(queues.messages("promote_contact")) == 2
+
+
+# --- 6. many shops, one deployment -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variable", ["SHOPIFY_WEBHOOK_SECRET_ARN", "WOOCOMMERCE_WEBHOOK_SECRET_ARN",
+                                      "SHOPIFY_SHOP_DOMAINS", "SHOPIFY_CREATE_IF_MISSING"])  # fmt: skip
+def test_a_deployment_configured_as_before_fails_at_start_saying_what_to_add(function_env, monkeypatch, variable):
+    function_env("update_contact")
+    monkeypatch.setenv(variable, "arn:aws:secretsmanager:eu-north-1:123456789012:secret:shopify")
+    with pytest.raises(ConfigurationError) as caught:
+        load_function("update_contact")
+    message = str(caught.value)
+    assert variable in message and "SHOPS_SECRET_ARN" in message and '"secret"' in message
+    assert ("myshopify.com" if variable.startswith("SHOPIFY") else "https://") in message
+
+
+@pytest.mark.parametrize(
+    ("document", "named"),
+    [
+        ("{not json", "not JSON"),
+        ('{"shopify": {"a.myshopify.com": {}}}', "shopify shop 'a.myshopify.com': 'secret'"),
+        ('{"shopify": {"a.myshopify.com": {"secret": "s", "createIfMisssing": {}}}}', "'createIfMisssing' is not"),
+        ('{"shopify": {"a.myshopify.com": {"secret": "s", "erasure": "forget"}}}', "a.myshopify.com': 'erasure'"),
+        ('{"shopify": {"a.myshopify.com": {"secret": "s", "sendOnlyChanged": "no"}}}', "'sendOnlyChanged'"),
+        ('{"magento": {}}', "no platform 'magento'"),
+    ],
+)
+def test_a_bad_shops_document_fails_at_start_naming_the_shop_and_the_field(secrets_env, document, named):
+    secrets_env.write(document)
+    with pytest.raises(ConfigurationError) as caught:
+        load_function("update_contact")
+    assert named in str(caught.value)
+
+
+def test_each_shop_has_its_own_secret_and_settings(secrets_env, queues, sandbox):
+    secrets_env.set("shopify", "secret", "second-shops-secret", shop="second.myshopify.com")
+    secrets_env.set("shopify", "createIfMissing", {"contactType": "Contact", "storeExternalId": "SE"},
+                    shop="second.myshopify.com")  # fmt: skip
+    secrets_env.set("shopify", "erasure", "erase", shop="second.myshopify.com")
+    update = load_function("update_contact").lambda_handler
+    body = email_consent("subscribed", address="second@example.com", customer_id=8)
+    headers = lambda raw: {**headers_for(EMAIL_TOPIC)(raw), "X-Shopify-Shop-Domain": "second.myshopify.com"}  # noqa: E731
+    assert deliver(update, "shopify", body, headers)[0] == 401  # signed with the first shop's secret
+    signed = lambda raw: {**headers(raw), "X-Shopify-Hmac-Sha256": sign("second-shops-secret", raw)}  # noqa: E731
+    assert deliver(update, "shopify", body, signed)[1]["queued"]
+    drain(update, queues)
+    (create,) = engage_calls(sandbox, "create")
+    assert create["headers"].get("storeExternalId") == "SE"
+    shops = update.container.shops().get()
+    assert shops.find("shopify", "Second.myshopify.com").erasure == "erase"
+    assert shops.find("shopify", "example.myshopify.com").erasure == "record"  # the default
+
+
+# --- 7. Shopify through Amazon EventBridge -----------------------------------------------------------------------
+
+
+def eventbridge_event(topic, payload, shop="example.myshopify.com", event_id="7b1e4c2a-5d3f-4e6a-9b8c-0d1e2f3a4b5c"):
+    """An event as a Shopify partner event source puts it on its bus: the body in detail.payload, the headers
+    HTTPS would carry in detail.metadata."""
+    metadata = {"Content-Type": "application/json", "X-Shopify-Topic": topic, "X-Shopify-Shop-Domain": shop,
+                "X-Shopify-API-Version": API_VERSION, "X-Shopify-Event-Id": event_id,
+                "X-Shopify-Triggered-At": "2026-11-27T09:05:01Z",
+                "X-Shopify-Webhook-Id": "d2f5e8b1-3a4c-4d5e-8f60-7a8b9c0d1e2f"}  # fmt: skip
+    return {"version": "0", "id": "1c2d3e4f-5a6b-7c8d-9e0f-a1b2c3d4e5f6", "detail-type": "shopifyWebhook",
+            "source": "aws.partner/shopify.com/1234567/engage-contacts", "account": "123456789012",
+            "time": "2026-11-27T09:05:02Z", "region": "eu-north-1", "resources": [],
+            "detail": {"payload": payload, "metadata": metadata}}  # fmt: skip
+
+
+def test_an_eventbridge_unsubscribe_reaches_engage_the_same_way(update, queues, sandbox):
+    answer = update(eventbridge_event(EMAIL_TOPIC, email_consent("unsubscribed")), LocalContext())
+    assert answer["queued"] is True
+    (message,) = queues.messages("update_contact")
+    assert not message["Attributes"]["MessageGroupId"].startswith("customer")  # grouped per contact, as HTTPS
+    drain(update, queues)
+    assert sent_updates(sandbox) == [{"preferences": {"acceptsEmail": False}}]
+
+
+def test_an_eventbridge_event_retried_is_applied_once_and_an_older_one_is_ignored(update, queues, sandbox):
+    event = eventbridge_event(EMAIL_TOPIC, email_consent("unsubscribed", at="2026-11-27T12:00:00+01:00"))
+    assert update(event, LocalContext())["queued"] is True
+    assert "replay" in update(event, LocalContext())["ignored"]  # EventBridge's own retry of it
+    older = eventbridge_event(EMAIL_TOPIC, email_consent("subscribed", at="2026-11-27T11:00:00+01:00"), event_id="o")
+    assert "older" in update(older, LocalContext())["ignored"]
+    drain(update, queues)
+    assert len(sent_updates(sandbox)) == 1 and preferences(sandbox)["acceptsEmail"] is False
+
+
+def test_an_eventbridge_event_of_a_shop_not_listed_is_refused_and_counted(update, queues, capsys):
+    capsys.readouterr()
+    answer = update(eventbridge_event(EMAIL_TOPIC, email_consent(), shop="evil.myshopify.com"), LocalContext())
+    assert "shops document" in answer["refused"]
+    out = capsys.readouterr().out
+    assert '"WebhooksFromUnknownShops"' in out and '"EventBridgeEventsRefused"' in out
+    assert queues.counts("update_contact") == (0, 0)
+
+
+def test_an_eventbridge_customer_update_and_a_topic_not_handled(update, queues, sandbox):
+    assert update(eventbridge_event("customers/update", TODAY_CUSTOMER), LocalContext())["queued"] is True
+    assert (
+        "not handled" in update(eventbridge_event("customers/purchasing_summary", {"id": 1}), LocalContext())["ignored"]
+    )
+    drain(update, queues)
+    (sent,) = sent_updates(sandbox)
+    assert sent["lastName"] == "Lindqvist"
+
+
+def test_the_shipped_eventbridge_example_is_handled(update, queues, sandbox):
+    event = json.loads((ROOT / "events" / "update_contact" / "shopify-2025-10-eventbridge.json").read_text())
+    assert update(event, LocalContext())["queued"] is True
+    drain(update, queues)
+    assert sent_updates(sandbox) == [{"preferences": {"acceptsEmail": False}}]

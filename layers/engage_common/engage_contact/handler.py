@@ -17,7 +17,7 @@ from .errors import EngageContactError, InternalError
 from .observability import correlate
 from .operations import execute
 from .triggers import api_gateway
-from .triggers.detect import is_api_event, is_sqs_event
+from .triggers.detect import is_api_event, is_shopify_eventbridge_event, is_sqs_event
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -33,6 +33,8 @@ class ContactFunction:
     def __init__(self, operation: Operation, container: Container) -> None:
         self.operation = Operation(operation)
         self.container = container
+        if self.operation is Operation.UPDATE:  # the function that serves the shops: a bad document stops it here
+            container.check_shops()
 
     def __call__(self, event: Any, context: Any) -> Any:
         try:
@@ -115,6 +117,8 @@ class ContactFunction:
         data = decode_json(event) if isinstance(event, str | bytes) else event
         shape = next((k for k in BACKFILL_SHAPES if isinstance(data, dict) and set(data) == {k}), None)
         try:
+            if self.operation is Operation.UPDATE and is_shopify_eventbridge_event(data):
+                return self.container.platform_route().on_eventbridge(data)
             if shape is not None and self.operation is Operation.UPDATE:
                 return self.on_backfill(shape, data[shape])
             return self.run(data, context, "direct")
