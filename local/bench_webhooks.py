@@ -2,7 +2,7 @@
 
 A stream of realistic `customers/update` deliveries over a set of customers, most of them carrying only
 what Engage does not hold (orders, tags, totals, notes), goes through the update function twice: once as
-deployed (sendOnlyChanged, the default) into one sandbox, once with SHOPIFY_SEND_ONLY_CHANGED=false into
+deployed (sendOnlyChanged, the default) into one sandbox, once with the shop's sendOnlyChanged false into
 another. The figure is the first sandbox's requests per delivery; the two sandboxes' contacts must end
 identical, or the figure is not given.
 """
@@ -98,7 +98,7 @@ def run(bench: Any, customers: int = 100, deliveries: int = 1000) -> dict[str, A
     """The figure, from `bench` (local.bench.Bench: its moto server and its function loader)."""
     import boto3
 
-    secret_arn = boto3.client("secretsmanager").create_secret(Name="bench-shopify", SecretString=SECRET)["ARN"]
+    secrets = boto3.client("secretsmanager")
     sqs, dynamodb = boto3.client("sqs"), boto3.client("dynamodb")
     lanes = {}
     for lane, only_changed in (("changed", "true"), ("everything", "false")):
@@ -111,8 +111,10 @@ def run(bench: Any, customers: int = 100, deliveries: int = 1000) -> dict[str, A
                               AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
                               KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])  # fmt: skip
         queue = sqs.create_queue(QueueName=f"bench-webhooks-{lane}.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+        shops = {"shopify": {"bench.myshopify.com": {"secret": SECRET, "sendOnlyChanged": only_changed == "true"}}}
+        shops_arn = secrets.create_secret(Name=f"bench-shops-{lane}", SecretString=json.dumps(shops))["ARN"]
         handler = bench.load(ENGAGE_BASE_URL=sandbox.url, IDEMPOTENCY_TABLE=table, UPDATE_QUEUE_URL=queue,
-                             SHOPIFY_WEBHOOK_SECRET_ARN=secret_arn, SHOPIFY_SEND_ONLY_CHANGED=only_changed,
+                             SHOPS_SECRET_ARN=shops_arn,
                              ENGAGE_MAX_REQUESTS_PER_SECOND="200")  # fmt: skip
         lanes[lane] = (sandbox, handler, SqsEventSource(sqs, queue, handler))
     try:

@@ -5,9 +5,13 @@
         with --queue put it on the operation's FIFO queue (the contact as message
         group, a fresh deduplication id) and print what SQS answered
     shopify|woocommerce FILE [--topic TOPIC]
-        post FILE (the platform's customer JSON, or an API event such as
-        events/update_contact/shopify.json) to /webhooks/PLATFORM, signed the
-        platform's way with the secret the stack made for it this run
+        post FILE (the topic's JSON body, or an API event such as
+        events/update_contact/shopify-2025-10-email-consent.json) to /webhooks/PLATFORM,
+        as the first shop of the stack's shops document, signed the platform's
+        way with that shop's secret; --topic names the topic (a Shopify one:
+        customers/create, customers/update, customers/enable, customers/disable,
+        customers/email_marketing_consent_update, customers/marketing_consent_update),
+        else the file's own, else the customer update
     dead-letters [QUEUE] [--bodies]
         list the dead-lettered messages with their reasons (id, group, errorType,
         errorMessage; the bodies, which hold personal data, only with --bodies)
@@ -35,14 +39,14 @@ from typing import Any
 import requests
 from botocore.exceptions import EndpointConnectionError
 
-from .stack import DEFAULT_PORTS, HOST, PLATFORM_SECRETS, REGION, WEBHOOK_SECRET, process_alive, stack_file
+from .stack import DEFAULT_PORTS, HOST, LOCAL_SHOPS, REGION, SHOPS_SECRET, WEBHOOK_SECRET, process_alive, stack_file
 from .template import LAYER, StackSpec, read_stack
 
 if str(LAYER) not in sys.path:
     sys.path.insert(0, str(LAYER))
 
 OPERATIONS = ("update", "promote", "contact-type")
-PLATFORMS = tuple(PLATFORM_SECRETS)
+PLATFORMS = tuple(LOCAL_SHOPS)
 REDRIVE_ATTRIBUTES = (
     "errorType",
     "errorMessage",
@@ -86,7 +90,7 @@ def find_stack(path: Path | None = None) -> Stack:
                             f"start it with `make run` (or remove the file)")  # fmt: skip
     if data is None:
         stack = Stack(api=f"http://{HOST}:{DEFAULT_PORTS['API_PORT']}", moto=f"http://{HOST}:{DEFAULT_PORTS['MOTO_PORT']}",
-                      platform_secrets={p: name for p, (_, name) in PLATFORM_SECRETS.items()})  # fmt: skip
+                      platform_secrets=dict.fromkeys(LOCAL_SHOPS, SHOPS_SECRET))  # fmt: skip
     else:
         stack = Stack(api=data["api"], moto=data["moto"], region=data.get("region", REGION),
                       webhook_secret=data.get("webhookSecret", WEBHOOK_SECRET),
@@ -144,17 +148,16 @@ def read_platform_file(path: Path) -> tuple[bytes, dict[str, str]]:
     return raw, {}
 
 
-def platform_secret(stack: Stack, platform: str) -> str:
+def platform_shop(stack: Stack, platform: str) -> tuple[str, str]:
+    """The platform's first shop in the stack's shops document, and its signing secret (the current one)."""
     name = stack.platform_secrets.get(platform)
     if not name:
-        raise StackNotFound(f"the stack made no {platform} secret: it was started with its own "
-                            f"{PLATFORM_SECRETS[platform][0]}; sign with that secret yourself")  # fmt: skip
-    value = stack.client("secretsmanager").get_secret_value(SecretId=name)["SecretString"]
-    try:
-        rotating = json.loads(value)
-    except ValueError:
-        return value
-    return rotating["current"] if isinstance(rotating, dict) and "current" in rotating else value
+        raise StackNotFound(f"the stack made no shops document with a {platform} shop: it was started with its own "
+                            f"ShopsSecretArn; sign with that shop's secret yourself")  # fmt: skip
+    document = json.loads(stack.client("secretsmanager").get_secret_value(SecretId=name)["SecretString"])
+    shop, settings = next(iter(document[platform].items()))
+    secret = settings["secret"]
+    return shop, secret["current"] if isinstance(secret, dict) else secret
 
 
 def send_platform(stack: Stack, platform: str, path: Path, topic: str | None) -> tuple[int, str]:
@@ -162,8 +165,8 @@ def send_platform(stack: Stack, platform: str, path: Path, topic: str | None) ->
 
     body, file_headers = read_platform_file(path)
     topic_header = {"shopify": "x-shopify-topic", "woocommerce": "x-wc-webhook-topic"}[platform]
-    headers = platform_headers(platform, platform_secret(stack, platform), body,
-                               topic=topic or file_headers.get(topic_header))  # fmt: skip
+    shop, secret = platform_shop(stack, platform)
+    headers = platform_headers(platform, secret, body, topic=topic or file_headers.get(topic_header), shop=shop)
     response = requests.post(f"{stack.api}/webhooks/{platform}", data=body, headers=headers, timeout=60)
     return response.status_code, response.text
 

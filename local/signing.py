@@ -41,8 +41,10 @@ def platform_signature(secret: str, body: bytes) -> str:
 
 
 def platform_headers(platform: str, secret: str, body: bytes, topic: str | None = None,
-                     delivery_id: str | None = None, now: dt.datetime | None = None) -> dict[str, str]:  # fmt: skip
-    """The headers `platform` (shopify or woocommerce) sends with a customer webhook, signed with `secret`."""
+                     delivery_id: str | None = None, now: dt.datetime | None = None,
+                     shop: str | None = None) -> dict[str, str]:  # fmt: skip
+    """The headers `platform` (shopify or woocommerce) sends with a customer webhook, signed with `secret`, from
+    `shop` (its domain or source URL)."""
     now = now or dt.datetime.now(tz=dt.UTC)
     signature = platform_signature(secret, body)
     if platform == "shopify":
@@ -50,17 +52,18 @@ def platform_headers(platform: str, secret: str, body: bytes, topic: str | None 
             "Content-Type": "application/json",
             "X-Shopify-Topic": topic or "customers/update",
             "X-Shopify-Hmac-Sha256": signature,
-            "X-Shopify-Shop-Domain": "example.myshopify.com",
+            "X-Shopify-Shop-Domain": shop or "example.myshopify.com",
             "X-Shopify-Webhook-Id": delivery_id or str(uuid.uuid4()),
+            "X-Shopify-Event-Id": str(uuid.uuid4()),
             "X-Shopify-Triggered-At": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "X-Shopify-API-Version": "2024-10",
+            "X-Shopify-API-Version": "2025-10",
         }
     if platform == "woocommerce":
         topic = topic or "customer.updated"
         resource, _, event = topic.partition(".")
         return {
             "Content-Type": "application/json",
-            "X-WC-Webhook-Source": "http://127.0.0.1/",
+            "X-WC-Webhook-Source": shop or "http://127.0.0.1/",
             "X-WC-Webhook-Topic": topic,
             "X-WC-Webhook-Resource": resource,
             "X-WC-Webhook-Event": event,

@@ -46,11 +46,20 @@ SANDBOX_KEY = "sandbox-api-key"
 ENGAGE_KEY_SECRET = "local/engage-api-key"
 WEBHOOK_SECRET = "local/webhook-secret"
 TABLE = "local-idempotency"
-# each platform: (its template parameter, the secret made for it here)
-PLATFORM_SECRETS = {"shopify": ("ShopifyWebhookSecretArn", "local/shopify-webhook-secret"),
-                    "woocommerce": ("WooCommerceWebhookSecretArn", "local/woocommerce-webhook-secret")}  # fmt: skip
+# The shops document the stack makes (template parameter ShopsSecretArn), unless LOCAL_SHOPS_DOCUMENT gives
+# one: each platform's shop as local.signing names it, with a signing secret of this run.
+SHOPS_PARAMETER, SHOPS_SECRET = "ShopsSecretArn", "local/shops"
+LOCAL_SHOPS = {"shopify": "example.myshopify.com", "woocommerce": "http://127.0.0.1/"}
 DEFAULT_PORTS = {"API_PORT": 3000, "SANDBOX_PORT": 8080, "MOTO_PORT": 5000}
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+def _platforms_of(document: str) -> list[str]:
+    try:
+        data = json.loads(document)
+    except ValueError:
+        return []  # the update function says what is wrong with it, at start
+    return [p for p in data if p in LOCAL_SHOPS] if isinstance(data, dict) else []
 
 
 def stack_file() -> Path:
@@ -232,7 +241,7 @@ class LocalStack:
         self.functions: dict[str, LocalFunction] = {}
         self.environments: dict[str, dict[str, str]] = {}
         self.queue_urls: dict[str, str] = {}
-        self.platform_secrets: dict[str, str] = {}  # platform -> secret name in moto, for the ones made here
+        self.platform_secrets: dict[str, str] = {}  # platform -> its shops document's name in moto, when made here
         self.refs: dict[str, str] = {}  # the template's parameters and resources, resolved
 
     # --- start ---------------------------------------------------------------------------------
@@ -297,11 +306,12 @@ class LocalStack:
         for name, parameter in self.spec.parameters.items():
             refs.setdefault(name, str(parameter.get("Default", "")))
         refs["WebhookSecret"] = secrets.create_secret(Name=WEBHOOK_SECRET, SecretString=new_secret())["ARN"]
-        for platform, (parameter, name) in PLATFORM_SECRETS.items():  # each platform's secret, as it gives one
-            if parameter in self.spec.parameters and not refs.get(parameter):
-                value = os.environ.get(f"LOCAL_{parameter.upper()}") or f"local-{uuid.uuid4().hex}"
-                refs[parameter] = secrets.create_secret(Name=name, SecretString=value)["ARN"]
-                self.platform_secrets[platform] = name
+        if SHOPS_PARAMETER in self.spec.parameters and not refs.get(SHOPS_PARAMETER):  # the same document as deployed
+            document = os.environ.get("LOCAL_SHOPS_DOCUMENT") or json.dumps(
+                {p: {shop: {"secret": f"local-{uuid.uuid4().hex}"}} for p, shop in LOCAL_SHOPS.items()}
+            )
+            refs[SHOPS_PARAMETER] = secrets.create_secret(Name=SHOPS_SECRET, SecretString=document)["ARN"]
+            self.platform_secrets.update(dict.fromkeys(_platforms_of(document), SHOPS_SECRET))
         for logical_id, resource in self.spec.resources.items():
             if resource["Type"] == "AWS::DynamoDB::Table":
                 props = resource["Properties"]

@@ -281,7 +281,7 @@ NEW_SHOPPER = {**SHOPIFY_CUSTOMER, "id": 1, "email": "new.shopper@example.com", 
 
 @pytest.fixture
 def shop_creates(secrets_env, monkeypatch):
-    monkeypatch.setenv("SHOPIFY_CREATE_IF_MISSING", json.dumps({"contactType": "Contact", "source": "ECOM"}))
+    secrets_env.set("shopify", "createIfMissing", {"contactType": "Contact", "source": "ECOM"})
     return load_function("update_contact").lambda_handler
 
 
@@ -317,8 +317,8 @@ def test_without_the_setting_a_new_shopify_customer_is_dead_lettered_as_not_foun
     ],
 )
 def test_a_wrong_create_setting_stops_the_function_at_start_naming_it(secrets_env, monkeypatch, setting, value):
-    monkeypatch.setenv(setting, value)
-    with pytest.raises(ConfigurationError, match=setting):
+    secrets_env.setting(setting, value)
+    with pytest.raises(ConfigurationError, match=r"shops document: .* shop '.*': 'createIfMissing'"):
         load_function("update_contact")
 
 
@@ -353,8 +353,8 @@ def test_in_v3_a_create_sends_its_options_as_query_parameters(function_env, sand
 
 
 def test_the_shopify_customer_id_becomes_the_created_contacts_external_id(secrets_env, monkeypatch, queues, sandbox):
-    monkeypatch.setenv("SHOPIFY_CREATE_IF_MISSING", json.dumps({"contactType": "Contact"}))
-    monkeypatch.setenv("SHOPIFY_ATTRIBUTE_MAP", '{"externalId": "id"}')
+    secrets_env.set("shopify", "createIfMissing", {"contactType": "Contact"})
+    secrets_env.set("shopify", "attributeMap", {"externalId": "id"})
     handler = load_function("update_contact").lambda_handler
     shopper = {**NEW_SHOPPER, "id": 706405506930370099}  # a JSON number, larger than a double holds exactly
     assert deliver(handler, "shopify", shopper, lambda raw: shopify_headers(raw, "customers/create"))[0] == 200

@@ -52,12 +52,13 @@ def shop(secrets_env, function_env, queues, monkeypatch):
         promoter = load_function("promote_contact").lambda_handler
         function_env("update_contact")
         monkeypatch.setenv("PROMOTE_QUEUE_URL", queues.urls["promote_contact"])
-        monkeypatch.setenv("SHOPIFY_PROMOTE_ON_ACCOUNT", promote)
-        monkeypatch.setenv("WOOCOMMERCE_PROMOTE_ON_ACCOUNT", promote)
+        if promote:
+            secrets_env.setting("SHOPIFY_PROMOTE_ON_ACCOUNT", promote)
+            secrets_env.setting("WOOCOMMERCE_PROMOTE_ON_ACCOUNT", promote)
         if create:
-            monkeypatch.setenv("SHOPIFY_CREATE_IF_MISSING", json.dumps(create))
+            secrets_env.set("shopify", "createIfMissing", create)
         for name, value in settings.items():
-            monkeypatch.setenv(name, value)
+            secrets_env.setting(name, value)
         updater = load_function("update_contact").lambda_handler
         return Shop(queues, updater, promoter)
 
@@ -115,8 +116,8 @@ def test_a_deployment_may_turn_it_off_per_platform(shop, queues, sandbox):
 
 @pytest.mark.parametrize("value", ["yes", "1", "TRUE!"])
 def test_a_wrong_send_only_changed_setting_stops_the_function_at_start(secrets_env, monkeypatch, value):
-    monkeypatch.setenv("WOOCOMMERCE_SEND_ONLY_CHANGED", value)
-    with pytest.raises(ConfigurationError, match="WOOCOMMERCE_SEND_ONLY_CHANGED"):
+    secrets_env.setting("WOOCOMMERCE_SEND_ONLY_CHANGED", value)
+    with pytest.raises(ConfigurationError, match=r"woocommerce shop '.*': 'sendOnlyChanged'"):
         load_function("update_contact")
 
 
@@ -166,14 +167,14 @@ def test_the_deployments_member_attributes_are_added_under_the_customers_own(sho
 @pytest.mark.parametrize("value", ["maybe", "[1]", '{"attributes": {"firstNam": "x"}}', '{"other": 1}'])
 def test_a_wrong_promote_setting_stops_the_function_at_start(secrets_env, monkeypatch, queues, value):
     monkeypatch.setenv("PROMOTE_QUEUE_URL", queues.urls["promote_contact"])
-    monkeypatch.setenv("SHOPIFY_PROMOTE_ON_ACCOUNT", value)
-    with pytest.raises(ConfigurationError, match="SHOPIFY_PROMOTE_ON_ACCOUNT"):
+    secrets_env.setting("SHOPIFY_PROMOTE_ON_ACCOUNT", value)
+    with pytest.raises(ConfigurationError, match=r"shopify shop '.*': 'promoteOnAccount'"):
         load_function("update_contact")
 
 
 def test_promotion_without_the_promote_queue_stops_the_function_at_start(secrets_env, monkeypatch):
     monkeypatch.delenv("PROMOTE_QUEUE_URL", raising=False)
-    monkeypatch.setenv("WOOCOMMERCE_PROMOTE_ON_ACCOUNT", "true")
+    secrets_env.setting("WOOCOMMERCE_PROMOTE_ON_ACCOUNT", "true")
     with pytest.raises(ConfigurationError, match="PROMOTE_QUEUE_URL"):
         load_function("update_contact")
 

@@ -8,8 +8,6 @@ The sandbox's request log is the witness: a v3 deployment that let one call slip
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from local.engage_sandbox import DEMO_CONTACTS
@@ -36,8 +34,8 @@ def routes(sandbox):
 def v3(secrets_env, queues, monkeypatch):
     """The three functions' handlers deployed with ENGAGE_API_VERSION=v3, Shopify creating unknown customers."""
     monkeypatch.setenv("ENGAGE_API_VERSION", "v3")
-    monkeypatch.setenv("SHOPIFY_CREATE_IF_MISSING", json.dumps({"contactType": "Contact", "source": "ECOM"}))
-    monkeypatch.setenv("SHOPIFY_PROMOTE_ON_ACCOUNT", "true")
+    secrets_env.set("shopify", "createIfMissing", {"contactType": "Contact", "source": "ECOM"})
+    secrets_env.set("shopify", "promoteOnAccount", True)
     monkeypatch.setenv("PROMOTE_QUEUE_URL", queues.urls["promote_contact"])
     return {name: load_function(name).lambda_handler for name in FUNCTIONS}
 

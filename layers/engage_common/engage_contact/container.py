@@ -20,7 +20,7 @@ from .aws.secrets import ApiKeySource, SecretReader, rotating_secrets
 from .domain.contacts import message_group
 from .engage.client import EngageClient
 from .engage.pacing import FallbackPacer, RateBudget
-from .errors import DependencyUnavailable
+from .errors import ConfigurationError, DependencyUnavailable
 from .http_session import new_session
 from .settings import Settings
 from .triggers.backoff import QueueSettings
@@ -170,12 +170,35 @@ class Container:
 
         return self.table_store("webhook_ids", store_class)
 
+    def shops(self) -> Any:
+        """The shops document (`ecommerce.config.ShopsSource`); None when the deployment serves no shop."""
+        arn = self.settings.platforms.shops_secret_arn
+        if arn is None:
+            return None
+
+        def build() -> Any:
+            from .ecommerce.config import ShopsSource
+
+            return ShopsSource(arn, self.secrets.read, self.settings.catalogue)
+
+        return self.once("shops", build)
+
+    def check_shops(self) -> None:
+        """At start: the shops document read and checked, and what it asks of the deployment present."""
+        source = self.shops()
+        if source is None:
+            return
+        promoting = source.check().promoting()
+        if promoting and not self.settings.promote_queue_url:
+            shop = promoting[0]
+            raise ConfigurationError(f"PROMOTE_QUEUE_URL is not set, but the shops document's {shop.platform} shop "
+                                     f"'{shop.shop}' asks for promotions (promoteOnAccount)")  # fmt: skip
+
     def platform_route(self) -> Any:
         def build() -> Any:
             from .ecommerce.route import PlatformRoute
 
-            return PlatformRoute(self.settings.platforms, self.signing_secrets, self.last_applied, self.enqueue_update,
-                                 self.enqueue_promote)  # fmt: skip
+            return PlatformRoute(self.shops, self.last_applied, self.enqueue_update, self.enqueue_promote)
 
         return self.once("platform_route", build)
 

@@ -10,14 +10,14 @@ from . import observability
 from .aws.clients import API_AWS_RESERVE_SECONDS, AWS_RESERVE_SECONDS
 from .container import Container
 from .domain.command import Command, Operation, parse_command
-from .domain.contacts import command_group
+from .domain.contacts import command_group, customer_key
 from .domain.json_body import check_size, decode_json
 from .engage.retry import API_TURN_SECONDS, Deadline
 from .errors import EngageContactError, InternalError
 from .observability import correlate
 from .operations import execute
 from .triggers import api_gateway
-from .triggers.detect import is_api_event, is_sqs_event
+from .triggers.detect import is_api_event, is_shopify_eventbridge_event, is_sqs_event
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -33,6 +33,8 @@ class ContactFunction:
     def __init__(self, operation: Operation, container: Container) -> None:
         self.operation = Operation(operation)
         self.container = container
+        if self.operation is Operation.UPDATE:  # the function that serves the shops: a bad document stops it here
+            container.check_shops()
 
     def __call__(self, event: Any, context: Any) -> Any:
         try:
@@ -103,7 +105,12 @@ class ContactFunction:
     def is_stale(self, command: Command) -> bool:
         """Whether the command's event is older than the newest applied to its contact (no time or table: no)."""
         event_times = self.container.event_times() if command.event_time is not None else None
-        return event_times is not None and not event_times.claim(command_group(command), command.event_time)
+        if event_times is None:
+            return False
+        # a consent channel has a clock of its own: a profile change stamped later never makes it look stale
+        if command.event_clock == "profile":
+            return not event_times.claim(command_group(command), command.event_time)
+        return not event_times.claim(f"{customer_key(command)}#{command.event_clock}", command.event_time)
 
     # --- triggers --------------------------------------------------------------------------
     def on_invoke(self, event: Any, context: Any) -> dict[str, Any]:
@@ -112,6 +119,8 @@ class ContactFunction:
         data = decode_json(event) if isinstance(event, str | bytes) else event
         shape = next((k for k in BACKFILL_SHAPES if isinstance(data, dict) and set(data) == {k}), None)
         try:
+            if self.operation is Operation.UPDATE and is_shopify_eventbridge_event(data):
+                return self.container.platform_route().on_eventbridge(data)
             if shape is not None and self.operation is Operation.UPDATE:
                 return self.on_backfill(shape, data[shape])
             return self.run(data, context, "direct")

@@ -13,7 +13,7 @@ import traceback
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from .errors import EngageContactError, InvalidRequest
 
@@ -38,6 +38,12 @@ def count(name: str, value: float = 1, unit: str = MetricUnit.Count) -> None:
     metrics.add_metric(name=name, unit=unit, value=value)
 
 
+def count_by(name: str, dimension: str, value: str) -> None:
+    """A count of its own under one dimension (the function's other metrics keep theirs)."""
+    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as metric:
+        metric.add_dimension(name=dimension, value=value)
+
+
 def engage_latency(seconds: float) -> None:
     count("EngageLatency", seconds * 1000, MetricUnit.Milliseconds)
 
@@ -51,6 +57,10 @@ def success(operation: str, result: dict[str, Any], trigger: str) -> None:
     if result.get("stale"):  # older than the newest event applied to the contact: Engage was not called
         count("StaleCommandsSkipped")
         logger.info("stale command skipped", extra={"operation": operation, "trigger": trigger})
+        return
+    if result.get("notFound"):  # no contact to apply it to, and none to create: said, never dead-lettered
+        count("ContactsNotFoundSkipped")
+        logger.info("contact not found; nothing applied or created", extra={"operation": operation, "trigger": trigger})
         return
     if result.get("droppedUnchanged"):
         count("AttributesDroppedUnchanged", len(result["droppedUnchanged"]))

@@ -23,7 +23,7 @@ from . import observability
 from .aws.clients import AWS_CONNECT_TIMEOUT_SECONDS, AWS_READ_TIMEOUT_SECONDS
 from .aws.sent_digests import SentDigests
 from .domain.command import Command, Operation
-from .domain.contacts import command_group, still_found_by
+from .domain.contacts import customer_key, still_found_by
 from .domain.sent_digests import changed_only, digests, entry, flatten
 from .engage.retry import Deadline
 from .errors import DependencyUnavailable
@@ -136,7 +136,7 @@ class SentRecord:
         if command.lookup is None or not command.send_only_changed:
             return None
         try:
-            return self.store.contact_for(command_group(command))
+            return self.store.contact_for(customer_key(command))
         except DependencyUnavailable:
             return None  # the plan that follows says it, once
 
@@ -147,7 +147,7 @@ class SentRecord:
         was changed in Engage) or another contact type than the lookup asks for. `remembered`: the contactId
         this command used without a lookup (rewritten only when it has to be forgotten).
         """
-        if command.lookup is None or not command.send_only_changed:
+        if command.lookup is None or not command.send_only_changed or result.get("notFound"):
             return
         contact_id, sent = result["contactId"], result["sent"]
         changed_key = command.lookup.key in sent and sent[command.lookup.key] != command.lookup.value
@@ -165,7 +165,7 @@ class SentRecord:
     def forget_contact(self, command: Command, contact_id: str | None = None) -> None:
         """Forget (or, with a contactId, remember) what the command's lookup resolves to."""
         with contextlib.suppress(DependencyUnavailable):  # only economy is lost: the next one looks up
-            self.store.remember_contact(command_group(command), contact_id, self.clock())
+            self.store.remember_contact(customer_key(command), contact_id, self.clock())
 
     def _threads(self) -> ThreadPoolExecutor:
         with self._lock:

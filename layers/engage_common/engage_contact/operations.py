@@ -52,7 +52,14 @@ def _execute(command: Command, client: EngageClient, deadline: Deadline, run: An
         if result.get("created") and command.send_only_changed:
             result["droppedUnchanged"] = []
         return result
-    return run(command, command.contact_id or client.find_contact_id(command.lookup, deadline), client, deadline)
+    try:
+        contact_id = command.contact_id or client.find_contact_id(command.lookup, deadline)
+    except ContactNotFound:
+        if not command.skip_if_missing:
+            raise
+        # nothing to apply it to and nothing to create (an unsubscribe never creates): a counted success
+        return {**_result(None, None, {}, command.payload.dropped_empty), "notFound": True}
+    return run(command, contact_id, client, deadline)
 
 
 def apply(
@@ -86,5 +93,5 @@ def _write(command: Command, contact_id: str, client: EngageClient, deadline: De
     return {**_result(contact_id, contact, sent, dropped), "alreadyMember": True}
 
 
-def _result(contact_id: str, contact: Any, sent: dict[str, Any], dropped: list[str]) -> dict[str, Any]:
+def _result(contact_id: str | None, contact: Any, sent: dict[str, Any], dropped: list[str]) -> dict[str, Any]:
     return {"contactId": contact_id, "contact": contact, "sent": sent, "droppedEmpty": dropped}

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from .domain.attributes import CUSTOM_ATTRIBUTE_ID, AttributeCatalogue
-from .ecommerce.config import PROMOTE_SETTINGS, PlatformSettings, platform_settings, promote_on_account
+from .ecommerce.config import PlatformSettings, platform_settings
 from .engage.versions import DEFAULT_VERSION, VERSIONS
 from .errors import ConfigurationError
 from .triggers.backoff import MAX_TOLERANCE_HOURS, max_receive_count_for
@@ -69,7 +69,7 @@ class Settings:
                 env, "ENGAGE_REQUESTS_PER_SECOND", DEFAULT_REQUESTS_PER_SECOND, 0, 200, "requests per second"
             ),
             containers_at_once=_positive_int(env, "ENGAGE_CONTAINERS_AT_ONCE") or 1,
-            platforms=platform_settings(env, catalogue),
+            platforms=platform_settings(env),
             engage_api_version=_api_version(env),
             promote_queue_url=_promote_queue_url(env),
             sent_digests_ttl_days=_sent_digests_ttl_days(env),
@@ -170,12 +170,9 @@ def _sent_digests_ttl_days(env: Mapping[str, str]) -> float:
 
 
 def _promote_queue_url(env: Mapping[str, str]) -> str | None:
-    """PROMOTE_QUEUE_URL; required when a platform promotes its customers who open an account."""
-    url = _optional(env, "PROMOTE_QUEUE_URL")
-    promoting = [s for s in PROMOTE_SETTINGS.values() if promote_on_account(env, s) is not None]
-    if url is None and promoting:
-        raise ConfigurationError(f"PROMOTE_QUEUE_URL is not set, but {promoting[0]} asks for promotions")
-    return url
+    """PROMOTE_QUEUE_URL; required when a shop promotes its customers who open an account (checked at start,
+    with the shops document)."""
+    return _optional(env, "PROMOTE_QUEUE_URL")
 
 
 def _signing(env: Mapping[str, str]) -> bool:

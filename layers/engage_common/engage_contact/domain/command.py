@@ -24,8 +24,19 @@ class Operation(StrEnum):
 
 COMMON_FIELDS = frozenset({"contactId", "lookup", "idempotencyKey"})
 OPERATION_FIELDS = {
-    Operation.UPDATE: frozenset({"attributes", "clear", "createIfMissing", "eventTime", "sendOnlyChanged"}),
-    Operation.PROMOTE: frozenset({"attributes", "createIfMissing", "eventTime"}),
+    Operation.UPDATE: frozenset(
+        {
+            "attributes",
+            "clear",
+            "createIfMissing",
+            "eventTime",
+            "eventClock",
+            "sendOnlyChanged",
+            "sourceCustomer",
+            "skipIfMissing",
+        }
+    ),
+    Operation.PROMOTE: frozenset({"attributes", "createIfMissing", "eventTime", "sourceCustomer"}),
     Operation.CHANGE_TYPE: frozenset({"contactTypeId"}),
 }
 SOCIAL_SECURITY_NUMBER = re.compile(r"(?:\d{2})?\d{6}[-+]?\d{4}")
@@ -35,6 +46,10 @@ EVENT_TIME_MAX = 64
 # How far ahead of this clock an event time may be (sources' clocks drift): further would freeze the contact,
 # every later event seeming older until that time.
 EVENT_TIME_AHEAD = dt.timedelta(minutes=5)
+SOURCE_CUSTOMER_MAX = 256
+# The clocks an update's `eventTime` may be counted on: the profile's (default), or one consent channel's own
+# (a consent change is ordered against the consent changes of its channel only, never against profile changes).
+EVENT_CLOCKS = ("profile", "acceptsEmail", "acceptsSms")
 
 
 @dataclass(frozen=True)
@@ -48,6 +63,9 @@ class Command:
     creation: Creation | None = None  # `createIfMissing`: what to create when the lookup misses
     event_time: dt.datetime | None = None  # when the change happened at its source: an older one is skipped
     send_only_changed: bool = False  # leave out what Engage was last confirmed to hold (update only)
+    event_clock: str = "profile"  # which of EVENT_CLOCKS `event_time` is counted on
+    source_customer: str | None = None  # the platform's own customer ("shopify:shop:id"): groups and remembers it
+    skip_if_missing: bool = False  # a contact not found is a counted success ("notFound"), not ContactNotFound
 
 
 def text_field(data: dict, name: str, maximum: int, where: str | None = None) -> str:
@@ -104,7 +122,8 @@ def parse_command(data: object, operation: Operation, catalogue: AttributeCatalo
     payload = _parse_payload(data, catalogue, require_data=operation is Operation.UPDATE)
     creation = parse_creation(data, lookup, payload, creates_member=operation is Operation.PROMOTE)
     return Command(operation, contact_id, lookup, payload, None, idempotency_key, creation, _parse_event_time(data),
-                   _parse_send_only_changed(data))  # fmt: skip
+                   _parse_flag(data, "sendOnlyChanged"), _parse_event_clock(data), _parse_source_customer(data),
+                   _parse_skip_if_missing(data, creation))  # fmt: skip
 
 
 def _check_fields(data: object, operation: Operation) -> None:
@@ -152,11 +171,37 @@ def _parse_event_time(data: dict) -> dt.datetime | None:
     return moment
 
 
-def _parse_send_only_changed(data: dict) -> bool:
-    value = data.get("sendOnlyChanged", False)
+def _parse_flag(data: dict, name: str) -> bool:
+    value = data.get(name, False)
     if not isinstance(value, bool):
-        raise InvalidRequest("'sendOnlyChanged' must be true or false", {"field": "sendOnlyChanged"})
+        raise InvalidRequest(f"'{name}' must be true or false", {"field": name})
     return value
+
+
+def _parse_event_clock(data: dict) -> str:
+    """`eventClock`: which clock `eventTime` is counted on; it needs an `eventTime`."""
+    if "eventClock" not in data:
+        return EVENT_CLOCKS[0]
+    clock = data["eventClock"]
+    if clock not in EVENT_CLOCKS:
+        raise InvalidRequest(f"'eventClock' must be one of {', '.join(EVENT_CLOCKS)}", {"field": "eventClock"})
+    if "eventTime" not in data:
+        raise InvalidRequest("'eventClock' needs an 'eventTime'", {"field": "eventClock"})
+    return clock
+
+
+def _parse_source_customer(data: dict) -> str | None:
+    """`sourceCustomer`: the platform's id of the customer (no personal data), like shopify:shop.myshopify.com:42."""
+    if "sourceCustomer" not in data:
+        return None
+    return text_field(data, "sourceCustomer", SOURCE_CUSTOMER_MAX)
+
+
+def _parse_skip_if_missing(data: dict, creation: Creation | None) -> bool:
+    skip = _parse_flag(data, "skipIfMissing")
+    if skip and (creation is not None or "lookup" not in data):
+        raise InvalidRequest("'skipIfMissing' needs a 'lookup' and no 'createIfMissing'", {"field": "skipIfMissing"})
+    return skip
 
 
 def _parse_payload(data: dict, catalogue: AttributeCatalogue, *, require_data: bool) -> SparsePayload:

@@ -49,6 +49,14 @@ def command_group(command: Any) -> str:
     return message_group({"lookup": {command.lookup.key: command.lookup.value}})
 
 
+def customer_key(command: Any) -> str:
+    """Whom a parsed command is about across its platform's topics: its `sourceCustomer` (a digest), else its
+    message group. The contact a lookup resolved to is remembered under it, and a consent channel's clock is
+    kept under it, so a consent topic that looks up by phone finds what a profile topic (by email) learnt."""
+    source = getattr(command, "source_customer", None)
+    return f"customer:{lookup_digest('sourceCustomer', source)}" if source else command_group(command)
+
+
 def still_found_by(lookup: Lookup, contact: Any) -> bool:
     """Whether Engage's answer about a contact (flat, or with `attributes`) still shows what `lookup` asks.
 

@@ -1,33 +1,47 @@
-"""A verified platform delivery turned into an update command (or the reason it is ignored)."""
+"""A verified platform delivery turned into an update command (or the reason it is ignored).
+
+What each topic becomes is one table, TOPIC_KINDS (a platform's topics name their kind in `platforms`): a
+new kind of topic is one builder here and one line per topic there.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..domain.attributes import EMAIL
 from ..domain.command import EVENT_TIME_AHEAD
 from ..domain.json_body import MAX_BODY_BYTES as MAX_COMMAND_BYTES
 from ..domain.json_body import decode_json
 from ..errors import InvalidRequest
-from .platforms import ACCOUNT_RULES, Platform, map_customer, value_at
+from .config import ShopConfig
+from .platforms import ACCOUNT_RULES, CONSENT_TOPICS, TRANSFORMS, Platform, map_customer, shop_name, value_at
 
 MAX_PLATFORM_BODY_BYTES = 4 * MAX_COMMAND_BYTES  # a customer with many addresses is larger than a command
+EVENT_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
+
+
+def parse_time(value: Any) -> dt.datetime | None:
+    """An ISO-8601 time (Z or an offset; none is UTC, as WooCommerce's *_gmt), or None."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def event_time(platform: Platform, customer: Mapping[str, Any], headers: Mapping[str, str]) -> dt.datetime | None:
     for source in platform.time_fields:
         kind, name = source.split(":", 1)
-        value = value_at(customer, name) if kind == "body" else headers.get(name)
-        if isinstance(value, str) and value.strip():
-            try:
-                moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-            except ValueError:
-                continue
-            return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)  # WooCommerce's *_gmt has no zone
+        moment = parse_time(value_at(customer, name) if kind == "body" else headers.get(name))
+        if moment is not None:
+            return moment
     return None
 
 
@@ -35,13 +49,20 @@ def body_digest(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
-def delivery_key(platform: Platform, raw: bytes) -> str:
-    """The delivery's idempotency key, from what the platform signed: its name and the raw body's digest.
+def delivery_key(platform: Platform, raw: bytes, headers: Mapping[str, str] | None = None) -> str:
+    """The delivery's idempotency key, from what the platform signed: its name and the raw body's digest, and
+    the platform's event id beside it where it sends one (the same on each of its retries of one event).
 
-    Never the delivery-id header: the signature does not cover it, so a captured body sent again with a
+    Never the delivery-id header alone: the signature does not cover it, so a captured body sent again with a
     made-up id would pass as a new delivery (and WooCommerce gives two customers saved in one second one id).
+    An unsigned event id cannot do that either: a body seen before at the same time is refused as a replay by
+    the last-applied check, whatever event id comes with it.
     """
-    return f"{platform.name}-{body_digest(raw)}"
+    key = f"{platform.name}-{body_digest(raw)}"
+    event_id = (headers or {}).get(platform.event_header, "").strip() if platform.event_header else ""
+    if not event_id:
+        return key
+    return f"{key}-{event_id if EVENT_ID.fullmatch(event_id) else body_digest(event_id.encode())[:32]}"
 
 
 @dataclass
@@ -55,41 +76,122 @@ class Delivery:
     digest: str = ""  # of the raw body
     promote: dict[str, Any] | None = None  # the promote command, when the customer has opened an account
     clamped: bool = False  # the platform's event time was too far ahead of the clock: now is used instead
+    clock: str = "profile"  # the clock `at` is counted on: the profile's, or a consent channel's own
+    customer: str = ""  # whom the last-applied check keys by (a profile: the email; consent: the shop customer)
 
 
-def to_command(platform: Platform, raw: bytes, headers: Mapping[str, str],
-               mapping: Mapping[str, tuple[str, str]],
-               create_if_missing: Mapping | None = None, *, send_only_changed: bool = False,
-               promote_on_account: Mapping | None = None) -> Delivery:  # fmt: skip
-    """The update command for a verified delivery, or the reason it is ignored; with `create_if_missing`, a
-    customer Engage does not know is created; with `promote_on_account` (the member attributes every
-    promotion adds), a customer who has an account is promoted too."""
-    key = delivery_key(platform, raw)
+@dataclass(frozen=True)
+class Incoming:
+    """A verified delivery's parts, whichever way it came (HTTPS or EventBridge)."""
+
+    platform: Platform
+    kind: str
+    payload: dict[str, Any]
+    headers: Mapping[str, str]  # lower-case names
+    shop: ShopConfig
+    key: str
+    digest: str
+
+    def source_customer(self, path: str) -> str | None:
+        """The platform's own customer, as `platform:shop:id` (no personal data), when the payload names one."""
+        number = value_at(self.payload, path)
+        if isinstance(number, bool) or not isinstance(number, int | str) or not str(number).strip().isdigit():
+            return None
+        shop = shop_name(self.headers.get(self.platform.source_header, "")) or self.shop.shop
+        return f"{self.platform.name}:{shop}:{str(number).strip()}"
+
+
+def to_command(platform: Platform, raw: bytes, headers: Mapping[str, str], shop: ShopConfig) -> Delivery:
+    """The update command for a verified delivery, or the reason it is ignored: a customer topic is mapped by
+    the shop's attribute mapping (with `createIfMissing` and a promotion when the shop asks), a consent topic
+    sets its one preference."""
+    key = delivery_key(platform, raw, headers)
     topic = headers.get(platform.topic_header, "")
-    if topic not in platform.topics:
+    kind = platform.topics.get(topic)
+    if kind is None:
         return Delivery(None, key, None, ignored=f"topic {topic or '(none)'} is not handled")
-    customer = decode_json(raw, MAX_PLATFORM_BODY_BYTES)
-    if not isinstance(customer, dict):
+    payload = decode_json(raw, MAX_PLATFORM_BODY_BYTES)
+    if not isinstance(payload, dict):
         raise InvalidRequest("the platform's body is not a customer object")
+    return TOPIC_KINDS[kind](Incoming(platform, kind, payload, headers, shop, key, body_digest(raw)))
+
+
+def customer_delivery(incoming: Incoming) -> Delivery:
+    """A customer payload (create, update, enable, disable): the profile's attributes, looked up by email."""
+    platform, customer, shop = incoming.platform, incoming.payload, incoming.shop
     email = customer.get("email")
     if not isinstance(email, str) or not email.strip():
-        return Delivery(None, key, None, ignored="the customer has no email to find the contact by")
-    command = {"lookup": {"email": email.strip()}, "attributes": map_customer(customer, mapping), "idempotencyKey": key}
-    if create_if_missing:
-        command["createIfMissing"] = dict(create_if_missing)
-    if send_only_changed:
+        return Delivery(None, incoming.key, None, ignored="the customer has no email to find the contact by")
+    command: dict[str, Any] = {"lookup": {"email": email.strip()}, "attributes": map_customer(customer, shop.mapping),
+                               "idempotencyKey": incoming.key}  # fmt: skip
+    source = incoming.source_customer("id")
+    if source is not None:
+        command["sourceCustomer"] = source
+    if shop.create_if_missing:
+        command["createIfMissing"] = dict(shop.create_if_missing)
+    if shop.send_only_changed:
         command["sendOnlyChanged"] = True
-    at = event_time(platform, customer, headers)
-    now = dt.datetime.now(tz=dt.UTC)
-    clamped = at is not None and at > now + EVENT_TIME_AHEAD  # a shop's clock ahead: not a reason to lose it
-    if clamped:
-        at = now
+    at, clamped = not_ahead(event_time(platform, customer, incoming.headers))
     if at is not None:  # checked again where the update is applied: a dead letter sent back late is skipped
         command["eventTime"] = at.isoformat()
     promote = None
-    if promote_on_account is not None and ACCOUNT_RULES[platform.has_account](customer):
-        promote = promote_command(command, promote_on_account)
-    return Delivery(command, key, at, digest=body_digest(raw), promote=promote, clamped=clamped)
+    if shop.promote_on_account is not None and ACCOUNT_RULES[platform.has_account](customer):
+        promote = promote_command(command, shop.promote_on_account)
+    return Delivery(command, incoming.key, at, digest=incoming.digest, promote=promote, customer=email,
+                    clamped=clamped)  # fmt: skip
+
+
+def consent_delivery(incoming: Incoming) -> Delivery:
+    """A consent topic: its one preference, only for a decision the customer made, on the channel's own clock.
+
+    The contact is found by the contact the shop customer last reached (remembered where the update is
+    applied), else by the topic's address; a subscribe of someone Engage does not know follows the shop's
+    `createIfMissing`, an unsubscribe never creates, and nothing found is a counted success.
+    """
+    topic, payload, shop = CONSENT_TOPICS[incoming.kind], incoming.payload, incoming.shop
+    decision = TRANSFORMS["consentDecision"](value_at(payload, topic.state))
+    if decision is None:
+        return Delivery(None, incoming.key, None, ignored="the consent state is no decision (nothing is sent)")
+    address = TRANSFORMS[topic.address_transform](value_at(payload, topic.address))
+    if not isinstance(address, str) or not address or (topic.lookup_key == "email" and not EMAIL.fullmatch(address)):
+        reason = f"the consent names no {topic.lookup_key} to find the contact by"
+        return Delivery(None, incoming.key, None, ignored=reason)
+    # consent_updated_at, else when the platform fired the event (a test notification has no consent time)
+    triggered = incoming.headers.get(incoming.platform.trigger_time_header)
+    at, clamped = not_ahead(parse_time(value_at(payload, topic.time)) or parse_time(triggered))
+    command: dict[str, Any] = {"lookup": {topic.lookup_key: address},
+                               "attributes": {"preferences": {topic.preference: decision}},
+                               "idempotencyKey": incoming.key}  # fmt: skip
+    source = incoming.source_customer(topic.customer_id)
+    if source is not None:
+        command["sourceCustomer"] = source
+    if decision and shop.create_if_missing:
+        command["createIfMissing"] = dict(shop.create_if_missing)
+    else:
+        command["skipIfMissing"] = True  # an unsubscribe never creates a contact
+    if shop.send_only_changed:
+        command["sendOnlyChanged"] = True
+    if at is not None:
+        command["eventTime"], command["eventClock"] = at.isoformat(), topic.preference
+    return Delivery(command, incoming.key, at, digest=incoming.digest, clock=topic.preference,
+                    customer=source or address, clamped=clamped)  # fmt: skip
+
+
+# What each kind of topic becomes (a platform's topics name their kind: platforms.SHOPIFY_TOPICS).
+TOPIC_KINDS: dict[str, Callable[[Incoming], Delivery]] = {
+    "customer": customer_delivery,
+    "emailConsent": consent_delivery,
+    "smsConsent": consent_delivery,
+}
+
+
+def not_ahead(at: dt.datetime | None) -> tuple[dt.datetime | None, bool]:
+    """The event time, or now when it is further ahead of this clock than sources drift (said by the flag): a
+    shop's clock ahead is not a reason to lose its event, nor to freeze the contact until that time."""
+    now = dt.datetime.now(tz=dt.UTC)
+    if at is not None and at > now + EVENT_TIME_AHEAD:
+        return now, True
+    return at, False
 
 
 def promote_command(update: Mapping[str, Any], member_attributes: Mapping[str, Any]) -> dict[str, Any]:
@@ -98,8 +200,9 @@ def promote_command(update: Mapping[str, Any], member_attributes: Mapping[str, A
     delivery of a customer with an account carries its own); a missing contact is created as a Member."""
     command = {"lookup": dict(update["lookup"]), "attributes": {**member_attributes, **update["attributes"]},
                "idempotencyKey": update["idempotencyKey"]}  # fmt: skip
-    if "eventTime" in update:
-        command["eventTime"] = update["eventTime"]
+    for name in ("eventTime", "sourceCustomer"):
+        if name in update:
+            command[name] = update[name]
     if "createIfMissing" in update:
         command["createIfMissing"] = {k: v for k, v in update["createIfMissing"].items() if k != "contactType"}
     return command

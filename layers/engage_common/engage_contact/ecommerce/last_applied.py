@@ -31,9 +31,12 @@ class LastApplied:
         self.table_name = table_name
         self.client = client
 
-    def accept(self, platform: str, email: str, at: dt.datetime, body_digest: str) -> Verdict:
-        """Whether the delivery of `body_digest` at `at` may be applied (and, if so, it is recorded)."""
-        key = self._key(platform, email)
+    def accept(self, clock: str, customer: str, at: dt.datetime, body_digest: str) -> Verdict:
+        """Whether the delivery of `body_digest` at `at` may be applied (and, if so, it is recorded).
+
+        `clock`: the platform, or the platform and a consent channel (its own clock); `customer`: the email of a
+        profile delivery, or the shop customer of a consent delivery."""
+        key = self._key(clock, customer)
         expires = int((dt.datetime.now(tz=dt.UTC) + dt.timedelta(days=LAST_APPLIED_DAYS)).timestamp())
         values = {":at": {"N": str(at.timestamp())}, ":body": {"SS": [body_digest]}, ":exp": {"N": str(expires)}}
         newer = self._write(key, "SET #at = :at, bodies = :body, expiration = :exp",
@@ -47,15 +50,31 @@ class LastApplied:
             return Verdict.ACCEPTED
         return Verdict.REPLAYED if same_time.get("at") == values[":at"] else Verdict.OLDER
 
-    def release(self, platform: str, email: str, at: dt.datetime, body_digest: str) -> None:
+    def release(self, clock: str, customer: str, at: dt.datetime, body_digest: str) -> None:
         """Forget an accepted delivery that could not be queued, so the platform's retry of it is accepted again
         (not taken for a replay). The time stays: an older delivery is still refused while this one is retried."""
         values = {":at": {"N": str(at.timestamp())}, ":body": {"SS": [body_digest]}}
-        self._write(self._key(platform, email), "DELETE bodies :body", "#at = :at", values)
+        self._write(self._key(clock, customer), "DELETE bodies :body", "#at = :at", values)
 
-    def _key(self, platform: str, email: str) -> dict:
-        digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()  # no address in the table's keys
-        return {"id": {"S": f"last-applied#{platform}#{digest}"}}
+    def first_at(self, what: str, customer: str, at: dt.datetime) -> bool:
+        """True (and `at` recorded) when nothing of `what` was done for this customer at `at` or later."""
+        expires = int((dt.datetime.now(tz=dt.UTC) + dt.timedelta(days=LAST_APPLIED_DAYS)).timestamp())
+        return self._write(self._what(what, customer), "SET #at = :at, expiration = :exp",
+                           "attribute_not_exists(#at) OR #at < :at",
+                           {":at": {"N": str(at.timestamp())}, ":exp": {"N": str(expires)}}) is None  # fmt: skip
+
+    def forget_at(self, what: str, customer: str, at: dt.datetime) -> None:
+        """Undo `first_at` for `at` (what it recorded could not be done): the retry of the same event does it."""
+        self._write(self._what(what, customer), "REMOVE #at", "#at = :at", {":at": {"N": str(at.timestamp())}})
+
+    @staticmethod
+    def _key(clock: str, customer: str) -> dict:
+        return LastApplied._what(f"last-applied#{clock}", customer)
+
+    @staticmethod
+    def _what(what: str, customer: str) -> dict:
+        digest = hashlib.sha256(customer.strip().lower().encode()).hexdigest()  # no address in the table's keys
+        return {"id": {"S": f"{what}#{digest}"}}
 
     def _write(self, key: dict, update: str, condition: str, values: dict) -> dict | None:
         """None when the conditional write succeeded; the stored item when its condition failed."""

@@ -40,12 +40,20 @@ def consent(value: Any) -> bool | None:
     )
 
 
+def consent_decision(value: Any) -> bool | None:
+    """A consent topic's state as a preference: only a decision the customer made. `not_subscribed` (never
+    asked), `pending` (double opt-in not confirmed), `invalid`, `redacted` and null (Shopify's test notification)
+    are none, and send nothing: Engage's preferences cannot be set back to "not set"."""
+    return {"subscribed": True, "unsubscribed": False}.get(value.lower() if isinstance(value, str) else None)
+
+
 def country_code(value: Any) -> str | None:
     return value.strip().upper() if isinstance(value, str) and re.fullmatch(r"\s*[A-Za-z]{2}\s*", value) else None
 
 
 TRANSFORMS: dict[str, Callable[[Any], Any]] = {
     "text": stripped, "internationalPhone": international_phone, "consent": consent, "countryCode": country_code,
+    "consentDecision": consent_decision,
 }  # fmt: skip
 
 
@@ -69,10 +77,45 @@ ACCOUNT_RULES: dict[str, Callable[[Mapping[str, Any]], bool]] = {
 
 
 @dataclass(frozen=True)
+class ConsentTopic:
+    """Where a consent topic's payload says whom it is about and what they decided (data, not code per topic)."""
+
+    preference: str  # the Engage preference it sets (preferences.<this>), and the name of its own clock
+    customer_id: str  # the platform's customer id in the payload
+    lookup_key: str  # how the contact is found when the customer's contact is not remembered
+    address: str  # the address or phone in the payload, the lookup's value
+    address_transform: str  # one of TRANSFORMS, making the address a lookup value
+    state: str  # the consent state in the payload
+    time: str  # when the consent changed, in the payload (else the platform's trigger-time header)
+
+
+CONSENT_TOPICS = {
+    # customers/email_marketing_consent_update: customer_id, email_address, email_marketing_consent{state, ...}
+    "emailConsent": ConsentTopic("acceptsEmail", "customer_id", "email", "email_address", "text",
+                                 "email_marketing_consent.state", "email_marketing_consent.consent_updated_at"),
+    # customers/marketing_consent_update: id, phone, sms_marketing_consent{state, ...}
+    "smsConsent": ConsentTopic("acceptsSms", "id", "mobilePhone", "phone", "internationalPhone",
+                               "sms_marketing_consent.state", "sms_marketing_consent.consent_updated_at"),
+}  # fmt: skip
+
+# Shopify's topics and what each is: one line a topic. "customer": a customer payload mapped to a profile update
+# (an enabled account is promoted when the deployment asks); "emailConsent"/"smsConsent": CONSENT_TOPICS.
+SHOPIFY_TOPICS = {
+    "customers/create": "customer",
+    "customers/update": "customer",
+    "customers/enable": "customer",  # an account enabled; since October 2026 also a first sign-in
+    "customers/disable": "customer",
+    "customers/email_marketing_consent_update": "emailConsent",
+    "customers/marketing_consent_update": "smsConsent",
+}
+WOOCOMMERCE_TOPICS = {"customer.created": "customer", "customer.updated": "customer"}
+
+
+@dataclass(frozen=True)
 class Platform:
     name: str
     route: str
-    topics: frozenset[str]
+    topics: Mapping[str, str]  # topic -> what it is (see SHOPIFY_TOPICS)
     mapping: Mapping[str, tuple[str, str]]  # Engage attribute (dotted for preferences) -> (source path, transform)
     secret_setting: str
     map_setting: str
@@ -85,13 +128,16 @@ class Platform:
     # move a customer's last-applied time into the future and block its real updates
     time_fields: tuple[str, ...] = field(default=())
     has_account: str = "never"  # which of ACCOUNT_RULES says the customer has opened an account
+    event_header: str = ""  # the platform's event id, the same on every retry of one event (not signed)
+    version_header: str = ""  # the platform API version the payload was shaped by
+    trigger_time_header: str = ""  # when the platform fired the event (not signed)
 
 
 PLATFORMS = {
     "shopify": Platform(
         name="shopify",
         route="/webhooks/shopify",
-        topics=frozenset({"customers/create", "customers/update"}),
+        topics=SHOPIFY_TOPICS,
         mapping={
             "firstName": ("first_name", "text"),
             "lastName": ("last_name", "text"),
@@ -112,11 +158,14 @@ PLATFORMS = {
         source_setting="SHOPIFY_SHOP_DOMAINS",
         time_fields=("body:updated_at",),
         has_account="stateEnabled",
+        event_header="x-shopify-event-id",
+        version_header="x-shopify-api-version",
+        trigger_time_header="x-shopify-triggered-at",
     ),
     "woocommerce": Platform(
         name="woocommerce",
         route="/webhooks/woocommerce",
-        topics=frozenset({"customer.created", "customer.updated"}),
+        topics=WOOCOMMERCE_TOPICS,
         mapping={
             "firstName": ("first_name", "text"),
             "lastName": ("last_name", "text"),

@@ -18,3 +18,9 @@ def is_sqs_event(event: Any) -> bool:
 def is_api_event(event: Any) -> bool:
     """API Gateway: a REST proxy event (payload v1) or an HTTP API event (v2)."""
     return isinstance(event, dict) and "requestContext" in event and ("httpMethod" in event or "routeKey" in event)
+
+
+def is_shopify_eventbridge_event(event: Any) -> bool:
+    """An event from a Shopify partner event source on EventBridge (its rule targets the update path)."""
+    return (isinstance(event, dict) and isinstance(event.get("detail"), dict) and "detail-type" in event
+            and str(event.get("source", "")).startswith("aws.partner/shopify.com"))  # fmt: skip
