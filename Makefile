@@ -10,8 +10,13 @@ REGION ?= eu-north-1
 # SAM CLI would otherwise try to send telemetry: nothing leaves this machine.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: deps run sandbox test unit lint format validate build clean soak bench
+.PHONY: help deps run sandbox test unit lint format validate build clean soak bench
 
+## list every target with what it does (this list)
+help:
+	@awk '/^## /{d = d (d ? " " : "") substr($$0, 4); next} /^[a-z][a-z-]*:/{if (d) {split($$0, t, ":"); printf "  %-9s %s\n", t[1], d}} {d = ""}' $(firstword $(MAKEFILE_LIST))
+
+## build .venv (the project) and .venv-sam (the SAM CLI) from the pinned, hashed requirements
 deps: $(STAMP) $(SAM_STAMP)
 
 $(STAMP): requirements/dev.txt
@@ -56,17 +61,20 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+## rewrite the code to ruff's format and apply ruff's safe fixes
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+## check template.yaml with sam validate --lint and cfn-lint
 validate: deps
 	$(SAM_VENV)/bin/sam validate --lint --region $(REGION)
 	$(BIN)/cfn-lint template.yaml
 
-## sam build needs a python3.13 (the Lambda runtime's) on PATH; local.lambda_python finds one
+## build the SAM application (needs a python3.13, the Lambda runtime's, on PATH; local.lambda_python finds one)
 build: deps
 	PATH="$$($(BIN)/python -m local.lambda_python):$$PATH" $(SAM_VENV)/bin/sam build
 
+## remove SAM's build and the tools' caches
 clean:
 	rm -rf .aws-sam .pytest_cache .ruff_cache
