@@ -19,13 +19,19 @@ help:
 ## build .venv (the project) and .venv-sam (the SAM CLI) from the pinned, hashed requirements
 deps: $(STAMP) $(SAM_STAMP)
 
+# Before any venv or pip: a Python older than 3.11 would otherwise end in pages of pip errors.
+CHECK_PYTHON = @$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else \
+	f"make: $(PYTHON) is Python {v[0]}.{v[1]}; this project needs 3.11 or newer: make PYTHON=python3.11 ...")'
+
 $(STAMP): requirements/dev.txt
+	$(CHECK_PYTHON)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements/dev.txt
 	$(BIN)/python -m pip check
 	touch $@
 
 $(SAM_STAMP): requirements/sam.txt
+	$(CHECK_PYTHON)
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements/sam.txt
 	$(SAM_VENV)/bin/python -m pip check
@@ -73,7 +79,8 @@ validate: deps
 
 ## build the SAM application (needs a python3.13, the Lambda runtime's, on PATH; local.lambda_python finds one)
 build: deps
-	PATH="$$($(BIN)/python -m local.lambda_python):$$PATH" $(SAM_VENV)/bin/sam build
+	@runtime="$$($(BIN)/python -m local.lambda_python)" || exit 1; \
+	echo "sam build (python3.13 from $$runtime)"; PATH="$$runtime:$$PATH" $(SAM_VENV)/bin/sam build
 
 ## remove SAM's build and the tools' caches
 clean:
