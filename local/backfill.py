@@ -4,8 +4,9 @@
                     (with --id, or --dry-run: a stream's id cannot come from its bytes)
     --mapping M     a JSON file, inline JSON, or a preset's name (shopify, woocommerce); a preset may be
                     extended: '{"preset": "shopify", "createIfMissing": {"contactType": "Contact"}}'
-    --id ID         the backfill's id (default: the file's name and a digest of its bytes, so the same
-                    file run again applies no row twice: the rows' idempotency keys are backfill:ID:ROW)
+    --id ID         the backfill's id (default: the file's name and a digest of its bytes and the mapping,
+                    so the same file run again applies no row twice: the rows' idempotency keys are
+                    backfill:ID:ROW)
     --wait S        seconds without progress before the rest is reported lost (default 120)
     --dry-run       read the file and build every command, send nothing (no stack needed)
     --generate N FILE   write a Shopify customer export of N rows (about 5 % of them bad) to try it on
