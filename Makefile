@@ -10,17 +10,28 @@ REGION ?= eu-north-1
 # SAM CLI would otherwise try to send telemetry: nothing leaves this machine.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: deps run sandbox test unit lint format validate build clean soak bench
+.PHONY: help deps run sandbox test unit lint format validate build clean soak bench
 
+## list every target with what it does (this list)
+help:
+	@awk '/^## /{d = d (d ? " " : "") substr($$0, 4); next} /^[a-z][a-z-]*:/{if (d) {split($$0, t, ":"); printf "  %-9s %s\n", t[1], d}} {d = ""}' $(firstword $(MAKEFILE_LIST))
+
+## build .venv (the project) and .venv-sam (the SAM CLI) from the pinned, hashed requirements
 deps: $(STAMP) $(SAM_STAMP)
 
+# Before any venv or pip: a Python older than 3.11 would otherwise end in pages of pip errors.
+CHECK_PYTHON = @$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else \
+	f"make: $(PYTHON) is Python {v[0]}.{v[1]}; this project needs 3.11 or newer: make PYTHON=python3.11 ...")'
+
 $(STAMP): requirements/dev.txt
+	$(CHECK_PYTHON)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements/dev.txt
 	$(BIN)/python -m pip check
 	touch $@
 
 $(SAM_STAMP): requirements/sam.txt
+	$(CHECK_PYTHON)
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements/sam.txt
 	$(SAM_VENV)/bin/python -m pip check
@@ -56,17 +67,21 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+## rewrite the code to ruff's format and apply ruff's safe fixes
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+## check template.yaml with sam validate --lint and cfn-lint
 validate: deps
 	$(SAM_VENV)/bin/sam validate --lint --region $(REGION)
 	$(BIN)/cfn-lint template.yaml
 
-## sam build needs a python3.13 (the Lambda runtime's) on PATH; local.lambda_python finds one
+## build the SAM application (needs a python3.13, the Lambda runtime's, on PATH; local.lambda_python finds one)
 build: deps
-	PATH="$$($(BIN)/python -m local.lambda_python):$$PATH" $(SAM_VENV)/bin/sam build
+	@runtime="$$($(BIN)/python -m local.lambda_python)" || exit 1; \
+	echo "sam build (python3.13 from $$runtime)"; PATH="$$runtime:$$PATH" $(SAM_VENV)/bin/sam build
 
+## remove SAM's build and the tools' caches
 clean:
 	rm -rf .aws-sam .pytest_cache .ruff_cache

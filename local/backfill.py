@@ -4,8 +4,9 @@
                     (with --id, or --dry-run: a stream's id cannot come from its bytes)
     --mapping M     a JSON file, inline JSON, or a preset's name (shopify, woocommerce); a preset may be
                     extended: '{"preset": "shopify", "createIfMissing": {"contactType": "Contact"}}'
-    --id ID         the backfill's id (default: the file's name and a digest of its bytes, so the same
-                    file run again applies no row twice: the rows' idempotency keys are backfill:ID:ROW)
+    --id ID         the backfill's id (default: the file's name and a digest of its bytes and the mapping,
+                    so the same file run again applies no row twice: the rows' idempotency keys are
+                    backfill:ID:ROW)
     --wait S        seconds without progress before the rest is reported lost (default 120)
     --dry-run       read the file and build every command, send nothing (no stack needed)
     --generate N FILE   write a Shopify customer export of N rows (about 5 % of them bad) to try it on
@@ -204,6 +205,52 @@ def batches(rows: Iterator[tuple[int, Any]], size: int = BATCH_ROWS) -> Iterator
         yield batch
 
 
+class Progress:
+    """A count toward a total on stderr: a bar on a terminal; elsewhere (a file, a pipe, CI) a plain line now
+    and then and one at the end, without carriage returns or escape codes."""
+
+    EVERY_SECONDS = 10.0
+
+    def __init__(self, desc: str, total: int | None, position: int = 0, stream: Any = None) -> None:
+        self.stream = stream or sys.stderr
+        self.desc, self.total, self.n = desc.strip(), total, 0
+        self.bar = None
+        if self.stream.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="row", desc=desc, file=self.stream, position=position)
+        self.said_at, self.said = time.monotonic(), None
+
+    def update(self, count: int) -> None:
+        self.n += count
+        self.refresh()
+
+    def refresh(self) -> None:
+        if self.bar is not None:
+            self.bar.total, self.bar.n = self.total, self.n
+            self.bar.refresh()
+        elif time.monotonic() - self.said_at >= self.EVERY_SECONDS:
+            self._say()
+
+    def _say(self) -> None:
+        line = f"backfill: {self.desc} {self.n}" + (f" of {self.total} rows" if self.total is not None else " rows")
+        if line != self.said:
+            print(line, file=self.stream, flush=True)
+        self.said_at, self.said = time.monotonic(), line
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        else:
+            self._say()
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def queue_all(backfill: Backfill, backfill_id: str, mapping: RowMapping, source: Source, bars: Any) -> Tally:
     """Every row through the layer's Backfill.queue, a batch at a time (as the state machine's Map does)."""
     queued_bar, applied_bar, counters = bars
@@ -259,8 +306,6 @@ def reconciliation(tally: Tally, counts: dict[str, int]) -> tuple[str, bool]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     catalogue = catalogue_from_env()
     mapping = read_mapping(args.mapping, catalogue)  # before the file is read
     path = None if args.file == "-" else Path(args.file)
@@ -281,14 +326,17 @@ def run(args: argparse.Namespace) -> int:
         else:
             backfill, counters = stack_backfill(catalogue)
         print(f"backfill {backfill_id}: {source.format}, mapping: lookup by {mapping.lookup_key}", file=sys.stderr)
-        with (
-            tqdm(total=total, unit="row", desc="queued ", file=sys.stderr, position=0) as queued_bar,
-            tqdm(total=total, unit="row", desc="applied", file=sys.stderr, position=1) as applied_bar,
-        ):
-            tally = queue_all(backfill, backfill_id, mapping, source, (queued_bar, applied_bar, counters))
-            if counters is not None:
-                applied_bar.total = tally.rows
-                counts = await_settled(counters, backfill_id, tally, args.wait, applied_bar)
+        with Progress("queued ", total) as queued_bar:
+            # a dry run applies nothing: no applied bar for it
+            applied_bar = Progress("applied", total, position=1) if counters is not None else None
+            try:
+                tally = queue_all(backfill, backfill_id, mapping, source, (queued_bar, applied_bar, counters))
+                if applied_bar is not None:
+                    applied_bar.total = tally.rows
+                    counts = await_settled(counters, backfill_id, tally, args.wait, applied_bar)
+            finally:
+                if applied_bar is not None:
+                    applied_bar.close()
     for invalid in tally.invalid_rows or []:
         print(f"row {invalid['row']}: {invalid['reason']}")
     if tally.invalid > SHOWN_INVALID:

@@ -6,6 +6,7 @@ exits 1 with a hint when there is none.
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -42,7 +43,8 @@ def find_lambda_python() -> str | None:
     return next((c for c in candidates if os.path.exists(c) and _works(c)), None)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(prog="python -m local.lambda_python", description=__doc__).parse_args(argv)
     found = find_lambda_python()
     if not found:
         print(

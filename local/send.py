@@ -21,7 +21,8 @@
 QUEUE is an operation (update, promote, contact-type), a function or a queue name;
 without it, every queue. The stack's addresses come from the file it leaves in the
 checkout (.local-stack.json, or LOCAL_STACK_FILE); API_PORT and MOTO_PORT, when set,
-win over it.
+win over it. Which stack was reached is said on stderr; without a file or ports, the
+default ports are tried, and said to be (on a shared machine they may be another's stack).
 """
 
 from __future__ import annotations
@@ -95,10 +96,20 @@ def find_stack(path: Path | None = None) -> Stack:
         stack = Stack(api=data["api"], moto=data["moto"], region=data.get("region", REGION),
                       webhook_secret=data.get("webhookSecret", WEBHOOK_SECRET),
                       platform_secrets=data.get("platformSecrets", {}), source=str(path))  # fmt: skip
+    given = [v for v in ("API_PORT", "MOTO_PORT") if os.environ.get(v)]
     for variable, attribute in (("API_PORT", "api"), ("MOTO_PORT", "moto")):
         if os.environ.get(variable):
             setattr(stack, attribute, f"http://{HOST}:{int(os.environ[variable])}")
+    if given:
+        stack.source = f"{' and '.join(given)}" + (f" (over {stack.source})" if data is not None else "")
+    elif data is None:
+        stack.source = f"the default ports: no {path.name}, so no `make run` of this checkout is running"
     return stack
+
+
+def reached(stack: Stack) -> str:
+    """The line that says which stack a command went to."""
+    return f"local.send: stack at {stack.api} (API), {stack.moto} (AWS), from {stack.source}"
 
 
 # --- commands through the API or a queue ------------------------------------------------------------
@@ -274,13 +285,22 @@ def redrive(stack: Stack, which: str | None = None) -> list[str]:
 
 
 # --- the command line ---------------------------------------------------------------------------------------
+def _out(text: str) -> None:
+    """Print to a reader that may have gone (`| head`, `| true`): what was sent is sent, its status stands."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit must not fail again
+        os.close(devnull)
+
+
 def _print_answer(status: int, text: str) -> int:
     try:
         text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
     except ValueError:
         pass
-    print(status)
-    print(text)
+    _out(f"{status}\n{text}")
     return 0 if 200 <= status < 300 else 1
 
 
@@ -309,10 +329,10 @@ def main(argv: list[str] | None = None) -> int:
     stack = None
     try:
         stack = find_stack()
+        print(reached(stack), file=sys.stderr, flush=True)
         if args.action in OPERATIONS and args.queue:
             first, answer = send_queue(stack, args.action, args.command)
-            print(first)
-            print(json.dumps(answer, indent=2))
+            _out(f"{first}\n{json.dumps(answer, indent=2)}")
             return 0
         if args.action in OPERATIONS:
             return _print_answer(*send_api(stack, args.action, args.command))
@@ -323,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
             return _print_answer(*send_platform(stack, args.action, args.file, args.topic))
         lines = list_dead_letters(stack, args.queue, args.bodies) if args.action == "dead-letters" \
             else redrive(stack, args.queue)  # fmt: skip
-        print("\n".join(lines))
+        _out("\n".join(lines))
         return 0
     except StackNotFound as exc:
         print(f"local.send: {exc}", file=sys.stderr)

@@ -5,7 +5,7 @@ dead-letter queue with its reason; no field may be emptied that a command did
 not clear; no contact promoted twice; each contact's updates in order. The
 last line is the verdict:
 
-    soak: N commands, F faults, R retries, A applied, D dead-lettered, L lost
+    soak: N commands, F faults, R retries, A applied, D dead-lettered, L lost, peak P/s (bound B)
 
 Among them, creates of new customers (an update with `createIfMissing`, found by a new email): some sent
 twice, some concurrently (two commands for one new key in different message groups), some under an
@@ -28,6 +28,7 @@ nothing is dead-lettered but the invalid commands.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import random
@@ -569,7 +570,9 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
     return report
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(prog="python -m local.soak", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)  # fmt: skip
     commands = int(os.environ.get("SOAK_COMMANDS", "5000"))
     seed = int(os.environ.get("SOAK_SEED", "1"))
     outage = float(os.environ.get("SOAK_OUTAGE_HOURS") or 0) or None

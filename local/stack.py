@@ -13,12 +13,18 @@ it all.
 
 Ports: API_PORT (3000), SANDBOX_PORT (8080), MOTO_PORT (5000).
 ENGAGE_BASE_URL and ENGAGE_API_KEY point the stack at a real Engage tenant instead of the sandbox.
+Each function gets the template's environment and nothing else from the shell: set a
+template parameter by its name to change it (ShopifyCreateIfMissing='{"contactType": "Contact"}',
+EngageApiVersion=v3, ...). A function's variable set in the shell (SHOPIFY_CREATE_IF_MISSING) is
+not passed on, and the stack says which parameter sets it.
 While it runs, its addresses are in .local-stack.json in the checkout (LOCAL_STACK_FILE moves it), where
-`python -m local.send` finds them; the file is removed when the stack stops.
+`python -m local.send` finds them; the file is removed when the stack stops. Everything the stack
+holds (contacts, queues, table) is in memory and gone when it stops.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import os
@@ -51,7 +57,12 @@ TABLE = "local-idempotency"
 SHOPS_PARAMETER, SHOPS_SECRET = "ShopsSecretArn", "local/shops"
 LOCAL_SHOPS = {"shopify": "example.myshopify.com", "woocommerce": "http://127.0.0.1/"}
 DEFAULT_PORTS = {"API_PORT": 3000, "SANDBOX_PORT": 8080, "MOTO_PORT": 5000}
+# the stack's own choices where the template's default would not run locally (a parameter by name wins)
+LOCAL_PARAMETERS = {"EngageCustomAttributes": "favoriteStore,shoeSize"}
+# read by the stack itself, never handed to a function as they are
+STACK_VARIABLES = ("ENGAGE_BASE_URL",)
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+CHILD_IGNORES = {signal.SIGINT, signal.SIGHUP}  # the terminal's; the stack stops its children itself
 
 
 def _platforms_of(document: str) -> list[str]:
@@ -99,6 +110,44 @@ def port_from_env(name: str) -> int:
         raise SystemExit(f"{name} must be a port number, not {raw!r}") from None
 
 
+def check_distinct(ports: dict[str, int]) -> None:
+    """Two services on one port: the second could never start; say so before either does."""
+    seen: dict[int, str] = {}
+    for name, port in ports.items():
+        if port and port in seen:
+            raise PortTaken(f"{seen[port]} and {name} are both {port}: give each service its own port")
+        seen[port] = name
+
+
+def parameter_overrides(spec: StackSpec, environ: dict[str, str]) -> dict[str, str]:
+    """The template's parameters set by name in the environment (`EngageApiVersion=v3 make run`)."""
+    return {name: environ[name] for name in spec.parameters if name in environ}
+
+
+def function_variables(spec: StackSpec) -> dict[str, Any]:
+    """Every variable the template gives some function, with the template's value for it (a !Ref names its
+    parameter)."""
+    found: dict[str, Any] = {}
+    for function in spec.functions.values():
+        for key, value in function.environment.items():
+            found.setdefault(key, value)
+    return found
+
+
+def ignored_variables(spec: StackSpec, environ: dict[str, str]) -> list[str]:
+    """One line per function variable set in the shell: not passed on, and what to set instead."""
+    notes = []
+    for name, value in sorted(function_variables(spec).items()):
+        if name not in environ or name in STACK_VARIABLES:
+            continue
+        if isinstance(value, dict) and "Ref" in value and value["Ref"] in spec.parameters:
+            notes.append(f"{name} in the environment is not passed to the functions: set the template "
+                         f"parameter {value['Ref']} instead ({value['Ref']}=... make run)")  # fmt: skip
+        else:
+            notes.append(f"{name} in the environment is not passed to the functions: the template sets it")
+    return notes
+
+
 def check_free(port: int, name: str) -> None:
     if port == 0:
         return
@@ -124,7 +173,12 @@ class ChildServer:
         self.name = name
         self.pipe, child_end = context.Pipe()
         self.process = context.Process(target=_serve_child, args=(target, child_end, *args), name=name, daemon=True)
-        self.process.start()
+        # The child inherits these blocked until it ignores them: a Ctrl-C while it starts stays the stack's.
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, CHILD_IGNORES)
+        try:
+            self.process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
         child_end.close()
         if not self.pipe.poll(120):
             self.stop()
@@ -156,8 +210,9 @@ class ChildServer:
 
 def _serve_child(target: Any, pipe: Any, *args: Any) -> None:
     """In the child: start the server, tell the stack its port, serve until told to stop or the stack is gone."""
-    for name in ("SIGINT", "SIGHUP"):
-        signal.signal(getattr(signal, name), signal.SIG_IGN)
+    for number in CHILD_IGNORES:
+        signal.signal(number, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, CHILD_IGNORES)
     try:
         port, stop = target(*args)
     except Exception as exc:
@@ -198,7 +253,7 @@ class LocalFunction:
         self.spec = spec
         self.lock = threading.Lock()  # a container handles one event at a time
         saved = dict(os.environ)
-        os.environ.update(env)
+        os.environ.update(env)  # on top of the stack's own, which holds no function's variable (LocalStack.start)
         try:
             module_name, handler_name = spec.handler.rsplit(".", 1)
             path = spec.code_uri / f"{module_name}.py"
@@ -246,9 +301,13 @@ class LocalStack:
 
     # --- start ---------------------------------------------------------------------------------
     def start(self, pollers: bool = True) -> None:
-        for name, port in self.ports.items():
-            if name != "SANDBOX_PORT" or not self.engage_url:
-                check_free(port, name)
+        used = {n: p for n, p in self.ports.items() if n != "SANDBOX_PORT" or not self.engage_url}
+        check_distinct(used)
+        for name, port in used.items():
+            check_free(port, name)
+        self._start_environment = dict(os.environ)
+        for name in function_variables(self.spec):  # a function sees the template's value or none, never the shell's
+            os.environ.pop(name, None)
         if not self.engage_url and self.sandbox_process:
             child = self.children["engage"] = ChildServer("engage-sandbox", serve_sandbox, self.ports["SANDBOX_PORT"],
                                                           (SANDBOX_KEY,))  # fmt: skip
@@ -272,7 +331,6 @@ class LocalStack:
         self.moto = self.children["moto"] = ChildServer("moto", serve_moto, self.ports["MOTO_PORT"])
         self.ports["MOTO_PORT"] = self.moto.port
         # Every AWS client of this process (the functions' too) talks to moto, with credentials that reach nothing.
-        self._saved_environment = dict(os.environ)
         os.environ.update({
             "AWS_ENDPOINT_URL": self.moto_url, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
             "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
@@ -298,9 +356,7 @@ class LocalStack:
         refs = {
             "EngageBaseUrl": self.engage_url,
             "EngageApiKeySecretArn": secrets.create_secret(Name=ENGAGE_KEY_SECRET, SecretString=api_key)["ARN"],
-            "EngageCustomAttributes": os.environ.get("ENGAGE_CUSTOM_ATTRIBUTES", "favoriteStore,shoeSize"),
-            "WebhookSigning": os.environ.get("WEBHOOK_SIGNING", "required"),
-            "EngageApiVersion": os.environ.get("ENGAGE_API_VERSION", "v2"),
+            **LOCAL_PARAMETERS,
         }
         refs.update(self.parameter_overrides)
         for name, parameter in self.spec.parameters.items():
@@ -451,8 +507,9 @@ class LocalStack:
             thread.join(timeout=5)
         if self.moto:
             self.moto.stop()
+        if hasattr(self, "_start_environment"):
             os.environ.clear()
-            os.environ.update(self._saved_environment)
+            os.environ.update(self._start_environment)
         if self.sandbox:
             self.sandbox.stop()
         for child in self.children.values():
@@ -494,7 +551,8 @@ class LocalStack:
         except (OSError, ValueError):
             pass
 
-    def banner(self) -> str:
+    def banner(self, published: bool = True) -> str:
+        """What runs where, and commands to try that reach THIS stack (a second stack's are given its ports)."""
         routes = "\n".join(f"    {m} {self.api_url}{p}  -> {f.name}" for f in self.spec.functions.values()
                            for m, p in f.routes)  # fmt: skip
         queues = "\n".join(
@@ -503,10 +561,16 @@ class LocalStack:
             for f in self.spec.functions.values()
             if f.queue
         )
-        platforms = "".join(f"  .venv/bin/python -m local.send {p} events/update_contact/{p}.json\n"
-                            for p in self.platform_secrets)  # fmt: skip
+        ours = self.sandbox is not None or "engage" in self.children
+        ports = "" if published else f"API_PORT={self.ports['API_PORT']} MOTO_PORT={self.ports['MOTO_PORT']} "
+        send = f"{ports}.venv/bin/python -m local.send"
+        platforms = "".join(f"  {send} {p} events/update_contact/{p}.json\n" for p in self.platform_secrets)
         engage = f"the Engage sandbox at {self.engage_url} (admin: {self.engage_url}/_sandbox/contacts)" \
-            if self.sandbox or "engage" in self.children else f"Engage at {self.engage_url}"  # fmt: skip
+            if ours else f"Engage at {self.engage_url}"  # fmt: skip
+        look = f"  curl -s {self.engage_url}/_sandbox/contacts\n" if ours else ""
+        found = f"local.send finds this stack's addresses in {stack_file().name}: no ports to repeat"
+        if not published:
+            found = f"{stack_file().name} holds another stack's addresses: these lines give local.send this one's ports"
         return f"""engage-contact-functions running locally
   Engage:  {engage}
   AWS:     moto at {self.moto_url} (secrets, FIFO queues with dead-letter queues, idempotency table)
@@ -517,19 +581,42 @@ class LocalStack:
 {queues}
 
 Try it:
-  .venv/bin/python -m local.send update \\
+  {send} update \\
       '{{"contactId": "430d3329-7eef-45c0-37f9-ae9300a0dace", "attributes": {{"city": "Lund"}}}}'
-  .venv/bin/python -m local.send promote '{{"lookup": {{"email": "bertil@example.com"}}}}' --queue
-{platforms}  .venv/bin/python -m local.send dead-letters      # then, once the cause is fixed: local.send redrive
-  curl -s {self.engage_url}/_sandbox/contacts
-(local.send finds this stack's addresses in {stack_file().name}: no ports to repeat.)
-Ctrl-C stops everything.
+  {send} promote '{{"lookup": {{"email": "bertil@example.com"}}}}' --queue
+{platforms}  {send} dead-letters      # then, once the cause is fixed: local.send redrive
+{look}({found}.)
+Everything it holds is in memory: it is gone when the stack stops. Ctrl-C stops everything.
 ready"""
 
+    def exited_child(self) -> str | None:
+        """The first of the stack's own servers (moto, the sandbox) whose process has ended, said in a line."""
+        for child in self.children.values():
+            if not child.process.is_alive():
+                return f"{child.name} (pid {child.pid}) exited with status {child.process.exitcode}"
+        return None
 
-def main() -> int:
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m local.stack", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parse_args(argv)
+    done = threading.Event()
+    # First of all, before anything starts: Ctrl-C or kill -INT while starting stops cleanly, no traceback.
+    # Set explicitly: a stack started in the background (`make run &`) inherits SIGINT ignored, and
+    # `kill -INT` must still stop it.
+    for name in STOP_SIGNALS:
+        signal.signal(getattr(signal, name), lambda *_: done.set())
+    for note in ignored_variables(read_stack(), dict(os.environ)):
+        print(f"make run: {note}", file=sys.stderr, flush=True)
+    stack = None
     try:
         stack = LocalStack(port_from_env("API_PORT"), port_from_env("SANDBOX_PORT"), port_from_env("MOTO_PORT"),
+                           parameters=parameter_overrides(read_stack(), dict(os.environ)),
                            sandbox_process=True)  # fmt: skip
         stack.start()
     except PortTaken as exc:
@@ -537,14 +624,18 @@ def main() -> int:
         return 2
     except Exception as exc:
         print(f"make run: could not start: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if stack is not None:
+            stack.stop()
         return 1
-    done = threading.Event()
-    # Set explicitly: a stack started in the background (`make run &`) inherits SIGINT ignored, and
-    # `kill -INT` must still stop it.
-    for name in STOP_SIGNALS:
-        signal.signal(getattr(signal, name), lambda *_: done.set())
-    addresses = stack_file()
+    return _serve(stack, done)
+
+
+def _serve(stack: LocalStack, done: threading.Event) -> int:
+    """Until a stop signal, or until one of the stack's servers dies (then say which, stop, and fail)."""
+    addresses, status = stack_file(), 0
     try:
+        if done.is_set():
+            return 0
         first = other_stack(addresses)
         if first is None:
             stack.publish(addresses)
@@ -552,8 +643,13 @@ def main() -> int:
             print(f"note: {addresses.name} holds the stack of pid {first}, which local.send and local.backfill "
                   f"reach; this one takes it over when that one stops. Until then give them its ports: "
                   f"API_PORT={stack.ports['API_PORT']} MOTO_PORT={stack.ports['MOTO_PORT']}", flush=True)  # fmt: skip
-        print(stack.banner(), flush=True)
+        print(stack.banner(published=first is None), flush=True)
         while not done.wait(0.5):
+            exited = stack.exited_child()
+            if exited:
+                print(f"make run: {exited}; stopping the stack", file=sys.stderr, flush=True)
+                status = 1
+                break
             if first is not None and other_stack(addresses) is None:
                 first = None
                 stack.publish(addresses)
@@ -563,7 +659,7 @@ def main() -> int:
         stack.unpublish(addresses)
         stack.stop()
         print("stopped", flush=True)
-    return 0
+    return status
 
 
 if __name__ == "__main__":

@@ -138,3 +138,15 @@ def test_stdin_is_backfilled_only_under_an_id_of_its_own(tmp_path):
     dry = subprocess.run([sys.executable, "-m", "local.backfill", "-", "--mapping", "shopify", "--dry-run"],
                          cwd=ROOT, input=path.read_text(), capture_output=True, text=True)  # fmt: skip
     assert dry.returncode == 0 and "20 rows" in dry.stdout
+
+
+def test_progress_into_a_file_is_plain_lines_and_a_dry_run_has_no_applied_count(tmp_path):
+    path = tmp_path / "plain.csv"
+    subprocess.run([sys.executable, "-m", "local.backfill", "--generate", "250", str(path)], cwd=ROOT, check=True,
+                   capture_output=True)  # fmt: skip
+    dry = subprocess.run([sys.executable, "-m", "local.backfill", str(path), "--mapping", "shopify", "--dry-run"],
+                         cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+    assert dry.returncode == 0, dry.stderr
+    assert "\r" not in dry.stderr and "\x1b" not in dry.stderr  # stderr is not a terminal here
+    assert "backfill: queued 250 of 250 rows" in dry.stderr.splitlines()
+    assert "applied" not in dry.stderr

@@ -30,10 +30,11 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_stack(tmp_path, command=(sys.executable, "-m", "local.stack"), **popen):
+def start_stack(tmp_path, command=(sys.executable, "-m", "local.stack"), extra_env=None, **popen):
     """A stack as `make run` starts it, on free ports, leaving its addresses in tmp_path (not the checkout)."""
     ports = {"API_PORT": free_port(), "SANDBOX_PORT": free_port(), "MOTO_PORT": free_port()}
-    env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "LOCAL_STACK_FILE": str(tmp_path / "stack.json")}
+    env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "LOCAL_STACK_FILE": str(tmp_path / "stack.json"),
+           **(extra_env or {})}  # fmt: skip
     for name in ("ENGAGE_BASE_URL", "ENGAGE_API_KEY", "AWS_ENDPOINT_URL"):
         env.pop(name, None)
     process = subprocess.Popen(list(command), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -252,6 +253,26 @@ def test_a_platform_customer_file_of_ones_own_is_signed_and_applied(stack, tmp_p
     assert wait_for(lambda: contact(stack, ANNA)["city"] == "Kiruna")
 
 
+def test_a_reader_that_goes_away_does_not_turn_a_sent_command_into_an_error(stack):
+    """`local.send ... | true`: the command is sent and applied; no BrokenPipeError, the command's status."""
+    env = {k: v for k, v in stack["env"].items() if k not in ("API_PORT", "SANDBOX_PORT", "MOTO_PORT")}
+    command = json.dumps({"contactId": BERTIL, "attributes": {"city": "Piteå"}})
+    process = subprocess.Popen([sys.executable, "-m", "local.send", "update", command], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    process.stdout.close()  # the reader is gone before anything is printed
+    _, err = process.communicate(timeout=60)
+    assert "BrokenPipeError" not in err and "Traceback" not in err
+    assert process.returncode == 0, err
+    assert contact(stack, BERTIL)["city"] == "Piteå"
+
+
+def test_local_send_says_which_stack_it_reached(stack):
+    result = send_from_another_shell(stack, "dead-letters")
+    assert result.returncode == 0, result.stderr
+    assert f"stack at http://127.0.0.1:{stack['API_PORT']} (API)" in result.stderr
+    assert f"from {stack['file']}" in result.stderr
+
+
 def test_queueing_prints_what_sqs_answered(stack):
     command = {"contactId": BERTIL, "attributes": {"firstNam": "B"}}
     result = send_from_another_shell(stack, "update", json.dumps(command), "--queue")
@@ -417,6 +438,10 @@ def test_a_second_stack_leaves_the_first_ones_addresses_until_it_stops(tmp_path)
         try:
             assert json.loads(first["file"].read_text())["pid"] == first["process"].pid
             assert f"API_PORT={second['API_PORT']}" in second["banner"]  # told how to reach it meanwhile
+            # and its "Try it" lines reach it, not the first
+            tried = [line for line in second["banner"].splitlines() if "-m local.send" in line]
+            assert tried and all(f"API_PORT={second['API_PORT']} MOTO_PORT={second['MOTO_PORT']} " in line
+                                 for line in tried)  # fmt: skip
             first["process"].send_signal(signal.SIGINT)
             first["process"].wait(timeout=60)
             assert wait_for(lambda: first["file"].exists() and json.loads(first["file"].read_text())["pid"]
