@@ -113,10 +113,12 @@ def run(bench: Any, customers: int = 100, deliveries: int = 1000) -> dict[str, A
                               AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
                               KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])  # fmt: skip
         queue = sqs.create_queue(QueueName=f"bench-webhooks-{lane}.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
-        handler = bench.load(ENGAGE_BASE_URL=sandbox.url, IDEMPOTENCY_TABLE=table, UPDATE_QUEUE_URL=queue,
-                             SHOPIFY_WEBHOOK_SECRET_ARN=secret_arn, SHOPIFY_SEND_ONLY_CHANGED=only_changed,
-                             ENGAGE_MAX_REQUESTS_PER_SECOND="200")  # fmt: skip
-        lanes[lane] = (sandbox, handler, SqsEventSource(sqs, queue, handler))
+        settings = {"ENGAGE_BASE_URL": sandbox.url, "IDEMPOTENCY_TABLE": table, "UPDATE_QUEUE_URL": queue,
+                    "SHOPIFY_WEBHOOK_SECRET_ARN": secret_arn, "SHOPIFY_SEND_ONLY_CHANGED": only_changed,
+                    "ENGAGE_MAX_REQUESTS_PER_SECOND": "200"}  # fmt: skip
+        intake = bench.load("intake_webhooks", **settings)  # verifies, maps, queues
+        update = bench.load(**settings)  # applies what was queued
+        lanes[lane] = (sandbox, intake, SqsEventSource(sqs, queue, update))
     try:
         bodies = stream(customers, deliveries)
         for start in range(0, len(bodies), 50):

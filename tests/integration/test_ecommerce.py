@@ -16,7 +16,7 @@ from local.engage_sandbox import DEMO_CONTACTS
 from local.engage_sandbox.state import Fault
 from local.lambda_runtime import LocalContext, SqsEventSource, api_event, send_command
 
-from ..conftest import REGION, ROOT, load_function
+from ..conftest import REGION, ROOT, load_function, load_webhooks_and_update
 
 ANNA = DEMO_CONTACTS[0]["id"]
 SHOPIFY_SECRET = "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"
@@ -86,7 +86,7 @@ def secrets_env(function_env, queues, monkeypatch):
 
 @pytest.fixture
 def update(secrets_env):
-    return load_function("update_contact").lambda_handler
+    return load_webhooks_and_update()
 
 
 def deliver(handler, platform, body, headers):
@@ -152,7 +152,7 @@ def test_a_rotating_secret_accepts_current_and_previous(update, secrets_env, que
     boto3.client("secretsmanager", region_name=REGION).put_secret_value(
         SecretId=secrets_env["shopify"], SecretString=json.dumps({"current": "new-secret", "previous": SHOPIFY_SECRET})
     )
-    handler = load_function("update_contact").lambda_handler
+    handler = load_webhooks_and_update()
     assert deliver(handler, "shopify", SHOPIFY_CUSTOMER, shopify_headers)[0] == 200
     assert deliver(handler, "shopify", SHOPIFY_CUSTOMER,
                    lambda raw: shopify_headers(raw, secret="new-secret", webhook_id="other"))[0] == 200  # fmt: skip
@@ -230,7 +230,7 @@ def test_a_deployment_that_names_its_shops_refuses_the_others(
     secrets_env, queues, sandbox, monkeypatch, platform, setting, accepted, headers, customer, source_header, other
 ):
     monkeypatch.setenv(setting, accepted)
-    handler = load_function("update_contact").lambda_handler
+    handler = load_webhooks_and_update()
     status, body = deliver(handler, platform, customer, lambda raw: {**headers(raw), source_header: other})
     assert (status, body["error"]) == (401, "Unauthorized") and setting in body["message"]
     missing = {k: v for k, v in headers(json.dumps(customer).encode()).items() if k != source_header}
@@ -345,7 +345,7 @@ def test_two_woocommerce_customers_saved_in_one_second_are_both_applied(update, 
 
 def test_users_add_their_own_mappings(secrets_env, queues, sandbox, monkeypatch):
     monkeypatch.setenv("WOOCOMMERCE_ATTRIBUTE_MAP", json.dumps({"favoriteStore": "meta:favorite_store"}))
-    handler = load_function("update_contact").lambda_handler
+    handler = load_webhooks_and_update()
     assert deliver(handler, "woocommerce", WOO_CUSTOMER, woo_headers)[0] == 200
     drain(handler, queues)
     assert sandbox.state.get_contact(DEMO_CONTACTS[1]["id"])["favoriteStore"] == "Malmö Triangeln"
@@ -358,12 +358,12 @@ def test_users_add_their_own_mappings(secrets_env, queues, sandbox, monkeypatch)
 def test_a_wrong_user_mapping_stops_the_function_at_start(secrets_env, monkeypatch, mapping):
     monkeypatch.setenv("SHOPIFY_ATTRIBUTE_MAP", mapping)
     with pytest.raises(ConfigurationError, match="SHOPIFY_ATTRIBUTE_MAP"):
-        load_function("update_contact")
+        load_function("intake_webhooks")
 
 
 def test_a_platform_without_a_secret_has_no_route(function_env):
     function_env("update_contact")
-    handler = load_function("update_contact").lambda_handler
+    handler = load_webhooks_and_update()
     assert deliver(handler, "shopify", SHOPIFY_CUSTOMER, shopify_headers)[0] == 404
 
 
