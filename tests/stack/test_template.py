@@ -318,3 +318,30 @@ def test_no_function_imports_what_the_layer_leaves_uncompiled():
         m.replace(".", "/") + "/" for p in shipped for m in re.findall(r"aws_lambda_powertools[\w.]*", p.read_text())
     }
     assert [m for m in imported if re.search(UNUSED_POWERTOOLS, m)] == []
+
+
+def test_each_function_reserves_its_concurrency_and_a_queue_consumer_keeps_room_for_the_api(template):
+    """Reserved per function (a slow Engage cannot take the account's whole concurrency); an operation function's
+    default reservation holds its queue's most batches (QueueMaxConcurrency) and API requests besides."""
+    parameters = template["Parameters"]
+    most_batches = max(parameters["QueueMaxConcurrency"]["AllowedValues"])
+    reserved = 0
+    for name, function in template["Resources"].items():
+        if function["Type"] != "AWS::Serverless::Function":
+            continue
+        condition, parameter, _ = function["Properties"]["ReservedConcurrentExecutions"]  # !If [reserves, n, none]
+        assert parameter == f"{name.removesuffix('Function')}Concurrency" and condition.startswith("Reserves")
+        default = parameters[parameter]["Default"]
+        if "Queue" in function["Properties"].get("Events", {}):
+            assert default > most_batches, (name, default)
+        reserved += default
+    assert reserved <= 1000 - 100  # the default account limit less the 100 AWS keeps unreserved
+
+
+def test_every_api_route_sets_the_integration_timeout_and_throttling_answers_503(template):
+    for function in template["Resources"].values():
+        for event in function.get("Properties", {}).get("Events", {}).values():
+            if event["Type"] == "Api":
+                assert event["Properties"]["TimeoutInMillis"] == 29000
+    failure = template["Resources"]["ContactsApi"]["Properties"]["GatewayResponses"]["INTEGRATION_FAILURE"]
+    assert failure["StatusCode"] == 503 and "Retry-After" in failure["ResponseParameters"]["Headers"]
