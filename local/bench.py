@@ -92,6 +92,20 @@ SECRET_POWERTOOLS = """
 from aws_lambda_powertools.utilities import parameters
 parameters.SecretsProvider(boto3_client=session.client("secretsmanager")).get(sys.argv[1], max_age=300)
 """
+# The webhook intake: import, then one signed Shopify delivery verified, checked against the newest, queued.
+INTAKE_COLD_SCRIPT = """
+import time
+started = time.perf_counter()
+import json, sys
+import app
+class Context:
+    aws_request_id = "cold"
+    def get_remaining_time_in_millis(self):
+        return 30000
+answer = app.lambda_handler(json.loads(sys.argv[1]), Context())
+assert answer["statusCode"] == 200, answer
+print(time.perf_counter() - started)
+"""
 COLD_SCRIPT = """
 import time
 started = time.perf_counter()
@@ -179,12 +193,12 @@ class Bench:
                 "WEBHOOK_SIGNING": "off", "IDEMPOTENCY_TABLE": "bench-idempotency",
                 "ENGAGE_TIMEOUT_SECONDS": "5", "POWERTOOLS_METRICS_DISABLED": "false", **extra}  # fmt: skip
 
-    def load(self, **extra: str) -> Any:
-        """A fresh container of the update function."""
+    def load(self, function: str = "update_contact", **extra: str) -> Any:
+        """A fresh container of a function (the update function unless named)."""
         from .stack import LocalFunction
         from .template import read_stack
 
-        return LocalFunction(read_stack().function_named("update_contact"), self.env(**extra)).handler
+        return LocalFunction(read_stack().function_named(function), self.env(**extra)).handler
 
     def latency(self, ms: int) -> None:
         self.sandbox.state.clear_faults()
@@ -247,6 +261,29 @@ class Bench:
                 "cold_start_signed_api_s": statistics.median(api), "cold_start_sqs_batch10_s": statistics.median(batch),
                 "baseline_client_s": with_client,
                 "cold_start_keyed_vs_client_ratio": worse / with_client}  # fmt: skip
+
+    def intake_cold_start(self) -> dict[str, float]:
+        """The webhook intake's cold start: import, and a first signed Shopify delivery verified and queued."""
+        import boto3
+
+        from .bench_webhooks import SECRET, customer, headers
+        from .lambda_runtime import api_event
+
+        runs = 3 if self.quick else 9
+        secret_arn = boto3.client("secretsmanager").create_secret(Name="bench-intake", SecretString=SECRET)["ARN"]
+        queue = boto3.client("sqs").create_queue(QueueName="bench-intake.fifo",
+                                                 Attributes={"FifoQueue": "true"})["QueueUrl"]  # fmt: skip
+        shipped = shipped_layer(Path(self.scratch.name))
+        env = {**os.environ, **self.env(SHOPIFY_WEBHOOK_SECRET_ARN=secret_arn, UPDATE_QUEUE_URL=queue),
+               "PYTHONPATH": os.pathsep.join([str(ROOT / "functions" / "intake_webhooks"), str(shipped)])}  # fmt: skip
+        cold = []
+        for n in range(runs):
+            raw = json.dumps({**customer(n), "updated_at": f"2026-11-27T10:00:{n:02d}+01:00"}).encode()
+            event = api_event("POST", "/webhooks/shopify", raw.decode(), headers(raw))
+            out = subprocess.run([sys.executable, "-c", INTAKE_COLD_SCRIPT, json.dumps(event)], env=env,
+                                 capture_output=True, text=True, check=True).stdout  # fmt: skip
+            cold.append(float(out.strip().splitlines()[-1]))
+        return {"cold_start_webhook_intake_s": statistics.median(cold)}
 
     def signed_api_event(self, command: dict) -> dict:
         from .lambda_runtime import api_event
@@ -567,6 +604,10 @@ def table(results: dict[str, Any]) -> str:
     lines.append(f"| (a first command with an idempotency key) cold start vs importing boto3+requests | "
                  f"{results['cold_start_keyed_ratio']:.2f} | — | "
                  f"{results['cold_start_keyed_s'] * 1000:.0f} ms |")  # fmt: skip
+    if "cold_start_webhook_intake_s" in results:
+        lines.append(f"| (webhook intake) cold start: a first signed Shopify delivery verified and queued | "
+                     f"{results['cold_start_webhook_intake_s'] * 1000:.0f} ms | — | no Engage client; "
+                     f"importing boto3+requests {results['baseline_import_s'] * 1000:.0f} ms |")  # fmt: skip
     lines.append(f"| (Powertools' APIGatewayRestResolver) added to an API cold start | "
                  f"{results['api_resolver_import_ms']:.0f} ms | — | our routing: three static routes |")  # fmt: skip
     lines.append(f"| (first secret read, DynamoDB client already built) ours vs Powertools' get_secret | "
@@ -589,8 +630,8 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(args.quick)
     results: dict[str, Any] = {"quick": args.quick, "python": sys.version.split()[0]}
     try:
-        steps = (bench.cold_start, bench.warm_update, bench.batches, bench.secret_reads, bench.library_costs,
-                 bench.rate_budget, bench.webhooks, bench.layer_size)  # fmt: skip
+        steps = (bench.cold_start, bench.intake_cold_start, bench.warm_update, bench.batches, bench.secret_reads,
+                 bench.library_costs, bench.rate_budget, bench.webhooks, bench.layer_size)  # fmt: skip
         for step in steps:
             results.update(step())
     finally:

@@ -113,10 +113,11 @@ def run(bench: Any, customers: int = 100, deliveries: int = 1000) -> dict[str, A
         queue = sqs.create_queue(QueueName=f"bench-webhooks-{lane}.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
         shops = {"shopify": {"bench.myshopify.com": {"secret": SECRET, "sendOnlyChanged": only_changed == "true"}}}
         shops_arn = secrets.create_secret(Name=f"bench-shops-{lane}", SecretString=json.dumps(shops))["ARN"]
-        handler = bench.load(ENGAGE_BASE_URL=sandbox.url, IDEMPOTENCY_TABLE=table, UPDATE_QUEUE_URL=queue,
-                             SHOPS_SECRET_ARN=shops_arn,
-                             ENGAGE_MAX_REQUESTS_PER_SECOND="200")  # fmt: skip
-        lanes[lane] = (sandbox, handler, SqsEventSource(sqs, queue, handler))
+        settings = {"ENGAGE_BASE_URL": sandbox.url, "IDEMPOTENCY_TABLE": table, "UPDATE_QUEUE_URL": queue,
+                    "SHOPS_SECRET_ARN": shops_arn, "ENGAGE_MAX_REQUESTS_PER_SECOND": "200"}  # fmt: skip
+        intake = bench.load("intake_webhooks", **settings)  # verifies, maps, queues
+        update = bench.load(**settings)  # applies what was queued
+        lanes[lane] = (sandbox, intake, SqsEventSource(sqs, queue, update))
     try:
         bodies = stream(customers, deliveries)
         for start in range(0, len(bodies), 50):

@@ -161,18 +161,40 @@ def as_moto_names_them(statements: list[dict[str, Any]]) -> list[dict[str, Any]]
     return named
 
 
-def _resource_named(request: Any) -> str | None:
-    """The ARN a DynamoDB, Secrets Manager or SQS GetQueueUrl call is about (moto checks those against "*")."""
-    service = request._action.split(":", 1)[0]
+# IAM authorizes each part of a DynamoDB transaction by the action it stands for (moto: by the call's name).
+TRANSACT_PARTS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "Get": "GetItem",
+                  "ConditionCheck": "ConditionCheckItem"}  # fmt: skip
+
+
+def _body(request: Any) -> dict[str, Any]:
     try:
         body = json.loads(request._body or b"{}")
     except ValueError:
-        return None
-    prefix = f"arn:aws:dynamodb:{request._region}:{request.account_id}:table/"
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _table_arn(request: Any, table: str) -> str:
+    return f"arn:aws:dynamodb:{request._region}:{request.account_id}:table/{table}"
+
+
+def _transaction_parts(request: Any) -> list[tuple[str, str]]:
+    """(action, table ARN) of each part of a TransactWriteItems / TransactGetItems call."""
+    parts = []
+    for item in _body(request).get("TransactItems") or []:
+        for kind, part in item.items():
+            parts.append((f"dynamodb:{TRANSACT_PARTS[kind]}", _table_arn(request, part.get("TableName", ""))))
+    return parts
+
+
+def _resource_named(request: Any) -> str | None:
+    """The ARN a DynamoDB, Secrets Manager or SQS GetQueueUrl call is about (moto checks those against "*")."""
+    service = request._action.split(":", 1)[0]
+    body = _body(request)
     if service == "dynamodb" and isinstance(body.get("TableName"), str):
-        return prefix + body["TableName"]
+        return _table_arn(request, body["TableName"])
     if service == "dynamodb" and isinstance(body.get("RequestItems"), dict) and len(body["RequestItems"]) == 1:
-        return prefix + next(iter(body["RequestItems"]))
+        return _table_arn(request, next(iter(body["RequestItems"])))
     if service == "sqs" and isinstance(body.get("QueueName"), str):
         owner = body.get("QueueOwnerAWSAccountId") or request.account_id
         return f"arn:aws:sqs:{request._region}:{owner}:{body['QueueName']}"
@@ -187,7 +209,8 @@ class EnforcedIam:
     moto checks every call's action against the caller's policies, and SQS calls against the
     queue's ARN it names by URL; DynamoDB, Secrets Manager and GetQueueUrl calls it checks against
     "*" only, so the table's, secret's or queue's ARN the call names is filled in here before moto's
-    own check runs (as AWS checks them).
+    own check runs (as AWS checks them); a DynamoDB transaction is checked part by part, by the action
+    each part stands for, as IAM authorizes it.
     """
 
     def __init__(self) -> None:
@@ -205,15 +228,23 @@ class EnforcedIam:
 
         checks, original = self.checks, IAMRequest.check_action_permitted
 
-        def check_action_permitted(request: Any, resource: str) -> None:
-            if resource == "*":
-                resource = _resource_named(request) or resource
+        def check_one(request: Any, action: str, resource: str) -> None:
+            called, request._action = request._action, action
             try:
                 original(request, resource)
             except Exception:
-                checks.append((request._action, resource, False))
+                checks.append((action, resource, False))
                 raise
-            checks.append((request._action, resource, True))
+            finally:
+                request._action = called
+            checks.append((action, resource, True))
+
+        def check_action_permitted(request: Any, resource: str) -> None:
+            if request._action in ("dynamodb:TransactWriteItems", "dynamodb:TransactGetItems"):
+                for action, table in _transaction_parts(request):
+                    check_one(request, action, table)
+                return
+            check_one(request, request._action, _resource_named(request) or resource if resource == "*" else resource)
 
         self._restore = lambda: setattr(IAMRequest, "check_action_permitted", original)
         IAMRequest.check_action_permitted = check_action_permitted

@@ -130,6 +130,26 @@ def load_function(name: str, root=ROOT):
     return module
 
 
+class WebhooksThenUpdate:
+    """The webhook intake and the update function as API Gateway and the update queue reach them: an API
+    event (POST /webhooks/PLATFORM) goes to the intake, which queues; anything else (an SQS batch) to update."""
+
+    def __init__(self, intake, update):
+        self.intake, self.update = intake, update
+
+    def __call__(self, event, context):
+        from engage_contact.triggers.detect import is_api_event
+
+        return (self.intake if is_api_event(event) else self.update)(event, context)
+
+
+def load_webhooks_and_update(root=ROOT):
+    """Both functions imported fresh in the current environment (the intake's variables are the update's plus
+    the platforms'), as one handler: see `WebhooksThenUpdate`."""
+    return WebhooksThenUpdate(load_function("intake_webhooks", root).lambda_handler,
+                              load_function("update_contact", root).lambda_handler)  # fmt: skip
+
+
 class Queues:
     """Each function's FIFO queue and dead-letter queue, in moto, without content-based deduplication."""
 

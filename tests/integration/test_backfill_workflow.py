@@ -1,10 +1,10 @@
-"""statemachine/backfill.asl.json in moto's Step Functions interpreter, the update function as its Lambda task.
+"""statemachine/backfill.asl.json in moto's Step Functions interpreter, the backfill function as its Lambda task.
 
 moto's interpreter (5.2) has no ItemBatcher and no JSONL ItemReader, so the Distributed Map itself does not
 run there: its ItemProcessor is run as a state machine of its own on the batch input the Map would hand it
 ({"Items": [{"index", "value"}], "BatchInput": {"id", "mapping"}}), and the states after the Map (the
 wait-and-check loop and the report written to S3) are run from CountRows on. Between the two, the queued
-commands are applied by the same function through its SQS trigger, against the sandbox.
+commands are applied by the update function through its SQS trigger, against the sandbox.
 """
 
 from __future__ import annotations
@@ -41,7 +41,13 @@ def update_function(function_env, queues, monkeypatch):
 
 
 @pytest.fixture
-def machine(update_function, monkeypatch, tmp_path):
+def backfill_function(update_function):
+    """The backfill's own function (intake: it reads rows and queues commands, with no Engage client)."""
+    return load_function("intake_backfill").lambda_handler
+
+
+@pytest.fixture
+def machine(backfill_function, monkeypatch, tmp_path):
     """A part of the backfill state machine, created in moto with the template's substitutions."""
     from moto.core.config import default_user_config
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
@@ -56,7 +62,7 @@ def machine(update_function, monkeypatch, tmp_path):
         text = json.dumps(definition).replace("${BackfillBucket}", BUCKET).replace("${BackfillReportPrefix}", REPORTS)
         path = tmp_path / "part.asl.json"
         path.write_text(text)
-        return LocalWorkflow({"UpdateContactFunction": update_function}, REGION, definition=path)
+        return LocalWorkflow({"IntakeBackfillFunction": backfill_function}, REGION, definition=path)
 
     return make
 
@@ -89,7 +95,7 @@ def apply_queued(queues, update_function):
         pass
 
 
-def test_the_map_hands_each_batch_to_the_update_function_which_queues_its_commands(machine, queues):
+def test_the_map_hands_each_batch_to_the_backfill_function_which_queues_its_commands(machine, queues):
     batch = rows("new.one@example.com", "", "new.two@example.com")
     execution = machine(item_processor()).run(batch_input("bf-a", batch, first_index=100))
     assert execution["status"] == "SUCCEEDED", execution
@@ -160,10 +166,10 @@ def test_a_dead_lettered_row_is_counted_and_a_redriven_one_moves_to_applied(mach
     assert (report["applied"], report["deadLettered"], report["redriven"], report["complete"]) == (1, 0, 1, True)
 
 
-def test_the_mapping_is_checked_against_the_files_header_before_any_row(update_function):
+def test_the_mapping_is_checked_against_the_files_header_before_any_row(backfill_function):
     check = {"id": "bf-f", "mapping": "shopify", "format": "csv", "head": "\ufeffEmail,First Name\nx@example.com,X\n"}
     with pytest.raises(Exception) as refused:
-        update_function({"backfillCheck": check}, LocalContext())
+        backfill_function({"backfillCheck": check}, LocalContext())
     assert type(refused.value).__name__ == "InvalidRequest" and "Last Name" in str(refused.value)
     check["mapping"] = {"lookup": {"email": "Email"}, "columns": {"First Name": "firstName"}}
-    assert update_function({"backfillCheck": check}, LocalContext())["checked"] is True
+    assert backfill_function({"backfillCheck": check}, LocalContext())["checked"] is True

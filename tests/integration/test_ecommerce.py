@@ -22,7 +22,7 @@ from local.engage_sandbox import DEMO_CONTACTS
 from local.engage_sandbox.state import Fault
 from local.lambda_runtime import LocalContext, SqsEventSource, api_event, send_command
 
-from ..conftest import REGION, ROOT, load_function
+from ..conftest import REGION, ROOT, load_function, load_webhooks_and_update
 
 ANNA = DEMO_CONTACTS[0]["id"]
 SHOPIFY_SECRET = "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"
@@ -122,7 +122,7 @@ def secrets_env(function_env, queues, monkeypatch):
 
 @pytest.fixture
 def update(secrets_env):
-    return load_function("update_contact").lambda_handler
+    return load_webhooks_and_update()
 
 
 def deliver(handler, platform, body, headers):
@@ -186,7 +186,7 @@ def test_a_forged_or_missing_signature_is_401_and_nothing_is_queued(update, queu
 
 def test_a_rotating_secret_accepts_current_and_previous(update, secrets_env, queues, sandbox):
     secrets_env.set("shopify", "secret", {"current": "new-secret", "previous": SHOPIFY_SECRET})
-    handler = load_function("update_contact").lambda_handler
+    handler = load_webhooks_and_update()
     assert deliver(handler, "shopify", SHOPIFY_CUSTOMER, shopify_headers)[0] == 200
     assert deliver(handler, "shopify", SHOPIFY_CUSTOMER,
                    lambda raw: shopify_headers(raw, secret="new-secret", webhook_id="other"))[0] == 200  # fmt: skip
@@ -282,7 +282,7 @@ def test_a_deployment_that_names_its_shops_refuses_the_others(
 ):
     """A public app's secret is shared by every store that installs it: the secret alone is not enough."""
     secrets_env.set(platform, "secret", "another-shops-secret", shop=listed)
-    handler = load_function("update_contact").lambda_handler
+    handler = load_webhooks_and_update()
     capsys.readouterr()
     status, body = deliver(handler, platform, customer, lambda raw: {**headers(raw), source_header: other})
     assert (status, body["error"]) == (401, "Unauthorized") and "shops document" in body["message"]
@@ -401,7 +401,7 @@ def test_two_woocommerce_customers_saved_in_one_second_are_both_applied(update, 
 
 def test_users_add_their_own_mappings(secrets_env, queues, sandbox, monkeypatch):
     secrets_env.set("woocommerce", "attributeMap", {"favoriteStore": "meta:favorite_store"})
-    handler = load_function("update_contact").lambda_handler
+    handler = load_webhooks_and_update()
     assert deliver(handler, "woocommerce", WOO_CUSTOMER, woo_headers)[0] == 200
     drain(handler, queues)
     assert sandbox.state.get_contact(DEMO_CONTACTS[1]["id"])["favoriteStore"] == "Malmö Triangeln"
@@ -414,12 +414,12 @@ def test_users_add_their_own_mappings(secrets_env, queues, sandbox, monkeypatch)
 def test_a_wrong_user_mapping_stops_the_function_at_start(secrets_env, monkeypatch, mapping):
     secrets_env.setting("SHOPIFY_ATTRIBUTE_MAP", mapping)
     with pytest.raises(ConfigurationError, match=r"shopify shop 'example\.myshopify\.com': 'attributeMap'"):
-        load_function("update_contact")
+        load_function("intake_webhooks")
 
 
 def test_a_platform_without_a_secret_has_no_route(function_env):
     function_env("update_contact")
-    handler = load_function("update_contact").lambda_handler
+    handler = load_webhooks_and_update()
     assert deliver(handler, "shopify", SHOPIFY_CUSTOMER, shopify_headers)[0] == 404
 
 

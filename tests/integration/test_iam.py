@@ -28,6 +28,7 @@ from local.signing import signed_headers
 from local.template import read_stack
 
 from ..conftest import FUNCTIONS, REGION, load_function
+from .test_ecommerce import SHOPIFY_CUSTOMER, SHOPIFY_SECRET, WOO_CUSTOMER, WOO_SECRET, shopify_headers, woo_headers
 
 pytestmark = pytest.mark.slow
 ANNA, BERTIL, CECILIA = (c["id"] for c in DEMO_CONTACTS)
@@ -48,10 +49,14 @@ def sam_template():
 
 @pytest.fixture
 def refs(api_key_secret, webhook_secret, idempotency_table, queues):
-    """The template's parameters and resources, as moto made them."""
+    """The template's parameters and resources, as moto made them (both platforms and the backfill switched on)."""
     table = boto3.client("dynamodb", region_name=REGION).describe_table(TableName=idempotency_table)["Table"]
+    secrets = boto3.client("secretsmanager", region_name=REGION)
     found = {"EngageApiKeySecretArn": api_key_secret, "WebhookSecret": webhook_secret[0],
-             "IdempotencyTable": idempotency_table, "IdempotencyTable.Arn": table["TableArn"]}  # fmt: skip
+             "IdempotencyTable": idempotency_table, "IdempotencyTable.Arn": table["TableArn"],
+             "ShopifyWebhookSecretArn": secrets.create_secret(Name="shopify", SecretString=SHOPIFY_SECRET)["ARN"],
+             "WooCommerceWebhookSecretArn": secrets.create_secret(Name="woo", SecretString=WOO_SECRET)["ARN"],
+             "BackfillBucket": "backfill-bucket"}  # fmt: skip
     for queue, name in QUEUES.items():
         dead = STACK.queues[queue].dead_letter
         for logical_id, url in ((queue, queues.urls[name]), (dead, queues.urls[f"{name}-dlq"])):
@@ -91,10 +96,19 @@ class Harness:
         self.admin = role_credentials("test-admin", [{"Effect": "Allow", "Action": "*", "Resource": "*"}])
         self.role = role_credentials(f"{name}-role", statements)
         self.name, self.refs = name, refs
-        function_env(name)
-        for key, value in self.role.items():
+        function_env("update_contact" if name.startswith("intake_") else name)
+        intake = {"UPDATE_QUEUE_URL": refs["UpdateContactQueue"], "PROMOTE_QUEUE_URL": refs["PromoteContactQueue"],
+                  "SHOPIFY_WEBHOOK_SECRET_ARN": refs["ShopifyWebhookSecretArn"],
+                  "WOOCOMMERCE_WEBHOOK_SECRET_ARN": refs["WooCommerceWebhookSecretArn"],
+                  "SHOPIFY_PROMOTE_ON_ACCOUNT": "true", "DEAD_LETTER_QUEUE_URL": ""}  # fmt: skip
+        for key, value in {**(intake if name.startswith("intake_") else {}), **self.role}.items():
             monkeypatch.setenv(key, value)
         self.handler = load_function(name).lambda_handler
+
+    def deliver(self, platform, customer, headers):
+        raw = json.dumps(customer).encode()
+        event = api_event("POST", f"/webhooks/{platform}", raw.decode(), headers(raw))
+        return self.handler(event, LocalContext(timeout_seconds=30))
 
     def api(self, body, secret):
         text = json.dumps(body)
@@ -164,3 +178,39 @@ def test_a_call_the_role_does_not_grant_is_seen_even_when_the_code_swallows_its_
         operation_paths(harness, webhook_secret, sandbox)
     assert [action for action, _ in iam.denied()] == ["dynamodb:BatchGetItem"]
     assert sandbox.state.get_contact(BERTIL)["city"] == "Malmö"  # the batch went on without it
+
+
+def test_the_webhook_intake_verifies_and_queues_with_only_its_template_role(
+    sam_template, refs, function_env, monkeypatch, queues
+):
+    """It reads only the platforms' secrets and writes only the update and promote queues: never the Engage key."""
+    harness = Harness("intake_webhooks", sam_template, refs, function_env, monkeypatch)
+    with EnforcedIam() as iam:
+        assert harness.deliver("shopify", SHOPIFY_CUSTOMER, shopify_headers)["statusCode"] == 200
+        assert harness.deliver("woocommerce", WOO_CUSTOMER, woo_headers)["statusCode"] == 200
+    assert iam.denied() == []
+    assert iam.allowed_actions() >= {"secretsmanager:GetSecretValue", "dynamodb:UpdateItem", "sqs:SendMessage"}
+    touched = {resource for _, resource, _ in iam.checks}
+    assert {refs["UpdateContactQueue.Arn"], refs["PromoteContactQueue.Arn"]} <= touched
+    assert refs["EngageApiKeySecretArn"] not in touched
+    granted = json.dumps(function_statements(sam_template, refs)["IntakeWebhooksFunction"])
+    assert refs["EngageApiKeySecretArn"] not in granted and refs["WebhookSecret"] not in granted
+    assert len(queues.messages("promote_contact")) == 1  # Anna has an account: her promotion queued too
+
+
+def test_the_backfill_tasks_queue_and_count_with_only_their_template_role(
+    sam_template, refs, function_env, monkeypatch, queues
+):
+    harness = Harness("intake_backfill", sam_template, refs, function_env, monkeypatch)
+    mapping = {"lookup": {"email": "Email"}, "columns": {"City": "city"}}
+    rows = [{"Email": "anna@example.com", "City": "Lund"}, {"Email": "", "City": "Ystad"}]
+    with EnforcedIam() as iam:
+        check = {"id": "iam", "mapping": mapping, "format": "csv", "head": "Email,City\n"}
+        assert harness.handler({"backfillCheck": check}, LocalContext())["checked"] is True
+        queued = harness.handler({"backfill": {"id": "iam", "mapping": mapping, "rows": rows}}, LocalContext())
+        report = harness.handler({"backfillReport": {"id": "iam"}}, LocalContext())
+    assert iam.denied() == []
+    assert (queued["queued"], queued["invalid"], report["rows"]) == (1, 1, 2)
+    assert iam.allowed_actions() >= {"sqs:SendMessageBatch", "dynamodb:UpdateItem", "dynamodb:GetItem"}
+    assert not any(action.startswith("secretsmanager:") for action, _, _ in iam.checks)
+    assert len(queues.messages("update_contact")) == 1

@@ -17,7 +17,7 @@ from engage_contact.errors import ConfigurationError
 from local.engage_sandbox.state import Fault
 from local.lambda_runtime import SqsEventSource
 
-from ..conftest import load_function
+from ..conftest import load_function, load_webhooks_and_update
 from .test_ecommerce import (  # noqa: F401
     SHOPIFY_CUSTOMER,
     WOO_CUSTOMER,
@@ -59,7 +59,7 @@ def shop(secrets_env, function_env, queues, monkeypatch):
             secrets_env.set("shopify", "createIfMissing", create)
         for name, value in settings.items():
             secrets_env.setting(name, value)
-        updater = load_function("update_contact").lambda_handler
+        updater = load_webhooks_and_update()
         return Shop(queues, updater, promoter)
 
     return build
@@ -118,7 +118,7 @@ def test_a_deployment_may_turn_it_off_per_platform(shop, queues, sandbox):
 def test_a_wrong_send_only_changed_setting_stops_the_function_at_start(secrets_env, monkeypatch, value):
     secrets_env.setting("WOOCOMMERCE_SEND_ONLY_CHANGED", value)
     with pytest.raises(ConfigurationError, match=r"woocommerce shop '.*': 'sendOnlyChanged'"):
-        load_function("update_contact")
+        load_function("intake_webhooks")
 
 
 # --- promote on account: what is queued -----------------------------------------------------------------------
@@ -169,14 +169,14 @@ def test_a_wrong_promote_setting_stops_the_function_at_start(secrets_env, monkey
     monkeypatch.setenv("PROMOTE_QUEUE_URL", queues.urls["promote_contact"])
     secrets_env.setting("SHOPIFY_PROMOTE_ON_ACCOUNT", value)
     with pytest.raises(ConfigurationError, match=r"shopify shop '.*': 'promoteOnAccount'"):
-        load_function("update_contact")
+        load_function("intake_webhooks")
 
 
 def test_promotion_without_the_promote_queue_stops_the_function_at_start(secrets_env, monkeypatch):
     monkeypatch.delenv("PROMOTE_QUEUE_URL", raising=False)
     secrets_env.setting("WOOCOMMERCE_PROMOTE_ON_ACCOUNT", "true")
     with pytest.raises(ConfigurationError, match="PROMOTE_QUEUE_URL"):
-        load_function("update_contact")
+        load_function("intake_webhooks")
 
 
 # --- promote on account: it converges ----------------------------------------------------------------------

@@ -118,13 +118,20 @@ def test_the_outage_tolerance_gives_the_receive_counts_within_retention_and_idem
 
 def test_each_function_reports_batch_item_failures_with_bounded_concurrency(template):
     functions = {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
-    assert {f["Properties"]["CodeUri"].strip("/").split("/")[-1] for f in functions.values()} == set(FUNCTIONS)
-    for function in functions.values():
+    operations = {k: v for k, v in functions.items() if "Queue" in v["Properties"].get("Events", {})}
+    assert {f["Properties"]["CodeUri"].strip("/").split("/")[-1] for f in operations.values()} == set(FUNCTIONS)
+    assert set(functions) - set(operations) == set(INTAKE_QUEUES)  # the intake: no queue of its own
+    for function in operations.values():
         sqs = function["Properties"]["Events"]["Queue"]["Properties"]
         assert sqs["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         assert "MaximumConcurrency" in sqs["ScalingConfig"]
         env = function["Properties"]["Environment"]["Variables"]
         assert logical_id(env["DEAD_LETTER_QUEUE_URL"]).endswith("DeadLetterQueue")
+
+
+# The intake functions only send, and only to the queues of the functions that apply what they queue.
+INTAKE_QUEUES = {"IntakeWebhooksFunction": ("UpdateContactQueue", "PromoteContactQueue"),
+                 "IntakeBackfillFunction": ("UpdateContactQueue",)}  # fmt: skip
 
 
 def test_policies_grant_each_function_only_its_own_queues(template):
@@ -134,13 +141,17 @@ def test_policies_grant_each_function_only_its_own_queues(template):
         stem = name.removesuffix("Function")
         statements = function["Properties"]["Policies"][0]["Statement"]
         for statement in statements:
+            statement = statement[1] if isinstance(statement, list) else statement  # !If [condition, it, NoValue]
             assert "*" not in json.dumps(statement["Action"]), statement
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             if any(a.startswith("sqs:") for a in actions):
-                # and update may put promotions (a shop customer who opened an account) on promote's queue
-                promotes = name == "UpdateContactFunction" and actions == ["sqs:SendMessage"]
-                allowed = (stem, "PromoteContactQueue") if promotes else (stem,)
-                assert logical_id(statement["Resource"]).startswith(allowed), (name, statement)
+                resources = (
+                    statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+                )
+                if name in INTAKE_QUEUES:
+                    assert actions == ["sqs:SendMessage"], (name, statement)
+                allowed = INTAKE_QUEUES.get(name, (stem,))
+                assert all(logical_id(r).startswith(allowed) for r in resources), (name, statement)
 
 
 UNUSED_POWERTOOLS = re.search(r"^UNUSED = (.+)$", (ROOT / "layers" / "engage_common" / "Makefile").read_text(),
@@ -307,3 +318,30 @@ def test_no_function_imports_what_the_layer_leaves_uncompiled():
         m.replace(".", "/") + "/" for p in shipped for m in re.findall(r"aws_lambda_powertools[\w.]*", p.read_text())
     }
     assert [m for m in imported if re.search(UNUSED_POWERTOOLS, m)] == []
+
+
+def test_each_function_reserves_its_concurrency_and_a_queue_consumer_keeps_room_for_the_api(template):
+    """Reserved per function (a slow Engage cannot take the account's whole concurrency); an operation function's
+    default reservation holds its queue's most batches (QueueMaxConcurrency) and API requests besides."""
+    parameters = template["Parameters"]
+    most_batches = max(parameters["QueueMaxConcurrency"]["AllowedValues"])
+    reserved = 0
+    for name, function in template["Resources"].items():
+        if function["Type"] != "AWS::Serverless::Function":
+            continue
+        condition, parameter, _ = function["Properties"]["ReservedConcurrentExecutions"]  # !If [reserves, n, none]
+        assert parameter == f"{name.removesuffix('Function')}Concurrency" and condition.startswith("Reserves")
+        default = parameters[parameter]["Default"]
+        if "Queue" in function["Properties"].get("Events", {}):
+            assert default > most_batches, (name, default)
+        reserved += default
+    assert reserved <= 1000 - 100  # the default account limit less the 100 AWS keeps unreserved
+
+
+def test_every_api_route_sets_the_integration_timeout_and_throttling_answers_503(template):
+    for function in template["Resources"].values():
+        for event in function.get("Properties", {}).get("Events", {}).values():
+            if event["Type"] == "Api":
+                assert event["Properties"]["TimeoutInMillis"] == 29000
+    failure = template["Resources"]["ContactsApi"]["Properties"]["GatewayResponses"]["INTEGRATION_FAILURE"]
+    assert failure["StatusCode"] == 503 and "Retry-After" in failure["ResponseParameters"]["Headers"]

@@ -20,7 +20,7 @@ FLOORS = [
     {"find_or_create", "only_changed"},
     {"operations", "settings"},
     {"container"},
-    {"handler"},
+    {"handler", "intake"},
 ]
 
 

@@ -1,8 +1,9 @@
-"""The shared layer of engage-contact-functions: everything the three functions have in common.
+"""The shared layer of engage-contact-functions: everything the functions have in common.
 
 Rooms, each importing only those below it (a test checks it):
 
-- `handler` (the three triggers, one path) and `container` (the composition root), `operations`
+- `handler` (the three operation functions: their three triggers, one path), `intake` (the webhook
+  and backfill functions: verify, map, queue, no Engage client) and `container` (the composition root), `operations`
   (what each function does with a checked command) with `find_or_create` (a missing contact created,
   one key one contact) and `only_changed` (the record of what Engage last confirmed, kept truthful),
   `settings` (the environment, read once);

@@ -82,7 +82,8 @@ class Container:
         self.aws = aws or AwsClients()
         self._lock = threading.RLock()  # a store built once builds the client it uses once
         self._built: dict[str, Any] = {}
-        self.engage = engage or engage_client(settings, self.secrets, self.dynamodb)
+        if engage is not None:
+            self._built["engage"] = engage
         self.queues = Queues(lambda: self.aws("sqs"))
         self.queue_settings = QueueSettings(
             settings.dead_letter_queue_url, settings.max_receive_count, settings.batch_concurrency
@@ -91,6 +92,12 @@ class Container:
     @classmethod
     def from_env(cls) -> Container:
         return cls(Settings.from_env())
+
+    @property
+    def engage(self) -> EngageClient:
+        """The Engage client, built on first use: the intake functions (webhooks, backfill batches) never build
+        one, and their roles cannot read the key; the operation functions build it at start (`make_handler`)."""
+        return self.once("engage", lambda: engage_client(self.settings, self.secrets, self.dynamodb))
 
     def signing_secrets(self, arn: str, what: str) -> list[str]:
         """A signing secret's keys (current and previous while it is rotated), read through the container's cache."""
@@ -227,7 +234,7 @@ class Container:
         self.queues.send_command(self.settings.promote_queue_url, command, message_group(command), deduplication_id)
 
     def backfill(self) -> Any:
-        """A backfill's batches, checks and reports (the update function's Step Functions shapes)."""
+        """A backfill's batches, checks and reports (the backfill function's Step Functions tasks)."""
 
         def build() -> Any:
             from .backfill.batch import Backfill

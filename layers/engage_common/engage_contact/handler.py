@@ -17,14 +17,12 @@ from .errors import EngageContactError, InternalError
 from .observability import correlate
 from .operations import execute
 from .triggers import api_gateway
-from .triggers.detect import is_api_event, is_shopify_eventbridge_event, is_sqs_event
+from .triggers.detect import is_api_event, is_sqs_event
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 Handler = Callable[[Any, Any], Any]
-# The update function's backfill shapes (direct invocation by the backfill state machine): field -> Backfill method
-BACKFILL_SHAPES = {"backfill": "queue", "backfillCheck": "check", "backfillReport": "report"}
 
 
 class ContactFunction:
@@ -33,8 +31,6 @@ class ContactFunction:
     def __init__(self, operation: Operation, container: Container) -> None:
         self.operation = Operation(operation)
         self.container = container
-        if self.operation is Operation.UPDATE:  # the function that serves the shops: a bad document stops it here
-            container.check_shops()
 
     def __call__(self, event: Any, context: Any) -> Any:
         try:
@@ -117,12 +113,7 @@ class ContactFunction:
         """Step Functions or the SDK: the event is the command; errors are raised with the contract's names."""
         correlate(getattr(context, "aws_request_id", None))
         data = decode_json(event) if isinstance(event, str | bytes) else event
-        shape = next((k for k in BACKFILL_SHAPES if isinstance(data, dict) and set(data) == {k}), None)
         try:
-            if self.operation is Operation.UPDATE and is_shopify_eventbridge_event(data):
-                return self.container.platform_route().on_eventbridge(data)
-            if shape is not None and self.operation is Operation.UPDATE:
-                return self.on_backfill(shape, data[shape])
             return self.run(data, context, "direct")
         except EngageContactError:
             raise
@@ -138,16 +129,7 @@ class ContactFunction:
             self.count_backfill_row(data, "applied")
         return result
 
-    # --- backfill --------------------------------------------------------------------------
-    def on_backfill(self, shape: str, body: Any) -> dict[str, Any]:
-        try:
-            result = getattr(self.container.backfill(), BACKFILL_SHAPES[shape])(body)
-        except Exception as error:
-            observability.failure(self.operation.value, error, shape)
-            raise
-        observability.logger.info(shape, extra={k: v for k, v in result.items() if k != "invalidRows"})
-        return result
-
+    # --- a backfill row's outcome, counted (the backfill function queued it: intake.BackfillTasks) ----------
     def on_dead_letter(self, record: SQSRecord, error: BaseException) -> None:
         try:
             data = decode_json(record.body or "")
@@ -175,8 +157,6 @@ class ContactFunction:
         context = api_gateway.AnswerBy(context)  # from here on, everything plans within the API's answer time
         request = api_gateway.ApiRequest(event)
         correlate(request.request_id)
-        if self.operation is Operation.UPDATE and request.path.startswith("/webhooks/"):
-            return self.container.platform_route()(request)
         problem = api_gateway.route_problem(request, api_gateway.ROUTES.get(request.path) is self.operation)
         if problem is not None:
             return problem
@@ -221,4 +201,6 @@ def _contact_id(record: dict[str, Any]) -> str | None:
 
 def make_handler(operation: Operation) -> Handler:
     """Build the function once per container; bad configuration fails here, naming the variable."""
-    return ContactFunction(operation, Container.from_env())
+    container = Container.from_env()
+    _ = container.engage  # the Engage client at start, as Lambda's init phase is the cheaper place for it
+    return ContactFunction(operation, container)
