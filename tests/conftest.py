@@ -131,16 +131,18 @@ def load_function(name: str, root=ROOT):
 
 
 class WebhooksThenUpdate:
-    """The webhook intake and the update function as API Gateway and the update queue reach them: an API
-    event (POST /webhooks/PLATFORM) goes to the intake, which queues; anything else (an SQS batch) to update."""
+    """The webhook intake and the update function as API Gateway, EventBridge and the update queue reach them:
+    an API event (POST /webhooks/PLATFORM) or a Shopify EventBridge event goes to the intake, which queues;
+    anything else (an SQS batch) to update."""
 
     def __init__(self, intake, update):
         self.intake, self.update = intake, update
 
     def __call__(self, event, context):
-        from engage_contact.triggers.detect import is_api_event
+        from engage_contact.triggers.detect import is_api_event, is_shopify_eventbridge_event
 
-        return (self.intake if is_api_event(event) else self.update)(event, context)
+        to_intake = is_api_event(event) or is_shopify_eventbridge_event(event)
+        return (self.intake if to_intake else self.update)(event, context)
 
 
 def load_webhooks_and_update(root=ROOT):

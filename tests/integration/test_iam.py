@@ -28,7 +28,16 @@ from local.signing import signed_headers
 from local.template import read_stack
 
 from ..conftest import FUNCTIONS, REGION, load_function
-from .test_ecommerce import SHOPIFY_CUSTOMER, SHOPIFY_SECRET, WOO_CUSTOMER, WOO_SECRET, shopify_headers, woo_headers
+from .test_ecommerce import (
+    SHOPIFY_CUSTOMER,
+    SHOPIFY_SECRET,
+    SHOPIFY_SHOP,
+    WOO_CUSTOMER,
+    WOO_SECRET,
+    WOO_SHOP,
+    shopify_headers,
+    woo_headers,
+)
 
 pytestmark = pytest.mark.slow
 ANNA, BERTIL, CECILIA = (c["id"] for c in DEMO_CONTACTS)
@@ -38,6 +47,9 @@ LOGICAL = {spec.name: logical_id for logical_id, spec in STACK.functions.items()
 QUEUES = {f"{STACK.functions[LOGICAL[name]].queue}": name for name in FUNCTIONS}
 ROUTES = {"update_contact": "/contacts/update", "promote_contact": "/contacts/promote",
           "change_contact_type": "/contacts/contact-type"}  # fmt: skip
+# both platforms served, Shopify's customers with an account promoted
+SHOPS = {"shopify": {SHOPIFY_SHOP: {"secret": SHOPIFY_SECRET, "promoteOnAccount": True}},
+         "woocommerce": {WOO_SHOP: {"secret": WOO_SECRET}}}  # fmt: skip
 TRUST_ANYONE = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]})  # fmt: skip
 
@@ -54,8 +66,7 @@ def refs(api_key_secret, webhook_secret, idempotency_table, queues):
     secrets = boto3.client("secretsmanager", region_name=REGION)
     found = {"EngageApiKeySecretArn": api_key_secret, "WebhookSecret": webhook_secret[0],
              "IdempotencyTable": idempotency_table, "IdempotencyTable.Arn": table["TableArn"],
-             "ShopifyWebhookSecretArn": secrets.create_secret(Name="shopify", SecretString=SHOPIFY_SECRET)["ARN"],
-             "WooCommerceWebhookSecretArn": secrets.create_secret(Name="woo", SecretString=WOO_SECRET)["ARN"],
+             "ShopsSecretArn": secrets.create_secret(Name="shops", SecretString=json.dumps(SHOPS))["ARN"],
              "BackfillBucket": "backfill-bucket"}  # fmt: skip
     for queue, name in QUEUES.items():
         dead = STACK.queues[queue].dead_letter
@@ -98,9 +109,7 @@ class Harness:
         self.name, self.refs = name, refs
         function_env("update_contact" if name.startswith("intake_") else name)
         intake = {"UPDATE_QUEUE_URL": refs["UpdateContactQueue"], "PROMOTE_QUEUE_URL": refs["PromoteContactQueue"],
-                  "SHOPIFY_WEBHOOK_SECRET_ARN": refs["ShopifyWebhookSecretArn"],
-                  "WOOCOMMERCE_WEBHOOK_SECRET_ARN": refs["WooCommerceWebhookSecretArn"],
-                  "SHOPIFY_PROMOTE_ON_ACCOUNT": "true", "DEAD_LETTER_QUEUE_URL": ""}  # fmt: skip
+                  "SHOPS_SECRET_ARN": refs["ShopsSecretArn"], "DEAD_LETTER_QUEUE_URL": ""}  # fmt: skip
         for key, value in {**(intake if name.startswith("intake_") else {}), **self.role}.items():
             monkeypatch.setenv(key, value)
         self.handler = load_function(name).lambda_handler
@@ -186,6 +195,7 @@ def test_the_webhook_intake_verifies_and_queues_with_only_its_template_role(
     """It reads only the platforms' secrets and writes only the update and promote queues: never the Engage key."""
     harness = Harness("intake_webhooks", sam_template, refs, function_env, monkeypatch)
     with EnforcedIam() as iam:
+        harness.handler = load_function("intake_webhooks").lambda_handler  # its start reads the shops document
         assert harness.deliver("shopify", SHOPIFY_CUSTOMER, shopify_headers)["statusCode"] == 200
         assert harness.deliver("woocommerce", WOO_CUSTOMER, woo_headers)["statusCode"] == 200
     assert iam.denied() == []

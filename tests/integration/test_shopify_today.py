@@ -16,7 +16,7 @@ from engage_contact.errors import ConfigurationError
 from local.engage_sandbox import DEMO_CONTACTS
 from local.lambda_runtime import LocalContext, send_command
 
-from ..conftest import ROOT, load_function
+from ..conftest import ROOT, load_function, load_webhooks_and_update
 from .test_ecommerce import (  # noqa: F401
     SHOPIFY_CUSTOMER,
     deliver,
@@ -231,7 +231,7 @@ def test_an_unsubscribe_of_someone_engage_does_not_know_creates_nothing_and_is_c
     secrets_env, queues, sandbox, monkeypatch, capsys, log_output
 ):
     secrets_env.set("shopify", "createIfMissing", {"contactType": "Contact", "source": "ECOM"})
-    update = load_function("update_contact").lambda_handler
+    update = load_webhooks_and_update()
     before = len(sandbox.state.list_contacts())
     assert send(update, EMAIL_TOPIC, email_consent("unsubscribed", address="nobody@example.com", customer_id=5))[1][
         "queued"
@@ -247,7 +247,7 @@ def test_an_unsubscribe_of_someone_engage_does_not_know_creates_nothing_and_is_c
 def test_a_subscribe_of_someone_engage_does_not_know_follows_create_if_missing(secrets_env, queues, sandbox,
                                                                               monkeypatch):  # fmt: skip
     secrets_env.set("shopify", "createIfMissing", {"contactType": "Contact", "source": "ECOM"})
-    update = load_function("update_contact").lambda_handler
+    update = load_webhooks_and_update()
     assert send(update, EMAIL_TOPIC, email_consent("subscribed", address="new@example.com", customer_id=6))[1]["queued"]
     drain(update, queues)
     (create,) = engage_calls(sandbox, "create")
@@ -314,7 +314,7 @@ def test_account_topics_update_the_profile(update, queues, sandbox, topic):
 def test_an_enabled_account_is_promoted_once_though_enable_and_update_both_arrive(secrets_env, queues, monkeypatch):
     monkeypatch.setenv("PROMOTE_QUEUE_URL", queues.urls["promote_contact"])
     secrets_env.set("shopify", "promoteOnAccount", True)
-    update = load_function("update_contact").lambda_handler
+    update = load_webhooks_and_update()
     enabled = {**TODAY_CUSTOMER, "email": "bertil@example.com", "state": "enabled"}
     sent = [
         (enabled, "customers/enable", "evt-enable"),
@@ -338,7 +338,7 @@ def test_a_deployment_configured_as_before_fails_at_start_saying_what_to_add(fun
     function_env("update_contact")
     monkeypatch.setenv(variable, "arn:aws:secretsmanager:eu-north-1:123456789012:secret:shopify")
     with pytest.raises(ConfigurationError) as caught:
-        load_function("update_contact")
+        load_function("intake_webhooks")
     message = str(caught.value)
     assert variable in message and "SHOPS_SECRET_ARN" in message and '"secret"' in message
     assert ("myshopify.com" if variable.startswith("SHOPIFY") else "https://") in message
@@ -358,7 +358,7 @@ def test_a_deployment_configured_as_before_fails_at_start_saying_what_to_add(fun
 def test_a_bad_shops_document_fails_at_start_naming_the_shop_and_the_field(secrets_env, document, named):
     secrets_env.write(document)
     with pytest.raises(ConfigurationError) as caught:
-        load_function("update_contact")
+        load_function("intake_webhooks")
     assert named in str(caught.value)
 
 
@@ -367,7 +367,7 @@ def test_each_shop_has_its_own_secret_and_settings(secrets_env, queues, sandbox)
     secrets_env.set("shopify", "createIfMissing", {"contactType": "Contact", "storeExternalId": "SE"},
                     shop="second.myshopify.com")  # fmt: skip
     secrets_env.set("shopify", "erasure", "erase", shop="second.myshopify.com")
-    update = load_function("update_contact").lambda_handler
+    update = load_webhooks_and_update()
     body = email_consent("subscribed", address="second@example.com", customer_id=8)
     headers = lambda raw: {**headers_for(EMAIL_TOPIC)(raw), "X-Shopify-Shop-Domain": "second.myshopify.com"}  # noqa: E731
     assert deliver(update, "shopify", body, headers)[0] == 401  # signed with the first shop's secret
@@ -376,7 +376,7 @@ def test_each_shop_has_its_own_secret_and_settings(secrets_env, queues, sandbox)
     drain(update, queues)
     (create,) = engage_calls(sandbox, "create")
     assert create["headers"].get("storeExternalId") == "SE"
-    shops = update.container.shops().get()
+    shops = update.intake.container.shops().get()
     assert shops.find("shopify", "Second.myshopify.com").erasure == "erase"
     assert shops.find("shopify", "example.myshopify.com").erasure == "record"  # the default
 
