@@ -10,12 +10,12 @@ from . import observability
 from .aws.clients import AWS_RESERVE_SECONDS
 from .container import Container
 from .domain.command import Command, Operation, parse_command
-from .domain.contacts import command_group
 from .domain.json_body import check_size, decode_json
-from .engage.retry import API_TURN_SECONDS, Deadline
+from .engage.retry import API_ATTEMPTS, API_TURN_SECONDS, Deadline
 from .errors import EngageContactError, InternalError
 from .observability import correlate
 from .operations import execute
+from .ordering import claimed, ordered
 from .triggers import api_gateway
 from .triggers.detect import is_api_event, is_sqs_event
 
@@ -88,20 +88,22 @@ class ContactFunction:
         return result
 
     def execute(self, command: Command, context: Any, trigger: str = "direct", keyed: bool = False) -> dict[str, Any]:
-        if self.is_stale(command):  # a newer event was applied to this contact: Engage is not called
-            return {"contactId": command.contact_id, "contact": None, "sent": {}, "droppedEmpty": [], "stale": True}
-        # An API caller waits a short while for its turn in the rate budget; queued work as its time allows.
-        turn = API_TURN_SECONDS if trigger == "api" else None
-        deadline = Deadline.from_context(context, AWS_RESERVE_SECONDS, turn_seconds=turn)
-        # The record of what Engage confirmed is kept by the commands that use the table anyway (a key) and
-        # those that ask for it: a plain command without a key builds no boto3 client.
-        record = self.container.sent_record() if keyed or command.send_only_changed else None
-        return execute(command, self.container.engage, deadline, record)
-
-    def is_stale(self, command: Command) -> bool:
-        """Whether the command's event is older than the newest applied to its contact (no time or table: no)."""
+        # An API caller waits a short while for its turn in the rate budget, and tries each call at most twice
+        # (its answer is due within 29 s); queued work as its time allows.
+        api = trigger == "api"
+        deadline = Deadline.from_context(context, AWS_RESERVE_SECONDS, turn_seconds=API_TURN_SECONDS if api else None,
+                                         attempts=API_ATTEMPTS if api else None)  # fmt: skip
+        # SQS orders a contact's writes by its FIFO group; the API and direct paths hold the contact instead.
+        leases = self.container.contact_leases() if trigger != "sqs" else None
         event_times = self.container.event_times() if command.event_time is not None else None
-        return event_times is not None and not event_times.claim(command_group(command), command.event_time)
+        with (ordered(leases, command, deadline, self.container.settings.timeout_seconds),
+              claimed(event_times, command) as stale):  # fmt: skip
+            if stale:  # a newer event was applied to this contact: Engage is not called
+                return {"contactId": command.contact_id, "contact": None, "sent": {}, "droppedEmpty": [], "stale": True}
+            # The record of what Engage confirmed is kept by the commands that use the table anyway (a key) and
+            # those that ask for it: a plain command without a key builds no boto3 client.
+            record = self.container.sent_record() if keyed or command.send_only_changed else None
+            return execute(command, self.container.engage, deadline, record)
 
     # --- triggers --------------------------------------------------------------------------
     def on_invoke(self, event: Any, context: Any) -> dict[str, Any]:
