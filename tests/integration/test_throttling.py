@@ -47,3 +47,25 @@ def test_under_an_update_item_throttle_a_promote_a_create_or_a_type_change_is_se
     assert queues.counts(function) == (0, 0) and queues.messages(f"{function}-dlq") == []
     lines = [json.loads(line) for line in log_output.getvalue().splitlines() if line.startswith("{")]
     assert any(line.get("metric") == "IdempotencyRecordNotCompleted" for line in lines)
+
+
+def test_every_read_a_batch_goes_on_without_is_counted_and_logged_once_without_personal_data(
+    functions, queues, sandbox, log_output, capsys
+):
+    """#29 point 3: a swallowed AWS failure is never silent: a metric, and one line naming it without values."""
+    email = "anna@example.com"
+    command = {"lookup": {"email": email}, "attributes": {"city": "Lund"}, "sendOnlyChanged": True}
+    source = SqsEventSource(queues.sqs, queues.urls["update_contact"], functions["update_contact"])
+    send_command(queues.sqs, queues.urls["update_contact"], command, group="reads")
+    by_id = {"contactId": BERTIL, "attributes": {"city": "Lund"}, "sendOnlyChanged": True}  # read ahead per batch
+    send_command(queues.sqs, queues.urls["update_contact"], by_id, group=BERTIL)
+    capsys.readouterr()
+    with moto_faults.throttle("BatchGetItem"), moto_faults.throttle("GetItem"):
+        source.drain()
+    assert len(engage_routes(sandbox, "update")) == 2  # applied all the same
+    lines = [json.loads(line) for line in log_output.getvalue().splitlines() if line.startswith("{")]
+    said = [line["metric"] for line in lines if line.get("message") == "fallback"]
+    assert said.count("SentDigestsReadAheadFailed") == 1 and said.count("RememberedContactUnread") == 1
+    out = capsys.readouterr().out
+    assert "SentDigestsReadAheadFailed" in out and "RememberedContactUnread" in out
+    assert email not in log_output.getvalue() and email not in out

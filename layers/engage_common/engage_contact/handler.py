@@ -160,7 +160,7 @@ class ContactFunction:
         try:
             getattr(counters, outcome)(*where)
         except Exception as error:  # the row itself succeeded or is dead-lettered: never failed for its counter
-            observability.unexpected(error, backfillCounter=outcome)
+            observability.fallback("BackfillCounterNotWritten", error, backfillCounter=outcome)
 
     def on_request(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         request = api_gateway.ApiRequest(event)
