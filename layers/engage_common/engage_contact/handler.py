@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 Handler = Callable[[Any, Any], Any]
 # The update function's backfill shapes (direct invocation by the backfill state machine): field -> Backfill method
 BACKFILL_SHAPES = {"backfill": "queue", "backfillCheck": "check", "backfillReport": "report"}
+# The contact workflow's shape (`{"workflowCommand": command}`): the command's result without Engage's contact.
+WORKFLOW_SHAPE = "workflowCommand"
 
 
 class ContactFunction:
@@ -114,6 +116,10 @@ class ContactFunction:
         try:
             if shape is not None and self.operation is Operation.UPDATE:
                 return self.on_backfill(shape, data[shape])
+            if isinstance(data, dict) and set(data) == {WORKFLOW_SHAPE}:
+                # the contact workflow's step: Step Functions keeps a task's whole answer in its history (90
+                # days), so Engage's contact (names, addresses) is left out of it
+                return {k: v for k, v in self.run(data[WORKFLOW_SHAPE], context, "direct").items() if k != "contact"}
             return self.run(data, context, "direct")
         except EngageContactError:
             raise
