@@ -94,6 +94,7 @@ class Report:
     peak: int = 0  # most Engage requests started in any one second, from the sandbox's log
     peak_bound: int = 0
     simulated_hours: float = 0.0  # with an outage: the simulated time the run took
+    drained_after: float | None = None  # with an outage: simulated seconds from Engage's return to empty queues
     creates: int = 0  # commands that create a new customer (update with createIfMissing), duplicates included
     created: int = 0  # new customers' contacts in the sandbox at the end
     api_version: str = "v2"
@@ -239,6 +240,7 @@ class CompressedTime:
         self.stack = stack
         self.due: dict[str, float] = {}  # receipt handle -> simulated time it is visible again
         self.down = True
+        self.back_at: float | None = None  # simulated time Engage came back (the first release after the outage)
         for function in containers:
             function.handler.container.engage.sleep = lambda seconds: None  # waits within an invocation, too
             queues = function.handler.container.queues
@@ -263,6 +265,7 @@ class CompressedTime:
         if self.down and self.now >= self.outage_end:
             self.stack.sandbox.state.clear_faults()  # Engage is back
             self.down = False
+            self.back_at = self.now
         released = 0
         for source in sources:
             ready = [h for h in source.handed_back if self.due.get(h, self.now) <= self.now]
@@ -558,6 +561,9 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
         report = Report(len(planned), state.faults_fired, retries + max(redeliveries, 0), applied, dead_lettered,
                         lost, violations, time.monotonic() - started, peak, bound)  # fmt: skip
         report.simulated_hours = clock.now / 3600 if clock else 0.0
+        # the figure: from Engage's return (the outage's end) to empty queues: the backoff a record had reached
+        # when Engage came back is what keeps the backlog waiting after it
+        report.drained_after = clock.now - clock.outage_end if clock and clock.back_at is not None else None
         report.creates = sum(1 for p in planned if p.creates)
         report.created = len({p.contact for p in planned if p.creates} & set(_contacts_by_email(stack)))
         report.api_version = api_version
@@ -583,6 +589,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"violation: {violation}", file=sys.stderr)
     if outage:
         print(f"(Engage down for {outage:g} h; {report.simulated_hours:.2f} h simulated)", file=sys.stderr)
+        if report.drained_after is not None:
+            print(f"(queues empty {report.drained_after / 60:.1f} simulated minutes after Engage came back)",
+                  file=sys.stderr)  # fmt: skip
     print(f"({report.seconds:.0f} s)", file=sys.stderr)
     print(report.line(), flush=True)
     ok = report.lost == 0 and report.applied + report.dead_lettered == report.commands and not report.violations

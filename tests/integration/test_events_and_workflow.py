@@ -98,11 +98,12 @@ def run_workflow(functions, monkeypatch):
     def run(execution_input):
         execution = workflow.run(execution_input)
         execution["waits"] = list(waits)
+        execution["history"] = workflow.history(execution["executionArn"])
         scheduled = [json.loads(e["taskScheduledEventDetails"]["parameters"])
-                     for e in workflow.history(execution["executionArn"]) if e["type"] == "TaskScheduled"]  # fmt: skip
-        # each Lambda task the run scheduled: (the function's logical id, the payload it was given)
+                     for e in execution["history"] if e["type"] == "TaskScheduled"]  # fmt: skip
+        # each Lambda task the run scheduled: (the function's logical id, the command it was given)
         execution["lambda_calls"] = [
-            (p["FunctionName"].rsplit(":", 1)[-1].split("-")[0], p["Payload"]) for p in scheduled
+            (p["FunctionName"].rsplit(":", 1)[-1].split("-")[0], p["Payload"]["workflowCommand"]) for p in scheduled
         ]
         return execution
 
@@ -133,6 +134,10 @@ def test_the_documented_input_updates_then_promotes(sandbox, run_workflow, sourc
     assert execution["status"] == "SUCCEEDED", execution
     contact_id = execution["output"]["updated"]["contactId"]
     assert execution["output"]["promoted"]["contactId"] == contact_id
+    # Engage's whole contact is kept nowhere in the run's history (90 days): not in a task's answer either
+    assert "contact" not in execution["output"]["promoted"] and "contact" not in execution["output"]["updated"]
+    history = json.dumps(execution["history"], default=str)
+    assert contact_id in history and "contactType" not in history
     contact = sandbox_contact(sandbox, contact_id)
     assert contact["email"] == given["update"]["lookup"]["email"]
     assert contact["city"] == given["update"]["attributes"]["city"] and contact["contactType"] == "Member"

@@ -80,6 +80,25 @@ def test_a_missing_contact_is_created_with_the_sparse_attributes_its_key_and_typ
     assert "street" not in stored  # an empty value is never sent on a create
 
 
+def test_a_command_with_the_key_alone_creates_a_missing_contact_and_leaves_a_found_one_alone(invoke, sandbox):
+    """#29 point 6: an email-only backfill row with createIfMissing is a valid create, not NoData."""
+    command = {
+        "lookup": {"email": NORA},
+        "attributes": {"firstName": " "},
+        "createIfMissing": {"contactType": "Contact"},
+    }
+    created = invoke("update_contact", command)
+    assert created["created"] is True and created["droppedEmpty"] == ["firstName"]
+    (contact,) = with_email(sandbox, NORA)
+    assert contact["contactType"] == "Contact"
+    again = invoke("update_contact", command)  # found now: nothing to write, and no NoData either
+    assert again["created"] is False and again["unchanged"] is True and again["sent"] == {}
+    assert routes(sandbox).count("update") == 0 and routes(sandbox).count("create") == 1
+    with pytest.raises(Exception, match="nothing") as caught:
+        invoke("update_contact", {"lookup": {"email": NORA}, "attributes": {}})  # without createIfMissing: as before
+    assert type(caught.value).__name__ == "NoData"
+
+
 def test_clear_names_are_not_sent_on_a_create(invoke, sandbox):
     invoke("update_contact", {**new_customer(), "clear": ["careOf"]})
     assert "careOf" not in json.loads(sandbox.state.request_log("create")[0]["body"])

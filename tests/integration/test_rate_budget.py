@@ -188,3 +188,22 @@ def test_the_light_client_reports_a_lost_condition_as_boto3_would(idempotency_ta
             ConditionExpression="attribute_exists(n)", ExpressionAttributeValues={":n": {"N": "1"}},
         )  # fmt: skip
     assert raised.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+
+def test_a_slow_table_never_keeps_a_container_leasing_without_end(idempotency_table, log_output):
+    """#29 point 10: with UpdateItem answering 40 ms late (more than a turn's LATE), every small lease came back
+    with its turns already late, and one acquire() leased again and again for seconds. Now an idle lease starts
+    a round trip ahead, a lease's last turn is used within its own slot, and after a few late leases in a row
+    the container keeps to its own share: each acquire() makes a bounded number of writes, and gets a turn."""
+    from engage_contact.aws.dynamodb_light import LightDynamoDb
+    from engage_contact.aws.rate_budget import LATE_LEASES
+
+    from local import moto_faults
+
+    client = LightDynamoDb()
+    shared = SharedRateBudget(idempotency_table, lambda: client, 45.0, FallbackPacer(45.0 / 4))
+    acquires = 30
+    with moto_faults.slow("UpdateItem", 0.04) as slowed:
+        waits = [shared.acquire(5.0) for _ in range(acquires)]
+    assert all(0 <= wait <= 5.0 for wait in waits)
+    assert slowed["calls"] <= acquires * LATE_LEASES

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import time
 
 import boto3
 import pytest
@@ -15,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from local.engage_sandbox import DEMO_CONTACTS
+from local.engage_sandbox.state import Fault
 from local.lambda_runtime import LocalContext, SqsEventSource, api_event
 from local.signing import signed_headers
 
@@ -206,6 +208,27 @@ def test_a_command_older_than_the_newest_applied_is_a_stale_success_without_enga
     assert [json.loads(r["body"])["city"] for r in sandbox.state.request_log("update")] == ["Newer", "Same"]
 
 
+@pytest.mark.parametrize(("fault", "error"), [({"kind": "status", "status": 503}, "EngageUnavailable"),
+                                              ({"kind": "status", "status": 400}, "EngageRejected")])  # fmt: skip
+def test_an_event_whose_engage_call_failed_makes_no_older_event_stale(functions, sandbox, fault, error):
+    """The event time is taken before the Engage call and given back when it fails: an older event that comes
+    before the failed one's retry is applied (not skipped for an event never applied), and the retry of the
+    failed one still passes and wins (docs/contract.md §9)."""
+    update = functions["update_contact"]
+    newer = {"contactId": ANNA, "attributes": {"city": "Newer"}, "eventTime": "2026-11-27T12:00:00Z"}
+    older = {"contactId": ANNA, "attributes": {"street": "Older 1"}, "eventTime": "2026-11-27T10:00:00Z"}
+    sandbox.state.add_faults([Fault.from_json({**fault, "route": "update"})])
+    with pytest.raises(Exception) as failed:
+        update(newer, LocalContext())
+    assert type(failed.value).__name__ == error
+    sandbox.state.clear_faults()
+    assert "stale" not in update(older, LocalContext())
+    assert "stale" not in update(newer, LocalContext())  # the retry of the failed event
+    stored = sandbox.state.get_contact(ANNA)
+    assert (stored["city"], stored["street"]) == ("Newer", "Older 1")
+    assert "stale" in update({**older, "attributes": {"street": "Oldest"}}, LocalContext())  # order still kept
+
+
 def test_a_contact_frozen_by_a_future_event_time_kept_earlier_takes_new_events_again(functions, sandbox):
     """An event time a year ahead, kept before such times were refused, no longer makes every later one stale."""
     boto3.client("dynamodb", region_name=REGION).put_item(TableName="idempotency", Item={
@@ -215,6 +238,36 @@ def test_a_contact_frozen_by_a_future_event_time_kept_earlier_takes_new_events_a
         {"contactId": ANNA, "attributes": {"city": "Now"}, "eventTime": dt.datetime.now(tz=dt.UTC).isoformat()},
         LocalContext())  # fmt: skip
     assert "stale" not in result and sandbox.state.get_contact(ANNA)["city"] == "Now"
+
+
+def _signed_update(handler, secret, city, msg_id):
+    body = json.dumps({"contactId": ANNA, "attributes": {"city": city}})
+    answer = handler(api_event("POST", "/contacts/update", body, {"Content-Type": "application/json",
+                                                                  **signed_headers(secret, body, msg_id=msg_id)}),
+                     LocalContext())  # fmt: skip
+    return answer["statusCode"], json.loads(answer["body"])
+
+
+def test_a_write_engage_applies_after_we_gave_up_is_never_overtaken_by_a_newer_one(functions, sandbox, webhook_secret):
+    """docs/contract.md §5: Engage slower than our timeout answers the caller 503, but still applies the write; the
+    contact's next write waits until that one has landed (409 RequestInProgress before), so the newer value wins."""
+    update = functions["update_contact"]
+    sandbox.state.add_faults([Fault.from_json({"kind": "latency", "route": "update", "ms": 3000, "count": 2})])
+    status, answer = _signed_update(update, webhook_secret[1], "Older", "msg-a")
+    assert (status, answer["error"]) == (503, "EngageUnavailable")
+    assert len(sandbox.state.request_log("update")) == 2  # two tries within the API's answer, not four
+    answers = []
+    for attempt in range(40):  # the caller retries B as told (409 with Retry-After) until it is taken
+        status, answer = _signed_update(update, webhook_secret[1], "Newer", f"msg-b-{attempt}")
+        answers.append(status)
+        if status != 409:
+            break
+        time.sleep(0.25)
+    assert answers[0] == 409 and answers[-1] == 200
+    time.sleep(1.5)  # anything still in flight has landed
+    assert sandbox.state.get_contact(ANNA)["city"] == "Newer"
+    cities = [json.loads(r["body"])["city"] for r in sandbox.state.request_log("update") if r["applied"]]
+    assert cities == ["Older", "Older", "Newer"]
 
 
 def test_without_a_table_event_times_are_not_checked(function_env, sandbox, monkeypatch):

@@ -72,9 +72,15 @@ def test_promote_creates_a_member_with_the_type_said_out_loud():
         assert parsed.creation.body == {"email": "new@example.com", "contactType": "Member"}
 
 
-def test_update_still_needs_something_to_send():
+def test_an_update_that_may_create_needs_nothing_but_its_key():
+    """#29 point 6 reversed the earlier rule (NoData): a create with the key alone is a valid create."""
+    parsed = parse(command({"contactType": "Contact"}, attributes={"city": ""}))
+    assert parsed.payload.sent == {} and parsed.creation.body == {"email": "new@example.com", "contactType": "Contact"}
+
+
+def test_an_update_that_may_not_create_still_needs_something_to_send():
     with pytest.raises(NoData):
-        parse(command({"contactType": "Contact"}, attributes={"city": ""}))
+        parse({"lookup": NORA, "attributes": {"city": ""}})
 
 
 @pytest.mark.parametrize(

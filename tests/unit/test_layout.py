@@ -18,7 +18,7 @@ FLOORS = [
     {"ecommerce"},
     {"backfill"},
     {"find_or_create", "only_changed"},
-    {"operations", "settings"},
+    {"operations", "ordering", "settings"},
     {"container"},
     {"handler", "intake"},
 ]

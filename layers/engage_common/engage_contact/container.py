@@ -167,6 +167,16 @@ class Container:
 
         return self.table_store("event_times", store_class)
 
+    def contact_leases(self) -> Any:
+        """One write at a time per contact on the API and direct paths; None without the table."""
+
+        def store_class() -> type:
+            from .aws.contact_leases import ContactLeases
+
+            return ContactLeases
+
+        return self.table_store("contact_leases", store_class)
+
     def webhook_ids(self) -> Any:
         """Each signed API request's webhook-id and the route it was first used on; None without the table."""
 

@@ -10,12 +10,12 @@ from . import observability
 from .aws.clients import API_AWS_RESERVE_SECONDS, AWS_RESERVE_SECONDS
 from .container import Container
 from .domain.command import Command, Operation, parse_command
-from .domain.contacts import command_group, customer_key
 from .domain.json_body import check_size, decode_json
-from .engage.retry import API_TURN_SECONDS, Deadline
+from .engage.retry import API_ATTEMPTS, API_TURN_SECONDS, Deadline
 from .errors import EngageContactError, InternalError
 from .observability import correlate
 from .operations import execute
+from .ordering import claimed, ordered
 from .triggers import api_gateway
 from .triggers.detect import is_api_event, is_sqs_event
 
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 Handler = Callable[[Any, Any], Any]
+# The contact workflow's shape (`{"workflowCommand": command}`): the command's result without Engage's contact.
+WORKFLOW_SHAPE = "workflowCommand"
 
 
 class ContactFunction:
@@ -86,27 +88,24 @@ class ContactFunction:
         return result
 
     def execute(self, command: Command, context: Any, trigger: str = "direct", keyed: bool = False) -> dict[str, Any]:
-        if self.is_stale(command):  # a newer event was applied to this contact: Engage is not called
-            return {"contactId": command.contact_id, "contact": None, "sent": {}, "droppedEmpty": [], "stale": True}
-        # An API caller waits a short while for its turn in the rate budget; queued work as its time allows.
+        # An API caller waits a short while for its turn in the rate budget, and tries each call at most twice
+        # (its answer is due within 29 s); queued work as its time allows.
         # (An API request's context already ends at its answer time: api_gateway.AnswerBy.)
         api = trigger == "api"
         reserve = API_AWS_RESERVE_SECONDS if api else AWS_RESERVE_SECONDS
-        deadline = Deadline.from_context(context, reserve, turn_seconds=API_TURN_SECONDS if api else None)
-        # The record of what Engage confirmed is kept by the commands that use the table anyway (a key) and
-        # those that ask for it: a plain command without a key builds no boto3 client.
-        record = self.container.sent_record() if keyed or command.send_only_changed else None
-        return execute(command, self.container.engage, deadline, record)
-
-    def is_stale(self, command: Command) -> bool:
-        """Whether the command's event is older than the newest applied to its contact (no time or table: no)."""
+        deadline = Deadline.from_context(context, reserve, turn_seconds=API_TURN_SECONDS if api else None,
+                                         attempts=API_ATTEMPTS if api else None)  # fmt: skip
+        # SQS orders a contact's writes by its FIFO group; the API and direct paths hold the contact instead.
+        leases = self.container.contact_leases() if trigger != "sqs" else None
         event_times = self.container.event_times() if command.event_time is not None else None
-        if event_times is None:
-            return False
-        # a consent channel has a clock of its own: a profile change stamped later never makes it look stale
-        if command.event_clock == "profile":
-            return not event_times.claim(command_group(command), command.event_time)
-        return not event_times.claim(f"{customer_key(command)}#{command.event_clock}", command.event_time)
+        with (ordered(leases, command, deadline, self.container.settings.timeout_seconds),
+              claimed(event_times, command) as stale):  # fmt: skip
+            if stale:  # a newer event was applied to this contact: Engage is not called
+                return {"contactId": command.contact_id, "contact": None, "sent": {}, "droppedEmpty": [], "stale": True}
+            # The record of what Engage confirmed is kept by the commands that use the table anyway (a key) and
+            # those that ask for it: a plain command without a key builds no boto3 client.
+            record = self.container.sent_record() if keyed or command.send_only_changed else None
+            return execute(command, self.container.engage, deadline, record)
 
     # --- triggers --------------------------------------------------------------------------
     def on_invoke(self, event: Any, context: Any) -> dict[str, Any]:
@@ -114,6 +113,10 @@ class ContactFunction:
         correlate(getattr(context, "aws_request_id", None))
         data = decode_json(event) if isinstance(event, str | bytes) else event
         try:
+            if isinstance(data, dict) and set(data) == {WORKFLOW_SHAPE}:
+                # the contact workflow's step: Step Functions keeps a task's whole answer in its history (90
+                # days), so Engage's contact (names, addresses) is left out of it
+                return {k: v for k, v in self.run(data[WORKFLOW_SHAPE], context, "direct").items() if k != "contact"}
             return self.run(data, context, "direct")
         except EngageContactError:
             raise
@@ -151,7 +154,7 @@ class ContactFunction:
         try:
             getattr(counters, outcome)(*where)
         except Exception as error:  # the row itself succeeded or is dead-lettered: never failed for its counter
-            observability.unexpected(error, backfillCounter=outcome)
+            observability.fallback("BackfillCounterNotWritten", error, backfillCounter=outcome)
 
     def on_request(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         context = api_gateway.AnswerBy(context)  # from here on, everything plans within the API's answer time

@@ -11,7 +11,6 @@ command says so once in the log and in the `SentDigestsUnavailable` metric.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -77,10 +76,17 @@ class SentRecord:
         """The contacts of the batch about to run (none: the batch is over). Which of them have no record is read
         once for all, beside their first steps: a command of such a contact has nothing to forget (one read for
         the batch instead of a write per command), until this container records for it."""
-        absent = self._threads().submit(self.store.absent, contact_ids) if contact_ids else None
+        absent = self._threads().submit(self._read_absent, contact_ids) if contact_ids else None
         with self._lock:
             self._recorded.clear()
             self._absent = absent
+
+    def _read_absent(self, contact_ids: list[str]) -> set[str]:
+        try:
+            return self.store.absent(contact_ids)
+        except DependencyUnavailable as error:  # every command of the batch forgets as before: said once
+            observability.fallback("SentDigestsReadAheadFailed", error)
+            raise
 
     def _nothing_to_forget(self, contact_id: str) -> bool:
         absent = self._absent
@@ -137,8 +143,9 @@ class SentRecord:
             return None
         try:
             return self.store.contact_for(customer_key(command))
-        except DependencyUnavailable:
-            return None  # the plan that follows says it, once
+        except DependencyUnavailable as error:  # looked up as if nothing were remembered
+            observability.fallback("RememberedContactUnread", error)
+            return None
 
     def resolved(self, command: Command, result: dict[str, Any], remembered: str | None = None) -> None:
         """Remember what the command's lookup resolved to; forget it when it no longer holds.
@@ -164,8 +171,10 @@ class SentRecord:
 
     def forget_contact(self, command: Command, contact_id: str | None = None) -> None:
         """Forget (or, with a contactId, remember) what the command's lookup resolves to."""
-        with contextlib.suppress(DependencyUnavailable):  # only economy is lost: the next one looks up
+        try:
             self.store.remember_contact(customer_key(command), contact_id, self.clock())
+        except DependencyUnavailable as error:  # only economy is lost: the next one looks up
+            observability.fallback("RememberedContactNotKept", error)
 
     def _threads(self) -> ThreadPoolExecutor:
         with self._lock:

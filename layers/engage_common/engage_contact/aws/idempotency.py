@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .. import observability
 from ..errors import DependencyUnavailable, IdempotencyConflict, RequestInProgress
 from .table import UNREACHABLE, write_if
 
@@ -161,7 +162,9 @@ class IdempotencyGuard:
                                            ":validation_key": {"S": payload}},
             )  # fmt: skip
         except Exception as exc:
-            raise DependencyUnavailable(UNREACHABLE) from exc
+            # The work is done (Engage changed): failing now would have it retried and sent again (a promote, a
+            # create, a type change). The record stays in progress until its invocation's time is up.
+            observability.fallback("IdempotencyRecordNotCompleted", exc)
         return result
 
 

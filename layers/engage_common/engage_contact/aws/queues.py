@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import DependencyUnavailable
-from ..observability import logger
+from ..observability import fallback, logger
 
 ERROR_MESSAGE_MAX = 1000
 
@@ -75,7 +75,7 @@ class Queues:
                 for failure in answer.get("Failed", []):
                     logger.warning("visibility not changed", extra={"code": failure.get("Code")})
         except Exception as exc:  # the message is still reported failed: retried at the queue's own visibility
-            logger.warning("could not set the backoff visibility", extra={"errorType": type(exc).__name__})
+            fallback("BackoffNotSet", exc)
 
     def queue_url(self, arn: str) -> str:
         """The URL of the queue an event source ARN names (arn:aws:sqs:region:account:name), looked up once."""

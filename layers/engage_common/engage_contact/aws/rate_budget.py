@@ -12,6 +12,12 @@ serves LEASE_MAX requests, and an idle container holds nothing another one could
 
 When the table cannot be reached the container uses its FALLBACK (its own share of the budget)
 for FALLBACK_SECONDS, logs it once and counts `RateBudgetFallback`; it never fails a command for that.
+
+A slow table: a lease's turns are due from when it was asked, and with a round trip longer than LATE every
+turn of a small lease came back too late to use, was dropped, and leased again, without end (one `acquire`
+made 150 writes in 5 s). An idle lease's turns therefore start a round trip ahead (the last one measured),
+and a container that got only late turns LATE_LEASES times in a row keeps to its share until the next
+whole second, as when the table cannot be reached.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ FALLBACK_SECONDS = 1.0  # a container on its fallback asks the table again at th
 # After an outage the shared turns start this late: the turns the others took on their own shares go first
 # (a container's share of 10 threads' turns is given out about this far ahead).
 RETURN_SECONDS = 2.0
+LATE_LEASES = 3  # leases in a row whose every turn came back late before the container keeps to its share
 WRITES_PER_LEASE = 10  # conditional writes lost to other containers before a lease gives up (never seen)
 GATHER_SECONDS = 0.05  # while busy, a container waits this long for its other threads before it leases
 BUSY_SECONDS = 5.0  # busy: the budget ran ahead of now at our last lease, a turn handed out this recently
@@ -80,6 +87,7 @@ class SharedRateBudget:
         self._lock = threading.Lock()  # one thread at a time hands out turns or leases
         self._counting = threading.Lock()
         self._warmed = False
+        self._round_trip = 0.0  # the last lease's round trip: an idle lease's turns start that far ahead
 
     def acquire(self, within: float) -> float:
         with self._asking():
@@ -98,14 +106,22 @@ class SharedRateBudget:
         if now < self._fallback_until:
             return self._fallback_turn(now, within)
         self._drop_late(now)
+        late_leases = 0
         while not self._turns:
+            if late_leases == LATE_LEASES:  # the table answers too slowly for its turns: bounded, not a livelock
+                self._fall_back(now, StoreUnreachable("every leased turn came back late"))
+                return self._fallback_turn(now, within)
             try:
-                self._turns.extend(self._lease(now, min(max(self._waiting, 1), LEASE_MAX)))
+                leased = self._lease(now, min(max(self._waiting, 1), LEASE_MAX))
             except StoreUnreachable as exc:
                 self._fall_back(now, exc)
                 return self._fallback_turn(now, within)
+            self._turns.extend(leased)
             now = self.clock()
-            self._drop_late(now)  # a slow answer may have let some turns pass: using them late would crowd
+            # A slow answer may have let some turns pass: using them late would crowd the next ones. The lease's
+            # last turn is still ours until the turn after it (no one else's lies before that): it is kept.
+            self._drop_late(now, keep_before=leased[-1] + 1 / self.rate)
+            late_leases += 1
         wait = max(self._turns[0] - EARLY - now, 0.0)
         if wait > within:
             raise EngageRateLimited(
@@ -124,8 +140,10 @@ class SharedRateBudget:
             )
         return self.fallback.acquire(within, after=after)
 
-    def _drop_late(self, now: float) -> None:
+    def _drop_late(self, now: float, keep_before: float = float("-inf")) -> None:
         while self._turns and self._turns[0] + LATE < now:
+            if len(self._turns) == 1 and now < keep_before:
+                return  # the last turn of a lease just taken, used within its own slot
             self._turns.popleft()  # too late to use without crowding the next turns
 
     @contextmanager
@@ -166,7 +184,7 @@ class SharedRateBudget:
 
     def _restart(self, now: float, span: float) -> float | None:
         """Idle (or never used): the turns start now, or once this container's fallback turns are used."""
-        start = now + max(self.fallback.pending(), RETURN_SECONDS if self._outage else 0.0)
+        start = now + max(self.fallback.pending(), RETURN_SECONDS if self._outage else 0.0, self._round_trip)
         return self._update(
             "SET tat = :end, expiration = :expires",
             "attribute_not_exists(tat) OR tat < :now",
@@ -175,6 +193,7 @@ class SharedRateBudget:
 
     def _update(self, expression: str, condition: str, values: dict[str, float]) -> float | None:
         """The new `tat`, or None when the condition did not hold (another container moved it first)."""
+        asked = self.clock()
         try:
             written, answer = update_if(
                 self.client(),
@@ -189,6 +208,7 @@ class SharedRateBudget:
             cause = exc.__cause__
             code = getattr(cause, "response", {}).get("Error", {}).get("Code") or type(cause).__name__
             raise StoreUnreachable(code) from exc
+        self._round_trip = max(self.clock() - asked, 0.0)
         if not written:
             return None
         return float(answer["Attributes"]["tat"]["N"])

@@ -119,7 +119,10 @@ def parse_command(data: object, operation: Operation, catalogue: AttributeCatalo
     idempotency_key = text_field(data, "idempotencyKey", IDEMPOTENCY_KEY_MAX) if "idempotencyKey" in data else None
     if operation is Operation.CHANGE_TYPE:
         return Command(operation, contact_id, lookup, None, _parse_contact_type(data), idempotency_key)
-    payload = _parse_payload(data, catalogue, require_data=operation is Operation.UPDATE)
+    # An update that may create needs no attributes: a create with the key alone is a valid create.
+    payload = _parse_payload(
+        data, catalogue, require_data=operation is Operation.UPDATE and "createIfMissing" not in data
+    )
     creation = parse_creation(data, lookup, payload, creates_member=operation is Operation.PROMOTE)
     return Command(operation, contact_id, lookup, payload, None, idempotency_key, creation, _parse_event_time(data),
                    _parse_flag(data, "sendOnlyChanged"), _parse_event_clock(data), _parse_source_customer(data),

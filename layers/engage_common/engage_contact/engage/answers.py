@@ -34,6 +34,8 @@ class EngageReply:
     body: Any  # decoded JSON, or None when Engage sent no body
 
 
+# In an error's details: a try of it got no answer, and Engage may still apply it after the error is raised.
+MAY_STILL_LAND = "mayStillLand"
 CHECKED = 0  # the status of an answer made up from the GET that checked an unknown outcome
 
 
@@ -43,6 +45,7 @@ class Failure:
 
     error: EngageContactError
     outcome_unknown: bool = False  # Engage may have applied it: check before sending it again
+    in_flight: bool = False  # no answer came: Engage may still be working on it, and apply it later
 
 
 def decode(response: requests.Response) -> Any:

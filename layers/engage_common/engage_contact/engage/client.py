@@ -21,7 +21,7 @@ from ..errors import (
     NoData,
 )
 from ..http_session import new_session
-from .answers import CHECKED, EngageReply, Failure, classify, error_details, is_auth_refusal
+from .answers import CHECKED, MAY_STILL_LAND, EngageReply, Failure, classify, error_details, is_auth_refusal
 from .pacing import RateBudget, wait_for_turn
 from .retry import MIN_ATTEMPT_SECONDS, Deadline, RetryPolicy
 from .transport import Transport
@@ -203,14 +203,17 @@ class EngageClient:
         A try whose outcome is unknown is checked (`check_before_retry`) before it is sent again.
         """
         data = json.dumps(json_body, ensure_ascii=False, allow_nan=False).encode() if json_body is not None else None
-        attempt = 0
+        attempt, in_flight = 0, False
         while True:
             attempt += 1
             outcome = self._attempt(method, path, deadline, params, data, headers)
             if isinstance(outcome, EngageReply):
                 return outcome
+            in_flight = in_flight or outcome.in_flight
             wait = self.retry.wait_before_next(attempt, outcome.error.retry_after, deadline, attempts)
             if wait is None:
+                if in_flight:  # a try that got no answer may still land: the contact's next write must wait for it
+                    outcome.error.details[MAY_STILL_LAND] = True
                 raise outcome.error
             self.sleep(wait)
             self.observe("retry", 1)

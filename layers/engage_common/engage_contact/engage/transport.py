@@ -42,8 +42,9 @@ class Transport:
         except requests.ConnectTimeout:
             return Failure(EngageUnavailable("Engage could not be reached (connect timeout)"))
         except requests.Timeout:
-            return Failure(EngageUnavailable(f"Engage did not answer within {timeout:.1f} s"), outcome_unknown=True)
+            return Failure(EngageUnavailable(f"Engage did not answer within {timeout:.1f} s"), outcome_unknown=True,
+                           in_flight=True)  # fmt: skip
         except requests.ConnectionError:
-            return Failure(EngageUnavailable("the connection to Engage failed"), outcome_unknown=True)
+            return Failure(EngageUnavailable("the connection to Engage failed"), outcome_unknown=True, in_flight=True)
         self.observe("latency", time.monotonic() - started)
         return response

@@ -1,0 +1,79 @@
+"""Faults of AWS itself, put into moto where this project runs it: DynamoDB throttled, or slow.
+
+moto answers every call at once; the functions must also be right when DynamoDB refuses a write for a while
+(`ProvisionedThroughputExceededException`, which DynamoDB answers when a table or partition is over its
+capacity), or answers slowly. `throttle("UpdateItem")` makes moto refuse that operation, `slow("UpdateItem",
+0.04)` delays each answer, until the `with` ends; each counts the calls it met (`calls`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+# DynamoDB's operations and moto's handler methods for them.
+OPERATIONS = {"UpdateItem": "update_item", "PutItem": "put_item", "DeleteItem": "delete_item",
+              "GetItem": "get_item", "BatchGetItem": "batch_get_item"}  # fmt: skip
+THROTTLED = "The level of configured provisioned throughput for the table was exceeded."
+_lock = threading.Lock()
+_faults: dict[str, dict[str, Any]] = {}  # operation -> {"throttle": bool, "delay": seconds, "calls": n}
+
+
+def _patch(operation: str) -> None:
+    from moto.dynamodb.exceptions import ERROR_TYPE_PREFIX, DynamodbException
+    from moto.dynamodb.responses import DynamoHandler
+
+    method = OPERATIONS[operation]
+    original = getattr(DynamoHandler, method)
+    if getattr(original, "_engage_fault", False):
+        return
+
+    def faulty(self: Any) -> Any:
+        with _lock:
+            fault = _faults.get(operation)
+            if fault is not None:
+                fault["calls"] += 1
+        if fault is not None and fault["delay"]:
+            time.sleep(fault["delay"])
+        if fault is not None and fault["throttle"]:
+            raise DynamodbException(ERROR_TYPE_PREFIX + "ProvisionedThroughputExceededException", THROTTLED)
+        return original(self)
+
+    faulty._engage_fault = True  # type: ignore[attr-defined]
+    setattr(DynamoHandler, method, faulty)
+
+
+def start(operation: str, *, throttle: bool = False, delay: float = 0.0) -> None:
+    """From now on moto refuses `operation` as throttled, or answers it `delay` seconds late."""
+    _patch(operation)
+    with _lock:
+        _faults[operation] = {"throttle": throttle, "delay": delay, "calls": 0}
+
+
+def stop(operation: str) -> int:
+    """moto answers `operation` as before; how many calls met the fault meanwhile."""
+    with _lock:
+        return _faults.pop(operation, {"calls": 0})["calls"]
+
+
+@contextlib.contextmanager
+def _fault(operation: str, **fault: Any) -> Iterator[dict[str, int]]:
+    seen = {"calls": 0}
+    start(operation, **fault)
+    try:
+        yield seen
+    finally:
+        seen["calls"] = stop(operation)
+
+
+def throttle(operation: str) -> contextlib.AbstractContextManager[dict[str, int]]:
+    """moto refuses `operation` inside the block; the dict then says how many calls it refused (`calls`)."""
+    return _fault(operation, throttle=True)
+
+
+def slow(operation: str, seconds: float) -> contextlib.AbstractContextManager[dict[str, int]]:
+    """moto answers `operation` `seconds` late inside the block; the dict then says how many calls (`calls`)."""
+    return _fault(operation, delay=seconds)
