@@ -79,3 +79,22 @@ def test_the_event_id_joins_the_body_digest_in_the_key():
     odd = delivery_key(shopify, b"{}", {"x-shopify-event-id": "a b/c"})
     assert odd.startswith(plain + "-") and " " not in odd and len(odd) < 256
     assert delivery_key(PLATFORMS["woocommerce"], b"{}", {"x-shopify-event-id": "x"}) == "woocommerce-" + plain[8:]
+
+
+def test_an_unsigned_trigger_time_in_the_future_is_not_trusted_as_the_consent_clock():
+    from engage_contact.ecommerce.config import ShopConfig
+    from engage_contact.ecommerce.deliveries import to_command
+
+    shopify = PLATFORMS["shopify"]
+    shop = ShopConfig("shopify", "example.myshopify.com", shopify.mapping)
+    body = (
+        b'{"customer_id": 1, "email_address": "anna@example.com", "email_marketing_consent": {"state": "unsubscribed"}}'
+    )
+
+    def clock_of(triggered):
+        headers = {"x-shopify-topic": "customers/email_marketing_consent_update", "x-shopify-triggered-at": triggered,
+                   "x-shopify-shop-domain": "example.myshopify.com"}  # fmt: skip
+        return to_command(shopify, body, headers, shop).command.get("eventTime")
+
+    assert clock_of("2026-11-27T09:05:01Z") == "2026-11-27T09:05:01+00:00"
+    assert clock_of("2999-01-01T00:00:00Z") is None

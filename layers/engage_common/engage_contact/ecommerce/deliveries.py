@@ -22,6 +22,7 @@ from .platforms import ACCOUNT_RULES, CONSENT_TOPICS, TRANSFORMS, Platform, map_
 
 MAX_PLATFORM_BODY_BYTES = 4 * MAX_COMMAND_BYTES  # a customer with many addresses is larger than a command
 EVENT_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
+TRIGGER_TIME_SKEW = dt.timedelta(minutes=5)  # how far ahead of our clock a platform's trigger time may be
 
 
 def parse_time(value: Any) -> dt.datetime | None:
@@ -153,9 +154,12 @@ def consent_delivery(incoming: Incoming) -> Delivery:
     if not isinstance(address, str) or not address or (topic.lookup_key == "email" and not EMAIL.fullmatch(address)):
         reason = f"the consent names no {topic.lookup_key} to find the contact by"
         return Delivery(None, incoming.key, None, ignored=reason)
-    # consent_updated_at, else when the platform fired the event (a test notification has no consent time)
-    triggered = incoming.headers.get(incoming.platform.trigger_time_header)
-    at = parse_time(value_at(payload, topic.time)) or parse_time(triggered)
+    # consent_updated_at, else when the platform fired the event (a test notification has no consent time); that
+    # header is not signed: one in the future is not trusted, or a replay under it could hold back later changes
+    triggered = parse_time(incoming.headers.get(incoming.platform.trigger_time_header))
+    if triggered is not None and triggered > dt.datetime.now(tz=dt.UTC) + TRIGGER_TIME_SKEW:
+        triggered = None
+    at = parse_time(value_at(payload, topic.time)) or triggered
     command: dict[str, Any] = {"lookup": {topic.lookup_key: address},
                                "attributes": {"preferences": {topic.preference: decision}},
                                "idempotencyKey": incoming.key}  # fmt: skip
