@@ -12,6 +12,9 @@ twice, some concurrently (two commands for one new key in different message grou
 apply-then-503 on the create route. Their reconciliation adds: no key has two contacts, and every create
 that Engage applied made the contact its command asked for (type and attributes).
 
+Then Shopify consent events mixed with profile events go through the API, out of order and retried, while
+Engage still fails (local.soak_consent): each contact's preferences must end as the latest consent sent.
+
 SOAK_COMMANDS (default 5000) and SOAK_SEED (default 1) set the size and the draw; SOAK_API_VERSION=v3 starts
 the stack with EngageApiVersion v3 (every call through Engage's v3 API).
 Backoff waits are skipped (the visibility each failure was given is the
@@ -38,6 +41,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import soak_consent
 from .engage_sandbox import peak_per_second
 from .engage_sandbox.state import Fault
 from .stack import LocalStack
@@ -99,6 +103,7 @@ class Report:
     created: int = 0  # new customers' contacts in the sandbox at the end
     api_version: str = "v2"
     api_prefixes: list[str] = field(default_factory=list)  # /api/v2, /api/v3: where the sandbox's requests went
+    consent_events: int = 0  # Shopify consent and profile deliveries of the consent kind (local.soak_consent)
 
     def line(self) -> str:
         return (f"soak: {self.commands} commands, {self.faults} faults, {self.retries} retries, "
@@ -548,8 +553,16 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
         release = clock.release if clock else skip_every_backoff
         _drain(stack, sources, producer, budget_seconds=max(600.0, commands * 0.5),
                secrets_outage=None if clock else (5, 7), release=release)  # fmt: skip
+        # the consent kind: Shopify consent and profile events through the API, shuffled and retried
+        consent_contacts = soak_consent.seed_contacts(state, max(len(contact_ids) // 4, 5))
+        consent_events = soak_consent.plan(seed, len(consent_contacts))
+        refused = soak_consent.send(stack, consent_events)
+        _drain(stack, sources, Producer(stack, []), budget_seconds=max(300.0, len(consent_events) * 0.5),
+               secrets_outage=None, release=release)  # fmt: skip
         state.clear_faults()
         applied, dead_lettered, lost, violations = reconcile(stack, planned, seeded, only_invalid_dead=bool(clock))
+        violations += soak_consent.check(stack, consent_events, consent_contacts, set(_dead_letters(stack)))
+        violations += [f"{refused} consent deliveries were refused by the API"] if refused else []
         if clock and clock.down:
             violations.append(f"the queues emptied at {clock.now / 3600:.2f} simulated hours, Engage still down")
         budget = float(stack.environments[next(iter(stack.environments))]["ENGAGE_REQUESTS_PER_SECOND"])
@@ -564,6 +577,7 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
         # the figure: from Engage's return (the outage's end) to empty queues: the backoff a record had reached
         # when Engage came back is what keeps the backlog waiting after it
         report.drained_after = clock.now - clock.outage_end if clock and clock.back_at is not None else None
+        report.consent_events = len(consent_events)
         report.creates = sum(1 for p in planned if p.creates)
         report.created = len({p.contact for p in planned if p.creates} & set(_contacts_by_email(stack)))
         report.api_version = api_version

@@ -440,3 +440,24 @@ def test_the_shipped_eventbridge_example_is_handled(update, queues, sandbox):
     assert update(event, LocalContext())["queued"] is True
     drain(update, queues)
     assert sent_updates(sandbox) == [{"preferences": {"acceptsEmail": False}}]
+
+
+def test_the_template_offers_the_partner_event_source_with_a_rule_into_the_update_function():
+    import yaml
+
+    from ..stack.test_template import CfnLoader
+
+    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=CfnLoader)  # noqa: S506 - SafeLoader subclass
+    assert "ShopifyPartnerEventSourceName" in template["Parameters"] and "ShopsSecretArn" in template["Parameters"]
+    resources = template["Resources"]
+    bus, rule = resources["ShopifyEventBus"], resources["ShopifyCustomerTopicsRule"]
+    assert bus["Condition"] == rule["Condition"] == "HasShopifyEventSource"
+    assert bus["Properties"]["EventSourceName"] == "ShopifyPartnerEventSourceName"
+    assert rule["Properties"]["EventPattern"]["detail"]["metadata"]["X-Shopify-Topic"] == [{"prefix": "customers/"}]
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == ["UpdateContactFunction", "Arn"] or target["Arn"] == "UpdateContactFunction.Arn"
+    permission = resources["ShopifyEventsInvokeUpdate"]["Properties"]
+    assert permission["Principal"] == "events.amazonaws.com" and permission["FunctionName"] == "UpdateContactFunction"
+    update_env = resources["UpdateContactFunction"]["Properties"]["Environment"]["Variables"]
+    assert update_env["SHOPS_SECRET_ARN"] == "ShopsSecretArn"
+    assert not any(name.startswith(("SHOPIFY_", "WOOCOMMERCE_")) for name in update_env)

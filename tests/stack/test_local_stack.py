@@ -453,3 +453,31 @@ def test_a_second_stack_leaves_the_first_ones_addresses_until_it_stops(tmp_path)
     finally:
         if first["process"].poll() is None:
             first["process"].kill()
+
+
+SHOPIFY_TOPICS_TODAY = ["customers/create", "customers/update", "customers/enable", "customers/disable",
+                        "customers/email_marketing_consent_update", "customers/marketing_consent_update"]  # fmt: skip
+
+
+@pytest.mark.parametrize("topic", SHOPIFY_TOPICS_TODAY)
+def test_local_send_sends_each_shopify_topic_of_today(stack, tmp_path, topic):
+    n = SHOPIFY_TOPICS_TODAY.index(topic)
+    at = f"2099-02-0{n + 1}T10:00:00+00:00"  # newer than anything sent before: never refused as older
+    if topic.endswith("email_marketing_consent_update"):
+        body = {"customer_id": 2, "email_address": "bertil@example.com",
+                "email_marketing_consent": {"state": "subscribed", "opt_in_level": "single_opt_in",
+                                            "consent_updated_at": at}}  # fmt: skip
+    elif topic.endswith("marketing_consent_update"):
+        body = {"id": 1, "phone": "+46701234567",
+                "sms_marketing_consent": {"state": "subscribed", "opt_in_level": "single_opt_in",
+                                          "consent_updated_at": at, "consent_collected_from": "SHOPIFY"}}  # fmt: skip
+    else:
+        event = json.loads((ROOT / "events" / "update_contact" / "shopify-2025-10-customer.json").read_text())
+        body = {**json.loads(event["body"]), "updated_at": at, "note": topic}
+    path = tmp_path / "body.json"
+    path.write_text(json.dumps(body))
+    result = send_from_another_shell(stack, "shopify", str(path), "--topic", topic)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("200") and '"queued": true' in result.stdout
+    if topic.endswith("email_marketing_consent_update"):
+        assert wait_for(lambda: contact(stack, BERTIL)["preferences"]["acceptsEmail"] is True)

@@ -156,9 +156,12 @@ def consent_delivery(incoming: Incoming) -> Delivery:
     if not isinstance(address, str) or not address or (topic.lookup_key == "email" and not EMAIL.fullmatch(address)):
         reason = f"the consent names no {topic.lookup_key} to find the contact by"
         return Delivery(None, incoming.key, None, ignored=reason)
-    # consent_updated_at, else when the platform fired the event (a test notification has no consent time)
-    triggered = incoming.headers.get(incoming.platform.trigger_time_header)
-    at, clamped = not_ahead(parse_time(value_at(payload, topic.time)) or parse_time(triggered))
+    # consent_updated_at, else when the platform fired the event (a test notification has no consent time); that
+    # header is not signed: one in the future is not trusted, or a replay under it could hold back later changes
+    triggered = parse_time(incoming.headers.get(incoming.platform.trigger_time_header))
+    if triggered is not None and triggered > dt.datetime.now(tz=dt.UTC) + EVENT_TIME_AHEAD:
+        triggered = None
+    at, clamped = not_ahead(parse_time(value_at(payload, topic.time)) or triggered)
     command: dict[str, Any] = {"lookup": {topic.lookup_key: address},
                                "attributes": {"preferences": {topic.preference: decision}},
                                "idempotencyKey": incoming.key}  # fmt: skip

@@ -1,7 +1,7 @@
 """Shopify's and WooCommerce's customers as Engage attributes: the platforms' table and the mapping, as data.
 
 The mapping from a platform's customer to Engage attributes is data (PLATFORMS), not
-code per field; users add their own through SHOPIFY_ATTRIBUTE_MAP / WOOCOMMERCE_ATTRIBUTE_MAP.
+code per field; a shop adds its own through its `attributeMap` in the shops document (`ecommerce.config`).
 """
 
 from __future__ import annotations
@@ -117,13 +117,10 @@ class Platform:
     route: str
     topics: Mapping[str, str]  # topic -> what it is (see SHOPIFY_TOPICS)
     mapping: Mapping[str, tuple[str, str]]  # Engage attribute (dotted for preferences) -> (source path, transform)
-    secret_setting: str
-    map_setting: str
     signature_header: str
     topic_header: str
     delivery_header: str
     source_header: str  # the shop a delivery says it comes from (not signed: a filter, not a proof)
-    source_setting: str  # the deployment's accepted shops, comma-separated; unset: any
     # where the event's time is, first found wins; only signed places (the body): an unsigned header could
     # move a customer's last-applied time into the future and block its real updates
     time_fields: tuple[str, ...] = field(default=())
@@ -149,13 +146,10 @@ PLATFORMS = {
             "preferences.acceptsEmail": ("email_marketing_consent.state", "consent"),
             "preferences.acceptsSms": ("sms_marketing_consent.state", "consent"),
         },
-        secret_setting="SHOPIFY_WEBHOOK_SECRET_ARN",  # noqa: S106 - a variable name
-        map_setting="SHOPIFY_ATTRIBUTE_MAP",
         signature_header="x-shopify-hmac-sha256",
         topic_header="x-shopify-topic",
         delivery_header="x-shopify-webhook-id",
         source_header="x-shopify-shop-domain",
-        source_setting="SHOPIFY_SHOP_DOMAINS",
         time_fields=("body:updated_at",),
         has_account="stateEnabled",
         event_header="x-shopify-event-id",
@@ -175,13 +169,10 @@ PLATFORMS = {
             "city": ("billing.city", "text"),
             "countryCode": ("billing.country", "countryCode"),
         },
-        secret_setting="WOOCOMMERCE_WEBHOOK_SECRET_ARN",  # noqa: S106 - a variable name
-        map_setting="WOOCOMMERCE_ATTRIBUTE_MAP",
         signature_header="x-wc-webhook-signature",
         topic_header="x-wc-webhook-topic",
         delivery_header="x-wc-webhook-delivery-id",
         source_header="x-wc-webhook-source",
-        source_setting="WOOCOMMERCE_SOURCE_URLS",
         time_fields=("body:date_modified_gmt", "body:date_created_gmt"),
         has_account="registered",
     ),
