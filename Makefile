@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SAM_STAMP := $(SAM_VENV)/.installed
 REGION ?= eu-north-1
+# make test's workers (pytest-xdist): one per core
+TEST_WORKERS ?= auto
 # SAM CLI would otherwise try to send telemetry: nothing leaves this machine.
 export SAM_CLI_TELEMETRY := 0
 
@@ -45,9 +47,10 @@ run: $(STAMP)
 sandbox: $(STAMP)
 	$(BIN)/python -m local.engage_sandbox
 
-## run every test (lint included)
+## run every test (lint included) on every core (TEST_WORKERS=1: one at a time), the slowest listed at the end
 test: deps lint
-	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup \
+		--durations=15 --durations-min=1 $(PYTEST_ARGS)
 
 ## the pure rules and the handler with fakes: no network, no moto, no subprocess (well under a minute)
 unit: $(STAMP)

@@ -1,13 +1,16 @@
 """`make bench`: what users pay for, measured side by side in one run.
 
-Prints a table and writes .bench/results.json. `--quick` (what CI runs) uses
-fewer repetitions; the figures are for the report, never asserted in tests.
+Prints a table and writes .bench/results.json (`--results` elsewhere), the functions' own log
+lines going to functions.log beside it. `--quick` (what CI runs) uses fewer repetitions;
+`--only STEP,...` runs some steps. The figures are for the report, never asserted in tests.
 Everything runs on 127.0.0.1: the sandbox, moto's server, the functions.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import contextlib
 import gc
 import json
 import os
@@ -18,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -559,87 +563,137 @@ class RateRun:
         }  # fmt: skip
 
 
+def shown(value: Any, met: Any) -> str:
+    """A figure as the table shows it, never rounded across its target (0.2034 against ≤ 0.2 is not `0.20 ✗`)."""
+    if value is None:
+        return "n/a"
+    if not isinstance(value, float):
+        return f"{value} {'✓' if met(value) else '✗'}"
+    text = f"{value:.2f}"
+    if met(float(text)) != met(value):
+        text = f"{value:.4f}"
+    return f"{text} {'✓' if met(value) else '✗'}"
+
+
 def table(results: dict[str, Any]) -> str:
+    """The figures measured (with --only, the rows whose steps ran)."""
     rows = [
         ("cold start vs importing boto3+requests", "cold_start_ratio",
-         f"{results['cold_start_s'] * 1000:.0f} ms vs {results['baseline_import_s'] * 1000:.0f} ms"),
+         lambda r: f"{r['cold_start_s'] * 1000:.0f} ms vs {r['baseline_import_s'] * 1000:.0f} ms"),
         ("cold start, worse of a first signed API request and a first SQS batch of 10 (both keyed), "
          "vs importing boto3+requests and building one boto3 client", "cold_start_keyed_vs_client_ratio",
-         f"API {results['cold_start_signed_api_s'] * 1000:.0f} ms, "
-         f"batch {results['cold_start_sqs_batch10_s'] * 1000:.0f} ms vs {results['baseline_client_s'] * 1000:.0f} ms"),
+         lambda r: f"API {r['cold_start_signed_api_s'] * 1000:.0f} ms, "
+         f"batch {r['cold_start_sqs_batch10_s'] * 1000:.0f} ms vs {r['baseline_client_s'] * 1000:.0f} ms"),
         ("warm update vs bare requests.post (10 ms)", "warm_update_ratio",
-         f"{results['warm_update_ms']:.1f} ms vs {results['bare_post_ms']:.1f} ms"),
+         lambda r: f"{r['warm_update_ms']:.1f} ms vs {r['bare_post_ms']:.1f} ms"),
         ("SQS batch of 10 contacts vs one request (50 ms)", "batch10_vs_single_ratio",
-         f"{results['batch10_ms']:.0f} ms vs {results['single_request_ms']:.0f} ms"),
+         lambda r: f"{r['batch10_ms']:.0f} ms vs {r['single_request_ms']:.0f} ms"),
         ("SQS batch of 100, 20 contacts vs 100 sequential", "batch100_speedup",
-         f"{results['batch100_s']:.2f} s vs {results['sequential100_s']:.2f} s, order kept: "
-         f"{'yes' if results['batch100_order_kept'] else 'NO'}"),
-        ("Secrets Manager reads per 1000 invocations", "secret_reads_per_1000", ""),
-        ("layer size, unzipped (MB)", "layer_unzipped_mb", results.get("layer_note", "")),
+         lambda r: f"{r['batch100_s']:.2f} s vs {r['sequential100_s']:.2f} s, order kept: "
+         f"{'yes' if r['batch100_order_kept'] else 'NO'}"),
+        ("Secrets Manager reads per 1000 invocations", "secret_reads_per_1000", lambda r: ""),
+        ("layer size, unzipped (MB)", "layer_unzipped_mb", lambda r: r.get("layer_note", "")),
         ("rate: most requests in any second / budget", "rate_peak_ratio",
-         f"{results['rate_peak']} in a second, budget {results['rate_budget']}/s, {results['rate_containers']} "
-         f"containers, {results['rate_latency_ms']} ms latency, {results['rate_seconds']:.0f} s"),
-        ("rate: sustained / budget", "rate_sustained_ratio", f"{results['rate_sustained']:.1f}/s"),
+         lambda r: f"{r['rate_peak']} in a second, budget {r['rate_budget']}/s, {r['rate_containers']} "
+         f"containers, {r['rate_latency_ms']} ms latency, {r['rate_seconds']:.0f} s"),
+        ("rate: sustained / budget", "rate_sustained_ratio", lambda r: f"{r['rate_sustained']:.1f}/s"),
         ("rate: store writes per Engage request", "rate_store_writes_per_request",
-         f"{results['rate_store_writes']} writes, {results['rate_requests']} requests"),
+         lambda r: f"{r['rate_store_writes']} writes, {r['rate_requests']} requests"),
         ("rate, store down a third of the run: peak / budget", "rate_outage_peak_ratio",
-         f"{results['rate_outage_peak']} in a second, {results['rate_outage_sustained']:.1f}/s sustained"),
+         lambda r: f"{r['rate_outage_peak']} in a second, {r['rate_outage_sustained']:.1f}/s sustained"),
         ("rate, store down: commands failed", "rate_outage_failures",
-         f"API answers {results['rate_outage_api_answers']}"),
-        ("Engage calls per Shopify customers/update delivery, 1,000 over 100 customers, 5 % changing something "
-         "Engage holds", "webhook_engage_calls_per_event",
-         f"{results.get('webhook_engage_updates_per_event', 0):.2f} of them updates; "
-         f"{results.get('webhook_contact_changes_per_event', 0):.3f} changes after a first delivery; "
-         f"{results.get('webhook_engage_calls_everything_per_event', 0):.2f} sending everything; floor (a first "
-         f"lookup and update per customer) {results.get('webhook_engage_calls_floor_per_event', 0):.2f}; "
-         f"same end state: {'yes' if results.get('webhook_final_state_identical') else 'NO'}"),
+         lambda r: f"API answers {r['rate_outage_api_answers']}"),
+        ("Engage calls per Shopify customers/update delivery, {webhook_deliveries:,} over {webhook_customers} "
+         "customers, 5 % changing something Engage holds", "webhook_engage_calls_per_event",
+         lambda r: f"{r.get('webhook_engage_updates_per_event', 0):.2f} of them updates; "
+         f"{r.get('webhook_contact_changes_per_event', 0):.3f} changes after a first delivery; "
+         f"{r.get('webhook_engage_calls_everything_per_event', 0):.2f} sending everything; floor (a first "
+         f"lookup and update per customer) {r.get('webhook_engage_calls_floor_per_event', 0):.2f}; "
+         f"same end state: {'yes' if r.get('webhook_final_state_identical') else 'NO'}"),
+    ]  # fmt: skip
+    extras = [
+        lambda r: f"| (a first command with an idempotency key) cold start vs importing boto3+requests | "
+                  f"{r['cold_start_keyed_ratio']:.2f} | — | {r['cold_start_keyed_s'] * 1000:.0f} ms |",
+        lambda r: f"| (webhook intake) cold start: a first signed Shopify delivery verified and queued | "
+                  f"{r['cold_start_webhook_intake_s'] * 1000:.0f} ms | — | no Engage client; "
+                  f"importing boto3+requests {r['baseline_import_s'] * 1000:.0f} ms |",
+        lambda r: f"| (Powertools' APIGatewayRestResolver) added to an API cold start | "
+                  f"{r['api_resolver_import_ms']:.0f} ms | — | our routing: three static routes |",
+        lambda r: f"| (first secret read, DynamoDB client already built) ours vs Powertools' get_secret | "
+                  f"{r['secret_read_ours_keyed_ms']:.0f} ms vs {r['secret_read_powertools_keyed_ms']:.0f} ms"
+                  f" | — | against moto's server |",
+        lambda r: f"| (idempotency records in moto's DynamoDB) batch of 10 vs one request | "
+                  f"{r['batch10_with_idempotency_ms'] / r['single_request_ms']:.2f} | — | "
+                  f"{r['batch10_with_idempotency_ms']:.0f} ms |",
+        lambda r: f"| (this container's fallback share of the budget, 45/s) batch of 100 speed-up | "
+                  f"{r['batch100_speedup_default_pacing']:.2f} | by design ≤ rate | "
+                  f"{r['batch100_default_pacing_s']:.2f} s |",
     ]  # fmt: skip
     lines = ["| figure | value | target | measured |", "| --- | --- | --- | --- |"]
     for label, key, detail in rows:
-        value = results.get(key)
+        if key not in results:
+            continue  # its step did not run (--only)
         target, met = TARGETS[key]
-        shown = "n/a" if value is None else (f"{value:.2f}" if isinstance(value, float) else str(value))
-        mark = "" if value is None else (" ✓" if met(value) else " ✗")
-        lines.append(f"| {label} | {shown}{mark} | {target} | {detail} |")
-    lines.append(f"| (a first command with an idempotency key) cold start vs importing boto3+requests | "
-                 f"{results['cold_start_keyed_ratio']:.2f} | — | "
-                 f"{results['cold_start_keyed_s'] * 1000:.0f} ms |")  # fmt: skip
-    if "cold_start_webhook_intake_s" in results:
-        lines.append(f"| (webhook intake) cold start: a first signed Shopify delivery verified and queued | "
-                     f"{results['cold_start_webhook_intake_s'] * 1000:.0f} ms | — | no Engage client; "
-                     f"importing boto3+requests {results['baseline_import_s'] * 1000:.0f} ms |")  # fmt: skip
-    lines.append(f"| (Powertools' APIGatewayRestResolver) added to an API cold start | "
-                 f"{results['api_resolver_import_ms']:.0f} ms | — | our routing: three static routes |")  # fmt: skip
-    lines.append(f"| (first secret read, DynamoDB client already built) ours vs Powertools' get_secret | "
-                 f"{results['secret_read_ours_keyed_ms']:.0f} ms vs {results['secret_read_powertools_keyed_ms']:.0f} ms"
-                 f" | — | against moto's server |")  # fmt: skip
-    lines.append(f"| (idempotency records in moto's DynamoDB) batch of 10 vs one request | "
-                 f"{results['batch10_with_idempotency_ms'] / results['single_request_ms']:.2f} | — | "
-                 f"{results['batch10_with_idempotency_ms']:.0f} ms |")  # fmt: skip
-    lines.append(f"| (this container's fallback share of the budget, 45/s) batch of 100 speed-up | "
-                 f"{results['batch100_speedup_default_pacing']:.2f} | by design ≤ rate | "
-                 f"{results['batch100_default_pacing_s']:.2f} s |")  # fmt: skip
+        label = label.format_map(collections.defaultdict(str, results)) if "{" in label else label
+        lines.append(f"| {label} | {shown(results[key], met)} | {target} | {detail(results)} |")
+    for line in extras:
+        try:
+            lines.append(line(results))
+        except KeyError:
+            continue
     return "\n".join(lines)
+
+
+STEPS = ("cold_start", "intake_cold_start", "warm_update", "batches", "secret_reads", "library_costs",
+         "rate_budget", "webhooks", "layer_size")  # fmt: skip
+
+
+@contextlib.contextmanager
+def logs_into(path: Path) -> Iterator[None]:
+    """The functions' log lines and metrics (theirs and their subprocesses', on stdout) go to a file: the
+    table is then the one thing this command prints."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with path.open("ab") as log:
+        os.dup2(log.fileno(), 1)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (CI)")
     parser.add_argument("--docs", action="store_true", help="also put the table in docs/performance.md")
+    parser.add_argument("--only", help=f"comma-separated steps to run (default: all of {', '.join(STEPS)})")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where the figures are written as JSON "
+                        "(default .bench/results.json; the functions' logs go beside it, functions.log)")  # fmt: skip
     args = parser.parse_args(argv)
-    bench = Bench(args.quick)
+    steps = args.only.split(",") if args.only else list(STEPS)
+    unknown = sorted(set(steps) - set(STEPS))
+    if unknown:
+        parser.error(f"no step {', '.join(unknown)}: the steps are {', '.join(STEPS)}")
+    if args.docs and args.only:
+        parser.error("--docs needs every step: leave --only out")
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    log = args.results.with_name("functions.log")
+    log.write_bytes(b"")
     results: dict[str, Any] = {"quick": args.quick, "python": sys.version.split()[0]}
-    try:
-        steps = (bench.cold_start, bench.intake_cold_start, bench.warm_update, bench.batches, bench.secret_reads,
-                 bench.library_costs, bench.rate_budget, bench.webhooks, bench.layer_size)  # fmt: skip
-        for step in steps:
-            results.update(step())
-    finally:
-        bench.close()
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    with logs_into(log):
+        bench = Bench(args.quick)
+        try:
+            for step in steps:
+                started = time.monotonic()
+                results.update(getattr(bench, step)())
+                print(f"bench: {step} took {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+        finally:
+            bench.close()
+    args.results.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
-    print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
+    print(f"\nwritten to {args.results}; the functions' log lines are in {log}")
     if args.docs:
         page = ROOT / "docs" / "performance.md"
         text = page.read_text()

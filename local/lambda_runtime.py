@@ -6,12 +6,19 @@ Used by the tests and the local stack; never deployed.
 from __future__ import annotations
 
 import base64
+import contextlib
+import contextvars
 import hashlib
 import json
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+
+_CARRYING = threading.Lock()
 
 
 @dataclass
@@ -30,6 +37,40 @@ class LocalContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(int((self.timeout_seconds - (time.monotonic() - self.started)) * 1000), 0)
+
+
+def carry_context_into_threads() -> None:
+    """A task handed to a thread pool runs in a copy of the submitting thread's context (its log keys among
+    them), as `asyncio` does. Lambda never needs it: there each function has its process and its logger."""
+    with _CARRYING:
+        if getattr(ThreadPoolExecutor.submit, "carries_context", False):
+            return
+        submit = ThreadPoolExecutor.submit
+
+        def carrying(self: ThreadPoolExecutor, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            return submit(self, contextvars.copy_context().run, fn, *args, **kwargs)
+
+        carrying.carries_context = True  # type: ignore[attr-defined]
+        ThreadPoolExecutor.submit = carrying  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def as_service(name: str | None) -> Iterator[None]:
+    """One invocation's log lines under its function's service name (POWERTOOLS_SERVICE_NAME, as the template
+    gives it). Deployed, each function has a process and a logger of its own; locally one process holds them
+    all, and the layer's one logger was named after the first function loaded: without this, promote and
+    change-type logged as update-contact."""
+    if not name:
+        yield
+        return
+    from engage_contact.observability import logger
+
+    carry_context_into_threads()  # the threads a batch's records run in log under the same name
+    logger.thread_safe_append_keys(service=name)
+    try:
+        yield
+    finally:
+        logger.thread_safe_remove_keys(["service"])
 
 
 def api_event(

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from .engage_sandbox import EngageSandbox
-from .lambda_runtime import LocalContext, SqsEventSource, api_event
+from .lambda_runtime import LocalContext, SqsEventSource, api_event, as_service
 from .signing import new_secret
 from .template import LAYER, ROOT, FunctionSpec, StackSpec, read_stack, resolve
 
@@ -251,6 +251,7 @@ class LocalFunction:
 
     def __init__(self, spec: FunctionSpec, env: dict[str, str]) -> None:
         self.spec = spec
+        self.service = env.get("POWERTOOLS_SERVICE_NAME")  # its log lines' service, as deployed
         self.lock = threading.Lock()  # a container handles one event at a time
         saved = dict(os.environ)
         os.environ.update(env)  # on top of the stack's own, which holds no function's variable (LocalStack.start)
@@ -266,7 +267,7 @@ class LocalFunction:
             os.environ.update(saved)
 
     def __call__(self, event: Any, context: Any) -> Any:
-        with self.lock:
+        with self.lock, as_service(self.service):
             return self.handler(event, context)
 
 

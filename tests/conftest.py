@@ -11,6 +11,24 @@ SANDBOX_KEY = "sandbox-api-key"
 
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+SHARED_SCOPES = {"module", "package", "class"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """`make test` runs on every core (pytest-xdist, --dist loadgroup). Tests that share a fixture wider than
+    one test but narrower than the session (a running stack, a SAM build) run on one worker, in their order,
+    so that it is made once and a test that ends it (Ctrl-C to the stack) comes after the others; every other
+    test goes to whichever worker is free. Session fixtures (the sandbox) are made once per worker."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None:
+            continue
+        shared = any(d.scope in SHARED_SCOPES for name in info.names_closure
+                     for d in info.name2fixturedefs.get(name, ()))  # fmt: skip
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 
 @pytest.fixture(scope="session", autouse=True)

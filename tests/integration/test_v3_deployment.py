@@ -41,14 +41,16 @@ def v3(secrets_env, queues, monkeypatch):
 
 
 def test_every_operation_of_a_v3_deployment_goes_through_v3_paths_only(v3, sandbox, queues):
-    ctx = LocalContext()
-    v3["update_contact"]({"lookup": {"email": "bertil@example.com"}, "attributes": {"city": "Lund"}}, ctx)
-    v3["promote_contact"]({"contactId": BERTIL, "attributes": {"memberNumber": "M3001"}}, ctx)
-    v3["change_contact_type"]({"contactId": CECILIA, "contactTypeId": "Contact"}, ctx)
+    # each invocation its own context, as Lambda gives it (one shared would leave the last ones no time)
+    v3["update_contact"]({"lookup": {"email": "bertil@example.com"}, "attributes": {"city": "Lund"}}, LocalContext())
+    v3["promote_contact"]({"contactId": BERTIL, "attributes": {"memberNumber": "M3001"}}, LocalContext())
+    v3["change_contact_type"]({"contactId": CECILIA, "contactTypeId": "Contact"}, LocalContext())
     created = v3["update_contact"]({"lookup": {"email": "new.v3@example.com"}, "attributes": {"firstName": "Nova"},
-                                    "createIfMissing": {"contactType": "Contact", "source": "ECOM"}}, ctx)  # fmt: skip
+                                    "createIfMissing": {"contactType": "Contact", "source": "ECOM"}},
+                                   LocalContext())  # fmt: skip
     member = v3["promote_contact"]({"lookup": {"email": "new.member.v3@example.com"},
-                                    "attributes": {"memberNumber": "M3002"}, "createIfMissing": {}}, ctx)  # fmt: skip
+                                    "attributes": {"memberNumber": "M3002"}, "createIfMissing": {}},
+                                   LocalContext())  # fmt: skip
     assert created["created"] is True and member["created"] is True
     assert sandbox.state.get_contact(BERTIL)["contactType"] == "Member"
     assert sandbox.state.get_contact(CECILIA)["contactType"] == "Contact"
