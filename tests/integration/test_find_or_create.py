@@ -19,7 +19,7 @@ from local.engage_sandbox.state import Fault
 from local.lambda_runtime import LocalContext, SqsEventSource, api_event, send_command
 from local.signing import signed_headers
 
-from ..conftest import load_function
+from ..conftest import load_function, load_webhooks_and_update
 from .test_ecommerce import SHOPIFY_CUSTOMER, deliver, secrets_env, shopify_headers  # noqa: F401
 
 ANNA = DEMO_CONTACTS[0]["id"]
@@ -301,7 +301,7 @@ NEW_SHOPPER = {**SHOPIFY_CUSTOMER, "id": 1, "email": "new.shopper@example.com", 
 @pytest.fixture
 def shop_creates(secrets_env, monkeypatch):
     secrets_env.set("shopify", "createIfMissing", {"contactType": "Contact", "source": "ECOM"})
-    return load_function("update_contact").lambda_handler
+    return load_webhooks_and_update()
 
 
 def test_a_new_shopify_customer_is_created_through_the_queue(shop_creates, queues, sandbox):
@@ -318,7 +318,7 @@ def test_a_new_shopify_customer_is_created_through_the_queue(shop_creates, queue
 
 
 def test_without_the_setting_a_new_shopify_customer_is_dead_lettered_as_not_found(secrets_env, queues, sandbox):
-    handler = load_function("update_contact").lambda_handler
+    handler = load_webhooks_and_update()
     deliver(handler, "shopify", NEW_SHOPPER, lambda raw: shopify_headers(raw, "customers/create"))
     SqsEventSource(queues.sqs, queues.urls["update_contact"], handler).drain()
     (dead,) = queues.messages("update_contact-dlq")
@@ -338,7 +338,7 @@ def test_without_the_setting_a_new_shopify_customer_is_dead_lettered_as_not_foun
 def test_a_wrong_create_setting_stops_the_function_at_start_naming_it(secrets_env, monkeypatch, setting, value):
     secrets_env.setting(setting, value)
     with pytest.raises(ConfigurationError, match=r"shops document: .* shop '.*': 'createIfMissing'"):
-        load_function("update_contact")
+        load_function("intake_webhooks")
 
 
 def test_a_creation_is_counted_and_logged_without_the_customers_data(invoke, sandbox, log_output, capsys):
@@ -374,7 +374,7 @@ def test_in_v3_a_create_sends_its_options_as_query_parameters(function_env, sand
 def test_the_shopify_customer_id_becomes_the_created_contacts_external_id(secrets_env, monkeypatch, queues, sandbox):
     secrets_env.set("shopify", "createIfMissing", {"contactType": "Contact"})
     secrets_env.set("shopify", "attributeMap", {"externalId": "id"})
-    handler = load_function("update_contact").lambda_handler
+    handler = load_webhooks_and_update()
     shopper = {**NEW_SHOPPER, "id": 706405506930370099}  # a JSON number, larger than a double holds exactly
     assert deliver(handler, "shopify", shopper, lambda raw: shopify_headers(raw, "customers/create"))[0] == 200
     SqsEventSource(queues.sqs, queues.urls["update_contact"], handler).drain()
