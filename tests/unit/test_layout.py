@@ -15,12 +15,13 @@ FLOORS = [
     {"domain"},
     {"engage", "aws"},
     {"triggers"},
+    {"privacy"},
     {"ecommerce"},
     {"backfill"},
     {"find_or_create", "only_changed"},
     {"operations", "settings"},
     {"container"},
-    {"handler"},
+    {"handler", "privacy_function"},
 ]
 
 

@@ -160,12 +160,33 @@ class Container:
 
         return self.table_store("event_times", store_class)
 
+    def erasure_guard(self) -> Any:
+        """Privacy on the command path (a command queued before an erasure, a shop customer's link); None
+        without the table."""
+        table = self.settings.idempotency_table
+        if not table:
+            return None
+
+        def build() -> Any:
+            from .privacy.guard import ErasureGuard
+            from .privacy.records import privacy_key
+
+            return ErasureGuard(table, self.dynamodb(), lambda: privacy_key(self.engage.api_key.get()))
+
+        return self.once("erasure_guard", build)
+
+    def enqueue_privacy(self, command: dict[str, Any], group: str, deduplication_id: str) -> None:
+        """Put a privacy command (a shop's privacy topic) on the erase function's FIFO queue."""
+        if not self.settings.erase_queue_url:
+            raise DependencyUnavailable("ERASE_QUEUE_URL is not set: privacy requests have nowhere to go")
+        self.queues.send_command(self.settings.erase_queue_url, command, group, deduplication_id)
+
     def platform_route(self) -> Any:
         def build() -> Any:
             from .ecommerce.route import PlatformRoute
 
             return PlatformRoute(self.settings.platforms, self.signing_secrets, self.last_applied, self.enqueue_update,
-                                 self.enqueue_promote)  # fmt: skip
+                                 self.enqueue_promote, self.enqueue_privacy)  # fmt: skip
 
         return self.once("platform_route", build)
 

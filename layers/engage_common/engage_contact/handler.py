@@ -67,7 +67,8 @@ class ContactFunction:
     def parse(self, data: Any) -> Command:
         return parse_command(data, self.operation, self.container.settings.catalogue)
 
-    def run(self, data: Any, context: Any, trigger: str, fallback_key: str | None = None) -> dict[str, Any]:
+    def run(self, data: Any, context: Any, trigger: str, fallback_key: str | None = None,
+            queued_at: int | None = None) -> dict[str, Any]:  # fmt: skip
         """Check the command and run it once per idempotency key (when there is a key and a table)."""
         try:
             command = self.parse(data)
@@ -78,16 +79,21 @@ class ContactFunction:
             if guard is not None:
                 self.container.read_engage_key_early()  # while the idempotency record is written
                 request = {"operation": self.operation.value, "key": key, "command": data}
-                result = guard.run(request, context, lambda: self.execute(command, context, trigger, keyed=True))
+                result = guard.run(request, context, lambda: self.execute(command, context, trigger, True, queued_at))
             else:
-                result = self.execute(command, context, trigger, keyed=bool(key))
+                result = self.execute(command, context, trigger, bool(key), queued_at)
         except Exception as error:
             observability.failure(self.operation.value, error, trigger)
             raise
         observability.success(self.operation.value, result, trigger)
         return result
 
-    def execute(self, command: Command, context: Any, trigger: str = "direct", keyed: bool = False) -> dict[str, Any]:
+    def execute(self, command: Command, context: Any, trigger: str = "direct", keyed: bool = False,
+                queued_at: int | None = None) -> dict[str, Any]:  # fmt: skip
+        guard = self.container.erasure_guard()
+        if guard is not None and queued_at is not None and guard.erased_after(command_group(command), queued_at):
+            # queued before its person was erased: applied now, it would bring back what the erasure removed
+            return {"contactId": command.contact_id, "contact": None, "sent": {}, "droppedEmpty": [], "erased": True}
         if self.is_stale(command):  # a newer event was applied to this contact: Engage is not called
             return {"contactId": command.contact_id, "contact": None, "sent": {}, "droppedEmpty": [], "stale": True}
         # An API caller waits a short while for its turn in the rate budget; queued work as its time allows.
@@ -96,7 +102,10 @@ class ContactFunction:
         # The record of what Engage confirmed is kept by the commands that use the table anyway (a key) and
         # those that ask for it: a plain command without a key builds no boto3 client.
         record = self.container.sent_record() if keyed or command.send_only_changed else None
-        return execute(command, self.container.engage, deadline, record)
+        result = execute(command, self.container.engage, deadline, record)
+        if guard is not None and command.origin is not None:
+            guard.remember_origin(command.origin, command_group(command), command.lookup)
+        return result
 
     def is_stale(self, command: Command) -> bool:
         """Whether the command's event is older than the newest applied to its contact (no time or table: no)."""
@@ -122,7 +131,7 @@ class ContactFunction:
     def on_record(self, record: SQSRecord, context: Any) -> dict[str, Any]:
         # a redelivered message is recognised by its message id when the command names no key
         data = decode_json(record.body or "")
-        result = self.run(data, context, "sqs", fallback_key=record.message_id)
+        result = self.run(data, context, "sqs", fallback_key=record.message_id, queued_at=_sent_ms(record))
         if not result.get("replayed"):  # a replay was counted when it was first applied
             self.count_backfill_row(data, "applied")
         return result
@@ -190,6 +199,14 @@ class ContactFunction:
         from .triggers.webhook_signature import verify_webhook, webhook_keys
 
         return verify_webhook(raw, headers, self.container.secrets.read(settings.webhook_secret_arn, webhook_keys))
+
+
+def _sent_ms(record: SQSRecord) -> int | None:
+    """When the message was queued (SQS's SentTimestamp, ms)."""
+    try:
+        return int(record.attributes.sent_timestamp)
+    except (TypeError, ValueError, KeyError):
+        return None
 
 
 def _contact_id(record: dict[str, Any]) -> str | None:

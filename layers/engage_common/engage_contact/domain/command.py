@@ -24,8 +24,8 @@ class Operation(StrEnum):
 
 COMMON_FIELDS = frozenset({"contactId", "lookup", "idempotencyKey"})
 OPERATION_FIELDS = {
-    Operation.UPDATE: frozenset({"attributes", "clear", "createIfMissing", "eventTime", "sendOnlyChanged"}),
-    Operation.PROMOTE: frozenset({"attributes", "createIfMissing", "eventTime"}),
+    Operation.UPDATE: frozenset({"attributes", "clear", "createIfMissing", "eventTime", "sendOnlyChanged", "origin"}),
+    Operation.PROMOTE: frozenset({"attributes", "createIfMissing", "eventTime", "origin"}),
     Operation.CHANGE_TYPE: frozenset({"contactTypeId"}),
 }
 SOCIAL_SECURITY_NUMBER = re.compile(r"(?:\d{2})?\d{6}[-+]?\d{4}")
@@ -45,6 +45,9 @@ class Command:
     creation: Creation | None = None  # `createIfMissing`: what to create when the lookup misses
     event_time: dt.datetime | None = None  # when the change happened at its source: an older one is skipped
     send_only_changed: bool = False  # leave out what Engage was last confirmed to hold (update only)
+    # `origin`: the shop customer the command comes from (platform, shop, customer id), recorded so that the
+    # shop's privacy requests that name only the customer id (a deleted customer, a shop's erasure) find them
+    origin: tuple[str, str, str] | None = None
 
 
 def text_field(data: dict, name: str, maximum: int, where: str | None = None) -> str:
@@ -101,7 +104,7 @@ def parse_command(data: object, operation: Operation, catalogue: AttributeCatalo
     payload = _parse_payload(data, catalogue, require_data=operation is Operation.UPDATE)
     creation = parse_creation(data, lookup, payload, creates_member=operation is Operation.PROMOTE)
     return Command(operation, contact_id, lookup, payload, None, idempotency_key, creation, _parse_event_time(data),
-                   _parse_send_only_changed(data))  # fmt: skip
+                   _parse_send_only_changed(data), _parse_origin(data))  # fmt: skip
 
 
 def _check_fields(data: object, operation: Operation) -> None:
@@ -142,6 +145,22 @@ def _parse_event_time(data: dict) -> dt.datetime | None:
             "'eventTime' must be an ISO-8601 time with its zone, like 2026-11-27T10:00:00+01:00", {"field": "eventTime"}
         )
     return moment
+
+
+def _parse_origin(data: dict) -> tuple[str, str, str] | None:
+    """`origin`: {"platform": "shopify"|"woocommerce", "shop": domain or source URL, "customerId": the shop's id}."""
+    if "origin" not in data:
+        return None
+    origin = data["origin"]
+    if (
+        not isinstance(origin, dict)
+        or set(origin) != {"platform", "shop", "customerId"}
+        or origin.get("platform") not in ("shopify", "woocommerce")
+    ):
+        raise InvalidRequest("'origin' must be {platform: shopify|woocommerce, shop, customerId}", {"field": "origin"})
+    shop = text_field(origin, "shop", 256, "origin.shop")
+    customer = text_field(origin, "customerId", 128, "origin.customerId")
+    return origin["platform"], shop, customer
 
 
 def _parse_send_only_changed(data: dict) -> bool:

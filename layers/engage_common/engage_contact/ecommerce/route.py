@@ -11,6 +11,7 @@ from ..domain.json_body import check_size
 from ..errors import Unauthorized
 from ..observability import logger
 from ..triggers import api_gateway
+from . import privacy
 from .config import PlatformSettings
 from .deliveries import MAX_PLATFORM_BODY_BYTES, Delivery, is_woocommerce_ping, to_command
 from .last_applied import LastApplied, Verdict
@@ -27,6 +28,7 @@ class PlatformRoute:
     last_applied: Callable[[], LastApplied | None]  # None without an idempotency table
     enqueue_update: Callable[[dict[str, Any], str], None]  # (command, deduplication id)
     enqueue_promote: Callable[[dict[str, Any], str], None] | None = None  # (command, deduplication id)
+    enqueue_privacy: Callable[[dict[str, Any], str, str], None] | None = None  # (command, group, deduplication id)
 
     def __call__(self, request: api_gateway.ApiRequest) -> dict[str, Any]:
         platform = ROUTES.get(request.path)
@@ -56,6 +58,9 @@ class PlatformRoute:
         secrets = self.signing_secrets(self.settings.secret_arns[platform.name], f"{platform.name} webhook secret")
         verify_platform_signature(raw, request.headers.get(platform.signature_header), secrets)
         self.refuse_other_shops(platform, request.headers)
+        topic = request.headers.get(platform.topic_header, "")
+        if self.enqueue_privacy is not None and privacy.is_privacy_topic(platform.name, topic):
+            return privacy.queue_request(platform, raw, request.headers, self.enqueue_privacy), None
         delivery = to_command(platform, raw, request.headers, self.settings.maps[platform.name],
                               self.settings.create_if_missing.get(platform.name),
                               send_only_changed=self.settings.send_only_changed.get(platform.name, True),
@@ -66,6 +71,7 @@ class PlatformRoute:
             logger.info("webhook ignored", extra={"platform": platform.name, "reason": delivery.ignored,
                                                   "topic": request.headers.get(platform.topic_header)})  # fmt: skip
             return api_gateway.response(200, {"ignored": delivery.ignored}), delivery
+        privacy.tag_origin(delivery.command, platform, raw, request.headers)
         self.enqueue_update(delivery.command, delivery.key)
         if delivery.promote is not None and self.enqueue_promote is not None:
             # the promote function's own queue, the same message group (the customer), its own deduplication id

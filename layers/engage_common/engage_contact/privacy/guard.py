@@ -1,0 +1,35 @@
+"""What the update and promote functions do for privacy: skip a command queued before its person was erased,
+and record which shop customer a command came from (so an id-only deletion, or a shop's erasure, finds them)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .. import observability
+from ..domain.contacts import Lookup
+from ..errors import DependencyUnavailable
+from .records import PrivacyRecords, email_digest, erased_at, keyed
+
+
+class ErasureGuard:
+    def __init__(self, table_name: str, client: Any, key: Callable[[], bytes]) -> None:
+        """`client`: the container's DynamoDB client; `key`: the deployment's privacy key (see `records`)."""
+        self.table_name = table_name
+        self.client = client
+        self.key = key
+        self.records = PrivacyRecords(table_name, client)
+
+    def erased_after(self, group: str, queued_at_ms: int) -> bool:
+        """Whether the person of this message group was erased after this command was queued (then it is not
+        applied: it would bring back what the erasure removed)."""
+        at = erased_at(self.client, self.table_name, keyed(self.key(), group))
+        return at is not None and queued_at_ms <= at
+
+    def remember_origin(self, origin: tuple[str, str, str], group: str, lookup: Lookup | None) -> None:
+        """Record the shop customer → group link; a table that cannot be reached only loses the link (said)."""
+        digest = email_digest(lookup.value) if lookup is not None and lookup.key == "email" else None
+        try:
+            self.records.remember_shop_customer(*origin, group=group, email_digest=digest)
+        except DependencyUnavailable as error:
+            observability.unexpected(error, privacy="shop customer not recorded")
