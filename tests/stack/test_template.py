@@ -93,8 +93,12 @@ def test_queues_are_fifo_without_content_based_deduplication_and_redrive_to_fifo
                 == (template["Globals"]["Function"]["Environment"]["Variables"]["SQS_MAX_RECEIVE_COUNT"])
             )
             # visibility comfortably above the function's timeout, so a batch is never handed out twice
-            function = next(f for f in template["Resources"].values() if f["Type"] == "AWS::Serverless::Function"
-                            and logical_id(f["Properties"]["Events"]["Queue"]["Properties"]["Queue"]) == name)
+            function = next(
+                f
+                for f in template["Resources"].values()
+                if f["Type"] == "AWS::Serverless::Function"
+                and logical_id(f["Properties"]["Events"]["Queue"]["Properties"]["Queue"]) == name
+            )
             timeout = function["Properties"].get("Timeout", template["Globals"]["Function"]["Timeout"])
             assert queue["Properties"]["VisibilityTimeout"] >= 6 * timeout
 
