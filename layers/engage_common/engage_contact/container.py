@@ -169,9 +169,8 @@ class Container:
 
         def build() -> Any:
             from .privacy.guard import ErasureGuard
-            from .privacy.records import privacy_key
 
-            return ErasureGuard(table, self.dynamodb(), lambda: privacy_key(self.engage.api_key.get()))
+            return ErasureGuard(table, self.dynamodb())
 
         return self.once("erasure_guard", build)
 

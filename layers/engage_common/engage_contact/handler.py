@@ -92,8 +92,9 @@ class ContactFunction:
                 queued_at: int | None = None) -> dict[str, Any]:  # fmt: skip
         guard = self.container.erasure_guard()
         if guard is not None and queued_at is not None and guard.erased_after(command_group(command), queued_at):
-            # queued before its person was erased: applied now, it would bring back what the erasure removed
-            return {"contactId": command.contact_id, "contact": None, "sent": {}, "droppedEmpty": [], "erased": True}
+            # queued before its person was erased: applied now, it would bring back what the erasure removed (and
+            # its result names no one: it is kept as an idempotency record)
+            return {"contactId": None, "contact": None, "sent": {}, "droppedEmpty": [], "erased": True}
         if self.is_stale(command):  # a newer event was applied to this contact: Engage is not called
             return {"contactId": command.contact_id, "contact": None, "sent": {}, "droppedEmpty": [], "stale": True}
         # An API caller waits a short while for its turn in the rate budget; queued work as its time allows.

@@ -30,7 +30,17 @@ from .table import UNREACHABLE, write_if
 EXPIRES_AFTER_SECONDS = 24 * 60 * 60
 # What a replay answers from; Engage's contact is left out: its names and addresses need not sit in the table.
 REPLAY_FIELDS = frozenset(
-    {"contactId", "sent", "droppedEmpty", "droppedUnchanged", "alreadyMember", "created", "unchanged", "stale"}
+    {
+        "contactId",
+        "sent",
+        "droppedEmpty",
+        "droppedUnchanged",
+        "alreadyMember",
+        "created",
+        "unchanged",
+        "stale",
+        "erased",
+    }
 )
 # The name Powertools gave the records (module and function it decorated): kept, so its records still count.
 RECORD_FUNCTION = "engage_contact.aws.idempotency._run_work"

@@ -3,27 +3,25 @@ and record which shop customer a command came from (so an id-only deletion, or a
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from .. import observability
 from ..domain.contacts import Lookup
 from ..errors import DependencyUnavailable
-from .records import PrivacyRecords, email_digest, erased_at, keyed
+from .records import PrivacyRecords, email_digest, erased_at
 
 
 class ErasureGuard:
-    def __init__(self, table_name: str, client: Any, key: Callable[[], bytes]) -> None:
-        """`client`: the container's DynamoDB client; `key`: the deployment's privacy key (see `records`)."""
+    def __init__(self, table_name: str, client: Any) -> None:
+        """`client`: the container's DynamoDB client."""
         self.table_name = table_name
         self.client = client
-        self.key = key
         self.records = PrivacyRecords(table_name, client)
 
     def erased_after(self, group: str, queued_at_ms: int) -> bool:
         """Whether the person of this message group was erased after this command was queued (then it is not
         applied: it would bring back what the erasure removed)."""
-        at = erased_at(self.client, self.table_name, keyed(self.key(), group))
+        at = erased_at(self.client, self.table_name, group)
         return at is not None and queued_at_ms <= at
 
     def remember_origin(self, origin: tuple[str, str, str], group: str, lookup: Lookup | None) -> None:

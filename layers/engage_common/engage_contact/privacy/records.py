@@ -47,6 +47,13 @@ def keyed(key: bytes, text: str) -> str:
     return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()[:40]
 
 
+def erasure_mark(group: str) -> str:
+    """The key of a person's erasure mark: a digest of their message group (the contactId or the lookup's
+    digest), like the table's other keys. Not keyed with the Engage key: a mark must still be found after a
+    key rotation, by the update function that checks it."""
+    return "erased#" + hashlib.sha256(b"erased\x00" + group.encode()).hexdigest()[:40]
+
+
 def shop_customer_id(platform: str, shop: str, customer_id: str) -> str:
     return f"{shop_prefix(platform, shop)}{digest(customer_id)}"
 
@@ -176,13 +183,13 @@ class PrivacyRecords:
         return erased
 
     # --- erasure marks: an update queued before an erasure is not applied after it --------------------
-    def mark_erased(self, marks: Iterable[str], at_ms: int) -> int:
-        """Mark the (keyed) groups erased at `at_ms` (a mark there already keeps its time: a retried erasure is
-        the same erasure); the earliest time now marked, in ms."""
+    def mark_erased(self, groups: Iterable[str], at_ms: int) -> int:
+        """Mark these message groups erased at `at_ms` (a mark there already keeps its time: a retried erasure
+        is the same erasure); the earliest time now marked, in ms."""
         expires = int(self.clock() + ERASED_MARK_DAYS * 86400)
         first = at_ms
-        for mark in sorted(marks):
-            answer = self._call("update_item", TableName=self.table_name, Key={"id": {"S": f"erased#{mark}"}},
+        for group in sorted(groups):
+            answer = self._call("update_item", TableName=self.table_name, Key={"id": {"S": erasure_mark(group)}},
                        UpdateExpression="SET #at = if_not_exists(#at, :at), expiration = :exp",
                        ExpressionAttributeNames={"#at": "at"},
                        ExpressionAttributeValues={":at": {"N": str(at_ms)}, ":exp": {"N": str(expires)}},
@@ -207,10 +214,10 @@ class PrivacyRecords:
             raise DependencyUnavailable(UNREACHABLE) from exc
 
 
-def erased_at(client: Any, table_name: str, mark: str) -> int | None:
-    """When the person of this (keyed) group was erased, in ms; None when they were not (or the mark expired)."""
+def erased_at(client: Any, table_name: str, group: str) -> int | None:
+    """When the person of this message group was erased, in ms; None when they were not (or the mark expired)."""
     try:
-        item = client.get_item(TableName=table_name, Key={"id": {"S": f"erased#{mark}"}}, ConsistentRead=True)
+        item = client.get_item(TableName=table_name, Key={"id": {"S": erasure_mark(group)}}, ConsistentRead=True)
     except Exception as exc:
         raise DependencyUnavailable(UNREACHABLE) from exc
     at = (item.get("Item") or {}).get("at", {}).get("N")

@@ -94,11 +94,10 @@ class Privacy:
 
     def mark_and_settle(self, person: Person, deadline: Deadline) -> None:
         """Mark the person erased, then wait until an update that checked just before the mark is done."""
-        key = self.key()
-        marks = {keyed(key, g) for g in person.groups | person.contact_ids}
-        if not marks:
+        groups = person.groups | person.contact_ids
+        if not groups:
             return
-        first = self.records.mark_erased(marks, int(self.clock() * 1000))
+        first = self.records.mark_erased(groups, int(self.clock() * 1000))
         wait = self.settings.settle_seconds - (self.clock() - first / 1000)
         if wait > 0:
             self.sleep(min(wait, max(deadline.remaining() - 30, 0)))
