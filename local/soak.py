@@ -371,7 +371,8 @@ def _dead_letters(stack: LocalStack) -> dict[str, list[str]]:
 
 def reconcile(stack: LocalStack, planned: list[Planned], seeded: dict[str, dict],
               only_invalid_dead: bool = False) -> tuple[int, int, int, list[str], int]:  # fmt: skip
-    """(applied, dead-lettered, lost, violations, skipped as erased), from the sandbox's log and state and the dead-letter queues.
+    """(applied, dead-lettered, lost, violations, skipped as erased), from the sandbox's log and state and the
+    dead-letter queues.
 
     `only_invalid_dead`: a dead letter of a valid command is a violation (an outage within the tolerance).
     """
