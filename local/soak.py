@@ -410,6 +410,8 @@ def reconcile(stack: LocalStack, planned: list[Planned], seeded: dict[str, dict]
                 violations.append(f"{p.key} dead-lettered as {reason}, expected {p.expect_error}")
             if only_invalid_dead and not p.expect_error:
                 violations.append(f"{p.key} ({p.operation}) dead-lettered as {reason} during the outage")
+            if p.contact in erasures and reason == "ContactNotFound":
+                violations.append(f"{p.key} ({p.operation}) reached Engage after its contact's erasure")
             continue
         if p.expect_error:
             lost += 1
