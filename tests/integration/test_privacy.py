@@ -250,3 +250,26 @@ def test_a_bad_privacy_command_is_refused_by_name(stack, command, problem):
     _, erase = stack
     with pytest.raises(InvalidRequest, match=problem):
         erase(command, LocalContext())
+
+
+def test_the_erase_workflow_runs_a_retailers_erasure_and_names_a_refusal(stack, sandbox, monkeypatch):
+    import types
+
+    from moto.core.config import default_user_config
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    from local.workflow import LocalWorkflow
+
+    from ..conftest import ROOT
+
+    _, erase = stack
+    monkeypatch.setitem(default_user_config["stepfunctions"], "execute_state_machine", True)
+    monkeypatch.setattr(retrier_decl, "time", types.SimpleNamespace(sleep=lambda seconds: None))
+    workflow = LocalWorkflow({"EraseContactFunction": erase}, REGION, ROOT / "statemachine" / "erase_workflow.asl.json")
+    done = workflow.run({"contactId": BERTIL, "erasure": "erase", "source": "retailer gdpr"})
+    assert done["status"] == "SUCCEEDED" and done["output"]["engage"] == "deleted"
+    assert sandbox.state.get_contact(BERTIL) is None
+    (entry,) = table_items("audit")
+    assert (entry["outcome"]["S"], entry["source"]["S"]) == ("done", "retailer gdpr")
+    refused = workflow.run({"lookup": {"email": "not an address"}})
+    assert (refused["status"], refused["error"]) == ("FAILED", "InvalidRequest")
