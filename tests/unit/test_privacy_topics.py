@@ -30,6 +30,7 @@ def test_a_customer_redact_erases_by_email_and_by_the_shops_customer_id():
 def test_a_deleted_customer_carries_only_its_id():
     command, group = command_for("shopify", "customers/delete", {"id": 706405506930370084, "tax_exemptions": []})
     assert "lookup" not in command and command["shopCustomer"]["id"] == "706405506930370084"
+    assert group.startswith("shop-customer:") and "706405506930370084" not in group
     command, _ = command_for("woocommerce", "customer.deleted", {"id": 25}, shop="https://shop.example.com/")
     assert command["shopCustomer"] == {"platform": "woocommerce", "shop": "https://shop.example.com/", "id": "25"}
 
@@ -42,6 +43,7 @@ def test_an_email_that_is_no_address_leaves_the_customer_id_to_find_them():
 
 def test_a_shop_redact_and_a_data_request():
     command, group = command_for("shopify", "shop/redact", {"shop_id": 1, "shop_domain": SHOP})
+    assert group.startswith("shop:")
     assert command["request"] == "erase-shop" and command["shop"] == {"platform": "shopify", "shop": SHOP}
     body = {"shop_domain": SHOP, "customer": {"id": 42, "email": "anna@example.com"}, "data_request": {"id": 9}}
     assert command_for("shopify", "customers/data_request", body)[0]["request"] == "data-request"
