@@ -273,3 +273,17 @@ def test_the_erase_workflow_runs_a_retailers_erasure_and_names_a_refusal(stack, 
     assert (entry["outcome"]["S"], entry["source"]["S"]) == ("done", "retailer gdpr")
     refused = workflow.run({"lookup": {"email": "not an address"}})
     assert (refused["status"], refused["error"]) == ("FAILED", "InvalidRequest")
+
+
+@pytest.mark.parametrize("trigger", ["direct", "sqs"])
+def test_each_erase_event_file_is_handled(stack, sandbox, trigger):
+    from ..conftest import ROOT
+
+    _, erase = stack
+    event = json.loads((ROOT / "events" / "erase_contact" / f"{trigger}.json").read_text())
+    result = erase(event, LocalContext())
+    if trigger == "sqs":
+        assert result == {"batchItemFailures": []}
+    else:
+        assert result["engage"] == "deleted"  # the shop's policy (erase) for the SQS one, the command's here
+    assert sandbox.state.get_contact(BERTIL) is None
