@@ -287,3 +287,19 @@ def test_each_erase_event_file_is_handled(stack, sandbox, trigger):
     else:
         assert result["engage"] == "deleted"  # the shop's policy (erase) for the SQS one, the command's here
     assert sandbox.state.get_contact(BERTIL) is None
+
+
+def test_what_engage_cannot_erase_is_audited_and_our_records_still_go(stack, sandbox):
+    _, erase = stack
+    sandbox.state.add_contact({"contactType": "Contact", "attributes": {"email": "bertil@example.com"}})  # a twin
+    from engage_contact.privacy.records import erasure_mark
+
+    result = erase({"lookup": {"email": "bertil@example.com"}, "erasure": "erase"}, LocalContext())
+    assert result["engage"] == "not erased: MultipleMatches" and sandbox.state.request_log("delete") == []
+    (entry,) = table_items("audit")
+    assert entry["outcome"]["S"] == "partly done"
+    from engage_contact.domain.contacts import message_group
+
+    group = message_group({"lookup": {"email": "bertil@example.com"}})
+    held = [i["id"]["S"] for i in table_items() if not i["id"]["S"].startswith("rate-budget")]  # (no one's)
+    assert held == [erasure_mark(group)]  # only the erasure's own mark

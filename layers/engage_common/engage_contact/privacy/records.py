@@ -102,9 +102,11 @@ def lookup_person(key: str, value: str) -> Person:
 def _shop_person(item: dict[str, Any]) -> Person:
     """The person a shop-customer item names: the item itself, its group, its email's digest."""
     person = Person(shop_items={item["id"]["S"]})
-    for name, into in (("group", person.groups), ("emailDigest", person.email_digests)):
-        if name in item:
-            into.add(item[name]["S"])
+    group = item.get("group", {}).get("S")
+    if group:  # a command by contactId has the id itself as its group
+        (person.groups if ":" in group else person.contact_ids).add(group)
+    if "emailDigest" in item:
+        person.email_digests.add(item["emailDigest"]["S"])
     return person
 
 

@@ -57,7 +57,8 @@ class Privacy:
             retried = "retried" if policy_of(error).retryable else "dead-lettered"
             self._audit(subject, command, f"failed: {name} ({retried})")
             raise
-        self._audit(subject, command, "done", **{k: v for k, v in result.items() if k != "request"})
+        outcome = "partly done" if str(result.get("engage", "")).startswith("not erased") else "done"
+        self._audit(subject, command, outcome, **{k: v for k, v in result.items() if k != "request"})
         return {**result, "subject": subject}
 
     # --- erasure ------------------------------------------------------------------------------------
@@ -68,7 +69,13 @@ class Privacy:
         self.mark_and_settle(person, deadline)
         engage = "not asked (record)"
         if policy != RECORD and command.request != ERASE_SHOP:  # a shop's erasure is ours alone, never Engage's
-            engage = self.erase_in_engage(command, person, policy, deadline)
+            try:
+                engage = self.erase_in_engage(command, person, policy, deadline)
+            except EngageContactError as error:
+                if policy_of(error).retryable:
+                    raise  # tried again as a whole: our records are still there for the next try
+                # Engage cannot do it (MultipleMatches, a refusal): ours still go; the audit says what is left
+                engage = f"not erased: {error.name}"
         erased = self.records.erase(person)
         return {"request": command.request, "erasure": policy, "engage": engage, "recordsErased": erased,
                 "deadLetters": DEAD_LETTERS}  # fmt: skip
