@@ -303,3 +303,30 @@ def test_what_engage_cannot_erase_is_audited_and_our_records_still_go(stack, san
     group = message_group({"lookup": {"email": "bertil@example.com"}})
     held = [i["id"]["S"] for i in table_items() if not i["id"]["S"].startswith("rate-budget")]  # (no one's)
     assert held == [erasure_mark(group)]  # only the erasure's own mark
+
+
+def test_a_data_request_with_a_kms_key_is_encrypted_with_it(stack, monkeypatch):
+    s3, kms = boto3.client("s3", region_name=REGION), boto3.client("kms", region_name=REGION)
+    s3.create_bucket(Bucket="exports", CreateBucketConfiguration={"LocationConstraint": REGION})
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    monkeypatch.setenv("DATA_REQUEST_BUCKET", "exports")
+    monkeypatch.setenv("DATA_REQUEST_PREFIX", "privacy/exports/")
+    monkeypatch.setenv("DATA_REQUEST_KMS_KEY_ARN", key)
+    erase = load_function("erase_contact").lambda_handler
+    result = erase({"request": "data-request", "contactId": BERTIL}, LocalContext())
+    (listed,) = s3.list_objects_v2(Bucket="exports")["Contents"]
+    head = s3.head_object(Bucket="exports", Key=listed["Key"])
+    assert (head["ServerSideEncryption"], head["SSEKMSKeyId"]) == ("aws:kms", key)
+    assert listed["Key"].startswith("privacy/exports/") and result["delivered"] == f"s3://exports/{listed['Key']}"
+
+
+def test_without_a_bucket_the_audit_holds_an_inventory_and_no_values(stack, erase_queues):
+    update, erase = stack
+    bertil = {**copy.deepcopy(SHOPIFY_CUSTOMER), "email": "bertil@example.com", "id": 1001}
+    deliver(update, "shopify", bertil, shopify_headers)
+    drain(update, erase_queues, "update_contact")
+    result = erase({"request": "data-request", "lookup": {"email": "bertil@example.com"}}, LocalContext())
+    assert result["delivered"].startswith("audit") and result["items"] >= 4
+    (entry,) = table_items("audit")
+    assert "event-time: " in entry["held"]["S"] and "sent-lookup: 1" in entry["held"]["S"]
+    assert naming([entry], email="bertil@example.com", contact_id=BERTIL, customer_id="1001") == []
