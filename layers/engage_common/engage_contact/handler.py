@@ -90,7 +90,8 @@ class ContactFunction:
 
     def execute(self, command: Command, context: Any, trigger: str = "direct", keyed: bool = False,
                 queued_at: int | None = None) -> dict[str, Any]:  # fmt: skip
-        guard = self.container.erasure_guard()
+        # privacy on the command path: only queued commands and those from a shop (others build nothing for it)
+        guard = self.container.erasure_guard() if queued_at is not None or command.origin is not None else None
         if guard is not None and queued_at is not None and guard.erased_after(command_group(command), queued_at):
             # queued before its person was erased: applied now, it would bring back what the erasure removed (and
             # its result names no one: it is kept as an idempotency record)
