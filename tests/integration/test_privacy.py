@@ -223,7 +223,7 @@ def test_a_data_request_is_delivered_encrypted_and_audited(stack, erase_queues, 
     assert table_items() != []  # a data request erases nothing
 
 
-def test_an_update_queued_before_an_erasure_is_not_applied_after_it(stack, erase_queues, sandbox):
+def test_an_update_queued_before_an_erasure_is_not_applied_after_it(stack, erase_queues, sandbox, log_output):
     update, erase = stack
     command = {"lookup": {"email": "bertil@example.com"}, "attributes": {"city": "Lund"}}
     from engage_contact.domain.contacts import message_group
@@ -233,6 +233,8 @@ def test_an_update_queued_before_an_erasure_is_not_applied_after_it(stack, erase
     drain(update, erase_queues, "update_contact")
     assert sandbox.state.request_log("update") == []
     assert sandbox.state.get_contact(BERTIL)["city"] != "Lund"
+    logged = log_output.getvalue()
+    assert "its contact was erased" in logged and "contact changed" not in logged and "bertil" not in logged.lower()
     send_command(erase_queues.sqs, erase_queues.urls["update_contact"], command, message_group(command), "after")
     drain(update, erase_queues, "update_contact")
     assert sandbox.state.get_contact(BERTIL)["city"] == "Lund"  # queued after the erasure: a new record
