@@ -21,6 +21,12 @@ Backoff waits are skipped (the visibility each failure was given is the
 functions' business and is tested elsewhere); everything else is real: the
 functions, moto's server, the sandbox over HTTP, all on 127.0.0.1.
 
+Erasures race updates: now and then a contact is erased (an `erase` command on the erase function's queue,
+its policy `record` or `erase`), after which no command for it is planned; every command queued before it is
+either applied before the erasure or skipped (`erased`) after it, never applied after it, and at the end the
+table holds no item that names an erased contact (the reconciliation adds these checks; skipped commands
+are counted as `skipped (erased)`).
+
 SOAK_OUTAGE_HOURS=6: instead of scattered faults, Engage is down (503 on every
 call) from the start for that many hours of simulated time, against the stack's
 OutageToleranceHours (its default, or SOAK_TOLERANCE_HOURS). Time is compressed:
@@ -75,6 +81,7 @@ class Planned:
     expect_error: str | None = None
     duplicate_of: int | None = None
     group: str | None = None  # a message group of its own, not the contact's: sent concurrently with another
+    sent_at: float = 0.0  # when the producer queued it (epoch seconds)
 
     @property
     def creates(self) -> bool:
@@ -104,10 +111,13 @@ class Report:
     api_version: str = "v2"
     api_prefixes: list[str] = field(default_factory=list)  # /api/v2, /api/v3: where the sandbox's requests went
     consent_events: int = 0  # Shopify consent and profile deliveries of the consent kind (local.soak_consent)
+    erasures: int = 0  # erase commands among the commands
+    skipped: int = 0  # commands queued before their contact's erasure and (rightly) not applied after it
 
     def line(self) -> str:
+        erased = f", {self.skipped} skipped (erased)" if self.erasures else ""
         return (f"soak: {self.commands} commands, {self.faults} faults, {self.retries} retries, "
-                f"{self.applied} applied, {self.dead_lettered} dead-lettered, {self.lost} lost, "
+                f"{self.applied} applied, {self.dead_lettered} dead-lettered, {self.lost} lost{erased}, "
                 f"peak {self.peak}/s (bound {self.peak_bound})")  # fmt: skip
 
 
@@ -123,11 +133,18 @@ def plan(count: int, seed: int, contacts: list[str]) -> list[Planned]:
     rng = random.Random(seed)
     planned: list[Planned] = []
     typed: set[str] = set()
+    live = list(contacts)  # an erased contact gets no command after its erasure
     while len(planned) < count:
         i = len(planned)
-        contact = rng.choice(contacts)
+        contact = rng.choice(live)
         roll = rng.random()
         key = f"soak-{seed}-{i}"
+        if 0.11 <= roll < 0.115 and len(live) > 1 and i > 20:  # erasures racing the contact's queued updates
+            live.remove(contact)
+            erasure = rng.choice(("record", "erase"))
+            planned.append(Planned(i, "erase", contact, {"contactId": contact, "idempotencyKey": key,
+                                                         "erasure": erasure, "source": "soak"}))  # fmt: skip
+            continue
         if roll < 0.05 and contact not in typed:
             typed.add(contact)
             if rng.random() < 0.5:
@@ -204,6 +221,7 @@ class Producer:
         self.sqs = stack.client("sqs")
         self.urls = {op: stack.queue_urls[stack.spec.function_for_route("POST", f"/contacts/{op}").queue]
                      for op in ("update", "promote", "contact-type")}  # fmt: skip
+        self.urls["erase"] = stack.queue_urls[stack.spec.function_named("erase_contact").queue]
         self.pending = list(planned)
         self.chunk = chunk
 
@@ -221,6 +239,8 @@ class Producer:
                 answer = self.sqs.send_message_batch(QueueUrl=url, Entries=entries)
                 if answer.get("Failed"):
                     raise RuntimeError(f"could not enqueue: {answer['Failed']}")
+                for p in items[start : start + 10]:
+                    p.sent_at = time.time()
         return len(chunk)
 
 
@@ -359,8 +379,9 @@ def _dead_letters(stack: LocalStack) -> dict[str, list[str]]:
 
 
 def reconcile(stack: LocalStack, planned: list[Planned], seeded: dict[str, dict],
-              only_invalid_dead: bool = False) -> tuple[int, int, int, list[str]]:  # fmt: skip
-    """(applied, dead-lettered, lost, violations), from the sandbox's log and state and the dead-letter queues.
+              only_invalid_dead: bool = False) -> tuple[int, int, int, list[str], int]:  # fmt: skip
+    """(applied, dead-lettered, lost, violations, skipped as erased), from the sandbox's log and state and the
+    dead-letter queues.
 
     `only_invalid_dead`: a dead letter of a valid command is a violation (an outage within the tolerance).
     """
@@ -385,8 +406,9 @@ def reconcile(stack: LocalStack, planned: list[Planned], seeded: dict[str, dict]
             (promoted if (entry.get("query") or {}).get("contactTypeId") == "Member" else typed).add(contact)
     by_email = _contacts_by_email(stack)
 
+    erasures = _erasures(stack, planned, dead, log, violations)
     by_index = {p.index: p for p in planned}
-    applied = dead_lettered = lost = 0
+    applied = dead_lettered = lost = skipped = 0
     for p in planned:
         original = by_index[p.duplicate_of] if p.duplicate_of is not None else p
         reasons = dead.get(p.key, [])
@@ -397,6 +419,8 @@ def reconcile(stack: LocalStack, planned: list[Planned], seeded: dict[str, dict]
                 violations.append(f"{p.key} dead-lettered as {reason}, expected {p.expect_error}")
             if only_invalid_dead and not p.expect_error:
                 violations.append(f"{p.key} ({p.operation}) dead-lettered as {reason} during the outage")
+            if p.contact in erasures and reason == "ContactNotFound":
+                violations.append(f"{p.key} ({p.operation}) reached Engage after its contact's erasure")
             continue
         if p.expect_error:
             lost += 1
@@ -406,9 +430,12 @@ def reconcile(stack: LocalStack, planned: list[Planned], seeded: dict[str, dict]
             "update": lambda o: f"m{o.index}" in applied_markers.get(by_email.get(o.contact, [o.contact])[0], []),
             "promote": lambda o: o.contact in promoted,
             "contact-type": lambda o: o.contact in typed,
+            "erase": lambda o: o.contact in erasures,
         }[p.operation](original)
         if done:
             applied += 1
+        elif p.contact in erasures:  # queued before its contact's erasure, and not applied after it
+            skipped += 1
         else:
             lost += 1
             violations.append(f"{p.key} ({p.operation}) was neither applied nor dead-lettered")
@@ -436,6 +463,8 @@ def reconcile(stack: LocalStack, planned: list[Planned], seeded: dict[str, dict]
     failed = set(dead)
     final = {c["id"]: c for c in stack.sandbox.state.list_contacts()}
     for contact, start in seeded.items():
+        if contact in erasures:  # what its skipped commands would have written is checked above, not here
+            continue
         expected = dict(start)
         for p in planned:
             skip = p.duplicate_of is not None or p.key in failed or p.expect_error
@@ -445,7 +474,35 @@ def reconcile(stack: LocalStack, planned: list[Planned], seeded: dict[str, dict]
         for name, value in expected.items():
             if final[contact].get(name) != value:
                 violations.append(f"contact {contact}: {name} is {final[contact].get(name)!r}, expected {value!r}")
-    return applied, dead_lettered, lost, violations
+    return applied, dead_lettered, lost, violations, skipped
+
+
+def _erasures(stack: LocalStack, planned: list[Planned], dead: dict[str, list[str]], log: list[dict],
+              violations: list[str]) -> dict[str, float]:  # fmt: skip
+    """Erased contact -> when its erasure took effect (its mark's time, s); every write of Engage to an erased
+    contact started before it, and no item of the table names an erased contact but its erasure's mark."""
+    from engage_contact.privacy.records import erased_at
+
+    dynamodb = stack.client("dynamodb")
+    table = stack.environments[next(iter(stack.environments))]["IDEMPOTENCY_TABLE"]
+    erasures = {}
+    for p in planned:
+        if p.operation == "erase" and p.key not in dead:
+            at = erased_at(dynamodb, table, p.contact)
+            if at is None:
+                violations.append(f"{p.key}: the erasure of {p.contact} left no mark")
+            else:
+                erasures[p.contact] = at / 1000
+    for entry in log:
+        at = erasures.get(entry.get("contactId"))
+        if at is not None and entry["applied"] and entry["route"] != "delete" and entry["started"] > at:
+            violations.append(f"{entry['contactId']}: a command queued before its erasure was applied after it")
+    items = dynamodb.scan(TableName=table)["Items"]  # a soak's table is small
+    for contact in erasures:
+        held = [i["id"]["S"] for i in items if contact in json.dumps(i)]
+        if held:
+            violations.append(f"erased contact {contact} is still named by {held}")
+    return erasures
 
 
 def _contacts_by_email(stack: LocalStack) -> dict[str, list[str]]:
@@ -525,7 +582,8 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
     `api_version`: the stack's EngageApiVersion template parameter (v2 or v3).
     """
     started = time.monotonic()
-    parameters = {"EngageTimeoutSeconds": "0.5", "EngageApiVersion": api_version,
+    # one thread drives every queue: no update is under way while an erasure runs, so it need not settle
+    parameters = {"EngageTimeoutSeconds": "0.5", "EngageApiVersion": api_version, "ErasureSettleSeconds": "0",
                   **({"OutageToleranceHours": tolerance_hours} if tolerance_hours else {})}  # fmt: skip
     # the template's budget (45/s), shared by every container
     stack = LocalStack(0, 0, 0, parameters=parameters, environment={"SQS_BATCH_CONCURRENCY": "4"})
@@ -560,7 +618,8 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
         _drain(stack, sources, Producer(stack, []), budget_seconds=max(300.0, len(consent_events) * 0.5),
                secrets_outage=None, release=release)  # fmt: skip
         state.clear_faults()
-        applied, dead_lettered, lost, violations = reconcile(stack, planned, seeded, only_invalid_dead=bool(clock))
+        applied, dead_lettered, lost, violations, skipped = reconcile(stack, planned, seeded,
+                                                                      only_invalid_dead=bool(clock))  # fmt: skip
         violations += soak_consent.check(stack, consent_events, consent_contacts, set(_dead_letters(stack)))
         violations += [f"{refused} consent deliveries were refused by the API"] if refused else []
         if clock and clock.down:
@@ -573,6 +632,7 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
         redeliveries = sum(s.deliveries for s in sources) - len(planned)
         report = Report(len(planned), state.faults_fired, retries + max(redeliveries, 0), applied, dead_lettered,
                         lost, violations, time.monotonic() - started, peak, bound)  # fmt: skip
+        report.erasures, report.skipped = sum(1 for p in planned if p.operation == "erase"), skipped
         report.simulated_hours = clock.now / 3600 if clock else 0.0
         # the figure: from Engage's return (the outage's end) to empty queues: the backoff a record had reached
         # when Engage came back is what keeps the backlog waiting after it
@@ -608,7 +668,8 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)  # fmt: skip
     print(f"({report.seconds:.0f} s)", file=sys.stderr)
     print(report.line(), flush=True)
-    ok = report.lost == 0 and report.applied + report.dead_lettered == report.commands and not report.violations
+    handled = report.applied + report.dead_lettered + report.skipped
+    ok = report.lost == 0 and handled == report.commands and not report.violations
     return 0 if ok else 1
 
 

@@ -372,10 +372,11 @@ class LocalStack:
         for logical_id, resource in self.spec.resources.items():
             if resource["Type"] == "AWS::DynamoDB::Table":
                 props = resource["Properties"]
-                dynamodb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+                name = TABLE if logical_id == "IdempotencyTable" else f"{TABLE}-{logical_id}"  # one a table
+                dynamodb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
                                       AttributeDefinitions=props["AttributeDefinitions"],
                                       KeySchema=props["KeySchema"])  # fmt: skip
-                refs[logical_id] = TABLE
+                refs[logical_id] = name
         # dead-letter queues first: the others name them in their redrive policy
         for queue in sorted(self.spec.queues.values(), key=lambda q: q.dead_letter is not None):
             attributes = {"VisibilityTimeout": str(queue.visibility_timeout)}

@@ -20,7 +20,9 @@ CONTACT_PATH = re.compile(
     r"^/api/(?P<version>v2|v3)/contacts/(?P<id>[^/]+)(?P<action>/promoteToMember|/updateContactType)?/?$"
 )
 # What each version's contact resource answers to: v2 updates with POST, v3 with PATCH.
-CONTACT_METHODS = {"v2": {"POST": "update", "GET": "get"}, "v3": {"PATCH": "update", "GET": "get"}}
+# DELETE deletes the contact in both (Voyado's "Delete contact" pages): 200, or 404 when it is gone already.
+CONTACT_METHODS = {"v2": {"POST": "update", "GET": "get", "DELETE": "delete"},
+                   "v3": {"PATCH": "update", "GET": "get", "DELETE": "delete"}}  # fmt: skip
 CREATE_OPTIONS = ("source", "storeExternalId", "createAsUnapproved")
 
 
@@ -224,6 +226,20 @@ def create(state: SandboxState, call: Call) -> tuple[int, object]:
         return 201, state.view(contact)
 
 
+def delete(state: SandboxState, call: Call) -> tuple[int, object]:
+    """Delete a contact (no body); `source` tells why: a v2 header, a v3 query parameter (the other place is
+    ignored). Engage soft-deletes: the contact is gone from every answer at once. Gone already: 404."""
+    with state.lock:
+        contact = state.contacts.get(call.contact_id)
+        if contact is None:
+            return not_found(call.contact_id)
+        state.unindex(contact)
+        del state.contacts[call.contact_id]
+        source = call.headers.get("source") if call.version == "v2" else call.query.get("source")
+        state.deleted.append({"id": call.contact_id, "contactType": contact["contactType"], "source": source})
+    return 200, None
+
+
 def get(state: SandboxState, call: Call) -> tuple[int, object]:
     with state.lock:
         contact = state.contacts.get(call.contact_id)
@@ -273,7 +289,7 @@ def _same(stored: object, wanted: str, field: str) -> bool:
     return stored.lower() == wanted.lower() if field == "email" else stored == wanted
 
 
-WRITES = frozenset({"update", "promote", "contactType", "create"})
+WRITES = frozenset({"update", "promote", "contactType", "create", "delete"})
 HANDLERS = {
     "update": update,
     "promote": promote,
@@ -281,4 +297,5 @@ HANDLERS = {
     "get": get,
     "lookup": lookup,
     "create": create,
+    "delete": delete,
 }

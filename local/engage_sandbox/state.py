@@ -186,6 +186,7 @@ class SandboxState:
         self.contacts: dict[str, dict] = {}
         self.keys: dict[tuple[str, str], set[str]] = {}  # (attribute, value as compared) -> contact ids
         self.requests: list[dict] = []
+        self.deleted: list[dict] = []  # contacts deleted through the API: id, contactType, source
         self.faults: list[Fault] = []
         self.windows: dict[str, deque] = {}
         self.faults_fired = 0
@@ -409,6 +410,7 @@ class SandboxState:
             self.contacts.clear()
             self.keys.clear()
             self.requests.clear()
+            self.deleted.clear()
             self.faults.clear()
             self.windows.clear()
             self.faults_fired = 0

@@ -55,7 +55,7 @@ def test_missing_content_type_is_500_as_engage_does(sandbox, http):
 
 def test_unknown_path_is_404_and_wrong_method_405(sandbox, http):
     assert http.get(f"{sandbox.url}/api/v2/orders", headers=HEADERS).status_code == 404
-    assert api(http, sandbox, "DELETE", f"/{ANNA}").status_code == 405
+    assert api(http, sandbox, "PUT", f"/{ANNA}").status_code == 405  # (DELETE deletes: Voyado's documented delete)
 
 
 # --- update ---------------------------------------------------------------------

@@ -80,7 +80,7 @@ def test_sam_validate_lint_passes():
 def test_queues_are_fifo_without_content_based_deduplication_and_redrive_to_fifo_dlqs(template):
     resources = template["Resources"]
     queues = {k: v for k, v in resources.items() if v["Type"] == "AWS::SQS::Queue"}
-    assert len(queues) == 6
+    assert len(queues) == 8  # update, promote, change type, erase: each with its dead-letter queue
     for name, queue in queues.items():
         assert queue["Properties"]["FifoQueue"] is True, name
         assert queue["Properties"]["ContentBasedDeduplication"] is False, name
@@ -93,7 +93,14 @@ def test_queues_are_fifo_without_content_based_deduplication_and_redrive_to_fifo
                 == (template["Globals"]["Function"]["Environment"]["Variables"]["SQS_MAX_RECEIVE_COUNT"])
             )
             # visibility comfortably above the function's timeout, so a batch is never handed out twice
-            assert queue["Properties"]["VisibilityTimeout"] >= 6 * template["Globals"]["Function"]["Timeout"]
+            function = next(
+                f
+                for f in template["Resources"].values()
+                if f["Type"] == "AWS::Serverless::Function"
+                and logical_id(f["Properties"]["Events"]["Queue"]["Properties"]["Queue"]) == name
+            )
+            timeout = function["Properties"].get("Timeout", template["Globals"]["Function"]["Timeout"])
+            assert queue["Properties"]["VisibilityTimeout"] >= 6 * timeout
 
 
 def test_the_outage_tolerance_gives_the_receive_counts_within_retention_and_idempotency(template):
@@ -119,7 +126,10 @@ def test_the_outage_tolerance_gives_the_receive_counts_within_retention_and_idem
 def test_each_function_reports_batch_item_failures_with_bounded_concurrency(template):
     functions = {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
     operations = {k: v for k, v in functions.items() if "Queue" in v["Properties"].get("Events", {})}
-    assert {f["Properties"]["CodeUri"].strip("/").split("/")[-1] for f in operations.values()} == set(FUNCTIONS)
+    assert {f["Properties"]["CodeUri"].strip("/").split("/")[-1] for f in operations.values()} == {
+        *FUNCTIONS,
+        "erase_contact",
+    }
     assert set(functions) - set(operations) == set(INTAKE_QUEUES)  # the intake: no queue of its own
     for function in operations.values():
         sqs = function["Properties"]["Events"]["Queue"]["Properties"]
@@ -130,7 +140,7 @@ def test_each_function_reports_batch_item_failures_with_bounded_concurrency(temp
 
 
 # The intake functions only send, and only to the queues of the functions that apply what they queue.
-INTAKE_QUEUES = {"IntakeWebhooksFunction": ("UpdateContactQueue", "PromoteContactQueue"),
+INTAKE_QUEUES = {"IntakeWebhooksFunction": ("UpdateContactQueue", "PromoteContactQueue", "EraseContactQueue"),
                  "IntakeBackfillFunction": ("UpdateContactQueue",)}  # fmt: skip
 
 

@@ -146,7 +146,7 @@ def test_cfn_lint_informational_checks_find_no_stateful_resource_left_to_deletio
 
 def test_queues_table_and_signing_secret_are_retained(resources):
     kept = [k for k, v in resources.items() if v["Type"] in ("AWS::SQS::Queue", "AWS::DynamoDB::Table")]
-    assert len(kept) == 7
+    assert len(kept) == 10  # four queues, their dead-letter queues, the records and the audit table
     for logical_id in [*kept, "WebhookSecret"]:
         assert resources[logical_id]["DeletionPolicy"] == "Retain", logical_id
         assert resources[logical_id]["UpdateReplacePolicy"] == "Retain", logical_id
@@ -158,7 +158,7 @@ def test_each_function_has_its_log_group_with_the_retention_parameter(template, 
         json.dumps(v["Properties"]["LogGroupName"]): v for v in resources.values() if v["Type"] == "AWS::Logs::LogGroup"
     }
     functions = [k for k, v in resources.items() if v["Type"] == "AWS::Serverless::Function"]
-    assert len(functions) == 3
+    assert len(functions) == 4  # update, promote, change type, erase
     for function in functions:
         group = groups[json.dumps({"Fn::Sub": f"/aws/lambda/${{{function}}}"})]
         assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
@@ -254,7 +254,7 @@ def test_each_queue_alarms_on_its_oldest_message_age(template, resources):
         if alarm["Type"] == "AWS::CloudWatch::Alarm" and props.get("MetricName") == "ApproximateAgeOfOldestMessage":
             assert props["Threshold"] == {"Ref": "QueueAgeAlarmSeconds"}
             alarmed[props["Dimensions"][0]["Value"]["Fn::GetAtt"][0]] = props
-    assert set(alarmed) == {f"{stem}Queue" for stem in STEMS}
+    assert set(alarmed) == {f"{stem}Queue" for stem in (*STEMS, "EraseContact")}
 
 
 # --- 5. per-client limits, access logs, API error rates -------------------------------------------

@@ -15,12 +15,13 @@ FLOORS = [
     {"domain"},
     {"engage", "aws"},
     {"triggers"},
+    {"privacy"},
     {"ecommerce"},
     {"backfill"},
     {"find_or_create", "only_changed"},
     {"operations", "ordering", "settings"},
     {"container"},
-    {"handler", "intake"},
+    {"handler", "intake", "privacy_function"},
 ]
 
 

@@ -211,11 +211,32 @@ class Container:
             raise ConfigurationError(f"PROMOTE_QUEUE_URL is not set, but the shops document's {shop.platform} shop "
                                      f"'{shop.shop}' asks for promotions (promoteOnAccount)")  # fmt: skip
 
+    def erasure_guard(self) -> Any:
+        """Privacy on the command path (a command queued before an erasure, a shop customer's link); None
+        without the table."""
+        table = self.settings.idempotency_table
+        if not table:
+            return None
+
+        def build() -> Any:
+            from .privacy.guard import ErasureGuard
+
+            return ErasureGuard(table, self.dynamodb())
+
+        return self.once("erasure_guard", build)
+
+    def enqueue_privacy(self, command: dict[str, Any], group: str, deduplication_id: str) -> None:
+        """Put a privacy command (a shop's privacy topic) on the erase function's FIFO queue."""
+        if not self.settings.erase_queue_url:
+            raise DependencyUnavailable("ERASE_QUEUE_URL is not set: privacy requests have nowhere to go")
+        self.queues.send_command(self.settings.erase_queue_url, command, group, deduplication_id)
+
     def platform_route(self) -> Any:
         def build() -> Any:
             from .ecommerce.route import PlatformRoute
 
-            return PlatformRoute(self.shops, self.last_applied, self.enqueue_update, self.enqueue_promote)
+            return PlatformRoute(self.shops, self.last_applied, self.enqueue_update, self.enqueue_promote,
+                                 self.enqueue_privacy)  # fmt: skip
 
         return self.once("platform_route", build)
 

@@ -10,6 +10,7 @@ from . import observability
 from .aws.clients import API_AWS_RESERVE_SECONDS, AWS_RESERVE_SECONDS
 from .container import Container
 from .domain.command import Command, Operation, parse_command
+from .domain.contacts import command_group
 from .domain.json_body import check_size, decode_json
 from .engage.retry import API_ATTEMPTS, API_TURN_SECONDS, Deadline
 from .errors import EngageContactError, InternalError
@@ -67,7 +68,8 @@ class ContactFunction:
     def parse(self, data: Any) -> Command:
         return parse_command(data, self.operation, self.container.settings.catalogue)
 
-    def run(self, data: Any, context: Any, trigger: str, fallback_key: str | None = None) -> dict[str, Any]:
+    def run(self, data: Any, context: Any, trigger: str, fallback_key: str | None = None,
+            queued_at: int | None = None) -> dict[str, Any]:  # fmt: skip
         """Check the command and run it once per idempotency key (when there is a key and a table)."""
         try:
             command = self.parse(data)
@@ -78,16 +80,24 @@ class ContactFunction:
             if guard is not None:
                 self.container.read_engage_key_early()  # while the idempotency record is written
                 request = {"operation": self.operation.value, "key": key, "command": data}
-                result = guard.run(request, context, lambda: self.execute(command, context, trigger, keyed=True))
+                result = guard.run(request, context, lambda: self.execute(command, context, trigger, True, queued_at))
             else:
-                result = self.execute(command, context, trigger, keyed=bool(key))
+                result = self.execute(command, context, trigger, bool(key), queued_at)
         except Exception as error:
             observability.failure(self.operation.value, error, trigger)
             raise
         observability.success(self.operation.value, result, trigger)
         return result
 
-    def execute(self, command: Command, context: Any, trigger: str = "direct", keyed: bool = False) -> dict[str, Any]:
+    def execute(self, command: Command, context: Any, trigger: str = "direct", keyed: bool = False,
+                queued_at: int | None = None) -> dict[str, Any]:  # fmt: skip
+        # privacy on the command path: only queued commands and those from a shop (others build nothing for it)
+        shop_customer = command.source_customer
+        guard = self.container.erasure_guard() if queued_at is not None or shop_customer is not None else None
+        if guard is not None and queued_at is not None and guard.erased_after(command_group(command), queued_at):
+            # queued before its person was erased: applied now, it would bring back what the erasure removed (and
+            # its result names no one: it is kept as an idempotency record)
+            return {"contactId": None, "contact": None, "sent": {}, "droppedEmpty": [], "erased": True}
         # An API caller waits a short while for its turn in the rate budget, and tries each call at most twice
         # (its answer is due within 29 s); queued work as its time allows.
         # (An API request's context already ends at its answer time: api_gateway.AnswerBy.)
@@ -105,7 +115,10 @@ class ContactFunction:
             # The record of what Engage confirmed is kept by the commands that use the table anyway (a key) and
             # those that ask for it: a plain command without a key builds no boto3 client.
             record = self.container.sent_record() if keyed or command.send_only_changed else None
-            return execute(command, self.container.engage, deadline, record)
+            result = execute(command, self.container.engage, deadline, record)
+        if guard is not None and shop_customer is not None:  # so a shop's id-only erasure finds this person
+            guard.remember_origin(shop_customer, command_group(command), command.lookup)
+        return result
 
     # --- triggers --------------------------------------------------------------------------
     def on_invoke(self, event: Any, context: Any) -> dict[str, Any]:
@@ -127,7 +140,7 @@ class ContactFunction:
     def on_record(self, record: SQSRecord, context: Any) -> dict[str, Any]:
         # a redelivered message is recognised by its message id when the command names no key
         data = decode_json(record.body or "")
-        result = self.run(data, context, "sqs", fallback_key=record.message_id)
+        result = self.run(data, context, "sqs", fallback_key=record.message_id, queued_at=_sent_ms(record))
         if not result.get("replayed"):  # a replay was counted when it was first applied
             self.count_backfill_row(data, "applied")
         return result
@@ -190,6 +203,14 @@ class ContactFunction:
         if webhook_ids is not None:  # the signature does not cover the route: the id is bound to its first one
             webhook_ids.bind(webhook_id, self.operation.value)
         return webhook_id
+
+
+def _sent_ms(record: SQSRecord) -> int | None:
+    """When the message was queued (SQS's SentTimestamp, ms)."""
+    try:
+        return int(record.attributes.sent_timestamp)
+    except (TypeError, ValueError, KeyError):
+        return None
 
 
 def _contact_id(record: dict[str, Any]) -> str | None:

@@ -62,6 +62,11 @@ def success(operation: str, result: dict[str, Any], trigger: str) -> None:
         count("ContactsNotFoundSkipped")
         logger.info("contact not found; nothing applied or created", extra={"operation": operation, "trigger": trigger})
         return
+    if result.get("erased"):  # queued before its contact was erased: not applied (docs/contract.md §13)
+        count("ErasedCommandsSkipped")
+        logger.info("command skipped: its contact was erased after it was queued",
+                    extra={"operation": operation, "trigger": trigger})  # fmt: skip
+        return
     if result.get("droppedUnchanged"):
         count("AttributesDroppedUnchanged", len(result["droppedUnchanged"]))
     if result.get("unchanged"):  # Engage holds every value already: not called

@@ -14,6 +14,7 @@ from .domain.attributes import CUSTOM_ATTRIBUTE_ID, AttributeCatalogue
 from .ecommerce.config import PlatformSettings, platform_settings
 from .engage.versions import DEFAULT_VERSION, VERSIONS
 from .errors import ConfigurationError
+from .privacy.config import PrivacySettings, privacy_settings
 from .triggers.backoff import MAX_TOLERANCE_HOURS, max_receive_count_for
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -48,6 +49,8 @@ class Settings:
     engage_api_version: str = DEFAULT_VERSION  # only the Engage client acts on it
     promote_queue_url: str | None = None  # where a shop customer who opened an account is promoted
     sent_digests_ttl_days: float = DEFAULT_SENT_DIGESTS_TTL_DAYS
+    erase_queue_url: str | None = None  # where the shops' privacy requests go (the erase function's queue)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -73,6 +76,8 @@ class Settings:
             engage_api_version=_api_version(env),
             promote_queue_url=_promote_queue_url(env),
             sent_digests_ttl_days=_sent_digests_ttl_days(env),
+            erase_queue_url=_optional(env, "ERASE_QUEUE_URL"),
+            privacy=privacy_settings(env),
         )
 
 

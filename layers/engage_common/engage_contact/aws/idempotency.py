@@ -41,6 +41,7 @@ REPLAY_FIELDS = frozenset(
         "unchanged",
         "stale",
         "notFound",
+        "erased",
     }
 )
 # The name Powertools gave the records (module and function it decorated): kept, so its records still count.

@@ -54,7 +54,12 @@ def customer_key(command: Any) -> str:
     message group. The contact a lookup resolved to is remembered under it, and a consent channel's clock is
     kept under it, so a consent topic that looks up by phone finds what a profile topic (by email) learnt."""
     source = getattr(command, "source_customer", None)
-    return f"customer:{lookup_digest('sourceCustomer', source)}" if source else command_group(command)
+    return source_customer_group(source) if source else command_group(command)
+
+
+def source_customer_group(source: str) -> str:
+    """The key a platform's customer (`platform:shop:id`) is remembered and clocked under: a digest, no id."""
+    return f"customer:{lookup_digest('sourceCustomer', source)}"
 
 
 def still_found_by(lookup: Lookup, contact: Any) -> bool:

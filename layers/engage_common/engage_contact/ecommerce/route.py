@@ -13,6 +13,7 @@ from ..domain.json_body import check_size
 from ..errors import Unauthorized
 from ..observability import logger
 from ..triggers import api_gateway
+from . import privacy
 from .config import ShopConfig, Shops, ShopsSource
 from .deliveries import MAX_PLATFORM_BODY_BYTES, Delivery, is_woocommerce_ping, to_command
 from .last_applied import LastApplied, Verdict
@@ -46,6 +47,7 @@ class PlatformRoute:
     last_applied: Callable[[], LastApplied | None]  # None without an idempotency table
     enqueue_update: Callable[[dict[str, Any], str], None]  # (command, deduplication id)
     enqueue_promote: Callable[[dict[str, Any], str], None] | None = None  # (command, deduplication id)
+    enqueue_privacy: Callable[[dict[str, Any], str, str], None] | None = None  # (command, group, deduplication id)
 
     def __call__(self, request: api_gateway.ApiRequest) -> dict[str, Any]:
         platform = ROUTES.get(request.path)
@@ -82,6 +84,10 @@ class PlatformRoute:
             return api_gateway.response(200, {"ping": "ok"}), None
         shop = self.listed_shop(platform, shops, request.headers)
         verify_platform_signature(raw, request.headers.get(platform.signature_header), list(shop.secrets))
+        if self.enqueue_privacy is not None and privacy.is_privacy_topic(
+            platform.name, request.headers.get(platform.topic_header, "")
+        ):  # a privacy request: queued for the erase function, which acts on it
+            return privacy.queue_request(platform, raw, request.headers, shop, self.enqueue_privacy), None
         delivery = self.queue(platform, to_command(platform, raw, request.headers, shop), request.headers)
         if delivery.ignored is not None:
             return api_gateway.response(200, {"ignored": delivery.ignored}), delivery

@@ -164,6 +164,18 @@ class EngageClient:
             raise EngageRejected("Engage answered the create without a contact id")
         return CreateOutcome(new_id, answer.body, created=True)
 
+    def delete_contact(self, contact_id: str, source: str | None, deadline: Deadline) -> bool:
+        """DELETE the contact (Voyado's documented delete, v2 and v3; `source` says why); True when Engage deleted
+        it, False when it had no such contact (gone already: an erasure's success). Engage soft-deletes: the
+        contact can be restored by Voyado for a grace period, then its personal data is erased."""
+        params, headers = self.api.delete_options(source)
+        try:
+            self._call("DELETE", self.api.contact_path(contact_id), deadline, params=params or None,
+                       headers=headers or None)  # fmt: skip
+        except ContactNotFound:
+            return False
+        return True
+
     def find_existing(self, key: Lookup, deadline: Deadline) -> str | None:
         """The contactId a key finds now, in one try; None when Engage finds no one."""
         try:

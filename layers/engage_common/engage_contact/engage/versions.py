@@ -44,6 +44,12 @@ class ApiVersion:
         values = {name: _text(options[name]) for name in CREATE_OPTIONS if options.get(name) is not None}
         return (values, {}) if self.create_options_in_query else ({}, values)
 
+    def delete_options(self, source: str | None) -> tuple[dict[str, str], dict[str, str]]:
+        """A delete's `source` (why the contact was deleted) as (query parameters, headers): v2 header, v3 query."""
+        if not source:
+            return {}, {}
+        return ({"source": source}, {}) if self.create_options_in_query else ({}, {"source": source})
+
 
 def _text(value: str | bool) -> str:
     return ("true" if value else "false") if isinstance(value, bool) else value
