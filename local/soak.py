@@ -14,6 +14,10 @@ that Engage applied made the contact its command asked for (type and attributes)
 
 SOAK_COMMANDS (default 5000) and SOAK_SEED (default 1) set the size and the draw; SOAK_API_VERSION=v3 starts
 the stack with EngageApiVersion v3 (every call through Engage's v3 API).
+
+Secrets Manager also becomes unreachable for real, through a TCP proxy in front of moto's (`local.fault_proxy`):
+connections refused for SOAK_SECRETS_DOWN_SECONDS (default 60), then hanging (read timeouts) as long, while
+the Engage key is rotated, so every container must read it again meanwhile.
 Backoff waits are skipped (the visibility each failure was given is the
 functions' business and is tested elsewhere); everything else is real: the
 functions, moto's server, the sandbox over HTTP, all on 127.0.0.1.
@@ -39,6 +43,7 @@ from typing import Any
 
 from .engage_sandbox import peak_per_second
 from .engage_sandbox.state import Fault
+from .fault_proxy import FaultProxy
 from .stack import LocalStack
 from .template import LAYER
 
@@ -275,8 +280,37 @@ class CompressedTime:
         return released
 
 
+class SecretsUnreachable:
+    """Secrets Manager unreachable for real, through the functions' FaultProxy: connections refused for
+    `seconds`, then hanging (read timeouts) as long, then reachable again. The Engage key is rotated as it
+    starts, so every container's cached key is refused and must be read again meanwhile."""
+
+    def __init__(self, stack: LocalStack, proxy: Any, start_round: int, seconds: float) -> None:
+        self.stack, self.proxy, self.start_round, self.seconds = stack, proxy, start_round, seconds
+        self.started: float | None = None
+        self.phase = "before"
+
+    def step(self, rounds: int) -> None:
+        if self.phase == "before" and rounds >= self.start_round:
+            from .stack import ENGAGE_KEY_SECRET
+
+            self.stack.client("secretsmanager").put_secret_value(SecretId=ENGAGE_KEY_SECRET,
+                                                                 SecretString=UNREACHABLE_KEY)  # fmt: skip
+            self.stack.sandbox.state.configure({"apiKeys": [UNREACHABLE_KEY]})
+            self.proxy.refuse()
+            self.started, self.phase = time.monotonic(), "refused"
+            print(f"(Secrets Manager unreachable from round {rounds}: refused, then hanging)", file=sys.stderr)
+        elif self.phase == "refused" and time.monotonic() - self.started >= self.seconds:
+            self.proxy.hang()
+            self.phase = "hanging"
+        elif self.phase == "hanging" and time.monotonic() - self.started >= 2 * self.seconds:
+            self.proxy.mend()
+            self.phase = "after"
+
+
 def _drain(stack: LocalStack, sources: list, producer: Producer, budget_seconds: float,
-           secrets_outage: tuple[int, int] | None, release: Any = skip_every_backoff) -> int:  # fmt: skip
+           secrets_outage: tuple[int, int] | None, release: Any = skip_every_backoff,
+           unreachable: SecretsUnreachable | None = None) -> int:  # fmt: skip
     """Feed and poll until everything is sent and every queue is empty; `release` backoff waits. The rounds."""
     sqs = stack.client("sqs")
     started = time.monotonic()
@@ -287,6 +321,8 @@ def _drain(stack: LocalStack, sources: list, producer: Producer, budget_seconds:
             _break_secrets(stack)
         if secrets_outage and rounds == secrets_outage[1]:
             _mend_secrets(stack)
+        if unreachable is not None:
+            unreachable.step(rounds)
         if rounds % 5 == 1 and producer.pending and _depth(sqs, sources) < 2 * producer.chunk:
             producer.send_next()  # keep a working set in the queues: moto slows down as a queue grows
         handled = sum(1 for source in sources if source.poll_once() is not None)
@@ -297,7 +333,7 @@ def _drain(stack: LocalStack, sources: list, producer: Producer, budget_seconds:
             continue
         if release(sources):
             continue
-        if _depth(sqs, sources) == 0:
+        if _depth(sqs, sources) == 0 and (unreachable is None or unreachable.phase == "after"):
             return rounds
         time.sleep(0.05)
     return rounds
@@ -313,6 +349,7 @@ def _depth(sqs: Any, sources: list) -> int:
 
 
 ROTATED_KEY = "sandbox-api-key-rotated"
+UNREACHABLE_KEY = "sandbox-api-key-rotated-while-unreachable"
 
 
 def _break_secrets(stack: LocalStack) -> None:
@@ -513,7 +550,7 @@ def _forget_aws(stack: LocalStack) -> None:
 
 def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = False,
         outage_hours: float | None = None, tolerance_hours: str | None = None,
-        api_version: str = "v2") -> Report:  # fmt: skip
+        api_version: str = "v2", secrets_down_seconds: float = 5.0) -> Report:  # fmt: skip
     """The soak; with `outage_hours`, Engage is down that long (simulated time) instead of failing now and then.
 
     `api_version`: the stack's EngageApiVersion template parameter (v2 or v3).
@@ -522,8 +559,13 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
     parameters = {"EngageTimeoutSeconds": "0.5", "EngageApiVersion": api_version,
                   **({"OutageToleranceHours": tolerance_hours} if tolerance_hours else {})}  # fmt: skip
     # the template's budget (45/s), shared by every container
+    # Secrets Manager through a proxy that can refuse connections or hang (not with compressed time)
+    proxy = None if outage_hours else FaultProxy()
     stack = LocalStack(0, 0, 0, parameters=parameters, environment={"SQS_BATCH_CONCURRENCY": "4"})
     stack.start(pollers=False)
+    if proxy:  # the functions' clients find their endpoint at their first call, in this process's environment
+        proxy.target = ("127.0.0.1", stack.ports["MOTO_PORT"])
+        os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = proxy.url
     try:
         state = stack.sandbox.state
         state.configure({"rateLimit": 100_000})
@@ -545,8 +587,9 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
         producer = Producer(stack, planned)
         retried = _count_retries(containers)
         release = clock.release if clock else skip_every_backoff
+        unreachable = SecretsUnreachable(stack, proxy, 8, secrets_down_seconds) if proxy else None
         _drain(stack, sources, producer, budget_seconds=max(600.0, commands * 0.5),
-               secrets_outage=None if clock else (5, 7), release=release)  # fmt: skip
+               secrets_outage=None if clock else (5, 7), release=release, unreachable=unreachable)  # fmt: skip
         state.clear_faults()
         applied, dead_lettered, lost, violations = reconcile(stack, planned, seeded, only_invalid_dead=bool(clock))
         if clock and clock.down:
@@ -572,6 +615,9 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
     finally:
         _forget_aws(stack)
         stack.stop()
+        if proxy:
+            os.environ.pop("AWS_ENDPOINT_URL_SECRETS_MANAGER", None)
+            proxy.close()
     return report
 
 
@@ -581,7 +627,9 @@ def main() -> int:
     outage = float(os.environ.get("SOAK_OUTAGE_HOURS") or 0) or None
     tolerance = os.environ.get("SOAK_TOLERANCE_HOURS") or None
     version = os.environ.get("SOAK_API_VERSION") or "v2"
-    report = run(commands, seed, outage_hours=outage, tolerance_hours=tolerance, api_version=version)
+    secrets_down = float(os.environ.get("SOAK_SECRETS_DOWN_SECONDS") or 60)
+    report = run(commands, seed, outage_hours=outage, tolerance_hours=tolerance, api_version=version,
+                 secrets_down_seconds=secrets_down)  # fmt: skip
     for violation in report.violations[:50]:
         print(f"violation: {violation}", file=sys.stderr)
     if outage:
