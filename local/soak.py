@@ -17,7 +17,9 @@ the stack with EngageApiVersion v3 (every call through Engage's v3 API).
 
 Secrets Manager also becomes unreachable for real, through a TCP proxy in front of moto's (`local.fault_proxy`):
 connections refused for SOAK_SECRETS_DOWN_SECONDS (default 60), then hanging (read timeouts) as long, while
-the Engage key is rotated, so every container must read it again meanwhile.
+the Engage key is rotated, so every container must read it again meanwhile. And a container of the update
+function, in a process of its own, is SIGKILLed while Engage handles its batch: the batch comes back and is
+applied once.
 Backoff waits are skipped (the visibility each failure was given is the
 functions' business and is tested elsewhere); everything else is real: the
 functions, moto's server, the sandbox over HTTP, all on 127.0.0.1.
@@ -32,6 +34,7 @@ nothing is dead-lettered but the invalid commands.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -308,9 +311,66 @@ class SecretsUnreachable:
             self.phase = "after"
 
 
+# One container in a process of its own: it takes one batch from its queue, says the batch's receipt handles,
+# and is SIGKILLed by the soak as soon as Engage has received its first request.
+KILLED_SCRIPT = """
+import importlib.util, json, sys
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+import boto3
+from local.lambda_runtime import SqsEventSource
+spec = importlib.util.spec_from_file_location("killed_function", sys.argv[3])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+function = getattr(module, sys.argv[4])
+def handler(event, context):
+    print("HANDLES " + json.dumps([r["receiptHandle"] for r in event["Records"]]), flush=True)
+    return function(event, context)
+sqs = boto3.client("sqs", endpoint_url=sys.argv[5], region_name=sys.argv[6])
+SqsEventSource(sqs, sys.argv[7], handler).poll_once()
+"""
+
+
+def kill_a_container_mid_batch(stack: LocalStack, operation: str = "update") -> bool:
+    """SIGKILL a container of `operation`'s function while it handles a batch: its messages come back (here at
+    once, as if their visibility had run out) and must be applied once. Whether Engage saw the container's work
+    before the kill."""
+    import signal
+    import subprocess
+
+    from .stack import HOST, REGION
+    from .template import ROOT
+
+    spec = stack.spec.function_for_route("POST", f"/contacts/{operation}")
+    module, handler = spec.handler.rsplit(".", 1)
+    env = {**os.environ, **stack.environments[spec.logical_id]}
+    seen = len(stack.sandbox.state.request_log())
+    moto = f"http://{HOST}:{stack.ports['MOTO_PORT']}"
+    arguments = [str(ROOT), str(LAYER), str(spec.code_uri / f"{module}.py"), handler, moto, REGION,
+                 stack.queue_urls[spec.queue]]  # fmt: skip
+    child = subprocess.Popen([sys.executable, "-c", KILLED_SCRIPT, *arguments], env=env, stdout=subprocess.PIPE,
+                             text=True)  # fmt: skip
+    handles: list[str] = []
+    for line in child.stdout:  # the batch it took (nothing: it found none)
+        if line.startswith("HANDLES "):
+            handles = json.loads(line[len("HANDLES ") :])
+            break
+    deadline = time.monotonic() + 20
+    while handles and time.monotonic() < deadline and len(stack.sandbox.state.request_log()) == seen:
+        time.sleep(0.002)
+    busy = bool(handles) and child.poll() is None and len(stack.sandbox.state.request_log()) > seen
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    sqs = stack.client("sqs")
+    for handle in handles:  # Lambda would see them again after their visibility: here, at once
+        with contextlib.suppress(Exception):
+            sqs.change_message_visibility(QueueUrl=stack.queue_urls[spec.queue], ReceiptHandle=handle,
+                                          VisibilityTimeout=0)  # fmt: skip
+    return busy
+
+
 def _drain(stack: LocalStack, sources: list, producer: Producer, budget_seconds: float,
            secrets_outage: tuple[int, int] | None, release: Any = skip_every_backoff,
-           unreachable: SecretsUnreachable | None = None) -> int:  # fmt: skip
+           unreachable: SecretsUnreachable | None = None, kills: list[bool] | None = None) -> int:  # fmt: skip
     """Feed and poll until everything is sent and every queue is empty; `release` backoff waits. The rounds."""
     sqs = stack.client("sqs")
     started = time.monotonic()
@@ -325,6 +385,8 @@ def _drain(stack: LocalStack, sources: list, producer: Producer, budget_seconds:
             unreachable.step(rounds)
         if rounds % 5 == 1 and producer.pending and _depth(sqs, sources) < 2 * producer.chunk:
             producer.send_next()  # keep a working set in the queues: moto slows down as a queue grows
+        if kills is not None and rounds == KILL_ROUND:  # the first consumer of the first commands
+            kills.append(kill_a_container_mid_batch(stack))
         handled = sum(1 for source in sources if source.poll_once() is not None)
         if handled:
             continue
@@ -350,6 +412,7 @@ def _depth(sqs: Any, sources: list) -> int:
 
 ROTATED_KEY = "sandbox-api-key-rotated"
 UNREACHABLE_KEY = "sandbox-api-key-rotated-while-unreachable"
+KILL_ROUND = 1  # a container is SIGKILLed mid-batch in this round (not with compressed time)
 
 
 def _break_secrets(stack: LocalStack) -> None:
@@ -588,8 +651,10 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
         retried = _count_retries(containers)
         release = clock.release if clock else skip_every_backoff
         unreachable = SecretsUnreachable(stack, proxy, 8, secrets_down_seconds) if proxy else None
+        kills: list[bool] | None = None if clock else []
         _drain(stack, sources, producer, budget_seconds=max(600.0, commands * 0.5),
-               secrets_outage=None if clock else (5, 7), release=release, unreachable=unreachable)  # fmt: skip
+               secrets_outage=None if clock else (5, 7), release=release, unreachable=unreachable,
+               kills=kills)  # fmt: skip
         state.clear_faults()
         applied, dead_lettered, lost, violations = reconcile(stack, planned, seeded, only_invalid_dead=bool(clock))
         if clock and clock.down:
@@ -602,6 +667,8 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
         redeliveries = sum(s.deliveries for s in sources) - len(planned)
         report = Report(len(planned), state.faults_fired, retries + max(redeliveries, 0), applied, dead_lettered,
                         lost, violations, time.monotonic() - started, peak, bound)  # fmt: skip
+        if kills is not None and not any(kills):
+            report.violations.append("no container was killed while Engage had its work (the fault did not happen)")
         report.simulated_hours = clock.now / 3600 if clock else 0.0
         # the figure: from Engage's return (the outage's end) to empty queues: the backoff a record had reached
         # when Engage came back is what keeps the backlog waiting after it
