@@ -2,7 +2,8 @@
 
 The soak puts it between the functions and moto's Secrets Manager (`AWS_ENDPOINT_URL_SECRETS_MANAGER`):
 `refuse()` closes its listening socket (the next connection is refused), `hang()` accepts and never
-answers (the client's read timeout), `mend()` passes traffic through again. Every mode change closes the
+answers (the client's read timeout), `answer(status, body)` answers every HTTP request itself (DynamoDB's
+throttling, say), `mend()` passes traffic through again. Every mode change closes the
 connections open so far, so a client's pooled connection meets the fault too.
 """
 
@@ -27,6 +28,7 @@ class FaultProxy:
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
         self._listener: socket.socket | None = None
+        self._answer = b""
         self._listen()
 
     @property
@@ -41,6 +43,12 @@ class FaultProxy:
 
     def mend(self) -> None:
         self._switch("pass")
+
+    def answer(self, status: int, body: bytes, content_type: str = "application/x-amz-json-1.0") -> None:
+        """Answer every HTTP request with this status and body, as the service would (kept alive)."""
+        head = f"HTTP/1.1 {status} Fault\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
+        self._answer = head.encode() + body
+        self._switch("answer")
 
     def close(self) -> None:
         self._switch("refuse")
@@ -84,6 +92,9 @@ class FaultProxy:
         with self._lock:
             mode = self.mode
             self._open.add(conn)
+        if mode == "answer":
+            _answer_each(conn, self._answer)
+            return
         if mode == "hang" or self.target is None:
             conn.settimeout(HANG_SECONDS)
             with contextlib.suppress(OSError):
@@ -99,6 +110,28 @@ class FaultProxy:
             self._open.add(upstream)
         threading.Thread(target=_pump, args=(upstream, conn), daemon=True).start()
         _pump(conn, upstream)
+
+
+def _answer_each(conn: socket.socket, answer: bytes) -> None:
+    """Read each HTTP request on the connection (headers, then Content-Length bytes) and send `answer`."""
+    buffer = b""
+    with contextlib.suppress(OSError):
+        while True:
+            while b"\r\n\r\n" not in buffer:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                buffer += data
+            head, _, buffer = buffer.partition(b"\r\n\r\n")
+            length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), 0)  # fmt: skip
+            while len(buffer) < length:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                buffer += data
+            buffer = buffer[length:]
+            conn.sendall(answer)
 
 
 def _pump(source: socket.socket, sink: socket.socket) -> None:

@@ -19,7 +19,8 @@ Secrets Manager also becomes unreachable for real, through a TCP proxy in front 
 connections refused for SOAK_SECRETS_DOWN_SECONDS (default 60), then hanging (read timeouts) as long, while
 the Engage key is rotated, so every container must read it again meanwhile. And a container of the update
 function, in a process of its own, is SIGKILLed while Engage handles its batch: the batch comes back and is
-applied once.
+applied once. Then DynamoDB throttles every call (ProvisionedThroughputExceededException) as long as
+Secrets Manager was refused.
 Backoff waits are skipped (the visibility each failure was given is the
 functions' business and is tested elsewhere); everything else is real: the
 functions, moto's server, the sandbox over HTTP, all on 127.0.0.1.
@@ -368,9 +369,37 @@ def kill_a_container_mid_batch(stack: LocalStack, operation: str = "update") -> 
     return busy
 
 
+THROTTLED = json.dumps(
+    {
+        "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+        "message": "The level of configured provisioned throughput for the table was exceeded.",
+    }
+)
+
+
+class DynamoDbThrottled:
+    """DynamoDB throttles every call of the functions (through their FaultProxy) for `seconds`, once the Secrets
+    Manager outage is over."""
+
+    def __init__(self, proxy: Any, seconds: float) -> None:
+        self.proxy, self.seconds = proxy, seconds
+        self.started: float | None = None
+        self.phase = "before"
+
+    def step(self, ready: bool) -> None:
+        if self.phase == "before" and ready:
+            self.proxy.answer(400, THROTTLED.encode())
+            self.started, self.phase = time.monotonic(), "throttling"
+            print("(DynamoDB throttling every call)", file=sys.stderr)
+        elif self.phase == "throttling" and time.monotonic() - self.started >= self.seconds:
+            self.proxy.mend()
+            self.phase = "after"
+
+
 def _drain(stack: LocalStack, sources: list, producer: Producer, budget_seconds: float,
            secrets_outage: tuple[int, int] | None, release: Any = skip_every_backoff,
-           unreachable: SecretsUnreachable | None = None, kills: list[bool] | None = None) -> int:  # fmt: skip
+           unreachable: SecretsUnreachable | None = None, kills: list[bool] | None = None,
+           throttled: DynamoDbThrottled | None = None) -> int:  # fmt: skip
     """Feed and poll until everything is sent and every queue is empty; `release` backoff waits. The rounds."""
     sqs = stack.client("sqs")
     started = time.monotonic()
@@ -383,6 +412,8 @@ def _drain(stack: LocalStack, sources: list, producer: Producer, budget_seconds:
             _mend_secrets(stack)
         if unreachable is not None:
             unreachable.step(rounds)
+        if throttled is not None:
+            throttled.step(unreachable is None or unreachable.phase == "after")
         if rounds % 5 == 1 and producer.pending and _depth(sqs, sources) < 2 * producer.chunk:
             producer.send_next()  # keep a working set in the queues: moto slows down as a queue grows
         if kills is not None and rounds == KILL_ROUND:  # the first consumer of the first commands
@@ -395,7 +426,7 @@ def _drain(stack: LocalStack, sources: list, producer: Producer, budget_seconds:
             continue
         if release(sources):
             continue
-        if _depth(sqs, sources) == 0 and (unreachable is None or unreachable.phase == "after"):
+        if _depth(sqs, sources) == 0 and all(f is None or f.phase == "after" for f in (unreachable, throttled)):
             return rounds
         time.sleep(0.05)
     return rounds
@@ -624,11 +655,14 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
     # the template's budget (45/s), shared by every container
     # Secrets Manager through a proxy that can refuse connections or hang (not with compressed time)
     proxy = None if outage_hours else FaultProxy()
+    dynamodb = None if outage_hours else FaultProxy()  # and DynamoDB, through one that can throttle
     stack = LocalStack(0, 0, 0, parameters=parameters, environment={"SQS_BATCH_CONCURRENCY": "4"})
     stack.start(pollers=False)
     if proxy:  # the functions' clients find their endpoint at their first call, in this process's environment
         proxy.target = ("127.0.0.1", stack.ports["MOTO_PORT"])
         os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = proxy.url
+        dynamodb.target = proxy.target
+        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb.url
     try:
         state = stack.sandbox.state
         state.configure({"rateLimit": 100_000})
@@ -652,9 +686,10 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
         release = clock.release if clock else skip_every_backoff
         unreachable = SecretsUnreachable(stack, proxy, 8, secrets_down_seconds) if proxy else None
         kills: list[bool] | None = None if clock else []
+        throttled = DynamoDbThrottled(dynamodb, secrets_down_seconds) if dynamodb else None
         _drain(stack, sources, producer, budget_seconds=max(600.0, commands * 0.5),
                secrets_outage=None if clock else (5, 7), release=release, unreachable=unreachable,
-               kills=kills)  # fmt: skip
+               kills=kills, throttled=throttled)  # fmt: skip
         state.clear_faults()
         applied, dead_lettered, lost, violations = reconcile(stack, planned, seeded, only_invalid_dead=bool(clock))
         if clock and clock.down:
@@ -684,7 +719,9 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
         stack.stop()
         if proxy:
             os.environ.pop("AWS_ENDPOINT_URL_SECRETS_MANAGER", None)
+            os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
             proxy.close()
+            dynamodb.close()
     return report
 
 
