@@ -17,6 +17,13 @@ Engage still fails (local.soak_consent): each contact's preferences must end as 
 
 SOAK_COMMANDS (default 5000) and SOAK_SEED (default 1) set the size and the draw; SOAK_API_VERSION=v3 starts
 the stack with EngageApiVersion v3 (every call through Engage's v3 API).
+
+Secrets Manager also becomes unreachable for real, through a TCP proxy in front of moto's (`local.fault_proxy`):
+connections refused for SOAK_SECRETS_DOWN_SECONDS (default 60), then hanging (read timeouts) as long, while
+the Engage key is rotated, so every container must read it again meanwhile. And a container of the update
+function, in a process of its own, is SIGKILLed while Engage handles its batch: the batch comes back and is
+applied once. Then DynamoDB throttles every call (ProvisionedThroughputExceededException) as long as
+Secrets Manager was refused.
 Backoff waits are skipped (the visibility each failure was given is the
 functions' business and is tested elsewhere); everything else is real: the
 functions, moto's server, the sandbox over HTTP, all on 127.0.0.1.
@@ -38,6 +45,7 @@ nothing is dead-lettered but the invalid commands.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -50,6 +58,7 @@ from typing import Any
 from . import soak_consent
 from .engage_sandbox import peak_per_second
 from .engage_sandbox.state import Fault
+from .fault_proxy import FaultProxy
 from .stack import LocalStack
 from .template import LAYER
 
@@ -301,8 +310,122 @@ class CompressedTime:
         return released
 
 
+class SecretsUnreachable:
+    """Secrets Manager unreachable for real, through the functions' FaultProxy: connections refused for
+    `seconds`, then hanging (read timeouts) as long, then reachable again. The Engage key is rotated as it
+    starts, so every container's cached key is refused and must be read again meanwhile."""
+
+    def __init__(self, stack: LocalStack, proxy: Any, start_round: int, seconds: float) -> None:
+        self.stack, self.proxy, self.start_round, self.seconds = stack, proxy, start_round, seconds
+        self.started: float | None = None
+        self.phase = "before"
+
+    def step(self, rounds: int) -> None:
+        if self.phase == "before" and rounds >= self.start_round:
+            from .stack import ENGAGE_KEY_SECRET
+
+            self.stack.client("secretsmanager").put_secret_value(SecretId=ENGAGE_KEY_SECRET,
+                                                                 SecretString=UNREACHABLE_KEY)  # fmt: skip
+            self.stack.sandbox.state.configure({"apiKeys": [UNREACHABLE_KEY]})
+            self.proxy.refuse()
+            self.started, self.phase = time.monotonic(), "refused"
+            print(f"(Secrets Manager unreachable from round {rounds}: refused, then hanging)", file=sys.stderr)
+        elif self.phase == "refused" and time.monotonic() - self.started >= self.seconds:
+            self.proxy.hang()
+            self.phase = "hanging"
+        elif self.phase == "hanging" and time.monotonic() - self.started >= 2 * self.seconds:
+            self.proxy.mend()
+            self.phase = "after"
+
+
+# One container in a process of its own: it takes one batch from its queue, says the batch's receipt handles,
+# and is SIGKILLed by the soak as soon as Engage has received its first request.
+KILLED_SCRIPT = """
+import importlib.util, json, sys
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+import boto3
+from local.lambda_runtime import SqsEventSource
+spec = importlib.util.spec_from_file_location("killed_function", sys.argv[3])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+function = getattr(module, sys.argv[4])
+def handler(event, context):
+    print("HANDLES " + json.dumps([r["receiptHandle"] for r in event["Records"]]), flush=True)
+    return function(event, context)
+sqs = boto3.client("sqs", endpoint_url=sys.argv[5], region_name=sys.argv[6])
+SqsEventSource(sqs, sys.argv[7], handler).poll_once()
+"""
+
+
+def kill_a_container_mid_batch(stack: LocalStack, operation: str = "update") -> bool:
+    """SIGKILL a container of `operation`'s function while it handles a batch: its messages come back (here at
+    once, as if their visibility had run out) and must be applied once. Whether Engage saw the container's work
+    before the kill."""
+    import signal
+    import subprocess
+
+    from .stack import HOST, REGION
+    from .template import ROOT
+
+    spec = stack.spec.function_for_route("POST", f"/contacts/{operation}")
+    module, handler = spec.handler.rsplit(".", 1)
+    env = {**os.environ, **stack.environments[spec.logical_id]}
+    seen = len(stack.sandbox.state.request_log())
+    moto = f"http://{HOST}:{stack.ports['MOTO_PORT']}"
+    arguments = [str(ROOT), str(LAYER), str(spec.code_uri / f"{module}.py"), handler, moto, REGION,
+                 stack.queue_urls[spec.queue]]  # fmt: skip
+    child = subprocess.Popen([sys.executable, "-c", KILLED_SCRIPT, *arguments], env=env, stdout=subprocess.PIPE,
+                             text=True)  # fmt: skip
+    handles: list[str] = []
+    for line in child.stdout:  # the batch it took (nothing: it found none)
+        if line.startswith("HANDLES "):
+            handles = json.loads(line[len("HANDLES ") :])
+            break
+    deadline = time.monotonic() + 20
+    while handles and time.monotonic() < deadline and len(stack.sandbox.state.request_log()) == seen:
+        time.sleep(0.002)
+    busy = bool(handles) and child.poll() is None and len(stack.sandbox.state.request_log()) > seen
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    sqs = stack.client("sqs")
+    for handle in handles:  # Lambda would see them again after their visibility: here, at once
+        with contextlib.suppress(Exception):
+            sqs.change_message_visibility(QueueUrl=stack.queue_urls[spec.queue], ReceiptHandle=handle,
+                                          VisibilityTimeout=0)  # fmt: skip
+    return busy
+
+
+THROTTLED = json.dumps(
+    {
+        "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+        "message": "The level of configured provisioned throughput for the table was exceeded.",
+    }
+)
+
+
+class DynamoDbThrottled:
+    """DynamoDB throttles every call of the functions (through their FaultProxy) for `seconds`, once the Secrets
+    Manager outage is over."""
+
+    def __init__(self, proxy: Any, seconds: float) -> None:
+        self.proxy, self.seconds = proxy, seconds
+        self.started: float | None = None
+        self.phase = "before"
+
+    def step(self, ready: bool) -> None:
+        if self.phase == "before" and ready:
+            self.proxy.answer(400, THROTTLED.encode())
+            self.started, self.phase = time.monotonic(), "throttling"
+            print("(DynamoDB throttling every call)", file=sys.stderr)
+        elif self.phase == "throttling" and time.monotonic() - self.started >= self.seconds:
+            self.proxy.mend()
+            self.phase = "after"
+
+
 def _drain(stack: LocalStack, sources: list, producer: Producer, budget_seconds: float,
-           secrets_outage: tuple[int, int] | None, release: Any = skip_every_backoff) -> int:  # fmt: skip
+           secrets_outage: tuple[int, int] | None, release: Any = skip_every_backoff,
+           unreachable: SecretsUnreachable | None = None, kills: list[bool] | None = None,
+           throttled: DynamoDbThrottled | None = None) -> int:  # fmt: skip
     """Feed and poll until everything is sent and every queue is empty; `release` backoff waits. The rounds."""
     sqs = stack.client("sqs")
     started = time.monotonic()
@@ -313,8 +436,14 @@ def _drain(stack: LocalStack, sources: list, producer: Producer, budget_seconds:
             _break_secrets(stack)
         if secrets_outage and rounds == secrets_outage[1]:
             _mend_secrets(stack)
+        if unreachable is not None:
+            unreachable.step(rounds)
+        if throttled is not None:
+            throttled.step(unreachable is None or unreachable.phase == "after")
         if rounds % 5 == 1 and producer.pending and _depth(sqs, sources) < 2 * producer.chunk:
             producer.send_next()  # keep a working set in the queues: moto slows down as a queue grows
+        if kills is not None and rounds == KILL_ROUND:  # the first consumer of the first commands
+            kills.append(kill_a_container_mid_batch(stack))
         handled = sum(1 for source in sources if source.poll_once() is not None)
         if handled:
             continue
@@ -323,7 +452,7 @@ def _drain(stack: LocalStack, sources: list, producer: Producer, budget_seconds:
             continue
         if release(sources):
             continue
-        if _depth(sqs, sources) == 0:
+        if _depth(sqs, sources) == 0 and all(f is None or f.phase == "after" for f in (unreachable, throttled)):
             return rounds
         time.sleep(0.05)
     return rounds
@@ -339,6 +468,8 @@ def _depth(sqs: Any, sources: list) -> int:
 
 
 ROTATED_KEY = "sandbox-api-key-rotated"
+UNREACHABLE_KEY = "sandbox-api-key-rotated-while-unreachable"
+KILL_ROUND = 1  # a container is SIGKILLed mid-batch in this round (not with compressed time)
 
 
 def _break_secrets(stack: LocalStack) -> None:
@@ -576,7 +707,7 @@ def _forget_aws(stack: LocalStack) -> None:
 
 def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = False,
         outage_hours: float | None = None, tolerance_hours: str | None = None,
-        api_version: str = "v2") -> Report:  # fmt: skip
+        api_version: str = "v2", secrets_down_seconds: float = 5.0) -> Report:  # fmt: skip
     """The soak; with `outage_hours`, Engage is down that long (simulated time) instead of failing now and then.
 
     `api_version`: the stack's EngageApiVersion template parameter (v2 or v3).
@@ -586,8 +717,16 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
     parameters = {"EngageTimeoutSeconds": "0.5", "EngageApiVersion": api_version, "ErasureSettleSeconds": "0",
                   **({"OutageToleranceHours": tolerance_hours} if tolerance_hours else {})}  # fmt: skip
     # the template's budget (45/s), shared by every container
+    # Secrets Manager through a proxy that can refuse connections or hang (not with compressed time)
+    proxy = None if outage_hours else FaultProxy()
+    dynamodb = None if outage_hours else FaultProxy()  # and DynamoDB, through one that can throttle
     stack = LocalStack(0, 0, 0, parameters=parameters, environment={"SQS_BATCH_CONCURRENCY": "4"})
     stack.start(pollers=False)
+    if proxy:  # the functions' clients find their endpoint at their first call, in this process's environment
+        proxy.target = ("127.0.0.1", stack.ports["MOTO_PORT"])
+        os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = proxy.url
+        dynamodb.target = proxy.target
+        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb.url
     try:
         state = stack.sandbox.state
         state.configure({"rateLimit": 100_000})
@@ -609,8 +748,12 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
         producer = Producer(stack, planned)
         retried = _count_retries(containers)
         release = clock.release if clock else skip_every_backoff
+        unreachable = SecretsUnreachable(stack, proxy, 8, secrets_down_seconds) if proxy else None
+        kills: list[bool] | None = None if clock else []
+        throttled = DynamoDbThrottled(dynamodb, secrets_down_seconds) if dynamodb else None
         _drain(stack, sources, producer, budget_seconds=max(600.0, commands * 0.5),
-               secrets_outage=None if clock else (5, 7), release=release)  # fmt: skip
+               secrets_outage=None if clock else (5, 7), release=release, unreachable=unreachable,
+               kills=kills, throttled=throttled)  # fmt: skip
         # the consent kind: Shopify consent and profile events through the API, shuffled and retried
         consent_contacts = soak_consent.seed_contacts(state, max(len(contact_ids) // 4, 5))
         consent_events = soak_consent.plan(seed, len(consent_contacts))
@@ -633,6 +776,8 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
         report = Report(len(planned), state.faults_fired, retries + max(redeliveries, 0), applied, dead_lettered,
                         lost, violations, time.monotonic() - started, peak, bound)  # fmt: skip
         report.erasures, report.skipped = sum(1 for p in planned if p.operation == "erase"), skipped
+        if kills is not None and not any(kills):
+            report.violations.append("no container was killed while Engage had its work (the fault did not happen)")
         report.simulated_hours = clock.now / 3600 if clock else 0.0
         # the figure: from Engage's return (the outage's end) to empty queues: the backoff a record had reached
         # when Engage came back is what keeps the backlog waiting after it
@@ -647,6 +792,11 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
     finally:
         _forget_aws(stack)
         stack.stop()
+        if proxy:
+            os.environ.pop("AWS_ENDPOINT_URL_SECRETS_MANAGER", None)
+            os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
+            proxy.close()
+            dynamodb.close()
     return report
 
 
@@ -658,7 +808,9 @@ def main(argv: list[str] | None = None) -> int:
     outage = float(os.environ.get("SOAK_OUTAGE_HOURS") or 0) or None
     tolerance = os.environ.get("SOAK_TOLERANCE_HOURS") or None
     version = os.environ.get("SOAK_API_VERSION") or "v2"
-    report = run(commands, seed, outage_hours=outage, tolerance_hours=tolerance, api_version=version)
+    secrets_down = float(os.environ.get("SOAK_SECRETS_DOWN_SECONDS") or 60)
+    report = run(commands, seed, outage_hours=outage, tolerance_hours=tolerance, api_version=version,
+                 secrets_down_seconds=secrets_down)  # fmt: skip
     for violation in report.violations[:50]:
         print(f"violation: {violation}", file=sys.stderr)
     if outage:
