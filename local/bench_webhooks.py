@@ -19,6 +19,7 @@ from typing import Any
 
 from .engage_sandbox import EngageSandbox
 from .lambda_runtime import LocalContext, SqsEventSource, api_event
+from .template import read_stack
 
 SECRET = "shpss_bench0123456789abcdef0123456789"  # the bench's own signing secret
 CHANGE_FRACTION = 0.05  # deliveries that change something Engage holds (the rest: orders, tags, totals, notes)
@@ -120,7 +121,9 @@ def run(bench: Any, customers: int = 100, deliveries: int = 1000) -> dict[str, A
                     "SHOPS_SECRET_ARN": shops_arn, "ENGAGE_MAX_REQUESTS_PER_SECOND": "200"}  # fmt: skip
         intake = bench.load("intake_webhooks", **settings)  # verifies, maps, queues
         update = bench.load(**settings)  # applies what was queued
-        lanes[lane] = (sandbox, intake, SqsEventSource(sqs, queue, update))
+        # the template's function timeout: a batch gets the time it would have deployed
+        timeout = read_stack().function_named("update_contact").timeout
+        lanes[lane] = (sandbox, intake, SqsEventSource(sqs, queue, update, timeout_seconds=timeout))
     try:
         bodies = stream(customers, deliveries)
         for start in range(0, len(bodies), 50):

@@ -173,12 +173,15 @@ class ChildServer:
         self.name = name
         self.pipe, child_end = context.Pipe()
         self.process = context.Process(target=_serve_child, args=(target, child_end, *args), name=name, daemon=True)
-        # The child inherits these blocked until it ignores them: a Ctrl-C while it starts stays the stack's.
-        held = signal.pthread_sigmask(signal.SIG_BLOCK, CHILD_IGNORES)
+        # The child starts with these ignored (an ignored signal stays ignored across exec, and Python then
+        # installs no KeyboardInterrupt of its own): a Ctrl-C while it starts is the stack's to handle.
+        main = threading.current_thread() is threading.main_thread()
+        held = {number: signal.signal(number, signal.SIG_IGN) for number in CHILD_IGNORES} if main else {}
         try:
             self.process.start()
         finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+            for number, handler in held.items():
+                signal.signal(number, handler)
         child_end.close()
         if not self.pipe.poll(120):
             self.stop()
@@ -212,7 +215,6 @@ def _serve_child(target: Any, pipe: Any, *args: Any) -> None:
     """In the child: start the server, tell the stack its port, serve until told to stop or the stack is gone."""
     for number in CHILD_IGNORES:
         signal.signal(number, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, CHILD_IGNORES)
     try:
         port, stop = target(*args)
     except Exception as exc:
