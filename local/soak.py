@@ -490,7 +490,7 @@ def _dead_letters(stack: LocalStack) -> dict[str, list[str]]:
     """Idempotency key -> the errorType of each of its dead-lettered messages."""
     sqs = stack.client("sqs")
     found: dict[str, list[str]] = {}
-    for spec in stack.spec.functions.values():
+    for spec in (f for f in stack.spec.functions.values() if f.queue):  # the intake has no queue of its own
         url = stack.queue_urls[stack.spec.queues[spec.queue].dead_letter]
         while True:
             messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"],
@@ -737,7 +737,8 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
         seeded = {cid: {k: v for k, v in state.get_contact(cid).items() if k in UPDATE_FIELDS} for cid in contact_ids}
         planned = plan(commands, seed, contact_ids)
         containers = [stack.functions[spec.logical_id] if n == 0 else stack.container(spec)
-                      for spec in stack.spec.functions.values() for n in range(CONTAINERS_PER_QUEUE)]  # fmt: skip
+                      for spec in stack.spec.functions.values() if spec.queue
+                      for n in range(CONTAINERS_PER_QUEUE)]  # fmt: skip
         clock = CompressedTime(stack, containers, outage_hours) if outage_hours else None
         if clock:
             clock.start_outage()

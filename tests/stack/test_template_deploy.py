@@ -158,7 +158,7 @@ def test_each_function_has_its_log_group_with_the_retention_parameter(template, 
         json.dumps(v["Properties"]["LogGroupName"]): v for v in resources.values() if v["Type"] == "AWS::Logs::LogGroup"
     }
     functions = [k for k, v in resources.items() if v["Type"] == "AWS::Serverless::Function"]
-    assert len(functions) == 4  # update, promote, change type, erase
+    assert len(functions) == 6  # the three operation functions, erase, and the two intake functions
     for function in functions:
         group = groups[json.dumps({"Fn::Sub": f"/aws/lambda/${{{function}}}"})]
         assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
