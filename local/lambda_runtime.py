@@ -125,11 +125,16 @@ class SqsEventSource:
 
     def poll_once(self, wait_seconds: int = 0) -> dict[str, Any] | None:
         """One batch through the handler; None when the queue had nothing visible."""
-        messages = self.sqs.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size, WaitTimeSeconds=wait_seconds,
-            AttributeNames=["All"], MessageAttributeNames=["All"],
-            VisibilityTimeout=int(self.timeout_seconds * 6),
-        ).get("Messages", [])  # fmt: skip
+        messages: list[dict[str, Any]] = []
+        while len(messages) < self.batch_size:  # SQS hands out 10 a receive: a larger batch takes several
+            got = self.sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=min(self.batch_size - len(messages), 10),
+                WaitTimeSeconds=0 if messages else wait_seconds, AttributeNames=["All"],
+                MessageAttributeNames=["All"], VisibilityTimeout=int(self.timeout_seconds * 6),
+            ).get("Messages", [])  # fmt: skip
+            messages.extend(got)
+            if len(got) < 10:
+                break
         if not messages:
             return None
         event = self.last_event = sqs_event(messages, self.queue_arn, self.region)
