@@ -21,6 +21,7 @@ FLOORS = [
     {"operations", "settings"},
     {"container"},
     {"handler"},
+    {"backfill_writer"},  # the backfill writer function's handler: the update function's command path, and bulk
 ]
 
 
