@@ -183,7 +183,8 @@ class SandboxState:
         self.custom_key = custom_key
         self.key_attribute = key_attribute  # the tenant's key: what a create must carry and may not repeat
         self.latency_ms = latency_ms  # added to every Engage call, after it is logged and counted
-        self.bulk_delay_ms = bulk_delay_ms  # a bulk batch is processed this long after it is taken; < 0: never
+        self.bulk_delay_ms = self.bulk_delay_default = bulk_delay_ms  # a bulk batch is processed this long after
+        # it is taken (< 0: never); a reset restores it
         self.default_contact_type = "Member"  # what a bulk request without contactType makes (the tenant's default)
         self.batches: dict[str, dict] = {}  # bulk batches by id (local.engage_sandbox.bulk)
         self.being_created: dict[str, str] = {}  # key value (as compared) -> the pending bulk batch creating it
@@ -422,6 +423,7 @@ class SandboxState:
             self.keys.clear()
             self.batches.clear()
             self.being_created.clear()
+            self.bulk_delay_ms = self.bulk_delay_default
             self.requests.clear()
             self.faults.clear()
             self.windows.clear()

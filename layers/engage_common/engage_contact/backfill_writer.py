@@ -20,7 +20,7 @@ from .container import Container
 from .domain.command import Operation, parse_command
 from .domain.json_body import decode_json
 from .engage.retry import Deadline
-from .errors import EngageContactError, EngageRejected, InvalidRequest, name_of, policy_of
+from .errors import EngageContactError, InvalidRequest, name_of, policy_of
 from .handler import ContactFunction
 from .observability import logger
 
@@ -40,7 +40,7 @@ class BackfillWriterFunction:
         return BulkWriter(
             self.container.engage, jobs, self.container.settings.bulk_max,
             creation_of=lambda command: parse_command(command, Operation.UPDATE, catalogue).creation,
-            on_refused=self.refused, **options,
+            **options,
         )  # fmt: skip
 
     def __call__(self, event: Any, context: Any) -> Any:
@@ -93,11 +93,6 @@ class BackfillWriterFunction:
             return
         if not result.get("replayed"):
             self.function.count_backfill_row(command, "applied")
-
-    def refused(self, chunk: Chunk, row: int, code: str, message: str | None) -> None:
-        """A row Engage's bulk create refused for its data: dead-lettered with Engage's code (never its values)."""
-        error = EngageRejected(f"Engage refused the row in a bulk create ({code})")
-        self.dead_letter_row(chunk.rows[row], error.name, str(error))
 
     def dead_letter_row(self, command: dict[str, Any], error_type: str, message: str) -> None:
         url = self.container.settings.dead_letter_queue_url

@@ -8,8 +8,8 @@ update commands). A delivery of up to 40 chunks is written in two steps:
    items; each chunk's durable record (`aws.bulk_jobs`) is claimed BEFORE the request and holds the batch id
    after it; the status is read until Engage says the batch is done. A row Engage created is applied; a row
    refused because its key exists (or is being created) or one the status does not name goes the single
-   path; a row refused for its data is dead-lettered with Engage's code. Two rows for one key: only the first
-   goes in a bulk request, the other the single path after it.
+   path, as does a row it refused (the single create then dead-letters it with its own error, or finds the
+   customer). Two rows for one key: only the first goes in a bulk request, the other the single path after it.
 2. `finish` (each chunk, through the SQS batch utility: backoff and dead letters as for any record): the
    rows left go the single path (`single`: lookup first, then update or create; idempotent by the row's
    key), and the chunk is done.
@@ -95,14 +95,11 @@ class BulkWriter:
         jobs: BulkJobs,
         bulk_max: int = 4000,
         creation_of: Callable[[dict[str, Any]], Any] | None = None,
-        on_refused: Callable[[Chunk, int, str, str | None], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         patience: float = PATIENCE_SECONDS,
     ) -> None:
-        """`creation_of(command)`: the command's checked creation (`domain.creation`), None without createIfMissing;
-        `on_refused(chunk, row, errorCode, message)`: a row Engage refused for its data (dead-lettered there)."""
-        self.on_refused = on_refused or (lambda chunk, row, code, message: None)
+        """`creation_of(command)`: the command's checked creation (`domain.creation`), None without createIfMissing."""
         self.client = client
         self.jobs = jobs
         self.bulk_max = bulk_max
@@ -228,18 +225,18 @@ class BulkWriter:
             self._settle_chunk(chunk, state, status)
 
     def _settle_chunk(self, chunk: Chunk, state: ChunkState, status: Any) -> None:
+        """Rows Engage created are applied; every other row goes the single path, refused ones included: a
+        refusal may be the tenant's key rule on a customer who exists, and the single path (lookup first)
+        either applies the row or dead-letters it with the single call's own error."""
         applied, pending = 0, [row for row in chunk.rows if row not in state.places]
-        refused: list[tuple[int, str, str | None]] = []
         for row, index in state.places.items():
             outcome = status.rows.get(index)
             if outcome is not None and outcome.contact_id:
                 applied += 1
-            elif outcome is not None and outcome.error_code and outcome.error_code not in KEY_TAKEN:
-                refused.append((row, outcome.error_code, outcome.message))
-            else:  # its key is taken, or the status does not say: the single path finds out
+            else:
                 pending.append(row)
-        for row, code, message in refused:
-            self.on_refused(chunk, row, code, message)
+                if outcome is not None and outcome.error_code not in KEY_TAKEN:
+                    count("BulkRowsRefused")
         self.jobs.to_single(chunk.backfill, chunk.first_row, sorted(pending), applied)
         count("BulkRowsApplied", applied)
 
