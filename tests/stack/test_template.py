@@ -80,10 +80,13 @@ def test_sam_validate_lint_passes():
 def test_queues_are_fifo_without_content_based_deduplication_and_redrive_to_fifo_dlqs(template):
     resources = template["Resources"]
     queues = {k: v for k, v in resources.items() if v["Type"] == "AWS::SQS::Queue"}
-    assert len(queues) == 6
+    assert len(queues) == 8
     for name, queue in queues.items():
-        assert queue["Properties"]["FifoQueue"] is True, name
-        assert queue["Properties"]["ContentBasedDeduplication"] is False, name
+        if name.startswith("Backfill"):  # standard: chunks of rows, made safe by their records (docs/design.md)
+            assert "FifoQueue" not in queue["Properties"], name
+        else:
+            assert queue["Properties"]["FifoQueue"] is True, name
+            assert queue["Properties"]["ContentBasedDeduplication"] is False, name
         if not name.endswith("DeadLetterQueue"):
             redrive = queue["Properties"]["RedrivePolicy"]
             assert logical_id(redrive["deadLetterTargetArn"]) == name.removesuffix("Queue") + "DeadLetterQueue"
@@ -118,7 +121,8 @@ def test_the_outage_tolerance_gives_the_receive_counts_within_retention_and_idem
 
 def test_each_function_reports_batch_item_failures_with_bounded_concurrency(template):
     functions = {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
-    assert {f["Properties"]["CodeUri"].strip("/").split("/")[-1] for f in functions.values()} == set(FUNCTIONS)
+    code = {f["Properties"]["CodeUri"].strip("/").split("/")[-1] for f in functions.values()}
+    assert code == {*FUNCTIONS, "backfill_writer"}
     for function in functions.values():
         sqs = function["Properties"]["Events"]["Queue"]["Properties"]
         assert sqs["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -131,15 +135,16 @@ def test_policies_grant_each_function_only_its_own_queues(template):
     for name, function in template["Resources"].items():
         if function["Type"] != "AWS::Serverless::Function":
             continue
-        stem = name.removesuffix("Function")
+        stem = "Backfill" if name == "BackfillWriterFunction" else name.removesuffix("Function")
         statements = function["Properties"]["Policies"][0]["Statement"]
         for statement in statements:
             assert "*" not in json.dumps(statement["Action"]), statement
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             if any(a.startswith("sqs:") for a in actions):
-                # and update may put promotions (a shop customer who opened an account) on promote's queue
+                # and update may put promotions (a shop customer who opened an account) on promote's queue,
+                # and a backfill's chunks on the backfill queue
                 promotes = name == "UpdateContactFunction" and actions == ["sqs:SendMessage"]
-                allowed = (stem, "PromoteContactQueue") if promotes else (stem,)
+                allowed = (stem, "PromoteContactQueue", "BackfillQueue") if promotes else (stem,)
                 assert logical_id(statement["Resource"]).startswith(allowed), (name, statement)
 
 
