@@ -15,7 +15,7 @@ from typing import Any
 from . import observability
 from .aws.bulk_jobs import BulkJobs
 from .aws.clients import AWS_RESERVE_SECONDS
-from .backfill.bulk_writer import BulkWriter, Chunk, read_chunk
+from .backfill.bulk_writer import SINGLE_CONCURRENCY, BulkWriter, Chunk, read_chunk
 from .container import Container
 from .domain.command import Operation, parse_command
 from .domain.json_body import decode_json
@@ -76,7 +76,7 @@ class BackfillWriterFunction:
     def on_record(self, record: Any, chunks: dict[str, Chunk], context: Any) -> None:
         chunk = chunks.get(record.message_id)
         if chunk is not None:
-            self.writer.finish(chunk, lambda row, command: self.single(command, context))
+            self.writer.finish(chunk, lambda row, command: self.single(command, context), SINGLE_CONCURRENCY)
             return
         data = decode_json(record.body or "")
         if read_chunk(record.message_id, data) is None:  # a malformed chunk raises InvalidRequest: dead-lettered

@@ -26,6 +26,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,7 @@ STATUS_WAITS = (0.2, 0.3, 0.5, 1.0, 2.0, 3.0, 5.0)  # between status reads, the 
 PATIENCE_SECONDS = 900.0  # a batch not done after this long: its rows go the single path
 CLAIM_SECONDS = 120.0  # a `sending` claim younger than this may be another invocation's request under way
 FINISH_RESERVE_SECONDS = 20.0  # status reads stop this long before the invocation's end
+SINGLE_CONCURRENCY = 4  # a chunk's customers written the single way at once (chunks themselves run 10 at once)
 
 
 @dataclass
@@ -241,16 +243,24 @@ class BulkWriter:
         count("BulkRowsApplied", applied)
 
     # --- 2. each chunk's rows left ----------------------------------------------------------------------------
-    def finish(self, chunk: Chunk, single: Callable[[int, dict[str, Any]], None]) -> None:
-        """The chunk's rows left, the single way (`single(row, command)` raises what retrying may mend)."""
+    def finish(self, chunk: Chunk, single: Callable[[int, dict[str, Any]], None], concurrency: int = 1) -> None:
+        """The chunk's rows left, the single way (`single(row, command)` raises what retrying may mend).
+
+        Rows of different customers run `concurrency` at a time; one customer's rows in file order, and a
+        failed row holds back that customer's later rows only. Any failure is raised once all have run.
+        """
         state = self.jobs.read(chunk.backfill, chunk.first_row)
         if state is not None and state.state == "done":
             return
         if state is None or state.state != "single":
             raise RequestInProgress("the chunk's bulk batch is still being processed", {"firstRow": chunk.first_row})
+        groups: dict[str, list[int]] = {}
         for row in state.pending:
             if row in chunk.rows:
-                single(row, chunk.rows[row])
+                groups.setdefault((chunk.key_of(row) or str(row)).lower(), []).append(row)
+        failures = _run_groups(list(groups.values()), lambda row: single(row, chunk.rows[row]), concurrency)
+        if failures:
+            raise failures[0]
         self.jobs.done(chunk.backfill, chunk.first_row)
 
     def pending_rows(self, chunk: Chunk) -> list[int]:
@@ -259,6 +269,27 @@ class BulkWriter:
         if state is not None and state.state == "done":
             return []
         return list(state.pending) if state is not None and state.state == "single" else list(chunk.rows)
+
+
+def _run_groups(groups: list[list[int]], run_row: Callable[[int], None], concurrency: int) -> list[BaseException]:
+    """Each group's rows in order, groups `concurrency` at a time; a failed row stops its own group only."""
+    failures: list[BaseException] = []
+
+    def run(rows: list[int]) -> None:
+        for row in rows:
+            try:
+                run_row(row)
+            except Exception as error:  # raised by the caller once every group has had its turn
+                failures.append(error)
+                return
+
+    if concurrency > 1 and len(groups) > 1:
+        with ThreadPoolExecutor(max_workers=min(concurrency, len(groups))) as pool:
+            list(pool.map(run, groups))
+    else:
+        for rows in groups:
+            run(rows)
+    return failures
 
 
 def _keys(members: list[tuple[Chunk, ChunkState]]) -> list[str | None]:
