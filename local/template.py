@@ -66,6 +66,7 @@ class FunctionSpec:
     routes: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
     queue: str | None = None
     batch_size: int = 10
+    batching_window: float = 0.0  # MaximumBatchingWindowInSeconds: how long a batch may wait to fill
 
     @property
     def name(self) -> str:
@@ -127,6 +128,7 @@ def read_stack(path: Path = TEMPLATE) -> StackSpec:
             elif event["Type"] == "SQS":
                 spec.queue = event["Properties"]["Queue"]["Fn::GetAtt"][0]
                 spec.batch_size = int(event["Properties"].get("BatchSize", 10))
+                spec.batching_window = float(event["Properties"].get("MaximumBatchingWindowInSeconds", 0))
         functions[logical_id] = spec
     return StackSpec(functions, queues, resources, template.get("Parameters", {}), template.get("Mappings", {}))
 

@@ -40,7 +40,7 @@ CHUNK = "backfillChunk"
 # Refusals that mean "a contact with this key exists, or is being made": the row is applied the single way.
 KEY_TAKEN = frozenset({"ApprovedContactWithKeyExists", "ContactWithKeyIsBeingCreated", "ContactAlreadyExists",
                        "DuplicateContact", "409"})  # fmt: skip
-STATUS_WAITS = (0.2, 0.3, 0.5, 1.0, 2.0, 3.0, 5.0)  # between status reads, the last one repeated
+STATUS_WAITS = (1.0, 2.0, 3.0, 5.0, 10.0)  # before each status read, the last one repeated
 PATIENCE_SECONDS = 900.0  # a batch not done after this long: its rows go the single path
 CLAIM_SECONDS = 120.0  # a `sending` claim younger than this may be another invocation's request under way
 FINISH_RESERVE_SECONDS = 20.0  # status reads stop this long before the invocation's end
@@ -211,6 +211,9 @@ class BulkWriter:
         keys = _keys(members)
         started = min(state.started for _, state in members)
         for wait in _waits():
+            if deadline.remaining() - wait < FINISH_RESERVE_SECONDS:
+                return  # still `sent`: the chunk's message comes back and the status is read again
+            self.sleep(wait)  # Engage needs a moment: the first read comes after one wait, not at once
             status = self.client.bulk_status(batch_id, keys, deadline)
             if status.done:
                 break
@@ -220,9 +223,6 @@ class BulkWriter:
                 for chunk, _ in members:
                     self._unknown(chunk, "the batch's status never said it was done")
                 return
-            if deadline.remaining() - wait < FINISH_RESERVE_SECONDS:
-                return  # still `sent`: the chunk's message comes back and the status is read again
-            self.sleep(wait)
         for chunk, state in members:
             self._settle_chunk(chunk, state, status)
 
