@@ -40,7 +40,7 @@ if str(LAYER) not in sys.path:
 
 MAPPING = {"lookup": {"email": "Email"}, "columns": {"First Name": "firstName", "City": "city"},
            "createIfMissing": {"contactType": "Contact"}}  # fmt: skip
-LIVE_CONTACT = "8b1f0c2e-91aa-4d2b-a7c3-0e5d2f6a9b10"  # a demo contact of the sandbox
+LIVE_CUSTOMERS = 200
 RESULTS = ROOT / ".bench" / "backfill.json"
 
 
@@ -199,12 +199,18 @@ class LiveProbe:
         ]
         self.every = every
         self.sent: dict[str, float] = {}
+        # live customers of their own: each command its own message group, as webhooks for different customers
+        # are (one group for all would queue the probe's own commands behind each other)
+        self.contacts = [requests.post(f"{stack.sandbox}/_sandbox/contacts", json={"contactType": "Contact",
+                         "attributes": {"email": f"live.customer{n}@bench.example.com"}}, timeout=30).json()["id"]
+                         for n in range(LIVE_CUSTOMERS)]  # fmt: skip
 
     def send(self, n: int, tag: str) -> None:
         marker = f"{tag}-{n}-{time.time_ns()}"
-        body = {"contactId": LIVE_CONTACT, "attributes": {"street": marker}}
+        contact = self.contacts[n % len(self.contacts)]
+        body = {"contactId": contact, "attributes": {"street": marker}}
         self.sent[marker] = time.time()
-        self.sqs.send_message(QueueUrl=self.url, MessageBody=json.dumps(body), MessageGroupId=LIVE_CONTACT,
+        self.sqs.send_message(QueueUrl=self.url, MessageBody=json.dumps(body), MessageGroupId=contact,
                               MessageDeduplicationId=marker)  # fmt: skip
 
     def run_while(self, busy: threading.Thread | None, samples: int, tag: str) -> list[float]:
@@ -265,13 +271,17 @@ def live(stack: LocalStack, folder: Path, rows: int, samples: int) -> dict[str, 
 def live_during_mix(stack: LocalStack, folder: Path, rows: int, samples: int) -> dict[str, Any]:
     """Live latency while a backfill of mostly existing customers keeps its whole share of the budget busy."""
     probe = LiveProbe(stack)
+    quiet = summary(probe.run_while(None, samples, "mixquiet"))
     result: dict[str, Any] = {}
     busy = threading.Thread(target=lambda: result.update(mixed(stack, folder, rows, "livemix", "bulk")))
     busy.start()
     time.sleep(5)
     during = summary(probe.run_while(busy, samples, "mixbusy"))
     busy.join()
-    return {"duringMixBackfill": during, "mix": result}
+    ratio = (
+        round(during["medianMs"] / quiet["medianMs"], 2) if quiet.get("medianMs") and during.get("medianMs") else None
+    )
+    return {"noBackfill": quiet, "duringMixBackfill": during, "medianRatio": ratio, "mix": result}
 
 
 def main(argv: list[str] | None = None) -> int:
