@@ -268,12 +268,12 @@ def live(stack: LocalStack, folder: Path, rows: int, samples: int) -> dict[str, 
             "backfill": outcome.get("line")}  # fmt: skip
 
 
-def live_during_mix(stack: LocalStack, folder: Path, rows: int, samples: int) -> dict[str, Any]:
+def live_during_mix(stack: LocalStack, folder: Path, rows: int, samples: int, path: str = "bulk") -> dict[str, Any]:
     """Live latency while a backfill of mostly existing customers keeps its whole share of the budget busy."""
     probe = LiveProbe(stack)
     quiet = summary(probe.run_while(None, samples, "mixquiet"))
     result: dict[str, Any] = {}
-    busy = threading.Thread(target=lambda: result.update(mixed(stack, folder, rows, "livemix", "bulk")))
+    busy = threading.Thread(target=lambda: result.update(mixed(stack, folder, rows, f"livemix{path}", path)))
     busy.start()
     time.sleep(5)
     during = summary(probe.run_while(busy, samples, "mixbusy"))
@@ -291,7 +291,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mix-rows", type=int, default=2_000, help="rows of the 80/20 mix (default 2,000)")
     parser.add_argument("--live-rows", type=int, default=10_000, help="rows of the backfill live calls meet")
     parser.add_argument("--live-samples", type=int, default=20, help="live commands timed each way")
-    parser.add_argument("--only", choices=("new", "mix", "live"), action="append", help="run only these parts")
+    parser.add_argument(
+        "--only",
+        choices=("new", "mix", "live", "live-today"),
+        action="append",
+        help="run only these parts (live-today: live calls during a mixed backfill on today's path)",
+    )
     args = parser.parse_args(argv)
     parts = set(args.only or ("new", "mix", "live"))
     results: dict[str, Any] = {}
@@ -311,6 +316,11 @@ def main(argv: list[str] | None = None) -> int:
                 print("live latency:", json.dumps(results["live"]), flush=True)
                 results["liveMix"] = live_during_mix(stack, Path(folder), args.mix_rows, args.live_samples)
                 print("live latency during a mixed backfill:", json.dumps(results["liveMix"]), flush=True)
+            if "live-today" in parts:
+                results["liveMixToday"] = live_during_mix(
+                    stack, Path(folder), args.mix_rows, args.live_samples, "today"
+                )
+                print("live latency during a mixed backfill, today's path:", json.dumps(results["liveMixToday"]))
         finally:
             stack.stop()
     RESULTS.parent.mkdir(exist_ok=True)
