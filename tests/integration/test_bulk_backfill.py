@@ -245,3 +245,24 @@ def _fault(**fields):
     from local.engage_sandbox.state import Fault
 
     return Fault.from_json(fields)
+
+
+def test_a_dead_lettered_row_sent_back_by_a_redrive_is_applied_and_counted_once(
+    update_function, writer, backfill_queues, queues, sandbox
+):
+    mapping = {"lookup": {"email": "Email"}, "columns": {"City": "city"}}  # no createIfMissing
+    queue_rows(update_function, "bulk-redrive", [{"Email": "later@bulk.example.com", "City": "Lund"}, *people(1)],
+               mapping)  # fmt: skip
+    drain(queues, backfill_queues["queue"], writer)
+    counted = report(update_function, "bulk-redrive")
+    assert (counted["applied"], counted["deadLettered"]) == (0, 2)  # ContactNotFound: at once, with its reason
+    dead = queues.sqs.receive_message(QueueUrl=backfill_queues["dlq"], MaxNumberOfMessages=10,
+                                      MessageAttributeNames=["All"])["Messages"]  # fmt: skip
+    assert {m["MessageAttributes"]["errorType"]["StringValue"] for m in dead} == {"ContactNotFound"}
+    sandbox.state.add_contact({"contactType": "Contact", "attributes": {"email": "later@bulk.example.com"}})
+    later = next(m for m in dead if "later@" in m["Body"])
+    queues.sqs.send_message(QueueUrl=backfill_queues["queue"], MessageBody=later["Body"])  # the redrive
+    drain(queues, backfill_queues["queue"], writer)
+    counted = report(update_function, "bulk-redrive")
+    assert (counted["applied"], counted["deadLettered"], counted["redriven"]) == (1, 1, 1)
+    assert contacts_by_email(sandbox)["later@bulk.example.com"][0]["city"] == "Lund"
