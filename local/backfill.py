@@ -12,9 +12,10 @@
     --generate N FILE   write a Shopify customer export of N rows (about 5 % of them bad) to try it on
 
 Against the stack `make run` started (found as local.send finds it): each row becomes an update command
-through the layer's own code (engage_contact.backfill, the same as the deployed state machine's), put
-on the update queue; the stack's update function applies it and counts it in the backfill's counters
-(the idempotency table, in moto), which this command reads until every row is accounted for:
+through the layer's own code (engage_contact.backfill, the same as the deployed state machine's), put in
+chunks of 100 on the backfill's own queue; the stack's backfill writer creates new customers through
+Engage's bulk endpoint (the rest one by one) and counts each row in the backfill's counters (the
+idempotency table, in moto), which this command reads until every row is accounted for:
 
     backfill: N rows, V invalid, A applied, D dead-lettered, L lost
 
@@ -52,9 +53,9 @@ from engage_contact.domain.attributes import AttributeCatalogue
 from engage_contact.errors import InvalidRequest
 
 BATCH_ROWS = 100  # as the state machine's ItemBatcher hands them to the update function
-# Rows queued and not yet applied at most: the queue drains at the rate budget anyway, and moto's FIFO queue
-# slows with every message waiting in it (it scans them all on each send and receive).
-MAX_AHEAD = 1000
+# Rows queued and not yet applied at most: enough for two whole bulk requests (4,000 rows each) in flight, and
+# no more (the rows that go one by one drain at the rate budget anyway).
+MAX_AHEAD = 8000
 SHOWN_INVALID = 20
 SNIFF_BYTES = 4096
 CUSTOM_ATTRIBUTES = "favoriteStore,shoeSize"  # the local stack's (local.stack), unless ENGAGE_CUSTOM_ATTRIBUTES
@@ -354,9 +355,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def stack_backfill(catalogue: AttributeCatalogue) -> tuple[Backfill, Any]:
-    """The layer's Backfill pointed at the running stack: its update queue and its idempotency table (moto)."""
+    """The layer's Backfill pointed at the running stack: its backfill queue and its idempotency table (moto)."""
     from engage_contact.aws.backfill_counters import BackfillCounters
     from engage_contact.aws.queues import Queues
+    from engage_contact.backfill.bulk_writer import chunk_body
+    from engage_contact.backfill.rows import backfill_row
 
     from .send import find_stack
     from .stack import TABLE
@@ -365,11 +368,14 @@ def stack_backfill(catalogue: AttributeCatalogue) -> tuple[Backfill, Any]:
     stack = find_stack()
     sqs, dynamodb = stack.client("sqs"), stack.client("dynamodb")
     spec = read_stack()
-    url = sqs.get_queue_url(QueueName=spec.queues[spec.function_named("update_contact").queue].name)["QueueUrl"]
+    # as deployed: each batch one chunk on the backfill's own queue, which the backfill writer drains (bulk first)
+    url = sqs.get_queue_url(QueueName=spec.queues[spec.function_named("backfill_writer").queue].name)["QueueUrl"]
     queues, counters = Queues(lambda: sqs), BackfillCounters(TABLE, dynamodb)
 
     def send(commands: list[Any]) -> None:
-        queues.send_commands(url, [(c.command, c.group, c.deduplication_id) for c in commands])
+        if commands:
+            backfill_id, first_row = backfill_row(commands[0].deduplication_id)
+            queues.send_body(url, chunk_body(backfill_id, first_row, [(c.row, c.command) for c in commands]))
 
     return Backfill(catalogue, send, lambda: counters), counters
 

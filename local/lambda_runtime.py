@@ -150,8 +150,10 @@ class SqsEventSource:
     """
 
     def __init__(self, sqs: Any, queue_url: str, handler: Any, *, batch_size: int = 10,
-                 timeout_seconds: float = 30.0, function_name: str = "local-function") -> None:  # fmt: skip
+                 timeout_seconds: float = 30.0, function_name: str = "local-function",
+                 batching_window: float = 0.0) -> None:  # fmt: skip
         self.sqs = sqs
+        self.batching_window = batching_window  # as MaximumBatchingWindowInSeconds: wait this long to fill a batch
         self.queue_url = queue_url
         self.handler = handler
         self.batch_size = batch_size
@@ -166,11 +168,22 @@ class SqsEventSource:
 
     def poll_once(self, wait_seconds: int = 0) -> dict[str, Any] | None:
         """One batch through the handler; None when the queue had nothing visible."""
-        messages = self.sqs.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size, WaitTimeSeconds=wait_seconds,
-            AttributeNames=["All"], MessageAttributeNames=["All"],
-            VisibilityTimeout=int(self.timeout_seconds * 6),
-        ).get("Messages", [])  # fmt: skip
+        messages: list[dict[str, Any]] = []
+        window_ends = None
+        while len(messages) < self.batch_size:  # SQS hands out 10 a receive: a larger batch takes several
+            got = self.sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=min(self.batch_size - len(messages), 10),
+                WaitTimeSeconds=0 if messages else wait_seconds, AttributeNames=["All"],
+                MessageAttributeNames=["All"], VisibilityTimeout=int(self.timeout_seconds * 6),
+            ).get("Messages", [])  # fmt: skip
+            messages.extend(got)
+            if not messages:
+                break
+            window_ends = window_ends or time.monotonic() + self.batching_window
+            if len(got) < 10 and time.monotonic() >= window_ends:
+                break
+            if len(got) < 10:
+                time.sleep(min(0.2, max(window_ends - time.monotonic(), 0)))
         if not messages:
             return None
         event = self.last_event = sqs_event(messages, self.queue_arn, self.region)

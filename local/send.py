@@ -273,11 +273,12 @@ def redrive(stack: Stack, which: str | None = None) -> list[str]:
             for message in older:  # in the order SQS gave them: a group's order is kept
                 attributes = {k: v for k, v in (message.get("MessageAttributes") or {}).items()
                               if k not in REDRIVE_ATTRIBUTES}  # fmt: skip
-                sqs.send_message(
-                    QueueUrl=source_url, MessageBody=message["Body"], MessageAttributes=attributes,
-                    MessageGroupId=message["Attributes"].get("MessageGroupId") or message["MessageId"],
-                    MessageDeduplicationId=message["MessageId"],  # a redrive repeated after a crash is sent once
-                )  # fmt: skip
+                fifo = {
+                    "MessageGroupId": message["Attributes"].get("MessageGroupId") or message["MessageId"],
+                    "MessageDeduplicationId": message["MessageId"],
+                }  # a redrive repeated after a crash: once
+                sqs.send_message(QueueUrl=source_url, MessageBody=message["Body"], MessageAttributes=attributes,
+                                 **(fifo if pair.source.endswith(".fifo") else {}))  # fmt: skip
                 sqs.delete_message(QueueUrl=dead_url, ReceiptHandle=message["ReceiptHandle"])
                 moved += 1
         lines.append(f"{pair.dead_letter} -> {pair.source}: {moved} message(s) moved back")

@@ -469,6 +469,7 @@ class LocalStack:
         handler = container or self.functions[spec.logical_id]
         return SqsEventSource(self.client("sqs"), self.queue_urls[spec.queue], handler,
                               batch_size=spec.batch_size, timeout_seconds=spec.timeout,
+                              batching_window=spec.batching_window,
                               function_name=spec.name)  # fmt: skip
 
     def queue_concurrency(self) -> int:

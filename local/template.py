@@ -67,6 +67,7 @@ class FunctionSpec:
     integration_timeout: float = 29.0  # seconds API Gateway waits for the function (its events' TimeoutInMillis)
     queue: str | None = None
     batch_size: int = 10
+    batching_window: float = 0.0  # MaximumBatchingWindowInSeconds: how long a batch may wait to fill
 
     @property
     def name(self) -> str:
@@ -129,6 +130,7 @@ def read_stack(path: Path = TEMPLATE) -> StackSpec:
             elif event["Type"] == "SQS":
                 spec.queue = event["Properties"]["Queue"]["Fn::GetAtt"][0]
                 spec.batch_size = int(event["Properties"].get("BatchSize", 10))
+                spec.batching_window = float(event["Properties"].get("MaximumBatchingWindowInSeconds", 0))
         functions[logical_id] = spec
     return StackSpec(functions, queues, resources, template.get("Parameters", {}), template.get("Mappings", {}))
 

@@ -12,8 +12,18 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from .state import EMAIL_RE, LOOKUP_KEYS, PHONE_RE, PREFERENCE_FIELDS, SSN_RE, SandboxState, new_contact_id
+from .state import (
+    EMAIL_RE,
+    LOOKUP_KEYS,
+    PHONE_RE,
+    PREFERENCE_FIELDS,
+    SSN_RE,
+    SandboxState,
+    key_value,
+    new_contact_id,
+)
 
+BULK_PATH = re.compile(r"^/api/(?P<version>v2|v3)/contacts/bulk(?P<status>/status)?/?$")
 COLLECTION_PATH = re.compile(r"^/api/(?P<version>v2|v3)/contacts/?$")
 LOOKUP_PATH = re.compile(r"^/api/(?P<version>v2|v3)/contacts/id/?$")
 CONTACT_PATH = re.compile(
@@ -43,6 +53,11 @@ class Call:
 
 def route_of(method: str, path: str) -> tuple[str | None, str | None, str | None]:
     """(route name, contact id, version) for an API path; route None when Engage has no such resource."""
+    match = BULK_PATH.match(path)
+    if match:
+        if match.group("status"):
+            return ("bulkStatus" if method == "GET" else "method"), None, match.group("version")
+        return {"POST": "bulkCreate", "PATCH": "bulkUpdate"}.get(method, "method"), None, match.group("version")
     for pattern, route in ((COLLECTION_PATH, "create"), (LOOKUP_PATH, "lookup")):
         match = pattern.match(path)
         if match:
@@ -207,6 +222,8 @@ def create(state: SandboxState, call: Call) -> tuple[int, object]:
     with state.lock:
         if any(_same(c["attributes"].get(key), str(value), key) for c in state.with_value(key, str(value))):
             return error(409, "ApprovedContactWithKeyExists", f"A contact with that {key} exists")
+        if key_value(key, str(value)) in state.being_created:  # a bulk batch not yet processed holds it
+            return error(409, "ContactWithKeyIsBeingCreated", f"A contact with that {key} is being created")
         contact = {
             "id": new_contact_id(),
             "contactType": contact_type,
@@ -289,7 +306,7 @@ def _same(stored: object, wanted: str, field: str) -> bool:
     return stored.lower() == wanted.lower() if field == "email" else stored == wanted
 
 
-WRITES = frozenset({"update", "promote", "contactType", "create", "delete"})
+WRITES = frozenset({"update", "promote", "contactType", "create", "delete", "bulkCreate", "bulkUpdate"})
 HANDLERS = {
     "update": update,
     "promote": promote,

@@ -9,7 +9,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
-from . import engage_api
+from . import bulk, engage_api
 from .rates import peak_per_second, sustained_rate
 from .state import AFTER_KINDS, BEFORE_KINDS, Fault, SandboxError, SandboxState
 
@@ -137,7 +137,8 @@ class _Handler(BaseHTTPRequestHandler):
         body, problem = engage_api.parse_body(raw)
         headers = {name.lower(): value for name, value in self.headers.items()}
         call = engage_api.Call(version=version, contact_id=contact_id, body=body, query=query, headers=headers)
-        status, answer = problem or engage_api.HANDLERS[route](state, call)
+        bulk.settle(state)  # a bulk batch whose time has come is processed before this call sees Engage
+        status, answer = problem or {**engage_api.HANDLERS, **bulk.HANDLERS}[route](state, call)
         with state.lock:  # what Engage did, whatever the client is told below
             entry["status"] = status
             entry["applied"] = status < 400 and route in engage_api.WRITES

@@ -42,7 +42,7 @@ STANDARD_ATTRIBUTES = frozenset(
     }
 )
 PREFERENCE_FIELDS = frozenset({"acceptsEmail", "acceptsSms", "acceptsPostal"})
-ROUTES = ("update", "promote", "contactType", "get", "lookup", "create")
+ROUTES = ("update", "promote", "contactType", "get", "lookup", "create", "bulkCreate", "bulkUpdate", "bulkStatus")
 VERSIONS = ("v2", "v3")
 # Faults that answer instead of Engage, and faults that let Engage apply the call first.
 BEFORE_KINDS = ("status", "hang", "drop")
@@ -166,6 +166,7 @@ class SandboxState:
         custom_key: str = "memberNumber",
         key_attribute: str = "email",
         latency_ms: float = 0,
+        bulk_delay_ms: float = 200,
         demo: bool = True,
         seed: int | None = None,
     ):
@@ -182,6 +183,11 @@ class SandboxState:
         self.custom_key = custom_key
         self.key_attribute = key_attribute  # the tenant's key: what a create must carry and may not repeat
         self.latency_ms = latency_ms  # added to every Engage call, after it is logged and counted
+        self.bulk_delay_ms = self.bulk_delay_default = bulk_delay_ms  # a bulk batch is processed this long after
+        # it is taken (< 0: never); a reset restores it
+        self.default_contact_type = "Member"  # what a bulk request without contactType makes (the tenant's default)
+        self.batches: dict[str, dict] = {}  # bulk batches by id (local.engage_sandbox.bulk)
+        self.being_created: dict[str, str] = {}  # key value (as compared) -> the pending bulk batch creating it
         self.rng = random.Random(seed)
         self.contacts: dict[str, dict] = {}
         self.keys: dict[tuple[str, str], set[str]] = {}  # (attribute, value as compared) -> contact ids
@@ -354,6 +360,7 @@ class SandboxState:
             "apiKeys",
             "keyAttribute",
             "latencyMs",
+            "bulkDelayMs",
         }
         unknown = set(data) - allowed
         if unknown:
@@ -363,7 +370,12 @@ class SandboxState:
         latency = data.get("latencyMs", 0)
         if isinstance(latency, bool) or not isinstance(latency, int | float) or latency < 0:
             raise SandboxError("latencyMs is a number of milliseconds >= 0")
+        delay = data.get("bulkDelayMs", 0)
+        if isinstance(delay, bool) or not isinstance(delay, int | float):
+            raise SandboxError("bulkDelayMs is a number of milliseconds (negative: a batch is never processed)")
         with self.lock:
+            if "bulkDelayMs" in data:
+                self.bulk_delay_ms = delay
             if "keyAttribute" in data:
                 self.key_attribute = data["keyAttribute"]
             if "latencyMs" in data:
@@ -389,6 +401,7 @@ class SandboxState:
             "contactTypes": list(self.contact_types),
             "keyAttribute": self.key_attribute,
             "latencyMs": self.latency_ms,
+            "bulkDelayMs": self.bulk_delay_ms,
         }
 
     def stats(self) -> dict:
@@ -409,6 +422,9 @@ class SandboxState:
         with self.lock:
             self.contacts.clear()
             self.keys.clear()
+            self.batches.clear()
+            self.being_created.clear()
+            self.bulk_delay_ms = self.bulk_delay_default
             self.requests.clear()
             self.deleted.clear()
             self.faults.clear()

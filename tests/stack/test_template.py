@@ -80,10 +80,13 @@ def test_sam_validate_lint_passes():
 def test_queues_are_fifo_without_content_based_deduplication_and_redrive_to_fifo_dlqs(template):
     resources = template["Resources"]
     queues = {k: v for k, v in resources.items() if v["Type"] == "AWS::SQS::Queue"}
-    assert len(queues) == 8  # update, promote, change type, erase: each with its dead-letter queue
+    assert len(queues) == 10  # update, promote, change type, erase, backfill: each with its dead-letter queue
     for name, queue in queues.items():
-        assert queue["Properties"]["FifoQueue"] is True, name
-        assert queue["Properties"]["ContentBasedDeduplication"] is False, name
+        if name.startswith("Backfill"):  # standard: chunks of rows, made safe by their records (docs/design.md)
+            assert "FifoQueue" not in queue["Properties"], name
+        else:
+            assert queue["Properties"]["FifoQueue"] is True, name
+            assert queue["Properties"]["ContentBasedDeduplication"] is False, name
         if not name.endswith("DeadLetterQueue"):
             redrive = queue["Properties"]["RedrivePolicy"]
             assert logical_id(redrive["deadLetterTargetArn"]) == name.removesuffix("Queue") + "DeadLetterQueue"
@@ -129,6 +132,7 @@ def test_each_function_reports_batch_item_failures_with_bounded_concurrency(temp
     assert {f["Properties"]["CodeUri"].strip("/").split("/")[-1] for f in operations.values()} == {
         *FUNCTIONS,
         "erase_contact",
+        "backfill_writer",
     }
     assert set(functions) - set(operations) == set(INTAKE_QUEUES)  # the intake: no queue of its own
     for function in operations.values():
@@ -141,14 +145,14 @@ def test_each_function_reports_batch_item_failures_with_bounded_concurrency(temp
 
 # The intake functions only send, and only to the queues of the functions that apply what they queue.
 INTAKE_QUEUES = {"IntakeWebhooksFunction": ("UpdateContactQueue", "PromoteContactQueue", "EraseContactQueue"),
-                 "IntakeBackfillFunction": ("UpdateContactQueue",)}  # fmt: skip
+                 "IntakeBackfillFunction": ("BackfillQueue",)}  # fmt: skip
 
 
 def test_policies_grant_each_function_only_its_own_queues(template):
     for name, function in template["Resources"].items():
         if function["Type"] != "AWS::Serverless::Function":
             continue
-        stem = name.removesuffix("Function")
+        stem = "Backfill" if name == "BackfillWriterFunction" else name.removesuffix("Function")
         statements = function["Properties"]["Policies"][0]["Statement"]
         for statement in statements:
             statement = statement[1] if isinstance(statement, list) else statement  # !If [condition, it, NoValue]

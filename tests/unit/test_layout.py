@@ -22,6 +22,7 @@ FLOORS = [
     {"operations", "ordering", "settings"},
     {"container"},
     {"handler", "intake", "privacy_function"},
+    {"backfill_writer"},  # the backfill writer function's handler: the update function's command path, and bulk
 ]
 
 

@@ -19,7 +19,7 @@ from .aws.queues import Queues
 from .aws.secrets import ApiKeySource, SecretReader, rotating_secrets
 from .domain.contacts import message_group
 from .engage.client import EngageClient
-from .engage.pacing import FallbackPacer, RateBudget
+from .engage.pacing import BackgroundShare, FallbackPacer, RateBudget
 from .errors import ConfigurationError, DependencyUnavailable
 from .http_session import new_session
 from .settings import Settings
@@ -42,8 +42,19 @@ def light_dynamodb() -> Any:
     return LightDynamoDb()
 
 
-def rate_budget(settings: Settings, dynamodb: Callable[[], Any] | None = None) -> RateBudget:
-    """The deployment's one budget toward Engage, shared through the table; this container's share without one."""
+def rate_budget(settings: Settings, dynamodb: Callable[[], Any] | None = None, background: bool = False) -> RateBudget:
+    """The deployment's one budget toward Engage, shared through the table; this container's share without one.
+
+    `background` (the backfill writer, one container): its turns are paced first at BACKFILL_RATE_SHARE of the
+    budget, so live calls always find the rest of it free.
+    """
+    shared = _shared_budget(settings, dynamodb)
+    if not background:
+        return shared
+    return BackgroundShare(shared, FallbackPacer(settings.requests_per_second * settings.backfill_rate_share))
+
+
+def _shared_budget(settings: Settings, dynamodb: Callable[[], Any] | None) -> RateBudget:
     fallback = FallbackPacer(settings.requests_per_second / settings.containers_at_once)
     if not settings.idempotency_table:
         return fallback
@@ -55,7 +66,9 @@ def rate_budget(settings: Settings, dynamodb: Callable[[], Any] | None = None) -
     return SharedRateBudget(settings.idempotency_table, dynamodb, settings.requests_per_second, fallback)
 
 
-def engage_client(settings: Settings, secrets: SecretReader, dynamodb: Callable[[], Any] | None = None) -> EngageClient:
+def engage_client(
+    settings: Settings, secrets: SecretReader, dynamodb: Callable[[], Any] | None = None, background: bool = False
+) -> EngageClient:
     """The Engage client a deployment's settings describe, its key read through `secrets`."""
     return EngageClient(
         settings.engage_base_url,
@@ -63,7 +76,7 @@ def engage_client(settings: Settings, secrets: SecretReader, dynamodb: Callable[
         settings.timeout_seconds,
         session=new_session(pool_size=max(settings.batch_concurrency * 2, 10), base_url=settings.engage_base_url),
         observe=_observe,
-        budget=rate_budget(settings, dynamodb),
+        budget=rate_budget(settings, dynamodb, background),
         version=settings.engage_api_version,
     )
 
@@ -76,7 +89,9 @@ class Container:
         secrets: SecretReader | None = None,
         engage: EngageClient | None = None,
         aws: AwsClients | None = None,
+        background: bool = False,
     ) -> None:
+        """`background`: the backfill writer's container (its Engage calls yield to live ones)."""
         self.settings = settings
         self.secrets = secrets or SecretReader()
         self.aws = aws or AwsClients()
@@ -84,20 +99,21 @@ class Container:
         self._built: dict[str, Any] = {}
         if engage is not None:
             self._built["engage"] = engage
+        self.background = background
         self.queues = Queues(lambda: self.aws("sqs"))
         self.queue_settings = QueueSettings(
             settings.dead_letter_queue_url, settings.max_receive_count, settings.batch_concurrency
         )
 
     @classmethod
-    def from_env(cls) -> Container:
-        return cls(Settings.from_env())
+    def from_env(cls, background: bool = False) -> Container:
+        return cls(Settings.from_env(), background=background)
 
     @property
     def engage(self) -> EngageClient:
         """The Engage client, built on first use: the intake functions (webhooks, backfill batches) never build
         one, and their roles cannot read the key; the operation functions build it at start (`make_handler`)."""
-        return self.once("engage", lambda: engage_client(self.settings, self.secrets, self.dynamodb))
+        return self.once("engage", lambda: engage_client(self.settings, self.secrets, self.dynamodb, self.background))
 
     def signing_secrets(self, arn: str, what: str) -> list[str]:
         """A signing secret's keys (current and previous while it is rotated), read through the container's cache."""
@@ -287,7 +303,19 @@ class Container:
         return self.once("backfill_counters", build)
 
     def enqueue_rows(self, commands: list[Any]) -> None:
-        """A backfill batch's commands (`backfill.rows.RowCommand`) on the update queue, in row order."""
+        """A backfill batch's commands (`backfill.rows.RowCommand`): one chunk on the backfill's own queue (its
+        writer sends new customers to Engage's bulk endpoint), apart from live traffic; without that queue, each
+        command on the update queue, in row order."""
+        if not commands:
+            return
+        if self.settings.backfill_queue_url:
+            from .backfill.bulk_writer import chunk_body
+            from .backfill.rows import backfill_row
+
+            backfill_id, first_row = backfill_row(commands[0].deduplication_id)
+            body = chunk_body(backfill_id, first_row, [(c.row, c.command) for c in commands])
+            self.queues.send_body(self.settings.backfill_queue_url, body)
+            return
         entries = [(c.command, c.group, c.deduplication_id) for c in commands]
         self.queues.send_commands(self.settings.update_queue_url, entries)
 

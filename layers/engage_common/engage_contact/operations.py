@@ -69,8 +69,9 @@ def apply(
     if command.operation is Operation.CHANGE_TYPE:
         contact = client.change_contact_type(contact_id, command.contact_type_id, deadline)
         return _result(contact_id, contact, {"contactTypeId": command.contact_type_id}, [])
-    if command.operation is Operation.UPDATE and not command.payload.sent:  # a create's key alone, found: it is
-        return {**_result(contact_id, None, {}, command.payload.dropped_empty), "unchanged": True}  # there already
+    if command.operation is Operation.UPDATE and not command.payload.sent:
+        # only a key to find or create by (createIfMissing): found, there is nothing to write, and that is no NoData
+        return {**_result(contact_id, None, {}, command.payload.dropped_empty), "unchanged": True}
     if record is None:
         return _write(command, contact_id, client, deadline, command.payload.sent)
     plan = record.plan(command, contact_id)

@@ -51,6 +51,10 @@ class Settings:
     sent_digests_ttl_days: float = DEFAULT_SENT_DIGESTS_TTL_DAYS
     erase_queue_url: str | None = None  # where the shops' privacy requests go (the erase function's queue)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    backfill_queue_url: str | None = None  # the backfill's own queue (chunks of rows), apart from live traffic
+    bulk_max: int = 4000  # contacts in one bulk request (BACKFILL_BULK_MAX, at most Engage's 4,000)
+    # the part of the budget a backfill may use: live calls always find the rest free (BACKFILL_RATE_SHARE)
+    backfill_rate_share: float = 0.8
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -78,6 +82,9 @@ class Settings:
             sent_digests_ttl_days=_sent_digests_ttl_days(env),
             erase_queue_url=_optional(env, "ERASE_QUEUE_URL"),
             privacy=privacy_settings(env),
+            backfill_queue_url=_optional(env, "BACKFILL_QUEUE_URL"),
+            bulk_max=min(_positive_int(env, "BACKFILL_BULK_MAX") or 4000, 4000),
+            backfill_rate_share=_number(env, "BACKFILL_RATE_SHARE", 0.8, 0.05, 1, "share of the budget"),
         )
 
 

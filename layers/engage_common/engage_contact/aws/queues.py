@@ -33,6 +33,13 @@ class Queues:
         except Exception as exc:
             raise DependencyUnavailable("the queue cannot be reached") from exc
 
+    def send_body(self, queue_url: str, body: dict[str, Any]) -> None:
+        """Put one message on a standard queue (the backfill's chunks: its writer copes with a second delivery)."""
+        try:
+            self.sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(body, allow_nan=False))
+        except Exception as exc:
+            raise DependencyUnavailable("the queue cannot be reached") from exc
+
     def send_commands(self, queue_url: str | None, commands: list[tuple[dict[str, Any], str, str]]) -> None:
         """Put (command, group, deduplication id) on a FIFO queue ten at a time, in order; any refused: raised."""
         if not queue_url:
@@ -49,14 +56,17 @@ class Queues:
                 raise DependencyUnavailable(f"the queue refused {len(answer['Failed'])} command(s) of a batch")
 
     def dead_letter(
-        self, queue_url: str, body: str, group: str, message_id: str, error_type: str, message: str
+        self, queue_url: str, body: str, group: str | None, message_id: str, error_type: str, message: str
     ) -> None:
-        """A message that retrying cannot mend, with its reason; the message id is the deduplication id."""
+        """A message that retrying cannot mend, with its reason; the message id is the deduplication id.
+
+        `group` None: a standard queue's dead letters (the backfill's), which take no group or deduplication id.
+        """
+        fifo = {"MessageGroupId": group, "MessageDeduplicationId": message_id} if group is not None else {}
         self.sqs.send_message(
             QueueUrl=queue_url,
             MessageBody=body,
-            MessageGroupId=group,
-            MessageDeduplicationId=message_id,
+            **fifo,
             MessageAttributes={
                 "errorType": {"DataType": "String", "StringValue": error_type},
                 "sourceMessageId": {"DataType": "String", "StringValue": message_id},  # the id the sender saw

@@ -120,3 +120,99 @@ def client_error(response: requests.Response) -> EngageContactError:
     if status == 400 and code == "NoData":
         return NoData("Engage found nothing to update", details)
     return EngageRejected(f"Engage refused the request ({status}{' ' + code if code else ''})", details)
+
+
+# --- bulk writes: answers whose shape Voyado does not document (docs/design.md, "Bulk writes") ----------------
+BATCH_ID_FIELDS = ("batchId", "id", "bulkId", "jobId")
+STATUS_FIELDS = ("status", "state", "batchStatus")
+DONE_STATES = frozenset({"completed", "complete", "finished", "done", "succeeded", "success", "processed",
+                         "partiallycompleted", "completedwitherrors"})  # fmt: skip
+FAILED_STATES = frozenset({"failed", "error", "aborted", "cancelled", "canceled"})
+SUCCESS_LISTS = ("contacts", "results", "items", "succeeded", "created", "updated")
+FAILURE_LISTS = ("errors", "failures", "failed", "failedContacts", "rejected")
+INDEX_FIELDS = ("index", "position", "row")
+ROW_ID_FIELDS = ("contactId", "id")
+ROW_CODE_FIELDS = ("errorCode", "code", "error")
+ROW_MESSAGE_FIELDS = ("message", "errorMessage", "detail", "reason")
+
+
+@dataclass
+class BulkRow:
+    """One contact of a bulk request, as the status names it: created/updated (its id) or refused (a code)."""
+
+    contact_id: str | None = None
+    error_code: str | None = None
+    message: str | None = None
+
+
+@dataclass
+class BulkStatus:
+    """A bulk batch's status: `done` once Engage says it has finished; `rows` by the item's place in the request.
+
+    A row the status does not name (or names in a way that cannot be matched) is absent from `rows`:
+    its outcome is unknown, and the caller must find out another way (look the contact up).
+    """
+
+    done: bool
+    failed_whole: bool  # Engage reports the batch itself as failed
+    rows: dict[int, BulkRow]
+    state: str | None  # Engage's own word for it, kept for logs
+
+
+def read_batch_id(body: Any) -> str | None:
+    """The batch id a bulk request is answered with: a JSON string, or one of BATCH_ID_FIELDS of an object."""
+    if isinstance(body, dict):
+        body = next((body[f] for f in BATCH_ID_FIELDS if isinstance(body.get(f), str | int)), None)
+    if isinstance(body, int) and not isinstance(body, bool):
+        body = str(body)
+    if isinstance(body, str) and 0 < len(body.strip()) <= 128 and body.strip().isprintable():
+        return body.strip()
+    return None
+
+
+def read_bulk_status(body: Any, keys: list[str | None]) -> BulkStatus:
+    """A status answer read defensively; `keys`: each request item's key value (to match rows named by it)."""
+    if not isinstance(body, dict):
+        return BulkStatus(False, False, {}, None)
+    raw = next((body[f] for f in STATUS_FIELDS if isinstance(body.get(f), str)), None)
+    word = raw.replace(" ", "").replace("_", "").lower() if raw else None
+    by_key: dict[str, int] = {}
+    for place, key in enumerate(keys):
+        if key is not None:
+            by_key.setdefault(key.lower(), place)
+    rows = _refused_rows(body, by_key, len(keys))
+    for field_name in SUCCESS_LISTS:
+        for item in _listed(body.get(field_name)):
+            place = _place(item, by_key, len(keys))
+            contact_id = next((item[f] for f in ROW_ID_FIELDS if isinstance(item.get(f), str)), None)
+            if place is not None and place not in rows and contact_id:
+                rows[place] = BulkRow(contact_id=contact_id)
+    return BulkStatus(word in DONE_STATES or word in FAILED_STATES, word in FAILED_STATES, rows, raw)
+
+
+def _refused_rows(body: dict[str, Any], by_key: dict[str, int], size: int) -> dict[int, BulkRow]:
+    rows: dict[int, BulkRow] = {}
+    for field_name in FAILURE_LISTS:
+        for item in _listed(body.get(field_name)):
+            place = _place(item, by_key, size)
+            if place is not None:
+                code = next((str(item[f]) for f in ROW_CODE_FIELDS if item.get(f) not in (None, "")), "BulkRowRefused")
+                message = next((str(item[f])[:300] for f in ROW_MESSAGE_FIELDS if item.get(f)), None)
+                rows[place] = BulkRow(error_code=code, message=message)
+    return rows
+
+
+def _listed(value: Any) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _place(item: dict[str, Any], by_key: dict[str, int], size: int) -> int | None:
+    """The request item a status row is about: its index, else its key value; None when it cannot be told."""
+    index = next((item[f] for f in INDEX_FIELDS if isinstance(item.get(f), int) and not isinstance(item[f], bool)),
+                 None)  # fmt: skip
+    if index is not None:
+        return index if 0 <= index < size else None
+    for value in item.values():
+        if isinstance(value, str) and value.lower() in by_key:
+            return by_key[value.lower()]
+    return None

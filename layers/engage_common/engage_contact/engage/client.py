@@ -21,11 +21,22 @@ from ..errors import (
     NoData,
 )
 from ..http_session import new_session
-from .answers import CHECKED, MAY_STILL_LAND, EngageReply, Failure, classify, error_details, is_auth_refusal
+from .answers import (
+    CHECKED,
+    MAY_STILL_LAND,
+    BulkStatus,
+    EngageReply,
+    Failure,
+    classify,
+    error_details,
+    is_auth_refusal,
+    read_batch_id,
+    read_bulk_status,
+)
 from .pacing import RateBudget, wait_for_turn
 from .retry import MIN_ATTEMPT_SECONDS, Deadline, RetryPolicy
 from .transport import Transport
-from .versions import DEFAULT_VERSION, api_version
+from .versions import BULK_MAX, DEFAULT_VERSION, api_version
 
 
 class ApiKey(Protocol):
@@ -196,6 +207,42 @@ class EngageClient:
             return check_contact_id(answer.body, "Engage's lookup answer")
         except InvalidRequest as exc:
             raise EngageRejected("Engage answered the lookup with something that is not a contact id") from exc
+
+    # --- bulk writes (asynchronous: a batch id now, each contact's outcome from its status later) ---------------
+    def bulk_create(self, items: list[dict[str, Any]], contact_type: str, deadline: Deadline) -> str:
+        """POST up to BULK_MAX new contacts (each with the key attribute); the batch id to read the status by.
+
+        `contactType` is always sent: left out, Engage would use the tenant's default type. A 429 is tried
+        again (Engage took nothing); any other failure is raised at once and never sent blind again (the
+        batch may have been taken: the caller finds out per contact, looking each up before creating it).
+        """
+        return self._bulk("POST", items, {"contactType": contact_type}, deadline)
+
+    def bulk_update(
+        self, items: list[dict[str, Any]], deadline: Deadline, avoid_triggering_export: bool = False
+    ) -> str:
+        """PATCH up to BULK_MAX existing contacts (each with its `contactId` and only what changes); the batch id."""
+        params = {"avoidTriggeringExport": "true"} if avoid_triggering_export else {}
+        return self._bulk("PATCH", items, params, deadline)
+
+    def bulk_status(self, batch_id: str, keys: list[str | None], deadline: Deadline) -> BulkStatus:
+        """A bulk batch's status, read defensively (its shape is not documented); `keys`: each item's key value."""
+        answer = self._call("GET", self.api.bulk_status_path, deadline, params={"batchId": batch_id})
+        return read_bulk_status(answer.body, keys)
+
+    def _bulk(self, method: str, items: list[dict[str, Any]], params: dict[str, str], deadline: Deadline) -> str:
+        if not items or len(items) > BULK_MAX:
+            raise InvalidRequest(f"a bulk request holds 1 to {BULK_MAX} contacts, not {len(items)}")
+
+        def unknown() -> EngageReply | None:
+            raise EngageUnavailable("the bulk request's outcome is unknown")  # never sent blind a second time
+
+        answer = self._call(method, self.api.bulk_path, deadline, params=params or None, json_body=items,
+                            check_before_retry=unknown)  # fmt: skip
+        batch_id = read_batch_id(answer.body)
+        if batch_id is None:
+            raise EngageUnavailable("Engage answered the bulk request without a batch id", {"status": answer.status})
+        return batch_id
 
     # --- one call, tried again as the retry policy allows -----------------------------------------
     def _call(

@@ -64,6 +64,25 @@ class FallbackPacer:
         return wait
 
 
+class BackgroundShare:
+    """A backfill's turns: first its own pace (a SHARE of the budget), then a turn of the deployment's budget.
+
+    Kept below the budget, background work never builds a backlog of turns in the shared schedule, so a live
+    call finds its turn as soon as it would with no backfill running (the rest of the budget is always free).
+    """
+
+    def __init__(self, budget: RateBudget, share: FallbackPacer, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.budget = budget
+        self.share = share
+        self.sleep = sleep
+
+    def acquire(self, within: float) -> float:
+        wait = self.share.acquire(within)
+        if wait > 0:
+            self.sleep(wait)
+        return self.budget.acquire(max(within - wait, 0.0))
+
+
 def wait_for_turn(
     budget: RateBudget,
     within: Callable[[], float],

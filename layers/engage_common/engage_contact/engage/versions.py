@@ -13,6 +13,7 @@ from urllib.parse import quote
 from ..domain.contacts import check_contact_id
 
 CREATE_OPTIONS = ("source", "storeExternalId", "createAsUnapproved")
+BULK_MAX = 4000  # contacts in one bulk request (Voyado's "Bulk write contacts API", v2 and v3 alike)
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,16 @@ class ApiVersion:
     @property
     def lookup_path(self) -> str:
         return f"{self.contacts_path}/id"
+
+    @property
+    def bulk_path(self) -> str:
+        """Bulk writes: POST creates, PATCH updates, up to BULK_MAX contacts a request (both versions)."""
+        return f"{self.contacts_path}/bulk"
+
+    @property
+    def bulk_status_path(self) -> str:
+        """A bulk batch's status, `?batchId=`: the path is our assumption (docs/design.md, "Bulk writes")."""
+        return f"{self.contacts_path}/bulk/status"
 
     def contact_path(self, contact_id: str, action: str | None = None) -> str:
         """One contact's path (read, update), or one of its actions; the id is checked before it enters a URL."""
