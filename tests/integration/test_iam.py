@@ -74,6 +74,19 @@ def refs(api_key_secret, webhook_secret, idempotency_table, queues):
         for logical_id, url in ((queue, queues.urls[name]), (dead, queues.urls[f"{name}-dlq"])):
             arn = queues.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             found.update({logical_id: url, f"{logical_id}.Arn": arn})
+    # the erase function's and the backfill writer's queues, and the audit table, so every role can be built
+    for logical_id, attributes in (("EraseContactQueue", {"FifoQueue": "true"}),
+                                   ("EraseContactDeadLetterQueue", {"FifoQueue": "true"}),
+                                   ("BackfillQueue", {}), ("BackfillDeadLetterQueue", {})):  # fmt: skip
+        name = logical_id + (".fifo" if attributes else "")
+        url = queues.sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arn = queues.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        found.update({logical_id: url, f"{logical_id}.Arn": arn})
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    audit = dynamodb.create_table(TableName="audit", BillingMode="PAY_PER_REQUEST",
+                                  AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                                  KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])["TableDescription"]  # fmt: skip
+    found.update({"AuditTable": "audit", "AuditTable.Arn": audit["TableArn"]})
     return found
 
 
@@ -110,6 +123,7 @@ class Harness:
         self.name, self.refs = name, refs
         function_env("update_contact" if name.startswith("intake_") else name)
         intake = {"UPDATE_QUEUE_URL": refs["UpdateContactQueue"], "PROMOTE_QUEUE_URL": refs["PromoteContactQueue"],
+                  "ERASE_QUEUE_URL": refs["EraseContactQueue"], "BACKFILL_QUEUE_URL": refs["BackfillQueue"],
                   "SHOPS_SECRET_ARN": refs["ShopsSecretArn"], "DEAD_LETTER_QUEUE_URL": ""}  # fmt: skip
         for key, value in {**(intake if name.startswith("intake_") else {}), **self.role}.items():
             monkeypatch.setenv(key, value)
@@ -241,4 +255,5 @@ def test_the_backfill_tasks_queue_and_count_with_only_their_template_role(
     assert (queued["queued"], queued["invalid"], report["rows"]) == (1, 1, 2)
     assert unused_grants(harness, sam_template, iam) == set()
     assert not any(action.startswith("secretsmanager:") for action, _, _ in iam.checks)
-    assert len(queues.messages("update_contact")) == 1
+    chunks = queues.sqs.receive_message(QueueUrl=refs["BackfillQueue"], MaxNumberOfMessages=10)["Messages"]
+    assert len(chunks) == 1 and queues.messages("update_contact") == []  # one chunk, on the backfill's own queue

@@ -442,7 +442,7 @@ def test_the_shipped_eventbridge_example_is_handled(update, queues, sandbox):
     assert sent_updates(sandbox) == [{"preferences": {"acceptsEmail": False}}]
 
 
-def test_the_template_offers_the_partner_event_source_with_a_rule_into_the_update_function():
+def test_the_template_offers_the_partner_event_source_with_a_rule_into_the_webhook_intake():
     import yaml
 
     from ..stack.test_template import CfnLoader
@@ -455,9 +455,11 @@ def test_the_template_offers_the_partner_event_source_with_a_rule_into_the_updat
     assert bus["Properties"]["EventSourceName"] == "ShopifyPartnerEventSourceName"
     assert rule["Properties"]["EventPattern"]["detail"]["metadata"]["X-Shopify-Topic"] == [{"prefix": "customers/"}]
     (target,) = rule["Properties"]["Targets"]
-    assert target["Arn"] == ["UpdateContactFunction", "Arn"] or target["Arn"] == "UpdateContactFunction.Arn"
-    permission = resources["ShopifyEventsInvokeUpdate"]["Properties"]
-    assert permission["Principal"] == "events.amazonaws.com" and permission["FunctionName"] == "UpdateContactFunction"
-    update_env = resources["UpdateContactFunction"]["Properties"]["Environment"]["Variables"]
-    assert update_env["SHOPS_SECRET_ARN"] == "ShopsSecretArn"
-    assert not any(name.startswith(("SHOPIFY_", "WOOCOMMERCE_")) for name in update_env)
+    assert target["Arn"] == ["IntakeWebhooksFunction", "Arn"] or target["Arn"] == "IntakeWebhooksFunction.Arn"
+    permission = resources["ShopifyEventsInvokeIntake"]["Properties"]
+    assert permission["Principal"] == "events.amazonaws.com" and permission["FunctionName"] == "IntakeWebhooksFunction"
+    intake_env = resources["IntakeWebhooksFunction"]["Properties"]["Environment"]["Variables"]
+    assert intake_env["SHOPS_SECRET_ARN"] == "ShopsSecretArn"
+    for name in ("IntakeWebhooksFunction", "UpdateContactFunction"):
+        env = resources[name]["Properties"]["Environment"]["Variables"]
+        assert not any(variable.startswith(("SHOPIFY_", "WOOCOMMERCE_")) for variable in env)

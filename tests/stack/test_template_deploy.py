@@ -112,7 +112,7 @@ def overrides_of(deploy):
 # --- 1. the key's secret: the ARN must be one IAM can grant --------------------------------------
 
 
-SECRET_ARNS = ["EngageApiKeySecretArn", "ShopifyWebhookSecretArn", "WooCommerceWebhookSecretArn"]
+SECRET_ARNS = ["EngageApiKeySecretArn", "ShopsSecretArn"]
 
 
 @pytest.mark.parametrize("parameter", SECRET_ARNS)
@@ -146,7 +146,7 @@ def test_cfn_lint_informational_checks_find_no_stateful_resource_left_to_deletio
 
 def test_queues_table_and_signing_secret_are_retained(resources):
     kept = [k for k, v in resources.items() if v["Type"] in ("AWS::SQS::Queue", "AWS::DynamoDB::Table")]
-    assert len(kept) == 10  # four queues, their dead-letter queues, the records and the audit table
+    assert len(kept) == 12  # five queues, their dead-letter queues, the records and the audit table
     for logical_id in [*kept, "WebhookSecret"]:
         assert resources[logical_id]["DeletionPolicy"] == "Retain", logical_id
         assert resources[logical_id]["UpdateReplacePolicy"] == "Retain", logical_id
@@ -158,7 +158,7 @@ def test_each_function_has_its_log_group_with_the_retention_parameter(template, 
         json.dumps(v["Properties"]["LogGroupName"]): v for v in resources.values() if v["Type"] == "AWS::Logs::LogGroup"
     }
     functions = [k for k, v in resources.items() if v["Type"] == "AWS::Serverless::Function"]
-    assert len(functions) == 6  # the three operation functions, erase, and the two intake functions
+    assert len(functions) == 7  # the three operation functions, erase, the backfill writer, the two intake ones
     for function in functions:
         group = groups[json.dumps({"Fn::Sub": f"/aws/lambda/${{{function}}}"})]
         assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}

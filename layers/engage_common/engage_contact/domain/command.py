@@ -119,11 +119,11 @@ def parse_command(data: object, operation: Operation, catalogue: AttributeCatalo
     idempotency_key = text_field(data, "idempotencyKey", IDEMPOTENCY_KEY_MAX) if "idempotencyKey" in data else None
     if operation is Operation.CHANGE_TYPE:
         return Command(operation, contact_id, lookup, None, _parse_contact_type(data), idempotency_key)
-    # With createIfMissing and no attributes at all, the key alone is the data (a create carries it): an
-    # email-only backfill row is no NoData. Attributes given and all empty still are.
-    key_only = data.get("createIfMissing") is not None and not data.get("attributes") and not data.get("clear")
-    require_data = operation is Operation.UPDATE and not key_only
-    payload = _parse_payload(data, catalogue, require_data=require_data)
+    # An update that may create needs no attributes: a create with the key alone is a valid create (an email-only
+    # backfill row, its other columns empty, is no NoData).
+    payload = _parse_payload(
+        data, catalogue, require_data=operation is Operation.UPDATE and "createIfMissing" not in data
+    )
     creation = parse_creation(data, lookup, payload, creates_member=operation is Operation.PROMOTE)
     return Command(operation, contact_id, lookup, payload, None, idempotency_key, creation, _parse_event_time(data),
                    _parse_flag(data, "sendOnlyChanged"), _parse_event_clock(data), _parse_source_customer(data),
