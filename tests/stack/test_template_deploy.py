@@ -146,7 +146,7 @@ def test_cfn_lint_informational_checks_find_no_stateful_resource_left_to_deletio
 
 def test_queues_table_and_signing_secret_are_retained(resources):
     kept = [k for k, v in resources.items() if v["Type"] in ("AWS::SQS::Queue", "AWS::DynamoDB::Table")]
-    assert len(kept) == 7
+    assert len(kept) == 9  # the functions' queue pairs, the backfill's pair, the table
     for logical_id in [*kept, "WebhookSecret"]:
         assert resources[logical_id]["DeletionPolicy"] == "Retain", logical_id
         assert resources[logical_id]["UpdateReplacePolicy"] == "Retain", logical_id
@@ -158,7 +158,7 @@ def test_each_function_has_its_log_group_with_the_retention_parameter(template, 
         json.dumps(v["Properties"]["LogGroupName"]): v for v in resources.values() if v["Type"] == "AWS::Logs::LogGroup"
     }
     functions = [k for k, v in resources.items() if v["Type"] == "AWS::Serverless::Function"]
-    assert len(functions) == 3
+    assert len(functions) == 4  # the three functions and the backfill writer
     for function in functions:
         group = groups[json.dumps({"Fn::Sub": f"/aws/lambda/${{{function}}}"})]
         assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
