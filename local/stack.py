@@ -134,9 +134,18 @@ def function_variables(spec: StackSpec) -> dict[str, Any]:
     return found
 
 
+def retired_variables() -> list[str]:
+    """The platform variables the shops document replaced (a shell may still hold them from an older setup)."""
+    from engage_contact.ecommerce.config import RETIRED_SETTINGS
+
+    return sorted(RETIRED_SETTINGS)
+
+
 def ignored_variables(spec: StackSpec, environ: dict[str, str]) -> list[str]:
     """One line per function variable set in the shell: not passed on, and what to set instead."""
-    notes = []
+    notes = [f"{name} in the environment is not passed to the functions: it no longer configures the platforms; "
+             f"the shops document does (LOCAL_SHOPS_DOCUMENT, docs/platforms.md)"
+             for name in retired_variables() if name in environ]  # fmt: skip
     for name, value in sorted(function_variables(spec).items()):
         if name not in environ or name in STACK_VARIABLES:
             continue
@@ -309,8 +318,8 @@ class LocalStack:
         for name, port in used.items():
             check_free(port, name)
         self._start_environment = dict(os.environ)
-        for name in function_variables(self.spec):  # a function sees the template's value or none, never the shell's
-            os.environ.pop(name, None)
+        for name in [*function_variables(self.spec), *retired_variables()]:  # a function sees the template's value
+            os.environ.pop(name, None)  # or none, never the shell's
         if not self.engage_url and self.sandbox_process:
             child = self.children["engage"] = ChildServer("engage-sandbox", serve_sandbox, self.ports["SANDBOX_PORT"],
                                                           (SANDBOX_KEY,))  # fmt: skip

@@ -34,7 +34,7 @@ def backfill_queues(queues):
 def update_function(function_env, backfill_queues, monkeypatch):
     function_env("update_contact")
     monkeypatch.setenv("BACKFILL_QUEUE_URL", backfill_queues["queue"])
-    return load_function("update_contact").lambda_handler
+    return load_function("intake_backfill").lambda_handler  # the state machine's tasks (check, batch, report)
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def writer(function_env, backfill_queues, monkeypatch, update_function):
 
 
 def queue_rows(update_function, backfill_id, rows, mapping=MAPPING, first_row=1, batch=100):
-    """The Map's batches, handed to the update function as the state machine does."""
+    """The Map's batches, handed to the backfill's task function as the state machine does."""
     for start in range(0, len(rows), batch):
         items = [
             {"index": first_row - 1 + start + n, "value": row} for n, row in enumerate(rows[start : start + batch])

@@ -85,7 +85,8 @@ def refs(api_key_secret, webhook_secret, idempotency_table, queues):
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     audit = dynamodb.create_table(TableName="audit", BillingMode="PAY_PER_REQUEST",
                                   AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                                  KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])["TableDescription"]  # fmt: skip
+                                  KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])  # fmt: skip
+    audit = audit["TableDescription"]
     found.update({"AuditTable": "audit", "AuditTable.Arn": audit["TableArn"]})
     return found
 

@@ -12,17 +12,19 @@ import time
 import pytest
 import requests
 
+from local.engage_sandbox import DEMO_CONTACTS
+
 from ..conftest import ROOT
 from .test_local_stack import free_port, send_from_another_shell, start_stack, wait_for
 
 pytestmark = pytest.mark.slow
-CREATE = '{"contactType": "Contact", "source": "ECOM"}'
 
 
 @pytest.fixture(scope="module")
 def configured(tmp_path_factory):
-    """`ShopifyCreateIfMissing=... SHOPIFY_PROMOTE_ON_ACCOUNT=true make run`: a parameter and a function variable."""
-    shell = {"ShopifyCreateIfMissing": CREATE, "SHOPIFY_PROMOTE_ON_ACCOUNT": "true"}
+    """`EngageCustomAttributes=favoriteStore SHOPIFY_PROMOTE_ON_ACCOUNT=true make run`: a parameter, and a platform
+    variable the shops document replaced."""
+    shell = {"EngageCustomAttributes": "favoriteStore", "SHOPIFY_PROMOTE_ON_ACCOUNT": "true"}
     started = start_stack(tmp_path_factory.mktemp("configured"), extra_env=shell)
     yield started
     if started["process"].poll() is None:
@@ -34,27 +36,20 @@ def sandbox_contacts(stack):
 
 
 def test_a_function_variable_from_the_shell_is_named_and_not_passed(configured):
-    assert "SHOPIFY_PROMOTE_ON_ACCOUNT in the environment is not passed to the functions: set the template " \
-           "parameter ShopifyPromoteOnAccount instead" in configured["banner"]  # fmt: skip
-    assert "PROMOTE_QUEUE_URL" not in configured["banner"]  # every function started
+    assert "SHOPIFY_PROMOTE_ON_ACCOUNT in the environment is not passed to the functions: it no longer configures " \
+           "the platforms" in configured["banner"]  # fmt: skip
+    assert "could not start" not in configured["banner"]  # every function started
 
 
-def test_a_template_parameter_given_by_name_reaches_the_function(configured, tmp_path):
-    customer = json.loads(json.loads((ROOT / "events" / "update_contact" / "shopify.json").read_text())["body"])
-    customer.update(email="nora.new@example.com", updated_at="2099-01-01T00:00:00+00:00")
-    path = tmp_path / "new.json"
-    path.write_text(json.dumps(customer))
-    result = send_from_another_shell(configured, "shopify", str(path), "--topic", "customers/create")
-    assert result.returncode == 0, result.stdout + result.stderr
+def test_a_template_parameter_given_by_name_reaches_the_function(configured):
+    command = {"contactId": DEMO_CONTACTS[0]["id"], "attributes": {"favoriteStore": "Lund"}}
+    result = send_from_another_shell(configured, "update", json.dumps(command))
+    assert result.returncode == 0 and '"favoriteStore": "Lund"' in result.stdout, result.stdout + result.stderr
 
-    def created():
-        return [c for c in sandbox_contacts(configured) if c.get("email") == "nora.new@example.com"]
+    def written():
+        return [c for c in sandbox_contacts(configured) if c.get("favoriteStore") == "Lund"]
 
-    assert wait_for(created), "ShopifyCreateIfMissing did not reach the update function"
-    (contact,) = created()
-    assert contact["contactType"] == "Contact" and contact["_source"] == "ECOM"
-    # not promoted: SHOPIFY_PROMOTE_ON_ACCOUNT from the shell reached no function
-    assert not contact.get("_promotions")
+    assert wait_for(written), "EngageCustomAttributes did not reach the update function"
 
 
 def test_a_server_of_the_stack_that_dies_is_named_and_the_stack_stops(configured):

@@ -27,17 +27,19 @@ def test_two_services_on_one_port_are_named_before_anything_starts(tmp_path):
 
 def test_template_parameters_set_by_name_reach_the_functions_and_their_variables_do_not():
     spec = read_stack()
-    shell = {"ShopifyCreateIfMissing": '{"contactType": "Contact"}', "SHOPIFY_PROMOTE_ON_ACCOUNT": "true",
-             "PATH": "/usr/bin"}  # fmt: skip
-    assert stack.parameter_overrides(spec, shell) == {"ShopifyCreateIfMissing": '{"contactType": "Contact"}'}
+    shell = {"EngageCustomAttributes": "favoriteStore", "ENGAGE_CUSTOM_ATTRIBUTES": "shoeSize", "PATH": "/usr/bin"}
+    assert stack.parameter_overrides(spec, shell) == {"EngageCustomAttributes": "favoriteStore"}
     (note,) = stack.ignored_variables(spec, shell)
     assert note == (
-        "SHOPIFY_PROMOTE_ON_ACCOUNT in the environment is not passed to the functions: set the "
-        "template parameter ShopifyPromoteOnAccount instead (ShopifyPromoteOnAccount=... make run)"
+        "ENGAGE_CUSTOM_ATTRIBUTES in the environment is not passed to the functions: set the "
+        "template parameter EngageCustomAttributes instead (EngageCustomAttributes=... make run)"
     )
     assert stack.ignored_variables(spec, {"PROMOTE_QUEUE_URL": "x"}) == [
         "PROMOTE_QUEUE_URL in the environment is not passed to the functions: the template sets it"]  # fmt: skip
     assert stack.ignored_variables(spec, {"ENGAGE_BASE_URL": "https://t.staging.voyado.com"}) == []  # the stack's
+    # a platform variable the shops document replaced: named, and where its setting goes now
+    (retired,) = stack.ignored_variables(spec, {"SHOPIFY_PROMOTE_ON_ACCOUNT": "true"})
+    assert retired.startswith("SHOPIFY_PROMOTE_ON_ACCOUNT in the environment is not passed") and "shops" in retired
 
 
 def banner_of(engage_url, published):
