@@ -15,6 +15,10 @@ from local.lambda_runtime import LocalContext, api_event
 
 from ..conftest import REGION
 
+# In file order on one worker (make test runs on every core): the API test further down needs moto's
+# DynamoDB answering a lease within LATE (30 ms), which it does once the tests before it have warmed it.
+pytestmark = pytest.mark.xdist_group("rate_budget")
+
 ANNA = DEMO_CONTACTS[0]["id"]
 
 
