@@ -274,11 +274,12 @@ class Bench:
         from .lambda_runtime import api_event
 
         runs = 3 if self.quick else 9
-        secret_arn = boto3.client("secretsmanager").create_secret(Name="bench-intake", SecretString=SECRET)["ARN"]
+        shops = json.dumps({"shopify": {"bench.myshopify.com": {"secret": SECRET}}})  # the deliveries' shop
+        shops_arn = boto3.client("secretsmanager").create_secret(Name="bench-intake", SecretString=shops)["ARN"]
         queue = boto3.client("sqs").create_queue(QueueName="bench-intake.fifo",
                                                  Attributes={"FifoQueue": "true"})["QueueUrl"]  # fmt: skip
         shipped = shipped_layer(Path(self.scratch.name))
-        env = {**os.environ, **self.env(SHOPIFY_WEBHOOK_SECRET_ARN=secret_arn, UPDATE_QUEUE_URL=queue),
+        env = {**os.environ, **self.env(SHOPS_SECRET_ARN=shops_arn, UPDATE_QUEUE_URL=queue),
                "PYTHONPATH": os.pathsep.join([str(ROOT / "functions" / "intake_webhooks"), str(shipped)])}  # fmt: skip
         cold = []
         for n in range(runs):

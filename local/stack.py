@@ -14,8 +14,8 @@ it all.
 Ports: API_PORT (3000), SANDBOX_PORT (8080), MOTO_PORT (5000).
 ENGAGE_BASE_URL and ENGAGE_API_KEY point the stack at a real Engage tenant instead of the sandbox.
 Each function gets the template's environment and nothing else from the shell: set a
-template parameter by its name to change it (ShopifyCreateIfMissing='{"contactType": "Contact"}',
-EngageApiVersion=v3, ...). A function's variable set in the shell (SHOPIFY_CREATE_IF_MISSING) is
+template parameter by its name to change it (EngageCustomAttributes=favoriteStore, EngageApiVersion=v3,
+...); the shops are LOCAL_SHOPS_DOCUMENT's. A function's variable set in the shell (ENGAGE_API_VERSION) is
 not passed on, and the stack says which parameter sets it.
 While it runs, its addresses are in .local-stack.json in the checkout (LOCAL_STACK_FILE moves it), where
 `python -m local.send` finds them; the file is removed when the stack stops. Everything the stack
