@@ -38,7 +38,7 @@ def _patch(operation: str) -> None:
                 fault["calls"] += 1
         if fault is not None and fault["delay"]:
             time.sleep(fault["delay"])
-        if fault is not None and fault["throttle"]:
+        if fault is not None and fault["throttle"] and not _spared(self, fault["sparing"]):
             raise DynamodbException(ERROR_TYPE_PREFIX + "ProvisionedThroughputExceededException", THROTTLED)
         return original(self)
 
@@ -46,11 +46,22 @@ def _patch(operation: str) -> None:
     setattr(DynamoHandler, method, faulty)
 
 
-def start(operation: str, *, throttle: bool = False, delay: float = 0.0) -> None:
-    """From now on moto refuses `operation` as throttled, or answers it `delay` seconds late."""
+def _spared(handler: Any, sparing: str | None) -> bool:
+    """Whether the call names one item whose key starts with `sparing` (that item's reads go through)."""
+    if sparing is None:
+        return False
+    try:
+        return handler.body["Key"]["id"]["S"].startswith(sparing)
+    except (AttributeError, KeyError, TypeError):
+        return False
+
+
+def start(operation: str, *, throttle: bool = False, delay: float = 0.0, sparing: str | None = None) -> None:
+    """From now on moto refuses `operation` as throttled (but for the items whose key starts with `sparing`), or
+    answers it `delay` seconds late."""
     _patch(operation)
     with _lock:
-        _faults[operation] = {"throttle": throttle, "delay": delay, "calls": 0}
+        _faults[operation] = {"throttle": throttle, "delay": delay, "calls": 0, "sparing": sparing}
 
 
 def stop(operation: str) -> int:
@@ -69,9 +80,10 @@ def _fault(operation: str, **fault: Any) -> Iterator[dict[str, int]]:
         seen["calls"] = stop(operation)
 
 
-def throttle(operation: str) -> contextlib.AbstractContextManager[dict[str, int]]:
-    """moto refuses `operation` inside the block; the dict then says how many calls it refused (`calls`)."""
-    return _fault(operation, throttle=True)
+def throttle(operation: str, sparing: str | None = None) -> contextlib.AbstractContextManager[dict[str, int]]:
+    """moto refuses `operation` inside the block (but for items whose key starts with `sparing`); the dict then
+    says how many calls met the fault (`calls`)."""
+    return _fault(operation, throttle=True, sparing=sparing)
 
 
 def slow(operation: str, seconds: float) -> contextlib.AbstractContextManager[dict[str, int]]:

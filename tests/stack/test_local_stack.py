@@ -420,16 +420,6 @@ def test_moto_and_the_sandbox_stop_by_themselves_when_the_stack_is_killed(tmp_pa
             probe.bind(("127.0.0.1", started[name]))
 
 
-def test_ctrl_c_stops_everything_cleanly(stack):
-    process = stack["process"]
-    process.send_signal(signal.SIGINT)
-    out, _ = process.communicate(timeout=30)
-    assert process.returncode == 0 and "stopped" in out
-    with pytest.raises(requests.ConnectionError):
-        requests.get(f"http://127.0.0.1:{stack['SANDBOX_PORT']}/_sandbox/contacts", timeout=2)
-    assert not stack["file"].exists()
-
-
 def test_a_second_stack_leaves_the_first_ones_addresses_until_it_stops(tmp_path):
     """local.send keeps reaching the stack it found first; the second takes the file over when the first stops."""
     first = start_stack(tmp_path)
@@ -481,3 +471,14 @@ def test_local_send_sends_each_shopify_topic_of_today(stack, tmp_path, topic):
     assert result.stdout.startswith("200") and '"queued": true' in result.stdout
     if topic.endswith("email_marketing_consent_update"):
         assert wait_for(lambda: contact(stack, BERTIL)["preferences"]["acceptsEmail"] is True)
+
+
+# Last in this module: it ends the module's stack, which every test above shares.
+def test_ctrl_c_stops_everything_cleanly(stack):
+    process = stack["process"]
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=30)
+    assert process.returncode == 0 and "stopped" in out
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{stack['SANDBOX_PORT']}/_sandbox/contacts", timeout=2)
+    assert not stack["file"].exists()
