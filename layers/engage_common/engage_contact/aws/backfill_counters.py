@@ -11,8 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..errors import DependencyUnavailable
-from .table import UNREACHABLE
+from .table import transact_if
 
 PREFIX = "backfill#"
 EXPIRES_AFTER_SECONDS = 30 * 24 * 60 * 60
@@ -45,17 +44,7 @@ class BackfillCounters:
         marker = {"TableName": self.table_name, "Item": {**self._key(backfill_id, "batch", first_row),
                   "expiration": self._expiry()}, "ConditionExpression": "attribute_not_exists(id)"}  # fmt: skip
         counts = {"rows": rows, "invalid": invalid, "queued": queued}
-        try:
-            items = [{"Put": marker}, {"Update": self._add(backfill_id, counts)}]
-            self.client.transact_write_items(TransactItems=items)
-        except self.client.exceptions.TransactionCanceledException as exc:
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            if reasons and reasons[0] == "ConditionalCheckFailed":
-                return False
-            raise DependencyUnavailable(UNREACHABLE) from exc
-        except Exception as exc:
-            raise DependencyUnavailable(UNREACHABLE) from exc
-        return True
+        return transact_if(self.client, [{"Put": marker}, {"Update": self._add(backfill_id, counts)}])
 
     def applied(self, backfill_id: str, row: int) -> None:
         """A row's command succeeded (not a replay); one that was dead-lettered before is moved over.

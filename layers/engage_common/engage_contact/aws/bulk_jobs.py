@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import DependencyUnavailable
 from .backfill_counters import PREFIX
-from .table import UNREACHABLE
+from .table import UNREACHABLE, transact_if
 
 EXPIRES_AFTER_SECONDS = 30 * 24 * 60 * 60
 
@@ -107,16 +107,7 @@ class BulkJobs:
             items.append({"Update": {"TableName": self.table_name, "Key": {"id": {"S": f"{PREFIX}{backfill_id}"}},
                                      "UpdateExpression": "ADD applied :n",
                                      "ExpressionAttributeValues": {":n": {"N": str(applied)}}}})  # fmt: skip
-        try:
-            self.client.transact_write_items(TransactItems=items)
-        except self.client.exceptions.TransactionCanceledException as exc:
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            if reasons and reasons[0] == "ConditionalCheckFailed":
-                return False
-            raise DependencyUnavailable(UNREACHABLE) from exc
-        except Exception as exc:
-            raise DependencyUnavailable(UNREACHABLE) from exc
-        return True
+        return transact_if(self.client, items)
 
     def done(self, backfill_id: str, first_row: int) -> None:
         self._set(backfill_id, first_row, {"state": {"S": "done"}, "pending": {"S": "[]"}})

@@ -1,4 +1,4 @@
-"""A conditional write to the idempotency table, read the one way every store here needs it."""
+"""A conditional write (or transaction) to the idempotency table, read the one way every store here needs it."""
 
 from __future__ import annotations
 
@@ -30,3 +30,18 @@ def write_if(write: Any, **params: Any) -> tuple[bool, dict[str, Any]]:
         raise DependencyUnavailable(UNREACHABLE) from exc
     except BotoCoreError as exc:
         raise DependencyUnavailable(UNREACHABLE) from exc
+
+
+def transact_if(client: Any, items: list[dict[str, Any]]) -> bool:
+    """TransactWriteItems whose first item carries the condition: True when written, False when that condition did
+    not hold (the transaction was done before); DependencyUnavailable for any other refusal or failure."""
+    try:
+        client.transact_write_items(TransactItems=items)
+    except client.exceptions.TransactionCanceledException as exc:
+        reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+        if reasons and reasons[0] == "ConditionalCheckFailed":
+            return False
+        raise DependencyUnavailable(UNREACHABLE) from exc
+    except Exception as exc:
+        raise DependencyUnavailable(UNREACHABLE) from exc
+    return True
