@@ -6,13 +6,12 @@ these is always applied: deduplicating by content would drop a legitimate A → 
 
 Why not Powertools' `idempotent_function` with its `DynamoDBPersistenceLayer` (used here
 before): importing anything of Powertools' idempotency package imports boto3 and takes a
-boto3 DynamoDB client, about 150 ms of every keyed cold start (every SQS record and every
-signed API request has a key), which alone kept `cold_start_keyed_vs_client_ratio` above its
-1.3 (`make bench`, 2 cores: signed API request 300 → about 200 ms, SQS batch of 10 about
-420 → 280 ms). This module does the same steps with the same item, over the container's light
-DynamoDB client: the records Powertools wrote are read and honoured and the other way round
-(the key `<function>.engage_contact.aws.idempotency._run_work#<md5>`, `status`, `expiration`,
-`in_progress_expiration`, `data`, `validation`), so a deployment mid-window loses no key.
+boto3 DynamoDB client on every keyed cold start (every SQS record and every signed API
+request has a key), which alone kept `cold_start_keyed_vs_client_ratio` above its 1.3
+(the before and after: docs/performance.md). This module does the same steps with the same
+item, over the container's light DynamoDB client: the records Powertools wrote are read and
+honoured and the other way round (the key `<function>.engage_contact.aws.idempotency._run_work#<md5>`,
+`status`, `expiration`, `in_progress_expiration`, `data`, `validation`), so a deployment mid-window loses no key.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """One call of an AWS JSON-protocol API (Secrets Manager, DynamoDB), signed by botocore, sent over requests.
 
-A boto3 client costs a cold start about 180 ms before its first call: botocore parses its
-endpoint catalogue and the service's whole model. The few calls every container makes on
+A boto3 client makes a cold start pay before its first call: botocore parses its whole
+endpoint catalogue and the service's whole model (how much: docs/performance.md). The few calls every container makes on
 its first command (the Engage key's GetSecretValue, the rate budget's UpdateItem) need
 neither. botocore still does every part that has to be exact: the service's own endpoint
 rules (partitions, FIPS, dual-stack), the credentials chain when the environment holds

@@ -25,8 +25,8 @@ class ConcurrentGroupsProcessor(BatchProcessor):
 
     Those of one group run in order, and a failed record holds back the later records of its own group
     only, as a FIFO queue requires (Powertools' SqsFifoPartialProcessor with skip_group_on_error does the
-    same one record at a time: a batch of 10 contacts at Engage's 100-300 ms would take 1-3 s instead of
-    one round trip; `make bench`: `batch100_speedup`, 100 records of 20 contacts against one at a time);
+    same one record at a time: a batch's wait would be the sum of its Engage round trips instead of about
+    one; how much it saves: `batch100_speedup` in docs/performance.md);
     the response is Powertools' partial batch response.
     """
 
