@@ -25,8 +25,11 @@ API_AWS_RESERVE_SECONDS = AWS_CALL_MAX_SECONDS
 def aws_config() -> Any:
     from botocore.config import Config
 
-    return Config(connect_timeout=AWS_CONNECT_TIMEOUT_SECONDS, read_timeout=AWS_READ_TIMEOUT_SECONDS,
-                  retries={"total_max_attempts": AWS_ATTEMPTS, "mode": "standard"})  # fmt: skip
+    return Config(
+        connect_timeout=AWS_CONNECT_TIMEOUT_SECONDS,
+        read_timeout=AWS_READ_TIMEOUT_SECONDS,
+        retries={"total_max_attempts": AWS_ATTEMPTS, "mode": "standard"},
+    )
 
 
 class AwsClients:

@@ -20,9 +20,13 @@ from ..errors import DependencyUnavailable
 from .json_protocol import AwsCallFailed, JsonProtocolClient, JsonService
 
 DYNAMODB = JsonService(
-    name="dynamodb", api_version="2012-08-10", target_prefix="DynamoDB_20120810", json_version="1.0",
-    endpoint_setting="AWS_ENDPOINT_URL_DYNAMODB", title="DynamoDB",
-)  # fmt: skip
+    name="dynamodb",
+    api_version="2012-08-10",
+    target_prefix="DynamoDB_20120810",
+    json_version="1.0",
+    endpoint_setting="AWS_ENDPOINT_URL_DYNAMODB",
+    title="DynamoDB",
+)
 
 
 class LightDynamoDb:
@@ -56,10 +60,16 @@ class LightDynamoDb:
         try:
             return self.client.call(operation, params)
         except AwsCallFailed as exc:
-            modeled = {k: v for k, v in exc.body.items() if k not in ("__type", "message", "Message")} \
-                if isinstance(exc.body, dict) else {}  # fmt: skip
-            error = {"Error": {"Code": exc.code, "Message": ""}, "ResponseMetadata": {"HTTPStatusCode": exc.status},
-                     **modeled}  # fmt: skip
+            modeled = (
+                {k: v for k, v in exc.body.items() if k not in ("__type", "message", "Message")}
+                if isinstance(exc.body, dict)
+                else {}
+            )
+            error = {
+                "Error": {"Code": exc.code, "Message": ""},
+                "ResponseMetadata": {"HTTPStatusCode": exc.status},
+                **modeled,
+            }
         except DependencyUnavailable:  # no endpoint or no credentials
             error = {"Error": {"Code": "DependencyUnavailable", "Message": ""}, "ResponseMetadata": {}}
         raise ClientError(error, operation)

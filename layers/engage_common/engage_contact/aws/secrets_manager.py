@@ -25,9 +25,13 @@ from .json_protocol import AwsCallFailed, Credentials, JsonProtocolClient, JsonS
 from .json_protocol import resolve_endpoint as resolve_service_endpoint
 
 SECRETS_MANAGER = JsonService(
-    name="secretsmanager", api_version="2017-10-17", target_prefix="secretsmanager", json_version="1.1",
-    endpoint_setting="AWS_ENDPOINT_URL_SECRETS_MANAGER", title="Secrets Manager",
-)  # fmt: skip
+    name="secretsmanager",
+    api_version="2017-10-17",
+    target_prefix="secretsmanager",
+    json_version="1.1",
+    endpoint_setting="AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    title="Secrets Manager",
+)
 
 
 def resolve_endpoint(region: str | None) -> str:
@@ -57,8 +61,7 @@ class SecretsManager:
         try:
             answer = self.client.call("GetSecretValue", {"SecretId": secret_id}, region_of(secret_id))
         except AwsCallFailed as exc:
-            problem = (f"a redirect, not followed (HTTP {exc.status})" if exc.code == "RedirectNotFollowed"
-                       else str(exc))  # fmt: skip
+            problem = f"a redirect, not followed (HTTP {exc.status})" if exc.code == "RedirectNotFollowed" else str(exc)
             # The answer's message may quote the secret's name; the code is enough, and safe to log.
             raise DependencyUnavailable(f"the secret could not be read from Secrets Manager: {problem}") from None
         return _secret_text(answer)

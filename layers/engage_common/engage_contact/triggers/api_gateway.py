@@ -109,6 +109,7 @@ def route_problem(request: ApiRequest, served: bool) -> dict[str, Any] | None:
     if not served:
         return response(404, error_body("NotFound", f"no route {request.path}"))
     if request.method != "POST":
-        return response(405, error_body("MethodNotAllowed", f"{request.method} is not allowed; use POST"),
-                        {"Allow": "POST"})  # fmt: skip
+        return response(
+            405, error_body("MethodNotAllowed", f"{request.method} is not allowed; use POST"), {"Allow": "POST"}
+        )
     return None
