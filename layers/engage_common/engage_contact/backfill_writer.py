@@ -38,10 +38,12 @@ class BackfillWriterFunction:
         jobs = BulkJobs(table, self.container.aws("dynamodb"))
         catalogue = self.container.settings.catalogue
         return BulkWriter(
-            self.container.engage, jobs, self.container.settings.bulk_max,
+            self.container.engage,
+            jobs,
+            self.container.settings.bulk_max,
             creation_of=lambda command: parse_command(command, Operation.UPDATE, catalogue).creation,
             **options,
-        )  # fmt: skip
+        )
 
     def __call__(self, event: Any, context: Any) -> Any:
         from .triggers import sqs
@@ -55,9 +57,13 @@ class BackfillWriterFunction:
                 logger.warning("backfill bulk step failed", extra={"errorType": name_of(error)})
             settings, queues = self.container.queue_settings, self.container.queues
             return sqs.process_batch(
-                event, context, settings, queues, lambda record: self.on_record(record, chunks, context),
+                event,
+                context,
+                settings,
+                queues,
+                lambda record: self.on_record(record, chunks, context),
                 on_dead_letter=lambda record, error: self.on_dead_letter(record, chunks),
-            )  # fmt: skip
+            )
         finally:
             observability.flush()
 

@@ -224,8 +224,10 @@ class Container:
         promoting = source.check().promoting()
         if promoting and not self.settings.promote_queue_url:
             shop = promoting[0]
-            raise ConfigurationError(f"PROMOTE_QUEUE_URL is not set, but the shops document's {shop.platform} shop "
-                                     f"'{shop.shop}' asks for promotions (promoteOnAccount)")  # fmt: skip
+            raise ConfigurationError(
+                f"PROMOTE_QUEUE_URL is not set, but the shops document's {shop.platform} shop "
+                f"'{shop.shop}' asks for promotions (promoteOnAccount)"
+            )
 
     def erasure_guard(self) -> Any:
         """Privacy on the command path (a command queued before an erasure, a shop customer's link); None
@@ -251,8 +253,9 @@ class Container:
         def build() -> Any:
             from .ecommerce.route import PlatformRoute
 
-            return PlatformRoute(self.shops, self.last_applied, self.enqueue_update, self.enqueue_promote,
-                                 self.enqueue_privacy)  # fmt: skip
+            return PlatformRoute(
+                self.shops, self.last_applied, self.enqueue_update, self.enqueue_promote, self.enqueue_privacy
+            )
 
         return self.once("platform_route", build)
 

@@ -29,8 +29,13 @@ def find_or_create(command: Command, client: EngageClient, deadline: Deadline, a
         outcome = client.create_contact(creation.body, creation.options, command.lookup, deadline)
         if outcome.created:
             # created with every attribute, as a Member for promote: nothing is left to apply
-            return {"contactId": outcome.contact_id, "contact": outcome.contact, "sent": creation.body,
-                    "droppedEmpty": command.payload.dropped_empty, "created": True}  # fmt: skip
+            return {
+                "contactId": outcome.contact_id,
+                "contact": outcome.contact,
+                "sent": creation.body,
+                "droppedEmpty": command.payload.dropped_empty,
+                "created": True,
+            }
         contact_id = outcome.contact_id or _created_by_someone_else(command.lookup, client, deadline)
     return {**apply(command, contact_id, client, deadline), "created": False}
 
@@ -46,6 +51,7 @@ def _created_by_someone_else(lookup: Lookup, client: EngageClient, deadline: Dea
     """Engage refused the create for its key (409): the contact that holds it, once Engage finds it."""
     contact_id = _find(lookup, client, deadline)
     if contact_id is None:
-        raise RequestInProgress("a contact with this key is being created elsewhere; retry shortly",
-                                {"lookup": lookup.key})  # fmt: skip
+        raise RequestInProgress(
+            "a contact with this key is being created elsewhere; retry shortly", {"lookup": lookup.key}
+        )
     return contact_id

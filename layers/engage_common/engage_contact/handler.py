@@ -41,9 +41,14 @@ class ContactFunction:
                 from .triggers import sqs  # Powertools' batch utility: only the SQS path needs it
 
                 with self.batch_contacts(event):
-                    return sqs.process_batch(event, context, self.container.queue_settings, self.container.queues,
-                                             lambda record: self.on_record(record, context),
-                                             on_dead_letter=self.on_dead_letter)  # fmt: skip
+                    return sqs.process_batch(
+                        event,
+                        context,
+                        self.container.queue_settings,
+                        self.container.queues,
+                        lambda record: self.on_record(record, context),
+                        on_dead_letter=self.on_dead_letter,
+                    )
             if is_api_event(event):
                 return self.on_request(event, context)
             return self.on_invoke(event, context)
@@ -68,8 +73,9 @@ class ContactFunction:
     def parse(self, data: Any) -> Command:
         return parse_command(data, self.operation, self.container.settings.catalogue)
 
-    def run(self, data: Any, context: Any, trigger: str, fallback_key: str | None = None,
-            queued_at: int | None = None) -> dict[str, Any]:  # fmt: skip
+    def run(
+        self, data: Any, context: Any, trigger: str, fallback_key: str | None = None, queued_at: int | None = None
+    ) -> dict[str, Any]:
         """Check the command and run it once per idempotency key (when there is a key and a table)."""
         try:
             command = self.parse(data)
@@ -89,8 +95,9 @@ class ContactFunction:
         observability.success(self.operation.value, result, trigger)
         return result
 
-    def execute(self, command: Command, context: Any, trigger: str = "direct", keyed: bool = False,
-                queued_at: int | None = None) -> dict[str, Any]:  # fmt: skip
+    def execute(
+        self, command: Command, context: Any, trigger: str = "direct", keyed: bool = False, queued_at: int | None = None
+    ) -> dict[str, Any]:
         # privacy on the command path: only queued commands and those from a shop (others build nothing for it)
         shop_customer = command.source_customer
         guard = self.container.erasure_guard() if queued_at is not None or shop_customer is not None else None
@@ -103,13 +110,16 @@ class ContactFunction:
         # (An API request's context already ends at its answer time: api_gateway.AnswerBy.)
         api = trigger == "api"
         reserve = API_AWS_RESERVE_SECONDS if api else AWS_RESERVE_SECONDS
-        deadline = Deadline.from_context(context, reserve, turn_seconds=API_TURN_SECONDS if api else None,
-                                         attempts=API_ATTEMPTS if api else None)  # fmt: skip
+        deadline = Deadline.from_context(
+            context, reserve, turn_seconds=API_TURN_SECONDS if api else None, attempts=API_ATTEMPTS if api else None
+        )
         # SQS orders a contact's writes by its FIFO group; the API and direct paths hold the contact instead.
         leases = self.container.contact_leases() if trigger != "sqs" else None
         event_times = self.container.event_times() if command.event_time is not None else None
-        with (ordered(leases, command, deadline, self.container.settings.timeout_seconds),
-              claimed(event_times, command) as stale):  # fmt: skip
+        with (
+            ordered(leases, command, deadline, self.container.settings.timeout_seconds),
+            claimed(event_times, command) as stale,
+        ):
             if stale:  # a newer event was applied to this contact: Engage is not called
                 return {"contactId": command.contact_id, "contact": None, "sent": {}, "droppedEmpty": [], "stale": True}
             # The record of what Engage confirmed is kept by the commands that use the table anyway (a key) and

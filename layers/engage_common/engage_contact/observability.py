@@ -22,8 +22,9 @@ for _name in ("urllib3", "botocore", "boto3", "s3transfer"):
     logging.getLogger(_name).setLevel(max(logging.getLogger(_name).getEffectiveLevel(), logging.INFO))
 
 # The template names each function's service (POWERTOOLS_SERVICE_NAME); a name in code would override it.
-logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "engage-contact-functions",
-                log_uncaught_exceptions=False)  # fmt: skip
+logger = Logger(
+    service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "engage-contact-functions", log_uncaught_exceptions=False
+)
 metrics = Metrics(namespace="EngageContactFunctions")
 
 OPERATION_METRIC = {"update": "ContactsUpdated", "promote": "ContactsPromoted", "contact-type": "ContactTypesChanged"}
@@ -51,8 +52,9 @@ def engage_latency(seconds: float) -> None:
 def success(operation: str, result: dict[str, Any], trigger: str) -> None:
     if result.get("replayed"):  # answered from the first result: no second change
         count("CommandsReplayed")
-        logger.info("command replayed", extra={
-            "operation": operation, "trigger": trigger, "contactId": result["contactId"]})  # fmt: skip
+        logger.info(
+            "command replayed", extra={"operation": operation, "trigger": trigger, "contactId": result["contactId"]}
+        )
         return
     if result.get("stale"):  # older than the newest event applied to the contact: Engage was not called
         count("StaleCommandsSkipped")
@@ -64,27 +66,43 @@ def success(operation: str, result: dict[str, Any], trigger: str) -> None:
         return
     if result.get("erased"):  # queued before its contact was erased: not applied (docs/contract.md §13)
         count("ErasedCommandsSkipped")
-        logger.info("command skipped: its contact was erased after it was queued",
-                    extra={"operation": operation, "trigger": trigger})  # fmt: skip
+        logger.info(
+            "command skipped: its contact was erased after it was queued",
+            extra={"operation": operation, "trigger": trigger},
+        )
         return
     if result.get("droppedUnchanged"):
         count("AttributesDroppedUnchanged", len(result["droppedUnchanged"]))
     if result.get("unchanged"):  # Engage holds every value already: not called
         count("UpdatesSkippedUnchanged")
-        logger.info("contact unchanged", extra={"operation": operation, "trigger": trigger,
-                                                "contactId": result["contactId"],
-                                                "droppedUnchanged": result.get("droppedUnchanged", [])})  # fmt: skip
+        logger.info(
+            "contact unchanged",
+            extra={
+                "operation": operation,
+                "trigger": trigger,
+                "contactId": result["contactId"],
+                "droppedUnchanged": result.get("droppedUnchanged", []),
+            },
+        )
         return
     count(OPERATION_METRIC[operation])
     if result.get("created"):
         count("ContactsCreated")
     if result["droppedEmpty"]:
         count("AttributesDroppedEmpty", len(result["droppedEmpty"]))
-    logger.info("contact changed", extra={
-        "operation": operation, "trigger": trigger, "contactId": result["contactId"],
-        "attributesSent": sorted(result["sent"]), "droppedEmpty": result["droppedEmpty"],
-        "alreadyMember": bool(result.get("alreadyMember")), "contactCreated": bool(result.get("created")),
-        "droppedUnchanged": result.get("droppedUnchanged", [])})  # fmt: skip
+    logger.info(
+        "contact changed",
+        extra={
+            "operation": operation,
+            "trigger": trigger,
+            "contactId": result["contactId"],
+            "attributesSent": sorted(result["sent"]),
+            "droppedEmpty": result["droppedEmpty"],
+            "alreadyMember": bool(result.get("alreadyMember")),
+            "contactCreated": bool(result.get("created")),
+            "droppedUnchanged": result.get("droppedUnchanged", []),
+        },
+    )
 
 
 def failure(operation: str, error: BaseException, trigger: str) -> None:
@@ -92,8 +110,10 @@ def failure(operation: str, error: BaseException, trigger: str) -> None:
         count("UnknownNamesRefused", error.details.get("unknownNameCount", len(error.details["unknownNames"])))
     if isinstance(error, EngageContactError):
         # our own messages name fields, never values
-        logger.warning("command failed", extra={
-            "operation": operation, "trigger": trigger, "errorType": error.name, "reason": error.message})  # fmt: skip
+        logger.warning(
+            "command failed",
+            extra={"operation": operation, "trigger": trigger, "errorType": error.name, "reason": error.message},
+        )
     else:
         unexpected(error, operation=operation, trigger=trigger)
 
@@ -106,8 +126,7 @@ def fallback(metric: str, error: BaseException, **extra: Any) -> None:
     cause = error.__cause__
     if code is None and cause is not None and hasattr(cause, "response"):
         code = cause.response.get("Error", {}).get("Code")
-    logger.warning("fallback", extra={**extra, "metric": metric, "errorType": type(error).__name__,
-                                      "awsCode": code})  # fmt: skip
+    logger.warning("fallback", extra={**extra, "metric": metric, "errorType": type(error).__name__, "awsCode": code})
 
 
 def unexpected(error: BaseException, **extra: Any) -> None:

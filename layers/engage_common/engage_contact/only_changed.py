@@ -187,6 +187,8 @@ def _said(error: BaseException, step: str) -> bool:
     """Log and count, once per command, that the record could not be used; the whole payload goes."""
     observability.count("SentDigestsUnavailable")
     cause = error.__cause__ or error
-    observability.logger.warning("sent digests unavailable: the whole payload goes to Engage",
-                                 extra={"step": step, "errorType": type(cause).__name__})  # fmt: skip
+    observability.logger.warning(
+        "sent digests unavailable: the whole payload goes to Engage",
+        extra={"step": step, "errorType": type(cause).__name__},
+    )
     return True

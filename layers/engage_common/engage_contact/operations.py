@@ -31,8 +31,9 @@ def execute(
     return result
 
 
-def _on_remembered(command: Command, contact_id: str, client: EngageClient, deadline: Deadline, run: Any,
-                   record: SentRecord) -> dict[str, Any] | None:  # fmt: skip
+def _on_remembered(
+    command: Command, contact_id: str, client: EngageClient, deadline: Deadline, run: Any, record: SentRecord
+) -> dict[str, Any] | None:
     """The update on the contact its lookup last resolved to, without a lookup; None when Engage no longer has
     that contact (404: merged or removed), and the lookup must run as if nothing were remembered."""
     try:
@@ -43,8 +44,9 @@ def _on_remembered(command: Command, contact_id: str, client: EngageClient, dead
     return result if command.creation is None else {**result, "created": False}
 
 
-def _execute(command: Command, client: EngageClient, deadline: Deadline, run: Any,
-             record: SentRecord | None) -> dict[str, Any]:  # fmt: skip
+def _execute(
+    command: Command, client: EngageClient, deadline: Deadline, run: Any, record: SentRecord | None
+) -> dict[str, Any]:
     if command.creation is not None:
         result = find_or_create(command, client, deadline, run)
         if result.get("created") and record is not None:
@@ -82,8 +84,9 @@ def apply(
     return {**record.send(contact_id, plan, write, deadline), **said}
 
 
-def _write(command: Command, contact_id: str, client: EngageClient, deadline: Deadline,
-           sent: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+def _write(
+    command: Command, contact_id: str, client: EngageClient, deadline: Deadline, sent: dict[str, Any]
+) -> dict[str, Any]:
     """Update or promote with `sent`, the attributes to write."""
     dropped = command.payload.dropped_empty
     if command.operation is Operation.UPDATE:

@@ -31,9 +31,13 @@ class PrivacyFunction:
             if is_sqs_event(event):
                 from .triggers import sqs
 
-                return sqs.process_batch(event, context, self.container.queue_settings, self.container.queues,
-                                         lambda record: self.run(decode_json(record.body or ""), context, "sqs",
-                                                                 record.message_id))  # fmt: skip
+                return sqs.process_batch(
+                    event,
+                    context,
+                    self.container.queue_settings,
+                    self.container.queues,
+                    lambda record: self.run(decode_json(record.body or ""), context, "sqs", record.message_id),
+                )
             correlate(getattr(context, "aws_request_id", None))
             data = decode_json(event) if isinstance(event, str | bytes) else event
             try:
@@ -61,9 +65,15 @@ class PrivacyFunction:
         except Exception as error:
             observability.failure(OPERATION, error, trigger)
             raise
-        observability.logger.info("privacy request handled", extra={
-            "request": command.request, "trigger": trigger, "replayed": bool(result.get("replayed")),
-            **{k: v for k, v in result.items() if k in ("erasure", "engage", "recordsErased", "items")}})  # fmt: skip
+        observability.logger.info(
+            "privacy request handled",
+            extra={
+                "request": command.request,
+                "trigger": trigger,
+                "replayed": bool(result.get("replayed")),
+                **{k: v for k, v in result.items() if k in ("erasure", "engage", "recordsErased", "items")},
+            },
+        )
         return result
 
 
@@ -78,8 +88,14 @@ def build_privacy(container: Container) -> Privacy:
     if settings.privacy.audit_table:
         audit = AuditTrail(settings.privacy.audit_table, dynamodb, settings.privacy.audit_retention_days)
     s3 = (lambda: container.aws("s3")) if settings.privacy.export_bucket else None
-    return Privacy(settings.privacy, PrivacyRecords(settings.idempotency_table, dynamodb), audit, container.engage,
-                   lambda: privacy_key(container.engage.api_key.get()), s3)  # fmt: skip
+    return Privacy(
+        settings.privacy,
+        PrivacyRecords(settings.idempotency_table, dynamodb),
+        audit,
+        container.engage,
+        lambda: privacy_key(container.engage.api_key.get()),
+        s3,
+    )
 
 
 def make_privacy_handler() -> PrivacyFunction:

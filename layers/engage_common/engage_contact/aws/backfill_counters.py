@@ -34,15 +34,21 @@ class BackfillCounters:
         names = {f"#c{i}": name for i, name in enumerate(counts)}
         values = {f":c{i}": {"N": str(n)} for i, n in enumerate(counts.values())}
         adds = ", ".join(f"#c{i} :c{i}" for i in range(len(counts)))
-        return {"TableName": self.table_name, "Key": self._key(backfill_id),
-                "UpdateExpression": f"ADD {adds} SET #exp = if_not_exists(#exp, :exp)",
-                "ExpressionAttributeNames": {**names, "#exp": "expiration"},
-                "ExpressionAttributeValues": {**values, ":exp": self._expiry()}}  # fmt: skip
+        return {
+            "TableName": self.table_name,
+            "Key": self._key(backfill_id),
+            "UpdateExpression": f"ADD {adds} SET #exp = if_not_exists(#exp, :exp)",
+            "ExpressionAttributeNames": {**names, "#exp": "expiration"},
+            "ExpressionAttributeValues": {**values, ":exp": self._expiry()},
+        }
 
     def count_batch(self, backfill_id: str, first_row: int, rows: int, invalid: int, queued: int) -> bool:
         """Add a batch's counts once; False when this batch (its first row) was counted before."""
-        marker = {"TableName": self.table_name, "Item": {**self._key(backfill_id, "batch", first_row),
-                  "expiration": self._expiry()}, "ConditionExpression": "attribute_not_exists(id)"}  # fmt: skip
+        marker = {
+            "TableName": self.table_name,
+            "Item": {**self._key(backfill_id, "batch", first_row), "expiration": self._expiry()},
+            "ConditionExpression": "attribute_not_exists(id)",
+        }
         counts = {"rows": rows, "invalid": invalid, "queued": queued}
         return transact_if(self.client, [{"Put": marker}, {"Update": self._add(backfill_id, counts)}])
 
@@ -54,8 +60,9 @@ class BackfillCounters:
         now = self.client.update_item(**self._add(backfill_id, {"applied": 1}), ReturnValues="ALL_NEW")
         if int(now.get("Attributes", {}).get("deadLettered", {}).get("N", "0")) <= 0:
             return
-        old = self.client.delete_item(TableName=self.table_name, Key=self._key(backfill_id, "dead", row),
-                                      ReturnValues="ALL_OLD").get("Attributes")  # fmt: skip
+        old = self.client.delete_item(
+            TableName=self.table_name, Key=self._key(backfill_id, "dead", row), ReturnValues="ALL_OLD"
+        ).get("Attributes")
         if old:
             self.client.update_item(**self._add(backfill_id, {"deadLettered": -1, "redriven": 1}))
 

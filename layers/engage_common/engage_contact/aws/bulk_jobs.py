@@ -47,23 +47,32 @@ class BulkJobs:
         return {"id": {"S": f"{PREFIX}{backfill_id}#chunk#{first_row}"}}
 
     def read(self, backfill_id: str, first_row: int) -> ChunkState | None:
-        item = self._call("get_item", TableName=self.table_name, Key=self._key(backfill_id, first_row),
-                          ConsistentRead=True).get("Item")  # fmt: skip
+        item = self._call(
+            "get_item", TableName=self.table_name, Key=self._key(backfill_id, first_row), ConsistentRead=True
+        ).get("Item")
         if not item:
             return None
         text = lambda name: item.get(name, {}).get("S")  # noqa: E731
         number = lambda name: float(item.get(name, {}).get("N", "0"))  # noqa: E731
         return ChunkState(
-            state=text("state") or "sending", job=text("job") or "", batch_id=text("batchId"),
-            started=number("started"), size=int(number("size")),
+            state=text("state") or "sending",
+            job=text("job") or "",
+            batch_id=text("batchId"),
+            started=number("started"),
+            size=int(number("size")),
             places={int(k): v for k, v in json.loads(text("places") or "{}").items()},
             pending=json.loads(text("pending") or "[]"),
-        )  # fmt: skip
+        )
 
     def claim(self, backfill_id: str, first_row: int, job: str) -> bool:
         """`sending`, before the bulk request; False when another invocation holds the chunk already."""
-        item = {**self._key(backfill_id, first_row), "state": {"S": "sending"}, "job": {"S": job},
-                "started": {"N": f"{self.clock():.3f}"}, "expiration": self._expiry()}  # fmt: skip
+        item = {
+            **self._key(backfill_id, first_row),
+            "state": {"S": "sending"},
+            "job": {"S": job},
+            "started": {"N": f"{self.clock():.3f}"},
+            "expiration": self._expiry(),
+        }
         try:
             self.client.put_item(TableName=self.table_name, Item=item, ConditionExpression="attribute_not_exists(id)")
         except self.client.exceptions.ConditionalCheckFailedException:
@@ -77,36 +86,59 @@ class BulkJobs:
         values = {":job": {"S": job}, ":sending": {"S": "sending"}}
         try:
             self.client.delete_item(
-                TableName=self.table_name, Key=self._key(backfill_id, first_row),
-                ConditionExpression="job = :job AND #s = :sending", ExpressionAttributeNames={"#s": "state"},
+                TableName=self.table_name,
+                Key=self._key(backfill_id, first_row),
+                ConditionExpression="job = :job AND #s = :sending",
+                ExpressionAttributeNames={"#s": "state"},
                 ExpressionAttributeValues=values,
-            )  # fmt: skip
+            )
         except self.client.exceptions.ConditionalCheckFailedException:
             return
         except Exception as exc:
             raise DependencyUnavailable(UNREACHABLE) from exc
 
     def sent(self, backfill_id: str, first_row: int, batch_id: str, size: int, places: dict[int, int]) -> None:
-        self._set(backfill_id, first_row, {"state": {"S": "sent"}, "batchId": {"S": batch_id},
-                                           "size": {"N": str(size)}, "places": {"S": json.dumps(places)}})  # fmt: skip
+        self._set(
+            backfill_id,
+            first_row,
+            {
+                "state": {"S": "sent"},
+                "batchId": {"S": batch_id},
+                "size": {"N": str(size)},
+                "places": {"S": json.dumps(places)},
+            },
+        )
 
     def to_single(self, backfill_id: str, first_row: int, pending: list[int], applied: int) -> bool:
         """The chunk's bulk part is over: `applied` rows counted once (with this change of state), `pending` left.
 
         False when the chunk had left `sending`/`sent` already (another invocation settled it).
         """
-        update = {"TableName": self.table_name, "Key": self._key(backfill_id, first_row),
-                  "UpdateExpression": "SET #s = :state, pending = :pending",
-                  "ConditionExpression": "#s IN (:sending, :sent)",
-                  "ExpressionAttributeNames": {"#s": "state"},
-                  "ExpressionAttributeValues": {":state": {"S": "single" if pending else "done"},
-                                                ":pending": {"S": json.dumps(pending)},
-                                                ":sending": {"S": "sending"}, ":sent": {"S": "sent"}}}  # fmt: skip
+        update = {
+            "TableName": self.table_name,
+            "Key": self._key(backfill_id, first_row),
+            "UpdateExpression": "SET #s = :state, pending = :pending",
+            "ConditionExpression": "#s IN (:sending, :sent)",
+            "ExpressionAttributeNames": {"#s": "state"},
+            "ExpressionAttributeValues": {
+                ":state": {"S": "single" if pending else "done"},
+                ":pending": {"S": json.dumps(pending)},
+                ":sending": {"S": "sending"},
+                ":sent": {"S": "sent"},
+            },
+        }
         items = [{"Update": update}]
         if applied:
-            items.append({"Update": {"TableName": self.table_name, "Key": {"id": {"S": f"{PREFIX}{backfill_id}"}},
-                                     "UpdateExpression": "ADD applied :n",
-                                     "ExpressionAttributeValues": {":n": {"N": str(applied)}}}})  # fmt: skip
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self.table_name,
+                        "Key": {"id": {"S": f"{PREFIX}{backfill_id}"}},
+                        "UpdateExpression": "ADD applied :n",
+                        "ExpressionAttributeValues": {":n": {"N": str(applied)}},
+                    }
+                }
+            )
         return transact_if(self.client, items)
 
     def done(self, backfill_id: str, first_row: int) -> None:
@@ -115,9 +147,14 @@ class BulkJobs:
     def _set(self, backfill_id: str, first_row: int, values: dict[str, Any]) -> None:
         names = {f"#a{i}": name for i, name in enumerate(values)}
         sets = ", ".join(f"#a{i} = :a{i}" for i in range(len(values)))
-        self._call("update_item", TableName=self.table_name, Key=self._key(backfill_id, first_row),
-                   UpdateExpression=f"SET {sets}", ExpressionAttributeNames=names,
-                   ExpressionAttributeValues={f":a{i}": v for i, v in enumerate(values.values())})  # fmt: skip
+        self._call(
+            "update_item",
+            TableName=self.table_name,
+            Key=self._key(backfill_id, first_row),
+            UpdateExpression=f"SET {sets}",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={f":a{i}": v for i, v in enumerate(values.values())},
+        )
 
     def _call(self, name: str, **request: Any) -> dict[str, Any]:
         try:

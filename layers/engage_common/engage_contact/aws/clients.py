@@ -25,15 +25,18 @@ API_AWS_RESERVE_SECONDS = AWS_CALL_MAX_SECONDS
 def aws_config() -> Any:
     from botocore.config import Config
 
-    return Config(connect_timeout=AWS_CONNECT_TIMEOUT_SECONDS, read_timeout=AWS_READ_TIMEOUT_SECONDS,
-                  retries={"total_max_attempts": AWS_ATTEMPTS, "mode": "standard"})  # fmt: skip
+    return Config(
+        connect_timeout=AWS_CONNECT_TIMEOUT_SECONDS,
+        read_timeout=AWS_READ_TIMEOUT_SECONDS,
+        retries={"total_max_attempts": AWS_ATTEMPTS, "mode": "standard"},
+    )
 
 
 class AwsClients:
     """One boto3 client per service per container, all from one session, all failing fast.
 
     Only the paths that need them build them (a plain command needs none). One session
-    parses botocore's endpoint catalogue once: each further client costs about 50 ms, not 150.
+    parses botocore's endpoint catalogue once, so a further client pays only for its service's model.
     """
 
     def __init__(self) -> None:

@@ -30,14 +30,20 @@ class ContactLeases:
         now = self.clock()
         token = uuid.uuid4().hex
         until = now + seconds
-        item = {"id": {"S": f"contact-lease#{group}"}, "holder": {"S": token}, "until": {"N": f"{until:.3f}"},
-                "expiration": {"N": str(int(until) + 3600)}}  # fmt: skip
+        item = {
+            "id": {"S": f"contact-lease#{group}"},
+            "holder": {"S": token},
+            "until": {"N": f"{until:.3f}"},
+            "expiration": {"N": str(int(until) + 3600)},
+        }
         written, _ = write_if(
-            self.client.put_item, TableName=self.table_name, Item=item,
+            self.client.put_item,
+            TableName=self.table_name,
+            Item=item,
             ConditionExpression="attribute_not_exists(#id) OR #until < :now",
             ExpressionAttributeNames={"#id": "id", "#until": "until"},
             ExpressionAttributeValues={":now": {"N": f"{now:.3f}"}},
-        )  # fmt: skip
+        )
         return token if written else None
 
     def release(self, group: str, token: str, settle_seconds: float = 0.0) -> None:
@@ -45,13 +51,21 @@ class ContactLeases:
         key = {"id": {"S": f"contact-lease#{group}"}}
         condition = {"ConditionExpression": "#holder = :token", "ExpressionAttributeNames": {"#holder": "holder"}}
         if settle_seconds <= 0:
-            write_if(self.client.delete_item, TableName=self.table_name, Key=key,
-                     ExpressionAttributeValues={":token": {"S": token}}, **condition)  # fmt: skip
+            write_if(
+                self.client.delete_item,
+                TableName=self.table_name,
+                Key=key,
+                ExpressionAttributeValues={":token": {"S": token}},
+                **condition,
+            )
             return
         until = self.clock() + settle_seconds
         write_if(
-            self.client.update_item, TableName=self.table_name, Key=key, UpdateExpression="SET #until = :until",
+            self.client.update_item,
+            TableName=self.table_name,
+            Key=key,
+            UpdateExpression="SET #until = :until",
             ExpressionAttributeNames={"#holder": "holder", "#until": "until"},
             ConditionExpression="#holder = :token",
             ExpressionAttributeValues={":token": {"S": token}, ":until": {"N": f"{until:.3f}"}},
-        )  # fmt: skip
+        )

@@ -59,7 +59,11 @@ class EventTimes:
         update = "REMOVE #at" if claim.previous is None else "SET #at = :previous"
         values = {":at": {"N": claim.at}} | ({} if claim.previous is None else {":previous": {"N": claim.previous}})
         update_if(
-            self.client, TableName=self.table_name, Key={"id": {"S": f"event-time#{claim.group}"}},
-            UpdateExpression=update, ConditionExpression="#at = :at", ExpressionAttributeNames={"#at": "at"},
+            self.client,
+            TableName=self.table_name,
+            Key={"id": {"S": f"event-time#{claim.group}"}},
+            UpdateExpression=update,
+            ConditionExpression="#at = :at",
+            ExpressionAttributeNames={"#at": "at"},
             ExpressionAttributeValues=values,
-        )  # fmt: skip
+        )

@@ -6,13 +6,12 @@ these is always applied: deduplicating by content would drop a legitimate A → 
 
 Why not Powertools' `idempotent_function` with its `DynamoDBPersistenceLayer` (used here
 before): importing anything of Powertools' idempotency package imports boto3 and takes a
-boto3 DynamoDB client, about 150 ms of every keyed cold start (every SQS record and every
-signed API request has a key), which alone kept `cold_start_keyed_vs_client_ratio` above its
-1.3 (`make bench`, 2 cores: signed API request 300 → about 200 ms, SQS batch of 10 about
-420 → 280 ms). This module does the same steps with the same item, over the container's light
-DynamoDB client: the records Powertools wrote are read and honoured and the other way round
-(the key `<function>.engage_contact.aws.idempotency._run_work#<md5>`, `status`, `expiration`,
-`in_progress_expiration`, `data`, `validation`), so a deployment mid-window loses no key.
+boto3 DynamoDB client on every keyed cold start (every SQS record and every signed API
+request has a key), which alone kept `cold_start_keyed_vs_client_ratio` above its 1.3
+(the before and after: docs/performance.md). This module does the same steps with the same
+item, over the container's light DynamoDB client: the records Powertools wrote are read and
+honoured and the other way round (the key `<function>.engage_contact.aws.idempotency._run_work#<md5>`,
+`status`, `expiration`, `in_progress_expiration`, `data`, `validation`), so a deployment mid-window loses no key.
 """
 
 from __future__ import annotations
@@ -48,8 +47,10 @@ REPLAY_FIELDS = frozenset(
 RECORD_FUNCTION = "engage_contact.aws.idempotency._run_work"
 ATTEMPTS = 3  # a record that changed between the write and the read is tried again (Powertools: 1 + 2 retries)
 # The conditional write of an in-progress record: no record, an expired one, or one whose invocation timed out.
-PUT_CONDITION = ("attribute_not_exists(#id) OR #expiry < :now OR "
-                 "(#status = :inprogress AND attribute_exists(#in_progress_expiry) AND #in_progress_expiry < :now_in_millis)")  # fmt: skip  # noqa: E501
+PUT_CONDITION = (
+    "attribute_not_exists(#id) OR #expiry < :now OR "
+    "(#status = :inprogress AND attribute_exists(#in_progress_expiry) AND #in_progress_expiry < :now_in_millis)"
+)
 NAMES = {"#id": "id", "#expiry": "expiration", "#in_progress_expiry": "in_progress_expiration", "#status": "status"}
 
 
@@ -91,16 +92,22 @@ class IdempotencyGuard:
             return self._complete(key, payload, work)
         raise DependencyUnavailable(UNREACHABLE)  # not reached: ATTEMPTS >= 1
 
-    def _claim(self, key: dict[str, Any], payload: str, remaining_ms: int | None,
-               given: str) -> dict[str, Any] | None:  # fmt: skip
+    def _claim(self, key: dict[str, Any], payload: str, remaining_ms: int | None, given: str) -> dict[str, Any] | None:
         """None when this invocation now holds the key; the first result when the key was answered before."""
         now = self.clock()
-        item = {**key, "expiration": {"N": str(int(now + EXPIRES_AFTER_SECONDS))}, "status": {"S": "INPROGRESS"},
-                "validation": {"S": payload}}  # fmt: skip
+        item = {
+            **key,
+            "expiration": {"N": str(int(now + EXPIRES_AFTER_SECONDS))},
+            "status": {"S": "INPROGRESS"},
+            "validation": {"S": payload},
+        }
         if remaining_ms is not None:
             item["in_progress_expiration"] = {"N": str(int((now + remaining_ms / 1000) * 1000))}
-        values = {":now": {"N": str(int(now))}, ":now_in_millis": {"N": str(int(now * 1000))},
-                  ":inprogress": {"S": "INPROGRESS"}}  # fmt: skip
+        values = {
+            ":now": {"N": str(int(now))},
+            ":now_in_millis": {"N": str(int(now * 1000))},
+            ":inprogress": {"S": "INPROGRESS"},
+        }
         written, old = write_if(
             self.client.put_item,
             TableName=self.table_name,
@@ -126,8 +133,9 @@ class IdempotencyGuard:
     def _answer(self, old: dict[str, Any], payload: str, given: str) -> dict[str, Any]:
         """What a record that holds the key says: the same key with another command, in progress, or answered."""
         if old.get("validation", {}).get("S") != payload:
-            raise IdempotencyConflict("this idempotency key was used before with a different command",
-                                      {"idempotencyKey": given})  # fmt: skip
+            raise IdempotencyConflict(
+                "this idempotency key was used before with a different command", {"idempotencyKey": given}
+            )
         now = self.clock()
         expiry = int(old.get("expiration", {}).get("N", 0))
         if expiry and int(now) > expiry:
@@ -153,15 +161,23 @@ class IdempotencyGuard:
         kept = json.dumps({k: v for k, v in result.items() if k in REPLAY_FIELDS}, sort_keys=True)
         try:
             self.client.update_item(
-                TableName=self.table_name, Key=key,
+                TableName=self.table_name,
+                Key=key,
                 UpdateExpression="SET #response_data = :response_data, #expiry = :expiry, #status = :status, "
-                                 "#validation_key = :validation_key",
-                ExpressionAttributeNames={"#response_data": "data", "#expiry": "expiration", "#status": "status",
-                                          "#validation_key": "validation"},
-                ExpressionAttributeValues={":response_data": {"S": kept}, ":status": {"S": "COMPLETED"},
-                                           ":expiry": {"N": str(int(self.clock() + EXPIRES_AFTER_SECONDS))},
-                                           ":validation_key": {"S": payload}},
-            )  # fmt: skip
+                "#validation_key = :validation_key",
+                ExpressionAttributeNames={
+                    "#response_data": "data",
+                    "#expiry": "expiration",
+                    "#status": "status",
+                    "#validation_key": "validation",
+                },
+                ExpressionAttributeValues={
+                    ":response_data": {"S": kept},
+                    ":status": {"S": "COMPLETED"},
+                    ":expiry": {"N": str(int(self.clock() + EXPIRES_AFTER_SECONDS))},
+                    ":validation_key": {"S": payload},
+                },
+            )
         except Exception as exc:
             # The work is done (Engage changed): failing now would have it retried and sent again (a promote, a
             # create, a type change). The record stays in progress until its invocation's time is up.

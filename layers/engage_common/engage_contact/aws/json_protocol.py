@@ -1,7 +1,7 @@
 """One call of an AWS JSON-protocol API (Secrets Manager, DynamoDB), signed by botocore, sent over requests.
 
-A boto3 client costs a cold start about 180 ms before its first call: botocore parses its
-endpoint catalogue and the service's whole model. The few calls every container makes on
+A boto3 client makes a cold start pay before its first call: botocore parses its whole
+endpoint catalogue and the service's whole model (how much: docs/performance.md). The few calls every container makes on
 its first command (the Engage key's GetSecretValue, the rate budget's UpdateItem) need
 neither. botocore still does every part that has to be exact: the service's own endpoint
 rules (partitions, FIPS, dual-stack), the credentials chain when the environment holds
@@ -165,19 +165,31 @@ class JsonProtocolClient:
             self._sleep(random.uniform(0.05, 0.5))  # jittered, as botocore's standard mode
         raise AwsCallFailed("NoAnswer", None)  # not reached: AWS_ATTEMPTS >= 1
 
-    def _attempt(self, session: requests.Session, url: str, region: str | None, operation: str,
-                 body: str) -> dict[str, Any] | AwsCallFailed:  # fmt: skip
+    def _attempt(
+        self, session: requests.Session, url: str, region: str | None, operation: str, body: str
+    ) -> dict[str, Any] | AwsCallFailed:
         from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
 
-        request = AWSRequest("POST", url.rstrip("/") + "/", data=body, headers={
-            "X-Amz-Target": f"{self.service.target_prefix}.{operation}",
-            "Content-Type": f"application/x-amz-json-{self.service.json_version}"})  # fmt: skip
+        request = AWSRequest(
+            "POST",
+            url.rstrip("/") + "/",
+            data=body,
+            headers={
+                "X-Amz-Target": f"{self.service.target_prefix}.{operation}",
+                "Content-Type": f"application/x-amz-json-{self.service.json_version}",
+            },
+        )
         SigV4Auth(self.credentials(), self.service.name, region or "us-east-1").add_auth(request)
         try:
             # Never follow a redirect: it would carry the signed headers (the session token) to another host.
-            response = session.post(request.url, data=body, headers=dict(request.headers), allow_redirects=False,
-                                    timeout=(AWS_CONNECT_TIMEOUT_SECONDS, AWS_READ_TIMEOUT_SECONDS))  # fmt: skip
+            response = session.post(
+                request.url,
+                data=body,
+                headers=dict(request.headers),
+                allow_redirects=False,
+                timeout=(AWS_CONNECT_TIMEOUT_SECONDS, AWS_READ_TIMEOUT_SECONDS),
+            )
         except requests.RequestException as exc:
             return AwsCallFailed(type(exc).__name__, None, retryable=True)
         if response.status_code == 200:

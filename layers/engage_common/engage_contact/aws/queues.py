@@ -28,8 +28,12 @@ class Queues:
         if not queue_url:
             raise DependencyUnavailable("the queue's URL is not set: the command has nowhere to go")
         try:
-            self.sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(command, allow_nan=False),
-                                  MessageGroupId=group, MessageDeduplicationId=deduplication_id[:128])  # fmt: skip
+            self.sqs.send_message(
+                QueueUrl=queue_url,
+                MessageBody=json.dumps(command, allow_nan=False),
+                MessageGroupId=group,
+                MessageDeduplicationId=deduplication_id[:128],
+            )
         except Exception as exc:
             raise DependencyUnavailable("the queue cannot be reached") from exc
 
@@ -45,9 +49,15 @@ class Queues:
         if not queue_url:
             raise DependencyUnavailable("the queue's URL is not set: the commands have nowhere to go")
         for start in range(0, len(commands), 10):
-            entries = [{"Id": str(i), "MessageBody": json.dumps(c, allow_nan=False), "MessageGroupId": group,
-                        "MessageDeduplicationId": dedup[:128]}
-                       for i, (c, group, dedup) in enumerate(commands[start : start + 10])]  # fmt: skip
+            entries = [
+                {
+                    "Id": str(i),
+                    "MessageBody": json.dumps(c, allow_nan=False),
+                    "MessageGroupId": group,
+                    "MessageDeduplicationId": dedup[:128],
+                }
+                for i, (c, group, dedup) in enumerate(commands[start : start + 10])
+            ]
             try:
                 answer = self.sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
             except Exception as exc:
@@ -79,8 +89,10 @@ class Queues:
         try:
             url = self.queue_url(arn)
             for start in range(0, len(entries), 10):
-                batch = [{"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": delay}
-                         for i, (handle, delay) in enumerate(entries[start : start + 10])]  # fmt: skip
+                batch = [
+                    {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": delay}
+                    for i, (handle, delay) in enumerate(entries[start : start + 10])
+                ]
                 answer = self.sqs.change_message_visibility_batch(QueueUrl=url, Entries=batch)
                 for failure in answer.get("Failed", []):
                     logger.warning("visibility not changed", extra={"code": failure.get("Code")})

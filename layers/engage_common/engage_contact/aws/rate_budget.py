@@ -15,9 +15,9 @@ for FALLBACK_SECONDS, logs it once and counts `RateBudgetFallback`; it never fai
 
 A slow table: a lease's turns are due from when it was asked, and with a round trip longer than LATE every
 turn of a small lease came back too late to use, was dropped, and leased again, without end (one `acquire`
-made 150 writes in 5 s). An idle lease's turns therefore start a round trip ahead (the last one measured),
-and a container that got only late turns LATE_LEASES times in a row keeps to its share until the next
-whole second, as when the table cannot be reached.
+kept writing for as long as the table stayed slow). An idle lease's turns therefore start a round trip ahead
+(the last one measured), and a container that got only late turns LATE_LEASES times in a row keeps to its share
+until the next whole second, as when the table cannot be reached.
 """
 
 from __future__ import annotations

@@ -1,15 +1,14 @@
 """Secrets Manager's GetSecretValue through the container's light JSON-protocol client (no boto3 client).
 
-Why not Powertools' `parameters.get_secret` (`SecretsProvider`): a boto3 client costs a
-cold start about 180 ms before its first call (botocore parses its 1.2 MB endpoint
-catalogue and the service's model); this one call needs neither. On the paths that
-build a boto3 client anyway (every keyed command: SQS records, signed API requests)
-the two cost about the same (`make bench`: `secret_read_ours_keyed_ms` vs
-`secret_read_powertools_keyed_ms`, about 40 vs 50 ms); on the path that does not,
-a direct invocation without an idempotency key (the Step Functions workflow as
-shipped), ours keeps the cold start near a bare `import boto3, requests`
-(`cold_start_ratio`) where the boto3 client would add its 180 ms. The signing,
-endpoint rules and credentials are botocore's (`json_protocol`).
+Why not Powertools' `parameters.get_secret` (`SecretsProvider`): it builds a boto3 client,
+and a boto3 client makes a cold start parse botocore's whole endpoint catalogue and the
+service's model before its first call; this one call needs neither. Where a container has
+built a DynamoDB client already the two reads are close (`make bench`:
+`secret_read_ours_keyed_ms` vs `secret_read_powertools_keyed_ms`); on a path that builds
+no boto3 client, such as a direct invocation without an idempotency key (the Step Functions
+workflow as shipped), ours keeps the cold start near a bare `import boto3, requests`
+(`cold_start_ratio`) where a boto3 client would add its parsing. How much each costs:
+docs/performance.md. The signing, endpoint rules and credentials are botocore's (`json_protocol`).
 
 The region is the ARN's own (a secret may live in another region), else the function's.
 """
@@ -26,9 +25,13 @@ from .json_protocol import AwsCallFailed, Credentials, JsonProtocolClient, JsonS
 from .json_protocol import resolve_endpoint as resolve_service_endpoint
 
 SECRETS_MANAGER = JsonService(
-    name="secretsmanager", api_version="2017-10-17", target_prefix="secretsmanager", json_version="1.1",
-    endpoint_setting="AWS_ENDPOINT_URL_SECRETS_MANAGER", title="Secrets Manager",
-)  # fmt: skip
+    name="secretsmanager",
+    api_version="2017-10-17",
+    target_prefix="secretsmanager",
+    json_version="1.1",
+    endpoint_setting="AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    title="Secrets Manager",
+)
 
 
 def resolve_endpoint(region: str | None) -> str:
@@ -58,8 +61,7 @@ class SecretsManager:
         try:
             answer = self.client.call("GetSecretValue", {"SecretId": secret_id}, region_of(secret_id))
         except AwsCallFailed as exc:
-            problem = (f"a redirect, not followed (HTTP {exc.status})" if exc.code == "RedirectNotFollowed"
-                       else str(exc))  # fmt: skip
+            problem = f"a redirect, not followed (HTTP {exc.status})" if exc.code == "RedirectNotFollowed" else str(exc)
             # The answer's message may quote the secret's name; the code is enough, and safe to log.
             raise DependencyUnavailable(f"the secret could not be read from Secrets Manager: {problem}") from None
         return _secret_text(answer)

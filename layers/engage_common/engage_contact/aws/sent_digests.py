@@ -71,10 +71,13 @@ class SentDigests:
         if not placeholders:
             return
         update_if(  # a contact without a record fails the condition: nothing to forget
-            self.client, TableName=self.table_name, Key=_key(contact_id),
-            UpdateExpression="REMOVE " + ", ".join(placeholders), ConditionExpression="attribute_exists(id)",
+            self.client,
+            TableName=self.table_name,
+            Key=_key(contact_id),
+            UpdateExpression="REMOVE " + ", ".join(placeholders),
+            ConditionExpression="attribute_exists(id)",
             ExpressionAttributeNames=placeholders,
-        )  # fmt: skip
+        )
 
     def record(self, contact_id: str, entries: Mapping[str, str], now: float | None = None) -> None:
         """Set these entries (Engage confirmed their values) and move the record's expiry on."""
@@ -87,18 +90,24 @@ class SentDigests:
         sets = [f"{p} = :v{i}" for i, p in enumerate(placeholders)]
         try:
             self.client.update_item(
-                TableName=self.table_name, Key=_key(contact_id),
+                TableName=self.table_name,
+                Key=_key(contact_id),
                 UpdateExpression="SET " + ", ".join([*sets, "expiration = :exp"]),
-                ExpressionAttributeNames=placeholders, ExpressionAttributeValues=values,
-            )  # fmt: skip
+                ExpressionAttributeNames=placeholders,
+                ExpressionAttributeValues=values,
+            )
         except Exception as exc:
             raise DependencyUnavailable(UNREACHABLE) from exc
 
     def contact_for(self, lookup_group: str) -> str | None:
         """The contactId a lookup (its message group: key and digest, no value) last resolved to, if recorded."""
         try:
-            item = self.client.get_item(TableName=self.table_name, Key={"id": {"S": f"sent-lookup#{lookup_group}"}},
-                                        ConsistentRead=True).get("Item") or {}  # fmt: skip
+            item = (
+                self.client.get_item(
+                    TableName=self.table_name, Key={"id": {"S": f"sent-lookup#{lookup_group}"}}, ConsistentRead=True
+                ).get("Item")
+                or {}
+            )
         except Exception as exc:
             raise DependencyUnavailable(UNREACHABLE) from exc
         return item.get("contactId", {}).get("S")

@@ -33,8 +33,11 @@ class WebhookIds:
         """
         now = int(self.clock())
         digest = hashlib.sha256(webhook_id.encode("utf-8", "surrogatepass")).hexdigest()
-        item = {"id": {"S": f"webhook-id#{digest}"}, "operation": {"S": operation},
-                "expiration": {"N": str(now + EXPIRES_AFTER_SECONDS)}}  # fmt: skip
+        item = {
+            "id": {"S": f"webhook-id#{digest}"},
+            "operation": {"S": operation},
+            "expiration": {"N": str(now + EXPIRES_AFTER_SECONDS)},
+        }
         written, _ = write_if(
             self.client.put_item,
             TableName=self.table_name,

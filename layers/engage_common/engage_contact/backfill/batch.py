@@ -95,8 +95,13 @@ class Backfill:
         counters = self.counters()
         if counters is not None and rows:
             counters.count_batch(backfill, rows[0][0], len(rows), len(outcome.invalid), len(outcome.commands))
-        return {"id": backfill, "rows": len(rows), "queued": len(outcome.commands), "invalid": len(outcome.invalid),
-                "invalidRows": [i.report() for i in outcome.invalid]}  # fmt: skip
+        return {
+            "id": backfill,
+            "rows": len(rows),
+            "queued": len(outcome.commands),
+            "invalid": len(outcome.invalid),
+            "invalidRows": [i.report() for i in outcome.invalid],
+        }
 
     def check(self, data: Any) -> dict[str, Any]:
         """Before any row is read: the mapping checked, and (CSV) the file's header holding every column it names."""
@@ -113,8 +118,9 @@ class Backfill:
                 raise InvalidRequest("the file is empty: a CSV backfill needs a header row", {"field": "head"})
             missing = mapping.missing_columns(header_of(head))
             if missing:
-                raise InvalidRequest(f"the header lacks the column(s) the mapping names: {missing}",
-                                     {"missing": missing})  # fmt: skip
+                raise InvalidRequest(
+                    f"the header lacks the column(s) the mapping names: {missing}", {"missing": missing}
+                )
         return {"id": data["id"], "checked": True, "columns": mapping.column_names}
 
     def report(self, data: Any) -> dict[str, Any]:

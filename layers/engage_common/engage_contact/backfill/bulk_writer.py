@@ -38,8 +38,9 @@ from ..observability import count, logger
 
 CHUNK = "backfillChunk"
 # Refusals that mean "a contact with this key exists, or is being made": the row is applied the single way.
-KEY_TAKEN = frozenset({"ApprovedContactWithKeyExists", "ContactWithKeyIsBeingCreated", "ContactAlreadyExists",
-                       "DuplicateContact", "409"})  # fmt: skip
+KEY_TAKEN = frozenset(
+    {"ApprovedContactWithKeyExists", "ContactWithKeyIsBeingCreated", "ContactAlreadyExists", "DuplicateContact", "409"}
+)
 STATUS_WAITS = (1.0, 2.0, 3.0, 5.0, 10.0)  # before each status read, the last one repeated
 PATIENCE_SECONDS = 900.0  # a batch not done after this long: its rows go the single path
 CLAIM_SECONDS = 120.0  # a `sending` claim younger than this may be another invocation's request under way

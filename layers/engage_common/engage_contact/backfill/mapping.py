@@ -218,8 +218,9 @@ def _parse_column(name: str, target: Any, catalogue: AttributeCatalogue) -> Colu
     if not isinstance(attribute, str) or not attribute:
         raise refuse(f"column {name!r}: the attribute must be a name", "columns")
     if transform not in ROW_TRANSFORMS:
-        raise refuse(f"column {name!r}: no transform {transform!r}; there are {', '.join(sorted(ROW_TRANSFORMS))}",
-                     "columns")  # fmt: skip
+        raise refuse(
+            f"column {name!r}: no transform {transform!r}; there are {', '.join(sorted(ROW_TRANSFORMS))}", "columns"
+        )
     problem = _attribute_problem(attribute, catalogue)
     if problem:
         raise refuse(f"column {name!r}: {problem}", "columns")
@@ -239,10 +240,15 @@ def _refuse_one_attribute_twice(columns: tuple[Column, ...], lookup_key: str, ke
     seen: dict[str, str] = {}
     for column in columns:
         if column.attribute in seen:
-            raise refuse(f"columns {seen[column.attribute]!r} and {column.name!r} are both mapped to "
-                         f"{column.attribute!r}: one column an attribute", "columns")  # fmt: skip
+            raise refuse(
+                f"columns {seen[column.attribute]!r} and {column.name!r} are both mapped to "
+                f"{column.attribute!r}: one column an attribute",
+                "columns",
+            )
         seen[column.attribute] = column.name
     other = seen.get(lookup_key)
     if other is not None and other != key_column.name:
-        raise refuse(f"column {other!r} is mapped to {lookup_key!r}, the lookup key, which column "
-                     f"{key_column.name!r} holds", "columns")  # fmt: skip
+        raise refuse(
+            f"column {other!r} is mapped to {lookup_key!r}, the lookup key, which column {key_column.name!r} holds",
+            "columns",
+        )

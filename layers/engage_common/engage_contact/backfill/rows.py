@@ -75,8 +75,11 @@ def row_command(
             attributes.setdefault(parent, {})[child] = value
         else:
             attributes[column.attribute] = value
-    command: dict[str, Any] = {"lookup": {mapping.lookup_key: key}, "attributes": attributes,
-                               "idempotencyKey": idempotency_key(backfill_id, row)}  # fmt: skip
+    command: dict[str, Any] = {
+        "lookup": {mapping.lookup_key: key},
+        "attributes": attributes,
+        "idempotencyKey": idempotency_key(backfill_id, row),
+    }
     if mapping.create_if_missing is not None:
         command["createIfMissing"] = dict(mapping.create_if_missing)
     if SEND_ONLY_CHANGED:

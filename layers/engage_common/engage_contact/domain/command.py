@@ -125,9 +125,20 @@ def parse_command(data: object, operation: Operation, catalogue: AttributeCatalo
         data, catalogue, require_data=operation is Operation.UPDATE and "createIfMissing" not in data
     )
     creation = parse_creation(data, lookup, payload, creates_member=operation is Operation.PROMOTE)
-    return Command(operation, contact_id, lookup, payload, None, idempotency_key, creation, _parse_event_time(data),
-                   _parse_flag(data, "sendOnlyChanged"), _parse_event_clock(data), _parse_source_customer(data),
-                   _parse_skip_if_missing(data, creation))  # fmt: skip
+    return Command(
+        operation,
+        contact_id,
+        lookup,
+        payload,
+        None,
+        idempotency_key,
+        creation,
+        _parse_event_time(data),
+        _parse_flag(data, "sendOnlyChanged"),
+        _parse_event_clock(data),
+        _parse_source_customer(data),
+        _parse_skip_if_missing(data, creation),
+    )
 
 
 def _check_fields(data: object, operation: Operation) -> None:

@@ -84,8 +84,9 @@ def parse_create_if_missing(data: object, *, creates_member: bool) -> CreateIfMi
 def check_lookup_for_create(lookup: Lookup | None, payload: SparsePayload) -> Lookup:
     """The lookup a create may follow: by a key the new contact can carry, without a type filter."""
     if lookup is None:
-        raise InvalidRequest(f"'{FIELD}' needs a 'lookup', not a 'contactId': an id names a contact that exists",
-                             {"field": FIELD})  # fmt: skip
+        raise InvalidRequest(
+            f"'{FIELD}' needs a 'lookup', not a 'contactId': an id names a contact that exists", {"field": FIELD}
+        )
     if lookup.key not in CREATE_LOOKUP_KEYS:
         raise InvalidRequest(
             f"'{FIELD}' needs a lookup by {', '.join(CREATE_LOOKUP_KEYS)}, not by {lookup.key}", {"field": "lookup"}
@@ -116,8 +117,9 @@ def _contact_type(data: dict, creates_member: bool) -> str:
     if creates_member and not is_member:
         raise InvalidRequest(f"promote creates a Member: '{where}' may only be Member", {"field": where})
     if not creates_member and is_member:
-        raise InvalidRequest(f"'{where}' may not be Member: a contact becomes a Member through promote",
-                             {"field": where})  # fmt: skip
+        raise InvalidRequest(
+            f"'{where}' may not be Member: a contact becomes a Member through promote", {"field": where}
+        )
     return MEMBER if is_member else value
 
 

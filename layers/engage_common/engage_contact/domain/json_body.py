@@ -27,8 +27,7 @@ def decode_json(body: str | bytes, max_bytes: int = MAX_BODY_BYTES) -> Any:
         except UnicodeDecodeError as exc:
             raise InvalidRequest("the body is not UTF-8 text") from exc
     try:
-        return json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float,
-                          parse_int=_bounded_int)  # fmt: skip
+        return json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_bounded_int)
     except _BadNumber as exc:
         raise InvalidRequest(f"the body holds a number JSON cannot carry: {exc}") from None
     except RecursionError as exc:

@@ -1,6 +1,6 @@
 """Naming a few of many: an error lists the first problems and counts the rest, never thousands of them.
 
-A command with 20,000 unknown names once made a 372 KB message, logged and answered whole.
+A command with 20,000 unknown names once made a message of hundreds of kilobytes, logged and answered whole.
 """
 
 from __future__ import annotations

@@ -83,8 +83,9 @@ class ChangedOnly:
     digests: dict[str, str] = field(default_factory=dict)  # of the entries in `sent`, recorded once confirmed
 
 
-def changed_only(sent: Mapping[str, Any], new: Mapping[str, str], stored: Mapping[str, str], now: float,
-                 lifetime_seconds: float) -> ChangedOnly:  # fmt: skip
+def changed_only(
+    sent: Mapping[str, Any], new: Mapping[str, str], stored: Mapping[str, str], now: float, lifetime_seconds: float
+) -> ChangedOnly:
     """`sent` without the entries whose digest (`new`) equals a current stored one; names without a digest
     (the `clear` names) always stay."""
     flat = flatten(sent)

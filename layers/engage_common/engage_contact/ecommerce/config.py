@@ -92,12 +92,18 @@ def platform_settings(env: Mapping[str, str]) -> PlatformSettings:
 def retired_message(names: list[str]) -> str:
     platform = RETIRED_SETTINGS[names[0]][0]
     fields = sorted({f for n in names if (f := RETIRED_SETTINGS[n][1]) and RETIRED_SETTINGS[n][0] == platform})
-    example = {platform: {EXAMPLE_SHOP[platform]: {"secret": "<its signing secret>"} | {
-        f: "<the value of the variable>" for f in fields if f != "secret"}}}  # fmt: skip
-    return (f"{', '.join(names)} no longer configure{'s' if len(names) == 1 else ''} the platforms: every shop must "
-            f"be named, with its own settings, in one shops document. Put a Secrets Manager secret holding "
-            f"{json.dumps(example)} (each shop as its deliveries name it; see docs/platforms.md), set {SHOPS_SETTING} "
-            f"to its ARN, and remove {', '.join(names)}")  # fmt: skip
+    example = {
+        platform: {
+            EXAMPLE_SHOP[platform]: {"secret": "<its signing secret>"}
+            | {f: "<the value of the variable>" for f in fields if f != "secret"}
+        }
+    }
+    return (
+        f"{', '.join(names)} no longer configure{'s' if len(names) == 1 else ''} the platforms: every shop must "
+        f"be named, with its own settings, in one shops document. Put a Secrets Manager secret holding "
+        f"{json.dumps(example)} (each shop as its deliveries name it; see docs/platforms.md), set {SHOPS_SETTING} "
+        f"to its ARN, and remove {', '.join(names)}"
+    )
 
 
 def parse_shops(raw: str, catalogue: AttributeCatalogue) -> Shops:
@@ -140,18 +146,26 @@ def _parse_shop(platform: str, name: str, data: Any, catalogue: AttributeCatalog
     if erasure not in ERASURE_CHOICES:
         raise ConfigurationError(f"{where}: 'erasure' must be one of {', '.join(ERASURE_CHOICES)}")
     return ShopConfig(
-        platform=platform, shop=shop_name(name),
+        platform=platform,
+        shop=shop_name(name),
         mapping={**PLATFORMS[platform].mapping, **_attribute_map(data.get("attributeMap"), where, catalogue)},
         create_if_missing=_create_if_missing(data.get("createIfMissing"), where),
         promote_on_account=_promote_on_account(data.get("promoteOnAccount", False), where, catalogue),
-        send_only_changed=only_changed, erasure=erasure, secrets=_secrets(data.get("secret"), where),
-    )  # fmt: skip
+        send_only_changed=only_changed,
+        erasure=erasure,
+        secrets=_secrets(data.get("secret"), where),
+    )
 
 
 def _secrets(value: Any, where: str) -> tuple[str, ...]:
     """The shop's signing secret as the platform gives it, or {"current": ..., "previous": ...} while rotating."""
-    given = [value] if isinstance(value, str) else [value.get(k) for k in ("current", "previous")] if isinstance(
-        value, dict) else []  # fmt: skip
+    given = (
+        [value]
+        if isinstance(value, str)
+        else [value.get(k) for k in ("current", "previous")]
+        if isinstance(value, dict)
+        else []
+    )
     if isinstance(value, dict) and set(value) - {"current", "previous"}:
         given = []
     found = tuple(s.strip() for s in given if isinstance(s, str) and s.strip())

@@ -122,8 +122,11 @@ def customer_delivery(incoming: Incoming) -> Delivery:
     email = customer.get("email")
     if not isinstance(email, str) or not email.strip():
         return Delivery(None, incoming.key, None, ignored="the customer has no email to find the contact by")
-    command: dict[str, Any] = {"lookup": {"email": email.strip()}, "attributes": map_customer(customer, shop.mapping),
-                               "idempotencyKey": incoming.key}  # fmt: skip
+    command: dict[str, Any] = {
+        "lookup": {"email": email.strip()},
+        "attributes": map_customer(customer, shop.mapping),
+        "idempotencyKey": incoming.key,
+    }
     source = incoming.source_customer("id")
     if source is not None:
         command["sourceCustomer"] = source
@@ -137,8 +140,7 @@ def customer_delivery(incoming: Incoming) -> Delivery:
     promote = None
     if shop.promote_on_account is not None and ACCOUNT_RULES[platform.has_account](customer):
         promote = promote_command(command, shop.promote_on_account)
-    return Delivery(command, incoming.key, at, digest=incoming.digest, promote=promote, customer=email,
-                    clamped=clamped)  # fmt: skip
+    return Delivery(command, incoming.key, at, digest=incoming.digest, promote=promote, customer=email, clamped=clamped)
 
 
 def consent_delivery(incoming: Incoming) -> Delivery:
@@ -162,9 +164,11 @@ def consent_delivery(incoming: Incoming) -> Delivery:
     if triggered is not None and triggered > dt.datetime.now(tz=dt.UTC) + EVENT_TIME_AHEAD:
         triggered = None
     at, clamped = not_ahead(parse_time(value_at(payload, topic.time)) or triggered)
-    command: dict[str, Any] = {"lookup": {topic.lookup_key: address},
-                               "attributes": {"preferences": {topic.preference: decision}},
-                               "idempotencyKey": incoming.key}  # fmt: skip
+    command: dict[str, Any] = {
+        "lookup": {topic.lookup_key: address},
+        "attributes": {"preferences": {topic.preference: decision}},
+        "idempotencyKey": incoming.key,
+    }
     source = incoming.source_customer(topic.customer_id)
     if source is not None:
         command["sourceCustomer"] = source
@@ -176,8 +180,15 @@ def consent_delivery(incoming: Incoming) -> Delivery:
         command["sendOnlyChanged"] = True
     if at is not None:
         command["eventTime"], command["eventClock"] = at.isoformat(), topic.preference
-    return Delivery(command, incoming.key, at, digest=incoming.digest, clock=topic.preference,
-                    customer=source or address, clamped=clamped)  # fmt: skip
+    return Delivery(
+        command,
+        incoming.key,
+        at,
+        digest=incoming.digest,
+        clock=topic.preference,
+        customer=source or address,
+        clamped=clamped,
+    )
 
 
 # What each kind of topic becomes (a platform's topics name their kind: platforms.SHOPIFY_TOPICS).
@@ -201,8 +212,11 @@ def promote_command(update: Mapping[str, Any], member_attributes: Mapping[str, A
     """The promotion of the update's customer: its mapped attributes over the deployment's member attributes,
     the same key and event time (an older promotion than the contact's newest event is skipped: a newer
     delivery of a customer with an account carries its own); a missing contact is created as a Member."""
-    command = {"lookup": dict(update["lookup"]), "attributes": {**member_attributes, **update["attributes"]},
-               "idempotencyKey": update["idempotencyKey"]}  # fmt: skip
+    command = {
+        "lookup": dict(update["lookup"]),
+        "attributes": {**member_attributes, **update["attributes"]},
+        "idempotencyKey": update["idempotencyKey"],
+    }
     for name in ("eventTime", "sourceCustomer"):
         if name in update:
             command[name] = update[name]
@@ -213,5 +227,8 @@ def promote_command(update: Mapping[str, Any], member_attributes: Mapping[str, A
 
 def is_woocommerce_ping(platform: Platform, raw: bytes, headers: Mapping[str, str]) -> bool:
     """WooCommerce's ping on webhook creation: a form body webhook_id=N and no X-WC-Webhook-* headers."""
-    return (platform.name == "woocommerce" and not any(h.startswith("x-wc-webhook-") for h in headers)
-            and re.fullmatch(rb"webhook_id=\d+", raw.strip()) is not None)  # fmt: skip
+    return (
+        platform.name == "woocommerce"
+        and not any(h.startswith("x-wc-webhook-") for h in headers)
+        and re.fullmatch(rb"webhook_id=\d+", raw.strip()) is not None
+    )

@@ -39,13 +39,18 @@ class LastApplied:
         key = self._key(clock, customer)
         expires = int((dt.datetime.now(tz=dt.UTC) + dt.timedelta(days=LAST_APPLIED_DAYS)).timestamp())
         values = {":at": {"N": str(at.timestamp())}, ":body": {"SS": [body_digest]}, ":exp": {"N": str(expires)}}
-        newer = self._write(key, "SET #at = :at, bodies = :body, expiration = :exp",
-                            "attribute_not_exists(#at) OR #at < :at", dict(values))  # fmt: skip
+        newer = self._write(
+            key,
+            "SET #at = :at, bodies = :body, expiration = :exp",
+            "attribute_not_exists(#at) OR #at < :at",
+            dict(values),
+        )
         if newer is None:
             return Verdict.ACCEPTED
         values[":one"] = {"S": body_digest}
-        same_time = self._write(key, "ADD bodies :body SET expiration = :exp",
-                                "#at = :at AND NOT contains(bodies, :one)", values)  # fmt: skip
+        same_time = self._write(
+            key, "ADD bodies :body SET expiration = :exp", "#at = :at AND NOT contains(bodies, :one)", values
+        )
         if same_time is None:
             return Verdict.ACCEPTED
         return Verdict.REPLAYED if same_time.get("at") == values[":at"] else Verdict.OLDER
@@ -59,9 +64,15 @@ class LastApplied:
     def first_at(self, what: str, customer: str, at: dt.datetime) -> bool:
         """True (and `at` recorded) when nothing of `what` was done for this customer at `at` or later."""
         expires = int((dt.datetime.now(tz=dt.UTC) + dt.timedelta(days=LAST_APPLIED_DAYS)).timestamp())
-        return self._write(self._what(what, customer), "SET #at = :at, expiration = :exp",
-                           "attribute_not_exists(#at) OR #at < :at",
-                           {":at": {"N": str(at.timestamp())}, ":exp": {"N": str(expires)}}) is None  # fmt: skip
+        return (
+            self._write(
+                self._what(what, customer),
+                "SET #at = :at, expiration = :exp",
+                "attribute_not_exists(#at) OR #at < :at",
+                {":at": {"N": str(at.timestamp())}, ":exp": {"N": str(expires)}},
+            )
+            is None
+        )
 
     def forget_at(self, what: str, customer: str, at: dt.datetime) -> None:
         """Undo `first_at` for `at` (what it recorded could not be done): the retry of the same event does it."""
@@ -79,8 +90,13 @@ class LastApplied:
     def _write(self, key: dict, update: str, condition: str, values: dict) -> dict | None:
         """None when the conditional write succeeded; the stored item when its condition failed."""
         written, stored = update_if(
-            self.client, TableName=self.table_name, Key=key, UpdateExpression=update, ConditionExpression=condition,
-            ExpressionAttributeNames={"#at": "at"}, ExpressionAttributeValues=values,
+            self.client,
+            TableName=self.table_name,
+            Key=key,
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeNames={"#at": "at"},
+            ExpressionAttributeValues=values,
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
-        )  # fmt: skip
+        )
         return None if written else stored

@@ -52,9 +52,12 @@ def country_code(value: Any) -> str | None:
 
 
 TRANSFORMS: dict[str, Callable[[Any], Any]] = {
-    "text": stripped, "internationalPhone": international_phone, "consent": consent, "countryCode": country_code,
+    "text": stripped,
+    "internationalPhone": international_phone,
+    "consent": consent,
+    "countryCode": country_code,
     "consentDecision": consent_decision,
-}  # fmt: skip
+}
 
 
 def _state_enabled(customer: Mapping[str, Any]) -> bool:
@@ -72,8 +75,10 @@ def _registered(customer: Mapping[str, Any]) -> bool:
 
 
 ACCOUNT_RULES: dict[str, Callable[[Mapping[str, Any]], bool]] = {
-    "stateEnabled": _state_enabled, "registered": _registered, "never": lambda customer: False,
-}  # fmt: skip
+    "stateEnabled": _state_enabled,
+    "registered": _registered,
+    "never": lambda customer: False,
+}
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,13 @@ from .platforms import Platform
 __all__ = ["is_privacy_topic", "queue_request"]
 
 
-def queue_request(platform: Platform, raw: bytes, headers: Mapping[str, str], shop: ShopConfig,
-                  enqueue: Callable[[dict[str, Any], str, str], None]) -> dict[str, Any]:  # fmt: skip
+def queue_request(
+    platform: Platform,
+    raw: bytes,
+    headers: Mapping[str, str],
+    shop: ShopConfig,
+    enqueue: Callable[[dict[str, Any], str, str], None],
+) -> dict[str, Any]:
     """Queue a verified privacy request of `shop` for the erase function, with the shop's erasure policy from the
     shops document (whether Engage's contact goes too); the platform's 200 answer."""
     topic = headers.get(platform.topic_header, "")

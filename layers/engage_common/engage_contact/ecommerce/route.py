@@ -68,9 +68,15 @@ class PlatformRoute:
         if answer is not None:
             return answer
         observability.count("WebhooksQueued")
-        logger.info("webhook queued", extra={"platform": platform.name, "idempotencyKey": delivery.key,
-                                             "topic": request.headers.get(platform.topic_header),
-                                             "attributes": sorted(delivery.command["attributes"])})  # fmt: skip
+        logger.info(
+            "webhook queued",
+            extra={
+                "platform": platform.name,
+                "idempotencyKey": delivery.key,
+                "topic": request.headers.get(platform.topic_header),
+                "attributes": sorted(delivery.command["attributes"]),
+            },
+        )
         return api_gateway.response(200, {"queued": True, "idempotencyKey": delivery.key})
 
     def accept(
@@ -130,8 +136,14 @@ class PlatformRoute:
         if delivery.ignored is not None:
             return {"ignored": delivery.ignored}
         observability.count("WebhooksQueued")
-        logger.info("eventbridge event queued", extra={"platform": platform.name, "idempotencyKey": delivery.key,
-                                                       "topic": headers.get(platform.topic_header)})  # fmt: skip
+        logger.info(
+            "eventbridge event queued",
+            extra={
+                "platform": platform.name,
+                "idempotencyKey": delivery.key,
+                "topic": headers.get(platform.topic_header),
+            },
+        )
         return {"queued": True, "idempotencyKey": delivery.key}
 
     @staticmethod
@@ -149,8 +161,14 @@ class PlatformRoute:
         self.refuse_if_older(platform, delivery)
         if delivery.ignored is not None:
             observability.count("WebhooksIgnored")
-            logger.info("webhook ignored", extra={"platform": platform.name, "reason": delivery.ignored,
-                                                  "topic": headers.get(platform.topic_header)})  # fmt: skip
+            logger.info(
+                "webhook ignored",
+                extra={
+                    "platform": platform.name,
+                    "reason": delivery.ignored,
+                    "topic": headers.get(platform.topic_header),
+                },
+            )
             return delivery
         try:
             self.enqueue(delivery)

@@ -102,8 +102,9 @@ def classify(response: requests.Response) -> EngageReply | Failure:
     if 200 <= status < 300:
         return EngageReply(status, decode(response))
     if status == 429:
-        return Failure(EngageRateLimited("Engage's rate limit was hit", error_details(response),
-                                         retry_after=retry_after(response)))  # fmt: skip
+        return Failure(
+            EngageRateLimited("Engage's rate limit was hit", error_details(response), retry_after=retry_after(response))
+        )
     if status >= 500 or status < 200 or 300 <= status < 400:
         return Failure(EngageUnavailable(f"Engage answered {status}", error_details(response)), outcome_unknown=True)
     raise client_error(response)
@@ -125,8 +126,19 @@ def client_error(response: requests.Response) -> EngageContactError:
 # --- bulk writes: answers whose shape Voyado does not document (docs/design.md, "Bulk writes") ----------------
 BATCH_ID_FIELDS = ("batchId", "id", "bulkId", "jobId")
 STATUS_FIELDS = ("status", "state", "batchStatus")
-DONE_STATES = frozenset({"completed", "complete", "finished", "done", "succeeded", "success", "processed",
-                         "partiallycompleted", "completedwitherrors"})  # fmt: skip
+DONE_STATES = frozenset(
+    {
+        "completed",
+        "complete",
+        "finished",
+        "done",
+        "succeeded",
+        "success",
+        "processed",
+        "partiallycompleted",
+        "completedwitherrors",
+    }
+)
 FAILED_STATES = frozenset({"failed", "error", "aborted", "cancelled", "canceled"})
 SUCCESS_LISTS = ("contacts", "results", "items", "succeeded", "created", "updated")
 FAILURE_LISTS = ("errors", "failures", "failed", "failedContacts", "rejected")
@@ -208,8 +220,9 @@ def _listed(value: Any) -> list[dict[str, Any]]:
 
 def _place(item: dict[str, Any], by_key: dict[str, int], size: int) -> int | None:
     """The request item a status row is about: its index, else its key value; None when it cannot be told."""
-    index = next((item[f] for f in INDEX_FIELDS if isinstance(item.get(f), int) and not isinstance(item[f], bool)),
-                 None)  # fmt: skip
+    index = next(
+        (item[f] for f in INDEX_FIELDS if isinstance(item.get(f), int) and not isinstance(item[f], bool)), None
+    )
     if index is not None:
         return index if 0 <= index < size else None
     for value in item.values():

@@ -161,9 +161,14 @@ class EngageClient:
 
         try:
             answer = self._call(
-                "POST", self.api.contacts_path, deadline, params=params or None, headers=headers or None,
-                json_body=body, check_before_retry=created_already,
-            )  # fmt: skip
+                "POST",
+                self.api.contacts_path,
+                deadline,
+                params=params or None,
+                headers=headers or None,
+                json_body=body,
+                check_before_retry=created_already,
+            )
         except EngageRejected as exc:
             if exc.details.get("status") == 409:
                 return CreateOutcome(None)
@@ -181,8 +186,9 @@ class EngageClient:
         contact can be restored by Voyado for a grace period, then its personal data is erased."""
         params, headers = self.api.delete_options(source)
         try:
-            self._call("DELETE", self.api.contact_path(contact_id), deadline, params=params or None,
-                       headers=headers or None)  # fmt: skip
+            self._call(
+                "DELETE", self.api.contact_path(contact_id), deadline, params=params or None, headers=headers or None
+            )
         except ContactNotFound:
             return False
         return True
@@ -237,8 +243,9 @@ class EngageClient:
         def unknown() -> EngageReply | None:
             raise EngageUnavailable("the bulk request's outcome is unknown")  # never sent blind a second time
 
-        answer = self._call(method, self.api.bulk_path, deadline, params=params or None, json_body=items,
-                            check_before_retry=unknown)  # fmt: skip
+        answer = self._call(
+            method, self.api.bulk_path, deadline, params=params or None, json_body=items, check_before_retry=unknown
+        )
         batch_id = read_batch_id(answer.body)
         if batch_id is None:
             raise EngageUnavailable("Engage answered the bulk request without a batch id", {"status": answer.status})
@@ -282,9 +289,14 @@ class EngageClient:
                     return done
 
     def _attempt(
-        self, method: str, path: str, deadline: Deadline, params: dict[str, str] | None, data: bytes | None,
+        self,
+        method: str,
+        path: str,
+        deadline: Deadline,
+        params: dict[str, str] | None,
+        data: bytes | None,
         headers: dict[str, str] | None = None,
-    ) -> EngageReply | Failure:  # fmt: skip
+    ) -> EngageReply | Failure:
         """One try; a refused key is read again once (it may have been rotated) and the try repeated."""
         for refreshed in (False, True):
             timeout = min(self.timeout_seconds, deadline.remaining())
@@ -292,8 +304,9 @@ class EngageClient:
                 raise EngageUnavailable("no time left in this invocation to call Engage")
             self._pace(deadline)
             key = self.api_key.get(refresh=refreshed)
-            response = self.transport.send(method, path, api_key=key, timeout=timeout, params=params, data=data,
-                                           extra_headers=headers)  # fmt: skip
+            response = self.transport.send(
+                method, path, api_key=key, timeout=timeout, params=params, data=data, extra_headers=headers
+            )
             if isinstance(response, Failure):
                 return response
             if not is_auth_refusal(response):

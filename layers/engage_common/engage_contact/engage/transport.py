@@ -17,8 +17,12 @@ USER_AGENT = f"EngageContactFunctions/{__version__}"
 
 def headers(api_key: str) -> dict[str, str]:
     """Engage requires its User-Agent and a JSON Content-Type on every call (without it, it answers 500)."""
-    return {"apikey": api_key, "User-Agent": USER_AGENT, "Content-Type": "application/json",
-            "Accept": "application/json"}  # fmt: skip
+    return {
+        "apikey": api_key,
+        "User-Agent": USER_AGENT,
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+    }
 
 
 class Transport:
@@ -30,20 +34,33 @@ class Transport:
         self.observe = observe
 
     def send(
-        self, method: str, path: str, *, api_key: str, timeout: float, params: dict[str, str] | None, data: Any,
+        self,
+        method: str,
+        path: str,
+        *,
+        api_key: str,
+        timeout: float,
+        params: dict[str, str] | None,
+        data: Any,
         extra_headers: dict[str, str] | None = None,
-    ) -> requests.Response | Failure:  # fmt: skip
+    ) -> requests.Response | Failure:
         started = time.monotonic()
         try:
             response = self.session.request(
-                method, self.base_url + path, params=params, data=data,
-                headers={**(extra_headers or {}), **headers(api_key)}, timeout=timeout, allow_redirects=False,
-            )  # fmt: skip
+                method,
+                self.base_url + path,
+                params=params,
+                data=data,
+                headers={**(extra_headers or {}), **headers(api_key)},
+                timeout=timeout,
+                allow_redirects=False,
+            )
         except requests.ConnectTimeout:
             return Failure(EngageUnavailable("Engage could not be reached (connect timeout)"))
         except requests.Timeout:
-            return Failure(EngageUnavailable(f"Engage did not answer within {timeout:.1f} s"), outcome_unknown=True,
-                           in_flight=True)  # fmt: skip
+            return Failure(
+                EngageUnavailable(f"Engage did not answer within {timeout:.1f} s"), outcome_unknown=True, in_flight=True
+            )
         except requests.ConnectionError:
             return Failure(EngageUnavailable("the connection to Engage failed"), outcome_unknown=True, in_flight=True)
         self.observe("latency", time.monotonic() - started)

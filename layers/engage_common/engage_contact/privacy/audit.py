@@ -15,8 +15,9 @@ DEFAULT_RETENTION_DAYS = 3 * 365
 
 
 class AuditTrail:
-    def __init__(self, table_name: str, client: Any, retention_days: float = DEFAULT_RETENTION_DAYS,
-                 clock: Any = time.time) -> None:  # fmt: skip
+    def __init__(
+        self, table_name: str, client: Any, retention_days: float = DEFAULT_RETENTION_DAYS, clock: Any = time.time
+    ) -> None:
         self.table_name = table_name
         self.client = client
         self.retention_days = retention_days
@@ -27,9 +28,15 @@ class AuditTrail:
         now = self.clock()
         at = dt.datetime.fromtimestamp(now, tz=dt.UTC).isoformat(timespec="milliseconds")
         entry_id = f"{subject}#{at}#{uuid.uuid4().hex[:8]}"
-        item = {"id": {"S": entry_id}, "subject": {"S": subject}, "request": {"S": request},
-                "source": {"S": source}, "at": {"S": at}, "outcome": {"S": outcome},
-                "expiration": {"N": str(int(now + self.retention_days * 86400))}}  # fmt: skip
+        item = {
+            "id": {"S": entry_id},
+            "subject": {"S": subject},
+            "request": {"S": request},
+            "source": {"S": source},
+            "at": {"S": at},
+            "outcome": {"S": outcome},
+            "expiration": {"N": str(int(now + self.retention_days * 86400))},
+        }
         for name, value in what.items():
             item[name] = {"N": str(value)} if isinstance(value, int) else {"S": str(value)}
         try:

@@ -42,8 +42,10 @@ def parse_privacy_command(data: object) -> PrivacyCommand:
         raise InvalidRequest("the command must be a JSON object")
     unknown = sorted(set(data) - FIELDS)
     if unknown:
-        raise InvalidRequest(f"{unknown[0][:40]!r} does not belong to a privacy command; it takes "
-                             f"{', '.join(sorted(FIELDS))}", {"fields": [u[:40] for u in unknown[:5]]})  # fmt: skip
+        raise InvalidRequest(
+            f"{unknown[0][:40]!r} does not belong to a privacy command; it takes {', '.join(sorted(FIELDS))}",
+            {"fields": [u[:40] for u in unknown[:5]]},
+        )
     request, key, source, erasure = _common(data)
     if request == ERASE_SHOP:
         if set(data) & {"contactId", "lookup", "shopCustomer"} or "shop" not in data:
@@ -73,8 +75,9 @@ def _common(data: dict) -> tuple[str, str | None, str, str | None]:
         raise InvalidRequest("'source' must be a short name (letters, digits, ._:/- and spaces)", {"field": "source"})
     erasure = data.get("erasure")
     if erasure is not None and (request == DATA_REQUEST or erasure not in POLICIES):
-        raise InvalidRequest(f"'erasure' belongs to an erasure and is one of {', '.join(POLICIES)}",
-                             {"field": "erasure"})  # fmt: skip
+        raise InvalidRequest(
+            f"'erasure' belongs to an erasure and is one of {', '.join(POLICIES)}", {"field": "erasure"}
+        )
     return request, key, source, erasure
 
 

@@ -139,16 +139,21 @@ class PrivacyRecords:
         self.clock = clock
 
     # --- the shop's customers, recorded by the update function ---------------------------------------
-    def remember_shop_customer(self, platform: str, shop: str, customer_id: str, group: str,
-                               email_digest: str | None = None) -> None:  # fmt: skip
+    def remember_shop_customer(
+        self, platform: str, shop: str, customer_id: str, group: str, email_digest: str | None = None
+    ) -> None:
         """Record that this shop customer is the contact of `group` (so an id-only deletion finds them), and the
         digest their email's last-applied records are kept under (see `ecommerce.last_applied`)."""
         expires = int(self.clock() + SHOP_CUSTOMER_DAYS * 86400)
         own = customer_person(platform, shop, customer_id)
         (customer_group,), (customer_digest,) = own.groups, own.customer_digests
-        item = {"id": {"S": shop_customer_id(platform, shop, customer_id)}, "group": {"S": group},
-                "customerGroup": {"S": customer_group}, "customerDigest": {"S": customer_digest},
-                "expiration": {"N": str(expires)}}  # fmt: skip
+        item = {
+            "id": {"S": shop_customer_id(platform, shop, customer_id)},
+            "group": {"S": group},
+            "customerGroup": {"S": customer_group},
+            "customerDigest": {"S": customer_digest},
+            "expiration": {"N": str(expires)},
+        }
         if email_digest:
             item["emailDigest"] = {"S": email_digest}
         self._call("put_item", TableName=self.table_name, Item=item)
@@ -180,8 +185,15 @@ class PrivacyRecords:
     def complete(self, person: Person) -> None:
         """Add the shop customer their groups lead to, and the contactIds their lookups were remembered as."""
         for group in list(person.groups):
-            item = self._call("get_item", TableName=self.table_name, Key={"id": {"S": f"{SHOP_CUSTOMER_OF}{group}"}},
-                              ConsistentRead=True).get("Item") or {}  # fmt: skip
+            item = (
+                self._call(
+                    "get_item",
+                    TableName=self.table_name,
+                    Key={"id": {"S": f"{SHOP_CUSTOMER_OF}{group}"}},
+                    ConsistentRead=True,
+                ).get("Item")
+                or {}
+            )
             if "customerGroup" in item:
                 person.groups.add(item["customerGroup"]["S"])
                 person.customer_digests.add(item["customerDigest"]["S"])
@@ -189,8 +201,15 @@ class PrivacyRecords:
         for group in list(person.groups):
             if group.startswith("contactId") or ":" not in group:
                 continue
-            item = self._call("get_item", TableName=self.table_name, Key={"id": {"S": f"sent-lookup#{group}"}},
-                              ConsistentRead=True).get("Item") or {}  # fmt: skip
+            item = (
+                self._call(
+                    "get_item",
+                    TableName=self.table_name,
+                    Key={"id": {"S": f"sent-lookup#{group}"}},
+                    ConsistentRead=True,
+                ).get("Item")
+                or {}
+            )
             if "contactId" in item:
                 person.contact_ids.add(item["contactId"]["S"])
 
@@ -219,8 +238,9 @@ class PrivacyRecords:
         keys += person.item_keys()
         erased = 0
         for key in keys:
-            answer = self._call("delete_item", TableName=self.table_name, Key={"id": {"S": key}},
-                                ReturnValues="ALL_OLD")  # fmt: skip
+            answer = self._call(
+                "delete_item", TableName=self.table_name, Key={"id": {"S": key}}, ReturnValues="ALL_OLD"
+            )
             erased += bool(answer.get("Attributes"))
         return erased
 
@@ -231,17 +251,25 @@ class PrivacyRecords:
         expires = int(self.clock() + ERASED_MARK_DAYS * 86400)
         first = at_ms
         for group in sorted(groups):
-            answer = self._call("update_item", TableName=self.table_name, Key={"id": {"S": erasure_mark(group)}},
-                       UpdateExpression="SET #at = if_not_exists(#at, :at), expiration = :exp",
-                       ExpressionAttributeNames={"#at": "at"},
-                       ExpressionAttributeValues={":at": {"N": str(at_ms)}, ":exp": {"N": str(expires)}},
-                       ReturnValues="UPDATED_NEW")  # fmt: skip
+            answer = self._call(
+                "update_item",
+                TableName=self.table_name,
+                Key={"id": {"S": erasure_mark(group)}},
+                UpdateExpression="SET #at = if_not_exists(#at, :at), expiration = :exp",
+                ExpressionAttributeNames={"#at": "at"},
+                ExpressionAttributeValues={":at": {"N": str(at_ms)}, ":exp": {"N": str(expires)}},
+                ReturnValues="UPDATED_NEW",
+            )
             first = min(first, int(answer.get("Attributes", {}).get("at", {}).get("N", at_ms)))
         return first
 
     def scan(self, condition: str, values: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        params: dict[str, Any] = {"TableName": self.table_name, "FilterExpression": condition,
-                                  "ExpressionAttributeValues": values, "ConsistentRead": True}  # fmt: skip
+        params: dict[str, Any] = {
+            "TableName": self.table_name,
+            "FilterExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ConsistentRead": True,
+        }
         while True:
             page = self._call("scan", **params)
             yield from page.get("Items", [])

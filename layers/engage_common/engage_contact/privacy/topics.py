@@ -35,8 +35,9 @@ def is_privacy_topic(platform: str, topic: str) -> bool:
     return topic in TOPICS.get(platform, {})
 
 
-def privacy_command(platform: str, topic: str, raw: bytes, shop: str, key: str,
-                    erasure: str | None = None) -> tuple[dict[str, Any], str]:  # fmt: skip
+def privacy_command(
+    platform: str, topic: str, raw: bytes, shop: str, key: str, erasure: str | None = None
+) -> tuple[dict[str, Any], str]:
     """(the command, its message group) for a verified delivery of a privacy topic; InvalidRequest when the body
     does not name what the topic needs (the platform is answered 400 and retries: never dropped in silence)."""
     body = decode_json(raw, MAX_BODY_BYTES)

@@ -31,10 +31,17 @@ DEAD_LETTERS = "not searched: a dead letter is kept by its queue for 14 days at 
 class Privacy:
     """The erase function's work; its parts given (the composition root builds them)."""
 
-    def __init__(self, settings: PrivacySettings, records: PrivacyRecords, audit: AuditTrail | None,
-                 engage: EngageClient, key: Callable[[], bytes], s3: Callable[[], Any] | None = None,
-                 sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+    def __init__(
+        self,
+        settings: PrivacySettings,
+        records: PrivacyRecords,
+        audit: AuditTrail | None,
+        engage: EngageClient,
+        key: Callable[[], bytes],
+        s3: Callable[[], Any] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.settings = settings
         self.records = records
         self.audit = audit
@@ -77,8 +84,13 @@ class Privacy:
                 # Engage cannot do it (MultipleMatches, a refusal): ours still go; the audit says what is left
                 engage = f"not erased: {error.name}"
         erased = self.records.erase(person)
-        return {"request": command.request, "erasure": policy, "engage": engage, "recordsErased": erased,
-                "deadLetters": DEAD_LETTERS}  # fmt: skip
+        return {
+            "request": command.request,
+            "erasure": policy,
+            "engage": engage,
+            "recordsErased": erased,
+            "deadLetters": DEAD_LETTERS,
+        }
 
     @staticmethod
     def policy(command: PrivacyCommand) -> str:
@@ -138,12 +150,19 @@ class Privacy:
         if self.settings.export_bucket and self.s3 is not None:
             at = dt.datetime.now(tz=dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
             key = f"{self.settings.export_prefix}{subject}-{at}.json"
-            body = json.dumps({"subject": subject, "source": command.source, "requestedAt": at, "items": items},
-                              indent=1, sort_keys=True).encode()  # fmt: skip
-            encryption = ({"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.settings.export_kms_key}
-                          if self.settings.export_kms_key else {"ServerSideEncryption": "AES256"})  # fmt: skip
-            self.s3().put_object(Bucket=self.settings.export_bucket, Key=key, Body=body,
-                                 ContentType="application/json", **encryption)  # fmt: skip
+            body = json.dumps(
+                {"subject": subject, "source": command.source, "requestedAt": at, "items": items},
+                indent=1,
+                sort_keys=True,
+            ).encode()
+            encryption = (
+                {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.settings.export_kms_key}
+                if self.settings.export_kms_key
+                else {"ServerSideEncryption": "AES256"}
+            )
+            self.s3().put_object(
+                Bucket=self.settings.export_bucket, Key=key, Body=body, ContentType="application/json", **encryption
+            )
             delivered = f"s3://{self.settings.export_bucket}/{key}"
         else:
             delivered = "audit (inventory only: set DATA_REQUEST_BUCKET for the records themselves)"

@@ -1,9 +1,9 @@
 """API Gateway in and out: REST API proxy events (payload v1), HTTP API (v2) tolerated.
 
 Why not Powertools' `APIGatewayRestResolver`: each function serves one static route (the
-update function also the two platform routes), so routing is a dictionary lookup; the
-resolver would add about 110-150 ms to every API cold start (`make bench`:
-`api_resolver_import_ms`) for features (path parameters, CORS, OpenAPI) no route uses.
+update function also the two platform routes), so routing is a dictionary lookup; importing
+the resolver would lengthen every API cold start (how much: `api_resolver_import_ms` in
+docs/performance.md) for features (path parameters, CORS, OpenAPI) no route uses.
 """
 
 from __future__ import annotations
@@ -109,6 +109,7 @@ def route_problem(request: ApiRequest, served: bool) -> dict[str, Any] | None:
     if not served:
         return response(404, error_body("NotFound", f"no route {request.path}"))
     if request.method != "POST":
-        return response(405, error_body("MethodNotAllowed", f"{request.method} is not allowed; use POST"),
-                        {"Allow": "POST"})  # fmt: skip
+        return response(
+            405, error_body("MethodNotAllowed", f"{request.method} is not allowed; use POST"), {"Allow": "POST"}
+        )
     return None

@@ -22,5 +22,9 @@ def is_api_event(event: Any) -> bool:
 
 def is_shopify_eventbridge_event(event: Any) -> bool:
     """An event from a Shopify partner event source on EventBridge (its rule targets the update path)."""
-    return (isinstance(event, dict) and isinstance(event.get("detail"), dict) and "detail-type" in event
-            and str(event.get("source", "")).startswith("aws.partner/shopify.com"))  # fmt: skip
+    return (
+        isinstance(event, dict)
+        and isinstance(event.get("detail"), dict)
+        and "detail-type" in event
+        and str(event.get("source", "")).startswith("aws.partner/shopify.com")
+    )

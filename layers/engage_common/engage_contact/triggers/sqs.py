@@ -25,8 +25,8 @@ class ConcurrentGroupsProcessor(BatchProcessor):
 
     Those of one group run in order, and a failed record holds back the later records of its own group
     only, as a FIFO queue requires (Powertools' SqsFifoPartialProcessor with skip_group_on_error does the
-    same one record at a time: a batch of 10 contacts at Engage's 100-300 ms would take 1-3 s instead of
-    one round trip; `make bench`: `batch100_speedup`, 100 records of 20 contacts against one at a time);
+    same one record at a time: a batch's wait would be the sum of its Engage round trips instead of about
+    one; how much it saves: `batch100_speedup` in docs/performance.md);
     the response is Powertools' partial batch response.
     """
 
@@ -73,10 +73,13 @@ class ConcurrentGroupsProcessor(BatchProcessor):
 
 
 def process_batch(
-    event: dict[str, Any], context: Any, settings: QueueSettings, queues: Queues,
+    event: dict[str, Any],
+    context: Any,
+    settings: QueueSettings,
+    queues: Queues,
     handle_record: Callable[[SQSRecord], Any],
     on_dead_letter: Callable[[SQSRecord, BaseException], None] | None = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Handle each record in order; report what retrying can mend, dead-letter what it cannot."""
     group_delays: dict[str, int] = {}
 
@@ -94,8 +97,9 @@ def process_batch(
                     on_dead_letter(record, error)
                 return  # it left the source queue with its reason: a success for the batch
             group_delays.setdefault(record.attributes.message_group_id or "", backoff_for(_receives(record)))
-            logger.warning("record failed; it will be retried", extra={
-                "messageId": record.message_id, "errorType": name_of(error)})  # fmt: skip
+            logger.warning(
+                "record failed; it will be retried", extra={"messageId": record.message_id, "errorType": name_of(error)}
+            )
             if isinstance(error, EngageContactError):
                 raise
             defect = InternalError()  # the batch utility logs what it is given: never a defect's own text
