@@ -500,7 +500,9 @@ class LocalStack:
                 try:
                     if source.poll_once(wait_seconds=1) is None:
                         self.stopping.wait(0.2)
-                except Exception as exc:  # keep polling; say what happened
+                except Exception as exc:  # keep polling; say what happened (not while the stack goes down)
+                    if self.stopping.is_set():
+                        break
                     print(f"{name}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
                     self.stopping.wait(1)
 
@@ -623,11 +625,17 @@ def main(argv: list[str] | None = None) -> int:
     # First of all, before anything starts: Ctrl-C or kill -INT while starting stops cleanly, no traceback.
     # Set explicitly: a stack started in the background (`make run &`) inherits SIGINT ignored, and
     # `kill -INT` must still stop it.
+    stack = None
+
+    def stop_signal(*_: Any) -> None:
+        done.set()
+        if stack is not None:  # its pollers go quiet at once: a signal to the process group stops moto too
+            stack.stopping.set()
+
     for name in STOP_SIGNALS:
-        signal.signal(getattr(signal, name), lambda *_: done.set())
+        signal.signal(getattr(signal, name), stop_signal)
     for note in ignored_variables(read_stack(), dict(os.environ)):
         print(f"make run: {note}", file=sys.stderr, flush=True)
-    stack = None
     try:
         stack = LocalStack(port_from_env("API_PORT"), port_from_env("SANDBOX_PORT"), port_from_env("MOTO_PORT"),
                            parameters=parameter_overrides(read_stack(), dict(os.environ)),
@@ -669,6 +677,7 @@ def _serve(stack: LocalStack, done: threading.Event) -> int:
                 stack.publish(addresses)
                 print(f"{addresses.name} now holds this stack's addresses", flush=True)
     finally:
+        stack.stopping.set()  # first: a process-group signal may have stopped moto already, and pollers go quiet
         print("stopping…", flush=True)
         stack.unpublish(addresses)
         stack.stop()
