@@ -3,7 +3,9 @@
 Starts on 127.0.0.1: the Engage sandbox (demo contacts seeded), moto's server
 with the secrets, the FIFO queues and their dead-letter queues and the
 idempotency table, an API Gateway stand-in that turns each request into the
-REST proxy event and calls the handler in-process, and pollers per queue that
+REST proxy event and calls the handler in-process (and answers Lambda's Invoke
+API, POST /2015-03-31/functions/NAME/invocations, for `local.send invoke` and
+`local.send workflow`: API Gateway has no such route), and pollers per queue that
 feed its function as Lambda's SQS event source mapping does: as many as the
 template's QueueMaxConcurrency, each with a container of its own. Everything is
 read from template.yaml. moto's server runs in a process of its own, and under
@@ -626,7 +628,9 @@ Try it:
   {send} update \\
       '{{"contactId": "430d3329-7eef-45c0-37f9-ae9300a0dace", "attributes": {{"city": "Lund"}}}}'
   {send} promote '{{"lookup": {{"email": "bertil@example.com"}}}}' --queue
-{platforms}  {send} dead-letters      # then, once the cause is fixed: local.send redrive
+{platforms}  {send} invoke update events/update_contact/direct.json
+  {send} workflow events/contact_workflow/create_then_promote.json
+  {send} dead-letters      # then, once the cause is fixed: local.send redrive
 {look}({found}.)
 Everything it holds is in memory: it is gone when the stack stops. Ctrl-C stops everything.
 ready"""

@@ -222,6 +222,8 @@ def test_the_banner_shows_commands_that_work_as_shown(stack):
     for platform in ("shopify", "woocommerce"):
         assert f"local.send {platform} events/update_contact/{platform}.json" in banner
     assert "local.send dead-letters" in banner and "local.send redrive" in banner
+    assert "local.send invoke update events/update_contact/direct.json" in banner
+    assert "local.send workflow events/contact_workflow/create_then_promote.json" in banner
     assert f"curl -s http://127.0.0.1:{stack['SANDBOX_PORT']}/_sandbox/contacts" in banner
 
 
