@@ -12,6 +12,15 @@
         customers/create, customers/update, customers/enable, customers/disable,
         customers/email_marketing_consent_update, customers/marketing_consent_update),
         else the file's own, else the customer update
+    invoke update|promote|contact-type|erase FILE|JSON
+        invoke the operation's function directly, as Step Functions or the SDK does (the
+        event is the command, e.g. events/update_contact/direct.json), through the Lambda
+        Invoke endpoint of the stack's API stand-in (POST /2015-03-31/functions/NAME/invocations);
+        print its result, or the error's name and message (exit status 1)
+    workflow FILE|JSON
+        run an input (events/contact_workflow/*.json) through statemachine/contact_workflow.asl.json,
+        interpreted here by moto's Step Functions (local.workflow), each task invoking the
+        stack's function as above; print each state's outcome and the final status
     dead-letters [QUEUE] [--bodies]
         list the dead-lettered messages with their reasons (id, group, errorType,
         errorMessage; the bodies, which hold personal data, only with --bodies)
@@ -29,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -285,6 +295,92 @@ def redrive(stack: Stack, which: str | None = None) -> list[str]:
     return lines
 
 
+# --- direct invocations and the workflow ---------------------------------------------------------------
+INVOKED = {"update": "update_contact", "promote": "promote_contact", "contact-type": "change_contact_type",
+           "erase": "erase_contact"}  # fmt: skip
+
+
+class FunctionError(Exception):
+    """An error a function raised, as Lambda reports it: errorType and errorMessage."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type, self.message = error_type, message
+
+
+def read_input(given: str) -> Any:
+    """A file's JSON, or the argument itself as JSON text."""
+    path = Path(given)
+    text = path.read_text() if path.is_file() else given
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise StackNotFound(f"{given!r} is neither a file nor JSON text") from None
+
+
+def invoke(stack: Stack, function: str, event: Any) -> Any:
+    """Lambda's Invoke of the stack's function (its name or logical id): its result, or FunctionError."""
+    response = requests.post(f"{stack.api}/2015-03-31/functions/{function}/invocations", data=json.dumps(event),
+                             headers={"Content-Type": "application/json"}, timeout=900)  # fmt: skip
+    if response.status_code != 200:
+        kind = response.headers.get("X-Amzn-ErrorType", f"HTTP {response.status_code}")
+        raise StackNotFound(f"the stack refused the invocation of {function}: {kind}: {response.text} "
+                            "(a stack started before `local.send invoke` existed has no Invoke endpoint)")  # fmt: skip
+    payload = response.json()
+    if response.headers.get("X-Amz-Function-Error"):
+        raise FunctionError(payload.get("errorType", "Unknown"), payload.get("errorMessage", ""))
+    return payload
+
+
+def _remote_task(stack: Stack, logical_id: str) -> Any:
+    def task(event: Any, context: Any) -> Any:
+        try:
+            return invoke(stack, logical_id, event)
+        except FunctionError as exc:  # raised under its own name: Step Functions matches Retry and Catch on it
+            raise type(exc.error_type, (Exception,), {})(exc.message) from None
+
+    return task
+
+
+def state_lines(history: list[dict[str, Any]]) -> list[str]:
+    """One line per state left (its name and what it passed on), per task failure and per execution failure."""
+    lines = []
+    for event in history:
+        kind = event["type"]
+        if kind.endswith("StateExited"):
+            details = event.get("stateExitedEventDetails", {})
+            lines.append(f"{details.get('name')}: {details.get('output', '')}")
+        elif kind in ("TaskFailed", "LambdaFunctionFailed", "ExecutionFailed"):
+            details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+            lines.append(f"  {kind}: {details.get('error', '')}: {details.get('cause', '')}")
+    return lines
+
+
+def run_workflow(stack: Stack, execution_input: Any, wait_seconds: float = 1800) -> tuple[dict[str, Any], list[str]]:
+    """The contact workflow run here by moto's interpreter on `execution_input`, its tasks the stack's functions."""
+    import re
+
+    from moto import mock_aws
+    from moto.core.config import default_user_config
+
+    from .workflow import DEFINITION, LocalWorkflow
+
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):  # the interpreter's moto is in this process, never an endpoint
+        os.environ.pop(name, None)
+    os.environ.update(
+        {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": stack.region}
+    )
+    default_user_config["stepfunctions"]["execute_state_machine"] = True
+    logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)  # its failures: in state_lines
+    functions = sorted(set(re.findall(r"\$\{(\w+Function)Arn\}", DEFINITION.read_text())))
+    with mock_aws():
+        workflow = LocalWorkflow(
+            {logical_id: _remote_task(stack, logical_id) for logical_id in functions}, stack.region
+        )
+        execution = workflow.run(execution_input, wait_seconds=wait_seconds)
+        return execution, state_lines(workflow.history(execution["executionArn"]))
+
+
 # --- the command line ---------------------------------------------------------------------------------------
 def _out(text: str) -> None:
     """Print to a reader that may have gone (`| head`, `| true`): what was sent is sent, its status stands."""
@@ -317,6 +413,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         sub = commands.add_parser(platform, help=f"post a signed {platform} customer webhook")
         sub.add_argument("file", type=Path, help="the customer JSON, or an API event holding it")
         sub.add_argument("--topic", help="the webhook topic (default: the file's, else the update topic)")
+    sub = commands.add_parser("invoke", help="invoke an operation's function directly (the event is the command)")
+    sub.add_argument("operation", choices=tuple(INVOKED), help="the function's operation")
+    sub.add_argument("event", metavar="FILE|JSON", help="the event: a file (events/*/direct.json) or JSON text")
+    sub = commands.add_parser("workflow", help="run an input through the contact workflow against the stack")
+    sub.add_argument("input", metavar="FILE|JSON", help="the input: a file (events/contact_workflow/) or JSON text")
     sub = commands.add_parser("dead-letters", help="list dead-lettered messages with their reasons")
     sub.add_argument("queue", nargs="?", help="one operation, function or queue (default: all)")
     sub.add_argument("--bodies", action="store_true", help="print the bodies too (they hold personal data)")
@@ -337,6 +438,21 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.action in OPERATIONS:
             return _print_answer(*send_api(stack, args.action, args.command))
+        if args.action == "invoke":
+            event = read_input(args.event)
+            try:
+                result = invoke(stack, INVOKED[args.operation], event)
+            except FunctionError as exc:
+                _out(f"{exc.error_type}: {exc.message}")
+                return 1
+            _out(json.dumps(result, indent=2, ensure_ascii=False))
+            return 0
+        if args.action == "workflow":
+            execution, lines = run_workflow(stack, read_input(args.input))
+            _out("\n".join([*lines, execution["status"]]))
+            if "output" in execution:
+                _out(json.dumps(execution["output"], indent=2, ensure_ascii=False))
+            return 0 if execution["status"] == "SUCCEEDED" else 1
         if args.action in PLATFORMS:
             if not args.file.is_file():
                 print(f"local.send: no file {args.file}", file=sys.stderr)

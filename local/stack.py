@@ -3,7 +3,9 @@
 Starts on 127.0.0.1: the Engage sandbox (demo contacts seeded), moto's server
 with the secrets, the FIFO queues and their dead-letter queues and the
 idempotency table, an API Gateway stand-in that turns each request into the
-REST proxy event and calls the handler in-process, and pollers per queue that
+REST proxy event and calls the handler in-process (and answers Lambda's Invoke
+API, POST /2015-03-31/functions/NAME/invocations, for `local.send invoke` and
+`local.send workflow`: API Gateway has no such route), and pollers per queue that
 feed its function as Lambda's SQS event source mapping does: as many as the
 template's QueueMaxConcurrency, each with a container of its own. Everything is
 read from template.yaml. moto's server runs in a process of its own, and under
@@ -28,6 +30,7 @@ import argparse
 import importlib.util
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -56,6 +59,7 @@ TABLE = "local-idempotency"
 # one: each platform's shop as local.signing names it, with a signing secret of this run.
 SHOPS_PARAMETER, SHOPS_SECRET = "ShopsSecretArn", "local/shops"
 LOCAL_SHOPS = {"shopify": "example.myshopify.com", "woocommerce": "http://127.0.0.1/"}
+INVOKE_PATH = re.compile(r"/2015-03-31/functions/([^/]+)/invocations")  # Lambda's Invoke API, on the API stand-in
 DEFAULT_PORTS = {"API_PORT": 3000, "SANDBOX_PORT": 8080, "MOTO_PORT": 5000}
 # the stack's own choices where the template's default would not run locally (a parameter by name wins)
 LOCAL_PARAMETERS = {"EngageCustomAttributes": "favoriteStore,shoeSize"}
@@ -417,6 +421,9 @@ class LocalStack:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 path = self.path.split("?", 1)[0]
+                invoked = INVOKE_PATH.fullmatch(path) if self.command == "POST" else None
+                if invoked:  # Lambda's Invoke API, as Step Functions or the SDK calls it: the event is the body
+                    return self._answer(*stack.invoke_direct(invoked.group(1), body))
                 function = stack.function_for(self.command, path)
                 if function is None:  # what API Gateway answers for a route it does not have
                     return self._answer(403, {"Content-Type": "application/json"},
@@ -464,6 +471,29 @@ class LocalStack:
         worker.start()
         worker.join(max(function.spec.integration_timeout - (time.monotonic() - started), 0))
         return outcome[0] if outcome else None
+
+    def invoke_direct(self, name: str, body: bytes) -> tuple[int, dict[str, str], str]:
+        """Lambda's Invoke (RequestResponse) of a function by name or logical id: the status, headers and payload.
+
+        The function's answer is the payload; an error it raises is `{"errorType", "errorMessage"}` with the
+        X-Amz-Function-Error header, as Lambda answers. Only on this stand-in: API Gateway has no such route.
+        """
+        json_type = {"Content-Type": "application/json"}
+        function = next((f for s, f in self.functions.items() if name in (s, self.spec.functions[s].name)), None)
+        if function is None:
+            return 404, {**json_type, "X-Amzn-ErrorType": "ResourceNotFoundException"}, json.dumps(
+                {"Type": "User", "message": f"Function not found: {name}"})  # fmt: skip
+        try:
+            event = json.loads(body or b"{}")
+        except ValueError:
+            return 400, {**json_type, "X-Amzn-ErrorType": "InvalidRequestContentException"}, json.dumps(
+                {"Type": "User", "message": "Could not parse request body into json"})  # fmt: skip
+        try:
+            result = function(event, LocalContext(function.spec.name, function.spec.timeout))
+        except Exception as exc:  # what Lambda answers for a function that raised
+            error = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+            return 200, {**json_type, "X-Amz-Function-Error": "Unhandled"}, json.dumps(error)
+        return 200, json_type, json.dumps(result)
 
     def function_for(self, method: str, path: str) -> LocalFunction | None:
         spec = self.spec.function_for_route(method, path)
@@ -600,7 +630,9 @@ Try it:
   {send} update \\
       '{{"contactId": "430d3329-7eef-45c0-37f9-ae9300a0dace", "attributes": {{"city": "Lund"}}}}'
   {send} promote '{{"lookup": {{"email": "bertil@example.com"}}}}' --queue
-{platforms}  {send} dead-letters      # then, once the cause is fixed: local.send redrive
+{platforms}  {send} invoke update events/update_contact/direct.json
+  {send} workflow events/contact_workflow/create_then_promote.json
+  {send} dead-letters      # then, once the cause is fixed: local.send redrive
 {look}({found}.)
 Everything it holds is in memory: it is gone when the stack stops. Ctrl-C stops everything.
 ready"""

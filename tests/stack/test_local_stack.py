@@ -222,6 +222,8 @@ def test_the_banner_shows_commands_that_work_as_shown(stack):
     for platform in ("shopify", "woocommerce"):
         assert f"local.send {platform} events/update_contact/{platform}.json" in banner
     assert "local.send dead-letters" in banner and "local.send redrive" in banner
+    assert "local.send invoke update events/update_contact/direct.json" in banner
+    assert "local.send workflow events/contact_workflow/create_then_promote.json" in banner
     assert f"curl -s http://127.0.0.1:{stack['SANDBOX_PORT']}/_sandbox/contacts" in banner
 
 
@@ -471,6 +473,52 @@ def test_local_send_sends_each_shopify_topic_of_today(stack, tmp_path, topic):
     assert result.stdout.startswith("200") and '"queued": true' in result.stdout
     if topic.endswith("email_marketing_consent_update"):
         assert wait_for(lambda: contact(stack, BERTIL)["preferences"]["acceptsEmail"] is True)
+
+
+def test_a_direct_invocation_of_the_shipped_event_updates_the_sandbox(stack):
+    event = json.loads((ROOT / "events" / "update_contact" / "direct.json").read_text())
+    result = send_from_another_shell(stack, "invoke", "update", "events/update_contact/direct.json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["contactId"] == event["contactId"]
+    changed = contact(stack, event["contactId"])
+    assert {k: changed[k] for k in event["attributes"]} == event["attributes"] and changed["careOf"] == ""
+
+
+def test_an_invalid_direct_invocation_prints_the_error_and_fails(stack):
+    result = send_from_another_shell(stack, "invoke", "promote", '{"attributes": {}}')
+    assert result.returncode == 1
+    assert result.stdout.startswith("InvalidRequest: ")
+
+
+def test_the_stack_answers_lambdas_invoke_api(stack):
+    import boto3
+
+    lambda_client = boto3.client("lambda", endpoint_url=f"http://127.0.0.1:{stack['API_PORT']}",
+                                 region_name="eu-north-1", aws_access_key_id="local",
+                                 aws_secret_access_key="local")  # fmt: skip
+    answer = lambda_client.invoke(FunctionName="ChangeContactTypeFunction", Payload=b"{}")
+    assert answer["FunctionError"] == "Unhandled"
+    assert json.loads(answer["Payload"].read())["errorType"] == "InvalidRequest"
+    with pytest.raises(lambda_client.exceptions.ResourceNotFoundException):
+        lambda_client.invoke(FunctionName="no_such_function", Payload=b"{}")
+
+
+def test_a_workflow_input_runs_through_the_contact_workflow_against_the_stack(stack):
+    result = send_from_another_shell(stack, "workflow", "events/contact_workflow/create_then_promote.json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split(":", 1)[0] for line in lines[:3]] == ["ApplyDefaults", "MergeDefaults", "UpdateContact"]
+    assert "SUCCEEDED" in lines
+    output = json.loads(result.stdout[result.stdout.index("\n{") :])
+    created = contact(stack, output["promoted"]["contactId"])
+    assert created["email"] == "new.member@example.com" and created["firstName"] == "Nora"
+    assert created["contactType"] == "Member" and created["memberNumber"] == "M2001"
+
+
+def test_a_workflow_input_the_function_refuses_ends_failed_with_its_error(stack):
+    result = send_from_another_shell(stack, "workflow", '{"update": {"attributes": {"city": "Lund"}}}')
+    assert result.returncode == 1
+    assert "FAILED" in result.stdout.splitlines() and "TaskFailed: InvalidRequest" in result.stdout
 
 
 # Last in this module: it ends the module's stack, which every test above shares.
