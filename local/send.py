@@ -173,8 +173,9 @@ def platform_shop(stack: Stack, platform: str) -> tuple[str, str]:
     """The platform's first shop in the stack's shops document, and its signing secret (the current one)."""
     name = stack.platform_secrets.get(platform)
     if not name:
-        raise StackNotFound(f"the stack made no shops document with a {platform} shop: it was started with its own "
-                            f"ShopsSecretArn; sign with that shop's secret yourself")  # fmt: skip
+        raise StackNotFound(f"the stack's shops document lists no {platform} shop (LOCAL_SHOPS_DOCUMENT), or the "
+                            "stack was started with its own ShopsSecretArn: sign with that shop's secret "
+                            "yourself")  # fmt: skip
     document = json.loads(stack.client("secretsmanager").get_secret_value(SecretId=name)["SecretString"])
     shop, settings = next(iter(document[platform].items()))
     secret = settings["secret"]
@@ -184,12 +185,47 @@ def platform_shop(stack: Stack, platform: str) -> tuple[str, str]:
 def send_platform(stack: Stack, platform: str, path: Path, topic: str | None) -> tuple[int, str]:
     from .signing import platform_headers
 
+    envelope = eventbridge_envelope(path) if platform == "shopify" else None
+    if envelope is not None:
+        return send_eventbridge(stack, envelope, topic)
     body, file_headers = read_platform_file(path)
     topic_header = {"shopify": "x-shopify-topic", "woocommerce": "x-wc-webhook-topic"}[platform]
     shop, secret = platform_shop(stack, platform)
     headers = platform_headers(platform, secret, body, topic=topic or file_headers.get(topic_header), shop=shop)
+    if "x-shopify-api-version" in file_headers:  # the version the file's shape was taken from, as Shopify says it
+        headers["X-Shopify-API-Version"] = file_headers["x-shopify-api-version"]
     response = requests.post(f"{stack.api}/webhooks/{platform}", data=body, headers=headers, timeout=60)
     return response.status_code, response.text
+
+
+def eventbridge_envelope(path: Path) -> dict[str, Any] | None:
+    """A Shopify delivery through an EventBridge partner event source (`detail.payload`, `detail.metadata`)."""
+    try:
+        data = json.loads(path.read_bytes())
+    except ValueError:
+        return None
+    detail = data.get("detail") if isinstance(data, dict) else None
+    if (
+        isinstance(detail, dict)
+        and isinstance(detail.get("payload"), dict)
+        and isinstance(detail.get("metadata"), dict)
+    ):
+        return data
+    return None
+
+
+def send_eventbridge(stack: Stack, envelope: dict[str, Any], topic: str | None) -> tuple[int, str]:
+    """The event as EventBridge hands it to the webhook intake (no signature: AWS delivered it), from the stack's
+    shop; its answer as the function gives it."""
+    shop, _ = platform_shop(stack, "shopify")
+    metadata = {**envelope["detail"]["metadata"], "X-Shopify-Shop-Domain": shop}
+    if topic:
+        metadata["X-Shopify-Topic"] = topic
+    event = {**envelope, "detail": {**envelope["detail"], "metadata": metadata}}
+    try:
+        return 200, json.dumps(invoke(stack, "IntakeWebhooksFunction", event))
+    except FunctionError as error:
+        return 502, json.dumps({"errorType": error.error_type, "errorMessage": error.message})
 
 
 # --- dead letters -------------------------------------------------------------------------------------------

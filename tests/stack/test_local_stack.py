@@ -521,6 +521,14 @@ def test_a_workflow_input_the_function_refuses_ends_failed_with_its_error(stack)
     assert "FAILED" in result.stdout.splitlines() and "TaskFailed: InvalidRequest" in result.stdout
 
 
+def test_an_eventbridge_example_goes_to_the_webhook_intake_as_eventbridge_delivers_it(stack):
+    """The shipped EventBridge envelope is not posted as a customer body: the intake gets the event itself."""
+    result = send_from_another_shell(stack, "shopify", "events/update_contact/shopify-2025-10-eventbridge.json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("200") and '"queued": true' in result.stdout, result.stdout
+    assert wait_for(lambda: contact(stack, ANNA)["preferences"]["acceptsEmail"] is False)
+
+
 # Last in this module: it ends the module's stack, which every test above shares.
 def test_ctrl_c_stops_everything_cleanly(stack):
     process = stack["process"]
