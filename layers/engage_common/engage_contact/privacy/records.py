@@ -171,8 +171,7 @@ class PrivacyRecords:
     def shop_customer(self, platform: str, shop: str, customer_id: str) -> Person:
         """The person a shop customer id is, as far as the table knows: the item, and the group it names."""
         key = shop_customer_id(platform, shop, customer_id)
-        item = self._call("get_item", TableName=self.table_name, Key={"id": {"S": key}}, ConsistentRead=True)
-        return _shop_person(item.get("Item") or {"id": {"S": key}})
+        return _shop_person(self._item(key) or {"id": {"S": key}})
 
     def shop_customers(self, platform: str, shop: str) -> Person:
         """Everyone the table knows as a customer of the shop (a scan: a shop's erasure is rare)."""
@@ -185,15 +184,7 @@ class PrivacyRecords:
     def complete(self, person: Person) -> None:
         """Add the shop customer their groups lead to, and the contactIds their lookups were remembered as."""
         for group in list(person.groups):
-            item = (
-                self._call(
-                    "get_item",
-                    TableName=self.table_name,
-                    Key={"id": {"S": f"{SHOP_CUSTOMER_OF}{group}"}},
-                    ConsistentRead=True,
-                ).get("Item")
-                or {}
-            )
+            item = self._item(f"{SHOP_CUSTOMER_OF}{group}")
             if "customerGroup" in item:
                 person.groups.add(item["customerGroup"]["S"])
                 person.customer_digests.add(item["customerDigest"]["S"])
@@ -201,15 +192,7 @@ class PrivacyRecords:
         for group in list(person.groups):
             if group.startswith("contactId") or ":" not in group:
                 continue
-            item = (
-                self._call(
-                    "get_item",
-                    TableName=self.table_name,
-                    Key={"id": {"S": f"sent-lookup#{group}"}},
-                    ConsistentRead=True,
-                ).get("Item")
-                or {}
-            )
+            item = self._item(f"sent-lookup#{group}")
             if "contactId" in item:
                 person.contact_ids.add(item["contactId"]["S"])
 
@@ -217,9 +200,9 @@ class PrivacyRecords:
         """Every item of the table that names the person, as stored (DynamoDB's typed JSON)."""
         found = []
         for key in person.item_keys():
-            item = self._call("get_item", TableName=self.table_name, Key={"id": {"S": key}}, ConsistentRead=True)
-            if item.get("Item"):
-                found.append(item["Item"])
+            item = self._item(key)
+            if item:
+                found.append(item)
         return found + list(self.idempotency_records(person.contact_ids))
 
     def idempotency_records(self, contact_ids: Iterable[str]) -> Iterator[dict[str, Any]]:
@@ -276,6 +259,13 @@ class PrivacyRecords:
             if "LastEvaluatedKey" not in page:
                 return
             params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _item(self, key: str) -> dict[str, Any]:
+        """The item of this key as stored ({} when there is none), read consistently."""
+        return (
+            self._call("get_item", TableName=self.table_name, Key={"id": {"S": key}}, ConsistentRead=True).get("Item")
+            or {}
+        )
 
     def _call(self, operation: str, **params: Any) -> dict[str, Any]:
         try:
