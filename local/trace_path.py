@@ -137,7 +137,8 @@ def trace() -> dict[str, Any]:
                 AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
                 KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])  # fmt: skip
             os.environ.update({"ENGAGE_BASE_URL": sandbox.url, "ENGAGE_API_KEY_SECRET_ARN": secret,
-                               "IDEMPOTENCY_TABLE": "trace-idempotency", "WEBHOOK_SIGNING": "off"})  # fmt: skip
+                               "IDEMPOTENCY_TABLE": "trace-idempotency", "WEBHOOK_SIGNING": "off",
+                               "ENGAGE_REQUESTS_PER_SECOND": "200"})  # fmt: skip
             from engage_contact.domain.command import Operation
             from engage_contact.handler import make_handler
 
@@ -161,7 +162,7 @@ def trace() -> dict[str, Any]:
             threading.setprofile(profile)
             sys.setprofile(profile)
             try:
-                answer = handler(record(1, emails[0]), LocalContext())
+                answer = handler(record(1, emails[0]), LocalContext(timeout_seconds=300))  # profiled: slower
             finally:
                 sys.setprofile(None)
                 threading.setprofile(None)  # type: ignore[arg-type]
