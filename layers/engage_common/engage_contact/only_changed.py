@@ -145,7 +145,7 @@ class SentRecord:
         even when Engage's key has changed since. A command known only by its key's value is always looked
         up: the value may belong to another contact by now, and a write to the old one would be misdirected.
         """
-        if command.lookup is None or not command.send_only_changed:
+        if command.lookup is None or not command.send_only_changed or command.source_customer is None:
             return None
         try:
             return self.store.contact_for(customer_key(command))
@@ -231,7 +231,9 @@ class SentRecord:
         was changed in Engage) or another contact type than the lookup asks for. `remembered`: the contactId
         this command used without a lookup (rewritten only when it has to be forgotten).
         """
-        if command.lookup is None or not command.send_only_changed or result.get("notFound"):
+        if command.lookup is None or not command.send_only_changed or command.source_customer is None:
+            return  # a command known only by its key's value is always looked up: nothing to remember
+        if result.get("notFound"):
             return
         contact_id, sent = result["contactId"], result["sent"]
         changed_key = command.lookup.key in sent and sent[command.lookup.key] != command.lookup.value

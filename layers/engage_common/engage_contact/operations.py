@@ -1,7 +1,7 @@
 """What each function does with a checked command: its journey to the one Engage call, top to bottom.
 
-    1. resolve the contact:  the command's contactId, the contact its lookup was last found as, the one
-                             its lookup finds, or one created (`createIfMissing`, find_or_create.py)
+    1. resolve the contact:  the command's contactId, the contact its shop customer was last found as, the
+                             one its lookup finds, or one created (`createIfMissing`, find_or_create.py)
     2. decide what to send:  `records.before` (only_changed.py): only what changed, when asked; the names
                              sent start being forgotten beside the call
     3. one Engage call:      update, promote or change type (none when nothing is left to send)
@@ -33,8 +33,8 @@ def execute(
     write, and consulted by an update that sends only what changed.
     """
     records = records if records is not None else NO_RECORD
-    # The contact to try: the one remembered for the command (`records.remembered`), else the one resolved now
-    # (also when Engage answers 404 for the remembered one: merged or removed since, and forgotten).
+    # The contact to try: the one remembered for the command's shop customer, else the one resolved now (also
+    # when Engage answers 404 for the remembered one: merged or removed since, and forgotten).
     remembered = records.remembered(command)
     while True:
         found = Found(remembered) if remembered is not None else resolve(command, client, deadline)
