@@ -320,3 +320,43 @@ def test_in_one_batch_a_contact_recorded_since_the_batch_began_is_forgotten_befo
     assert SqsEventSource(queues.sqs, url, functions["update_contact"]).poll_once() == {"batchItemFailures": []}
     assert [u["city"] for u in updates(sandbox)] == ["Lund", "Malmö", "Lund"]
     assert sandbox.state.get_contact(ANNA)["city"] == "Lund"
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        pytest.param({"contactId": ANNA, "attributes": {"city": "Malmö"}}, id="plain-update"),
+        pytest.param(
+            {"contactId": ANNA, "attributes": {"firstName": "Ann"}, "clear": ["city"], "sendOnlyChanged": True},
+            id="only-changed-clearing",
+        ),
+    ],
+)
+def test_what_another_container_records_while_a_batch_writes_unseen_never_hides_a_later_change(
+    functions, function_env, queues, sandbox, monkeypatch, write
+):
+    """The batch reads ahead that the contact has no record, so its command forgets nothing before its call.
+    Another container (the API path) writes and records the contact just before Engage applies the batch's
+    write: what it recorded is untrue once the batch's write lands, and must not hide a later change."""
+    from local.lambda_runtime import SqsEventSource, send_command
+
+    function_env("update_contact")
+    api = load_function("update_contact").lambda_handler  # another container of the update function
+    assert record_item() is None  # what the batch will read ahead
+    draw_faults, interleaved = sandbox.state.draw_faults, []
+
+    def meanwhile(route, contact_id=None, version=None):  # the sandbox, as the batch's write reaches it
+        if route == "update" and not interleaved:
+            interleaved.append("started")  # the other container's own update passes straight through
+            interleaved.append(api(changed(city="Lund"), LocalContext()))
+        return draw_faults(route, contact_id, version)
+
+    monkeypatch.setattr(sandbox.state, "draw_faults", meanwhile)
+    url = queues.urls["update_contact"]
+    send_command(queues.sqs, url, write, ANNA)
+    assert SqsEventSource(queues.sqs, url, functions["update_contact"]).poll_once() == {"batchItemFailures": []}
+    monkeypatch.setattr(sandbox.state, "draw_faults", draw_faults)
+    assert interleaved[1]["sent"] == {"city": "Lund"} and record_item() is not None  # recorded in between
+    assert sandbox.state.get_contact(ANNA)["city"] != "Lund"  # and the batch's write landed after it
+    result = api(changed(city="Lund"), LocalContext())
+    assert result["sent"] == {"city": "Lund"} and sandbox.state.get_contact(ANNA)["city"] == "Lund"

@@ -116,7 +116,7 @@ class SentRecord:
         if not plan.sent or plan.nothing_left:  # a promotion without attributes, or nothing changed
             return plan
         if self._nothing_to_forget(contact_id):
-            plan.unseen = True
+            plan.unseen = True  # checked again after the call (`_forget_if_recorded_since`)
         else:
             plan.forgetting = self._threads().submit(self.store.forget, contact_id, plan.names)
         return plan
@@ -206,8 +206,19 @@ class SentRecord:
                 # may outlive this write, until the record's lifetime ends (see README, "Only what changed").
                 plan.unavailable = plan.unavailable or _said(error, "forget")
                 return
-        if confirmed:
-            self._record(plan.contact_id, plan, deadline)
+        recorded = confirmed and self._record(plan.contact_id, plan, deadline)
+        if plan.unseen and not (recorded and set(plan.record) >= set(plan.names)):
+            self._forget_if_recorded_since(plan)
+
+    def _forget_if_recorded_since(self, plan: Plan) -> None:
+        """A write that forgot nothing before its call (its contact had no record when the batch began) and
+        recorded not every name it sent: if another container (the API path) recorded for the contact since,
+        what it recorded for these names may be untrue now; forgotten, so no later update is left out."""
+        try:
+            if plan.contact_id not in self.store.absent([plan.contact_id]):
+                self.store.forget(plan.contact_id, plan.names)
+        except DependencyUnavailable as error:
+            plan.unavailable = plan.unavailable or _said(error, "forget")
 
     def _record(self, contact_id: str, plan: Plan, deadline: Deadline | None = None) -> bool:
         """Record entries Engage confirmed, when there is time for it (never at the expense of the work after);
