@@ -18,6 +18,7 @@ from ..conftest import REGION, load_function
 
 ANNA = DEMO_CONTACTS[0]["id"]
 DAY = 24 * 3600
+SHOP_CUSTOMER = "shopify:shop.myshopify.com:42"  # a platform's own id of the customer (a shop's commands carry it)
 
 
 @pytest.fixture
@@ -121,20 +122,22 @@ def test_an_entry_older_than_its_lifetime_is_sent_again(invoke, sandbox):
 
 def test_a_created_contact_is_recorded_with_what_the_create_sent(invoke, sandbox):
     command = {"lookup": {"email": "nora@example.com"}, "attributes": {"firstName": "Nora", "city": "Lund"},
-               "createIfMissing": {"contactType": "Contact"}, "sendOnlyChanged": True}  # fmt: skip
+               "createIfMissing": {"contactType": "Contact"}, "sendOnlyChanged": True,
+               "sourceCustomer": SHOP_CUSTOMER}  # fmt: skip
     created = invoke(command)
     assert created["created"] is True and created["droppedUnchanged"] == []
     again = invoke(command)
     assert again["unchanged"] is True and again["contactId"] == created["contactId"]
     assert again["droppedUnchanged"] == ["firstName", "city"]
-    # the lookup's contact is remembered too: an unchanged customer costs Engage no call at all
+    # the shop customer's contact is remembered too: an unchanged customer costs Engage no call at all
     assert [r["route"] for r in sandbox.state.request_log()] == ["lookup", "create"]
 
 
 def test_a_remembered_contact_gone_from_engage_is_looked_up_before_one_is_created(invoke, sandbox):
     """Voyado's rule holds with a remembered contact too: a create only ever follows a lookup that missed."""
     command = {"lookup": {"email": "nora@example.com"}, "attributes": {"firstName": "Nora", "city": "Lund"},
-               "createIfMissing": {"contactType": "Contact"}, "sendOnlyChanged": True}  # fmt: skip
+               "createIfMissing": {"contactType": "Contact"}, "sendOnlyChanged": True,
+               "sourceCustomer": SHOP_CUSTOMER}  # fmt: skip
     first = invoke(command)
     with sandbox.state.lock:  # removed in Engage since
         del sandbox.state.contacts[first["contactId"]]
@@ -146,9 +149,10 @@ def test_a_remembered_contact_gone_from_engage_is_looked_up_before_one_is_create
     assert [c["city"] for c in contacts] == ["Malmö"]  # one key, one contact, with every value
 
 
-def test_a_lookup_remembered_is_written_to_without_looking_it_up_again(invoke, sandbox):
+def test_a_shop_customer_remembered_is_written_to_without_looking_it_up_again(invoke, sandbox):
     email = DEMO_CONTACTS[0]["attributes"]["email"]
-    command = {"lookup": {"email": email}, "attributes": {"city": "Lund"}, "sendOnlyChanged": True}
+    command = {"lookup": {"email": email}, "attributes": {"city": "Lund"}, "sendOnlyChanged": True,
+               "sourceCustomer": SHOP_CUSTOMER}  # fmt: skip
     invoke(command)
     assert invoke(command)["unchanged"] is True
     result = invoke({**command, "attributes": {"city": "Malmö"}})
@@ -158,7 +162,8 @@ def test_a_lookup_remembered_is_written_to_without_looking_it_up_again(invoke, s
 
 def test_a_remembered_contact_engage_no_longer_has_is_looked_up_again(invoke, sandbox):
     email = DEMO_CONTACTS[0]["attributes"]["email"]
-    command = {"lookup": {"email": email}, "attributes": {"city": "Lund"}, "sendOnlyChanged": True}
+    command = {"lookup": {"email": email}, "attributes": {"city": "Lund"}, "sendOnlyChanged": True,
+               "sourceCustomer": SHOP_CUSTOMER}  # fmt: skip
     invoke(command)
     with sandbox.state.lock:  # merged into another contact in Engage: the old id is gone
         del sandbox.state.contacts[ANNA]
@@ -172,40 +177,70 @@ def test_a_remembered_contact_engage_no_longer_has_is_looked_up_again(invoke, sa
     assert sandbox.state.get_contact(merged)["city"] == "Visby"
 
 
-def test_a_remembered_contact_whose_key_changed_in_engage_is_looked_up_again_after_one_write(invoke, sandbox, capsys):
+def test_a_shop_customer_whose_key_changed_in_engage_is_written_to_once_then_looked_up_again(invoke, sandbox, capsys):
     email = DEMO_CONTACTS[0]["attributes"]["email"]
-    command = {"lookup": {"email": email}, "attributes": {"city": "Lund"}, "sendOnlyChanged": True}
+    command = {"lookup": {"email": email}, "attributes": {"city": "Lund"}, "sendOnlyChanged": True,
+               "sourceCustomer": SHOP_CUSTOMER}  # fmt: skip
     invoke(command)
     with sandbox.state.lock:  # the customer changed the address in a preference centre
         sandbox.state.contacts[ANNA]["attributes"]["email"] = "anna.elsewhere@example.com"
     other = sandbox.state.add_contact({"contactType": "Contact", "attributes": {"email": email}})
     capsys.readouterr()
     first = invoke({**command, "attributes": {"city": "Malmö"}})
-    # written to the contact the key last found (the same customer, most likely), then seen to have moved
+    # written to the contact the shop's customer was found as (the same person), then seen to have moved
     assert first["contactId"] == ANNA and "RememberedContactMoved" in metric_names(capsys)
     second = invoke({**command, "attributes": {"city": "Visby"}})
     assert [r["route"] for r in sandbox.state.request_log()[2:]] == ["update", "lookup", "update"]
     assert second["contactId"] == other and sandbox.state.get_contact(other)["city"] == "Visby"
 
 
+def test_a_command_known_only_by_its_key_is_looked_up_every_time(invoke, sandbox):
+    """Nothing but the key's value names the contact: only Engage's lookup says whose it is now."""
+    email = DEMO_CONTACTS[0]["attributes"]["email"]
+    command = {"lookup": {"email": email}, "attributes": {"city": "Lund"}, "sendOnlyChanged": True}
+    invoke(command)
+    assert invoke(command)["unchanged"] is True
+    invoke({**command, "attributes": {"city": "Malmö"}})
+    assert [r["route"] for r in sandbox.state.request_log()] == ["lookup", "update", "lookup", "lookup", "update"]
+
+
+def test_a_key_moved_to_another_contact_never_gets_a_key_only_write_to_the_old_one(invoke, sandbox, capsys):
+    """docs/contract.md §11: the key's value now belongs to Y; a command known only by that value is Y's."""
+    email = DEMO_CONTACTS[0]["attributes"]["email"]
+    command = {"lookup": {"email": email}, "attributes": {"city": "Lund"}, "sendOnlyChanged": True}
+    invoke(command)
+    with sandbox.state.lock:  # in Engage, the address moves from X (Anna) to another contact, Y
+        sandbox.state.contacts[ANNA]["attributes"]["email"] = "anna.elsewhere@example.com"
+    other = sandbox.state.add_contact({"contactType": "Contact", "attributes": {"email": email}})
+    capsys.readouterr()
+    result = invoke({**command, "attributes": {"city": "Malmö"}})
+    log = sandbox.state.request_log()[2:]
+    assert [(r["route"], r.get("contactId")) for r in log] == [("lookup", None), ("update", other)]
+    assert result["contactId"] == other and sandbox.state.get_contact(other)["city"] == "Malmö"
+    assert sandbox.state.get_contact(ANNA)["city"] == "Lund"  # X received nothing
+    assert "RememberedContactMoved" not in metric_names(capsys)
+
+
 def test_a_remembered_contact_of_another_type_than_the_lookup_asks_is_looked_up_again(invoke, sandbox):
     email = DEMO_CONTACTS[0]["attributes"]["email"]
     lookup = {"email": email, "contactType": sandbox.state.get_contact(ANNA)["contactType"]}
-    invoke({"lookup": lookup, "attributes": {"city": "Lund"}, "sendOnlyChanged": True})
+    shop = {"sendOnlyChanged": True, "sourceCustomer": SHOP_CUSTOMER}
+    invoke({"lookup": lookup, "attributes": {"city": "Lund"}, **shop})
     with sandbox.state.lock:
         sandbox.state.contacts[ANNA]["contactType"] = "Prospect" if lookup["contactType"] != "Prospect" else "Contact"
-    invoke({"lookup": lookup, "attributes": {"city": "Malmö"}, "sendOnlyChanged": True})
+    invoke({"lookup": lookup, "attributes": {"city": "Malmö"}, **shop})
     with pytest.raises(ContactNotFound):  # looked up again, with its type: Engage finds no one of that type
-        invoke({"lookup": lookup, "attributes": {"city": "Visby"}, "sendOnlyChanged": True})
+        invoke({"lookup": lookup, "attributes": {"city": "Visby"}, **shop})
     assert [r["route"] for r in sandbox.state.request_log()] == ["lookup", "update", "update", "lookup"]
 
 
 def test_an_update_that_changes_the_lookup_key_forgets_what_the_lookup_found(invoke, sandbox):
     email = DEMO_CONTACTS[0]["attributes"]["email"]
-    invoke({"lookup": {"email": email}, "attributes": {"city": "Lund"}, "sendOnlyChanged": True})
-    invoke({"lookup": {"email": email}, "attributes": {"email": "anna.new@example.com"}, "sendOnlyChanged": True})
+    shop = {"sendOnlyChanged": True, "sourceCustomer": SHOP_CUSTOMER}
+    invoke({"lookup": {"email": email}, "attributes": {"city": "Lund"}, **shop})
+    invoke({"lookup": {"email": email}, "attributes": {"email": "anna.new@example.com"}, **shop})
     sandbox.state.add_contact({"contactType": "Contact", "attributes": {"email": email, "city": "Lund"}})
-    other = invoke({"lookup": {"email": email}, "attributes": {"city": "Lund"}, "sendOnlyChanged": True})
+    other = invoke({"lookup": {"email": email}, "attributes": {"city": "Lund"}, **shop})
     assert other["contactId"] != ANNA  # looked up again: the address now names someone else
 
 
@@ -285,3 +320,43 @@ def test_in_one_batch_a_contact_recorded_since_the_batch_began_is_forgotten_befo
     assert SqsEventSource(queues.sqs, url, functions["update_contact"]).poll_once() == {"batchItemFailures": []}
     assert [u["city"] for u in updates(sandbox)] == ["Lund", "Malmö", "Lund"]
     assert sandbox.state.get_contact(ANNA)["city"] == "Lund"
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        pytest.param({"contactId": ANNA, "attributes": {"city": "Malmö"}}, id="plain-update"),
+        pytest.param(
+            {"contactId": ANNA, "attributes": {"firstName": "Ann"}, "clear": ["city"], "sendOnlyChanged": True},
+            id="only-changed-clearing",
+        ),
+    ],
+)
+def test_what_another_container_records_while_a_batch_writes_unseen_never_hides_a_later_change(
+    functions, function_env, queues, sandbox, monkeypatch, write
+):
+    """The batch reads ahead that the contact has no record, so its command forgets nothing before its call.
+    Another container (the API path) writes and records the contact just before Engage applies the batch's
+    write: what it recorded is untrue once the batch's write lands, and must not hide a later change."""
+    from local.lambda_runtime import SqsEventSource, send_command
+
+    function_env("update_contact")
+    api = load_function("update_contact").lambda_handler  # another container of the update function
+    assert record_item() is None  # what the batch will read ahead
+    draw_faults, interleaved = sandbox.state.draw_faults, []
+
+    def meanwhile(route, contact_id=None, version=None):  # the sandbox, as the batch's write reaches it
+        if route == "update" and not interleaved:
+            interleaved.append("started")  # the other container's own update passes straight through
+            interleaved.append(api(changed(city="Lund"), LocalContext()))
+        return draw_faults(route, contact_id, version)
+
+    monkeypatch.setattr(sandbox.state, "draw_faults", meanwhile)
+    url = queues.urls["update_contact"]
+    send_command(queues.sqs, url, write, ANNA)
+    assert SqsEventSource(queues.sqs, url, functions["update_contact"]).poll_once() == {"batchItemFailures": []}
+    monkeypatch.setattr(sandbox.state, "draw_faults", draw_faults)
+    assert interleaved[1]["sent"] == {"city": "Lund"} and record_item() is not None  # recorded in between
+    assert sandbox.state.get_contact(ANNA)["city"] != "Lund"  # and the batch's write landed after it
+    result = api(changed(city="Lund"), LocalContext())
+    assert result["sent"] == {"city": "Lund"} and sandbox.state.get_contact(ANNA)["city"] == "Lund"

@@ -8,7 +8,7 @@ was someone else's: the contact is looked up again and the operation applied to 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from .domain.command import Command
@@ -17,27 +17,26 @@ from .engage.client import EngageClient
 from .engage.retry import Deadline
 from .errors import ContactNotFound, RequestInProgress
 
-# The operation on a contact that exists: (command, contactId, client, deadline) -> the success result.
-Apply = Callable[[Command, str, EngageClient, Deadline], dict[str, Any]]
+
+@dataclass(frozen=True)
+class Found:
+    """The contact a command is applied to: found (or named), or created with the command's attributes."""
+
+    contact_id: str
+    created: bool = False  # created with every attribute (as a Member for promote): nothing is left to write
+    contact: Any = None  # Engage's answer to the create
 
 
-def find_or_create(command: Command, client: EngageClient, deadline: Deadline, apply: Apply) -> dict[str, Any]:
-    """The operation on the contact the lookup finds, or the contact created; `"created"` says which."""
+def find_or_create(command: Command, client: EngageClient, deadline: Deadline) -> Found:
+    """The contact the lookup finds, or the contact created (`created`); a 409 is someone else's create."""
     contact_id = _find(command.lookup, client, deadline)
-    if contact_id is None:
-        creation = command.creation
-        outcome = client.create_contact(creation.body, creation.options, command.lookup, deadline)
-        if outcome.created:
-            # created with every attribute, as a Member for promote: nothing is left to apply
-            return {
-                "contactId": outcome.contact_id,
-                "contact": outcome.contact,
-                "sent": creation.body,
-                "droppedEmpty": command.payload.dropped_empty,
-                "created": True,
-            }
-        contact_id = outcome.contact_id or _created_by_someone_else(command.lookup, client, deadline)
-    return {**apply(command, contact_id, client, deadline), "created": False}
+    if contact_id is not None:
+        return Found(contact_id)
+    creation = command.creation
+    outcome = client.create_contact(creation.body, creation.options, command.lookup, deadline)
+    if outcome.created:
+        return Found(outcome.contact_id, created=True, contact=outcome.contact)
+    return Found(outcome.contact_id or _created_by_someone_else(command.lookup, client, deadline))
 
 
 def _find(lookup: Lookup, client: EngageClient, deadline: Deadline) -> str | None:

@@ -16,7 +16,7 @@ from .engage.retry import API_ATTEMPTS, API_TURN_SECONDS, Deadline
 from .errors import EngageContactError, InternalError
 from .observability import correlate
 from .operations import execute
-from .ordering import claimed, ordered
+from .ordering import in_turn
 from .triggers import api_gateway
 from .triggers.detect import is_api_event, is_sqs_event
 
@@ -116,16 +116,13 @@ class ContactFunction:
         # SQS orders a contact's writes by its FIFO group; the API and direct paths hold the contact instead.
         leases = self.container.contact_leases() if trigger != "sqs" else None
         event_times = self.container.event_times() if command.event_time is not None else None
-        with (
-            ordered(leases, command, deadline, self.container.settings.timeout_seconds),
-            claimed(event_times, command) as stale,
-        ):
+        with in_turn(leases, event_times, command, deadline, self.container.settings.timeout_seconds) as stale:
             if stale:  # a newer event was applied to this contact: Engage is not called
                 return {"contactId": command.contact_id, "contact": None, "sent": {}, "droppedEmpty": [], "stale": True}
-            # The record of what Engage confirmed is kept by the commands that use the table anyway (a key) and
+            # The records of what Engage confirmed are kept by the commands that use the table anyway (a key) and
             # those that ask for it: a plain command without a key builds no boto3 client.
-            record = self.container.sent_record() if keyed or command.send_only_changed else None
-            result = execute(command, self.container.engage, deadline, record)
+            records = self.container.sent_record() if keyed or command.send_only_changed else None
+            result = execute(command, self.container.engage, deadline, records)
         if guard is not None and shop_customer is not None:  # so a shop's id-only erasure finds this person
             guard.remember_origin(shop_customer, command_group(command), command.lookup)
         return result

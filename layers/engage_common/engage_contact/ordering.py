@@ -22,6 +22,16 @@ SETTLE_TIMEOUTS = 2
 
 
 @contextlib.contextmanager
+def in_turn(
+    leases: Any, event_times: Any, command: Command, deadline: Deadline, engage_timeout: float
+) -> Iterator[bool]:
+    """The command's turn on its contact: the contact held (`ordered`) and its event time claimed (`claimed`)
+    while the body runs; whether the command is stale (then the body must not call Engage)."""
+    with ordered(leases, command, deadline, engage_timeout), claimed(event_times, command) as stale:
+        yield stale
+
+
+@contextlib.contextmanager
 def ordered(leases: Any, command: Command, deadline: Deadline, engage_timeout: float) -> Iterator[None]:
     """Hold the command's contact (`aws.contact_leases.ContactLeases`, None: no holding) while the body runs.
 
