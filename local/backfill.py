@@ -323,6 +323,10 @@ def run(args: argparse.Namespace) -> int:
         if missing:
             raise BadInput(f"the header lacks the column(s) the mapping names: {missing} (nothing was sent)")
         if args.dry_run:
+            from engage_contact.domain import digest_key
+
+            key = os.urandom(32)  # the commands' message groups are built and never sent: any key serves
+            digest_key.install(lambda: key)
             backfill, counters = Backfill(catalogue, lambda commands: None, lambda: None), None
         else:
             backfill, counters = stack_backfill(catalogue)
@@ -361,11 +365,12 @@ def stack_backfill(catalogue: AttributeCatalogue) -> tuple[Backfill, Any]:
     from engage_contact.backfill.bulk_writer import chunk_body
     from engage_contact.backfill.rows import backfill_row
 
-    from .send import find_stack
+    from .send import find_stack, use_digest_key
     from .stack import TABLE
     from .template import read_stack
 
     stack = find_stack()
+    use_digest_key(stack)  # the rows' message groups, keyed as the stack's functions key theirs
     sqs, dynamodb = stack.client("sqs"), stack.client("dynamodb")
     spec = read_stack()
     # as deployed: each batch one chunk on the backfill's own queue, which the backfill writer drains (bulk first)

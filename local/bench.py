@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,9 @@ class Bench:
         import boto3
 
         self.secret_arn = boto3.client("secretsmanager").create_secret(Name="bench-key", SecretString=KEY)["ARN"]
+        self.digest_key_arn = boto3.client("secretsmanager").create_secret(
+            Name="bench-digest-key", SecretString=uuid.uuid4().hex + uuid.uuid4().hex
+        )["ARN"]
         from .signing import new_secret
 
         self.webhook_secret = new_secret()
@@ -194,7 +198,8 @@ class Bench:
     def env(self, **extra: str) -> dict[str, str]:
         """A function's environment as the template gives it, pointed at the sandbox and moto."""
         return {"ENGAGE_BASE_URL": self.sandbox.url, "ENGAGE_API_KEY_SECRET_ARN": self.secret_arn,
-                "WEBHOOK_SIGNING": "off", "IDEMPOTENCY_TABLE": "bench-idempotency",
+                "DIGEST_KEY_SECRET_ARN": self.digest_key_arn, "WEBHOOK_SIGNING": "off",
+                "IDEMPOTENCY_TABLE": "bench-idempotency",
                 "ENGAGE_TIMEOUT_SECONDS": "5", "POWERTOOLS_METRICS_DISABLED": "false", **extra}  # fmt: skip
 
     def load(self, function: str = "update_contact", **extra: str) -> Any:

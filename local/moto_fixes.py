@@ -7,6 +7,14 @@ apart, moto then skips the first and hands out a later one: FIFO order broken,
 by the emulator. Real SQS holds a group only while one of its messages is
 invisible.
 
+FIFO order under long polling: a receive that waits (WaitTimeSeconds) took its
+set of held groups once, when it started, and tested every later look at the
+queue against it. A group that went in flight to another receiver meanwhile
+stayed open to the waiting one: with a group's first message in flight (held
+back by a backoff), the waiting receive handed out its second one as soon as it
+was sent. Real SQS holds the group until the first is deleted or visible again.
+Here the held groups are taken again at each look.
+
 Speed with a backlog (moto 5.2): every message sent and every message received
 recomputed all of the queue's attributes, three counts each a walk over every
 message the queue holds (four times per send, three times per message received),
@@ -58,6 +66,7 @@ def apply() -> None:
         return {m.group_id for m in self._pending_messages if m.group_id is not None and not m.visible}
 
     Queue.pending_message_groups = property(pending_message_groups)
+    SQSBackend.receive_message = _receive_message
     _fast_clock(models)
     _cheap_attribute_reads(Queue, SQSBackend)
     Queue.delete_message = _delete_message
@@ -128,6 +137,70 @@ def _cheap_attribute_reads(queue: Any, backend: Any) -> None:
 
 
 _SENDING = threading.local()  # set on the thread of a send while it runs
+
+
+def _receive_message(
+    self: Any,
+    queue_name: str,
+    count: int,
+    wait_seconds_timeout: int,
+    visibility_timeout: int,
+    message_attribute_names: list[str] | None = None,
+) -> list[Any]:
+    """moto 5.2's SQSBackend.receive_message, the groups held taken afresh at each look at the queue (it took them
+    once per call, so a long poll handed out a group's next message while another receiver held its first)."""
+    from copy import deepcopy
+
+    from moto.sqs import models
+
+    message_attribute_names = message_attribute_names or []
+    queue = self.get_queue(queue_name)
+    result: list[Any] = []
+    polling_end = models.unix_time() + wait_seconds_timeout
+    taken: set[Any] = set()  # this call's messages: several of one group may go out in one batch, in order
+
+    def held_groups() -> set[str]:
+        """The groups another receiver holds now (a message of theirs in flight)."""
+        return {m.group_id for m in queue.pending_messages if m.group_id and not m.visible and m not in taken}
+
+    while True:
+        if result or (wait_seconds_timeout and models.unix_time() > polling_end):
+            break
+        held = held_groups()  # the fix: at each look, not once when the call began
+        messages_to_dlq = []
+        for message in queue.messages:
+            if not message.visible:
+                continue
+            if message in queue.pending_messages:  # visible again: its receiver timed out
+                queue.pending_messages.remove(message)
+                held = held_groups()
+            if message.group_id and queue.fifo_queue and message.group_id in held:
+                continue
+            if (
+                queue.dead_letter_queue is not None
+                and queue.redrive_policy
+                and message.approximate_receive_count >= queue.redrive_policy["maxReceiveCount"]
+            ):
+                messages_to_dlq.append(message)
+                continue
+            queue.pending_messages.add(message)
+            taken.add(message)
+            message.mark_received(visibility_timeout=visibility_timeout)
+            message_copy = deepcopy(message)  # moto's: the caller's copy, its attributes filtered
+            models._filter_message_attributes(message_copy, message_attribute_names)
+            if not self.is_message_valid_based_on_retention_period(queue_name, message):
+                break
+            result.append(message_copy)
+            if len(result) >= count:
+                break
+        for message in messages_to_dlq:
+            queue._messages.remove(message)
+            queue.dead_letter_queue.add_message(message)
+        if not result:
+            if wait_seconds_timeout == 0:
+                break
+            queue.wait_for_messages(1)
+    return result
 
 
 def _delete_message(self: Any, receipt_handle: str) -> None:

@@ -50,7 +50,17 @@ from typing import Any
 import requests
 from botocore.exceptions import EndpointConnectionError
 
-from .stack import DEFAULT_PORTS, HOST, LOCAL_SHOPS, REGION, SHOPS_SECRET, WEBHOOK_SECRET, process_alive, stack_file
+from .stack import (
+    DEFAULT_PORTS,
+    DIGEST_KEY_SECRET,
+    HOST,
+    LOCAL_SHOPS,
+    REGION,
+    SHOPS_SECRET,
+    WEBHOOK_SECRET,
+    process_alive,
+    stack_file,
+)
 from .template import LAYER, StackSpec, read_stack
 
 if str(LAYER) not in sys.path:
@@ -77,6 +87,7 @@ class Stack:
     moto: str
     region: str = REGION
     webhook_secret: str = WEBHOOK_SECRET
+    digest_key_secret: str = DIGEST_KEY_SECRET
     platform_secrets: dict[str, str] = field(default_factory=dict)
     source: str = "the default ports"
 
@@ -105,6 +116,7 @@ def find_stack(path: Path | None = None) -> Stack:
     else:
         stack = Stack(api=data["api"], moto=data["moto"], region=data.get("region", REGION),
                       webhook_secret=data.get("webhookSecret", WEBHOOK_SECRET),
+                      digest_key_secret=data.get("digestKeySecret", DIGEST_KEY_SECRET),
                       platform_secrets=data.get("platformSecrets", {}), source=str(path))  # fmt: skip
     given = [v for v in ("API_PORT", "MOTO_PORT") if os.environ.get(v)]
     for variable, attribute in (("API_PORT", "api"), ("MOTO_PORT", "moto")):
@@ -136,6 +148,7 @@ def send_queue(stack: Stack, operation: str, body: str) -> tuple[str, dict[str, 
     """Enqueue the command; the first line to print and what SQS answered."""
     from engage_contact.domain.contacts import message_group
 
+    use_digest_key(stack)
     spec = read_stack()
     function = spec.function_for_route("POST", f"/contacts/{operation}")
     sqs = stack.client("sqs")
@@ -154,6 +167,16 @@ def send_queue(stack: Stack, operation: str, body: str) -> tuple[str, dict[str, 
         "group": group,
         "deduplicationId": dedup_id,
     }
+
+
+def use_digest_key(stack: Stack) -> None:
+    """Key this process's digests (a command's message group) with the stack's digest key, as its functions do."""
+    from engage_contact.aws.secrets import digest_key_from_secret
+    from engage_contact.domain import digest_key
+
+    value = stack.client("secretsmanager").get_secret_value(SecretId=stack.digest_key_secret)["SecretString"]
+    key = digest_key_from_secret(value)
+    digest_key.install(lambda: key)
 
 
 # --- platform webhooks ---------------------------------------------------------------------------------

@@ -24,6 +24,12 @@ the Engage key is rotated, so every container must read it again meanwhile. And 
 function, in a process of its own, is SIGKILLed while Engage handles its batch: the batch comes back and is
 applied once. Then DynamoDB throttles every call (ProvisionedThroughputExceededException) as long as
 Secrets Manager was refused.
+
+Bulk traffic runs alongside (local.soak_bulk): a backfill of SOAK_BULK_ROWS rows (default a fifth of
+SOAK_COMMANDS; 0: none), queued in chunks by the backfill intake and written by the backfill writer (new
+customers through Engage's bulk endpoint) while the live commands are applied, under the same faults; each of
+its rows must end in Engage once or dead-lettered with its reason, and its counters must account for each row
+once. Not with compressed time.
 Backoff waits are skipped (the visibility each failure was given is the
 functions' business and is tested elsewhere); everything else is real: the
 functions, moto's server, the sandbox over HTTP, all on 127.0.0.1.
@@ -55,7 +61,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import soak_consent
+from . import soak_bulk, soak_consent
 from .engage_sandbox import peak_per_second
 from .engage_sandbox.state import Fault
 from .fault_proxy import FaultProxy
@@ -122,6 +128,7 @@ class Report:
     consent_events: int = 0  # Shopify consent and profile deliveries of the consent kind (local.soak_consent)
     erasures: int = 0  # erase commands among the commands
     skipped: int = 0  # commands queued before their contact's erasure and (rightly) not applied after it
+    bulk: dict[str, int] = field(default_factory=dict)  # the bulk kind's figures (local.soak_bulk.check)
 
     def line(self) -> str:
         erased = f", {self.skipped} skipped (erased)" if self.erasures else ""
@@ -707,7 +714,8 @@ def _forget_aws(stack: LocalStack) -> None:
 
 def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = False,
         outage_hours: float | None = None, tolerance_hours: str | None = None,
-        api_version: str = "v2", secrets_down_seconds: float = 5.0) -> Report:  # fmt: skip
+        api_version: str = "v2", secrets_down_seconds: float = 5.0,
+        bulk_rows: int | None = None) -> Report:  # fmt: skip
     """The soak; with `outage_hours`, Engage is down that long (simulated time) instead of failing now and then.
 
     `api_version`: the stack's EngageApiVersion template parameter (v2 or v3).
@@ -747,6 +755,11 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
         state.rng.seed(seed)
         sources = [stack.event_source(c.spec, c) for c in containers]
         producer = Producer(stack, planned)
+        backfill: list[soak_bulk.BulkRow] = []
+        if not clock and (bulk_rows if bulk_rows is not None else commands // 5):
+            rows = bulk_rows if bulk_rows is not None else commands // 5
+            backfill = soak_bulk.plan(seed, rows, soak_bulk.seed_contacts(state, rows))
+            soak_bulk.queue(stack, backfill)  # its chunks wait on the backfill's queue, drained with the live ones
         retried = _count_retries(containers)
         release = clock.release if clock else skip_every_backoff
         unreachable = SecretsUnreachable(stack, proxy, 8, secrets_down_seconds) if proxy else None
@@ -762,10 +775,12 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
         _drain(stack, sources, Producer(stack, []), budget_seconds=max(300.0, len(consent_events) * 0.5),
                secrets_outage=None, release=release)  # fmt: skip
         state.clear_faults()
+        bulk, bulk_violations = soak_bulk.check(stack, backfill, _contacts_by_email(stack)) if backfill else ({}, [])
         applied, dead_lettered, lost, violations, skipped = reconcile(stack, planned, seeded,
                                                                       only_invalid_dead=bool(clock))  # fmt: skip
         violations += soak_consent.check(stack, consent_events, consent_contacts, set(_dead_letters(stack)))
         violations += [f"{refused} consent deliveries were refused by the API"] if refused else []
+        violations += bulk_violations
         if clock and clock.down:
             violations.append(f"the queues emptied at {clock.now / 3600:.2f} simulated hours, Engage still down")
         budget = float(stack.environments[next(iter(stack.environments))]["ENGAGE_REQUESTS_PER_SECOND"])
@@ -773,10 +788,11 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
         if peak > bound and not clock:  # with compressed time, waits are skipped: the rate is not the point
             violations.append(f"{peak} Engage requests started in one second, over the budget's bound of {bound}")
         retries = len(retried)
-        redeliveries = sum(s.deliveries for s in sources) - len(planned)
+        redeliveries = sum(s.deliveries for s in sources if s.function_name != "backfill_writer") - len(planned)
         report = Report(len(planned), state.faults_fired, retries + max(redeliveries, 0), applied, dead_lettered,
                         lost, violations, time.monotonic() - started, peak, bound)  # fmt: skip
         report.erasures, report.skipped = sum(1 for p in planned if p.operation == "erase"), skipped
+        report.bulk = bulk
         if kills is not None and not any(kills):
             report.violations.append("no container was killed while Engage had its work (the fault did not happen)")
         report.simulated_hours = clock.now / 3600 if clock else 0.0
@@ -810,8 +826,9 @@ def main(argv: list[str] | None = None) -> int:
     tolerance = os.environ.get("SOAK_TOLERANCE_HOURS") or None
     version = os.environ.get("SOAK_API_VERSION") or "v2"
     secrets_down = float(os.environ.get("SOAK_SECRETS_DOWN_SECONDS") or 60)
+    bulk_rows = int(os.environ["SOAK_BULK_ROWS"]) if os.environ.get("SOAK_BULK_ROWS") else None
     report = run(commands, seed, outage_hours=outage, tolerance_hours=tolerance, api_version=version,
-                 secrets_down_seconds=secrets_down)  # fmt: skip
+                 secrets_down_seconds=secrets_down, bulk_rows=bulk_rows)  # fmt: skip
     for violation in report.violations[:50]:
         print(f"violation: {violation}", file=sys.stderr)
     if outage:
@@ -820,6 +837,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"(queues empty {report.drained_after / 60:.1f} simulated minutes after Engage came back)",
                   file=sys.stderr)  # fmt: skip
     print(f"({report.seconds:.0f} s)", file=sys.stderr)
+    if report.bulk:
+        print("bulk: {rows} rows, {applied} applied, {deadLettered} dead-lettered, {invalid} invalid, "
+              "{lost} lost, {bulkRequests} bulk requests".format(**report.bulk), flush=True)  # fmt: skip
     print(report.line(), flush=True)
     handled = report.applied + report.dead_lettered + report.skipped
     ok = report.lost == 0 and handled == report.commands and not report.violations

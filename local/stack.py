@@ -54,6 +54,7 @@ REGION = "eu-north-1"
 SANDBOX_KEY = "sandbox-api-key"
 ENGAGE_KEY_SECRET = "local/engage-api-key"
 WEBHOOK_SECRET = "local/webhook-secret"
+DIGEST_KEY_SECRET = "local/digest-key"  # the template's DigestKeySecret: a key of this run
 TABLE = "local-idempotency"
 # The shops document the stack makes (template parameter ShopsSecretArn), unless LOCAL_SHOPS_DOCUMENT gives
 # one: each platform's shop as local.signing names it, with a signing secret of this run.
@@ -335,7 +336,10 @@ class LocalStack:
         self._start_moto()
         refs = self.refs = self._create_resources()
         for spec in self.spec.functions.values():
-            env = {key: resolve(value, refs, self.spec.mappings) for key, value in spec.environment.items()}
+            env = {
+                key: resolve(value, refs, self.spec.mappings, self.spec.conditions)
+                for key, value in spec.environment.items()
+            }
             self.environments[spec.logical_id] = {**env, **self.environment_overrides}
             self.functions[spec.logical_id] = LocalFunction(spec, self.environments[spec.logical_id])
         self._start_api()
@@ -378,6 +382,8 @@ class LocalStack:
         for name, parameter in self.spec.parameters.items():
             refs.setdefault(name, str(parameter.get("Default", "")))
         refs["WebhookSecret"] = secrets.create_secret(Name=WEBHOOK_SECRET, SecretString=new_secret())["ARN"]
+        digest_key = uuid.uuid4().hex + uuid.uuid4().hex
+        refs["DigestKeySecret"] = secrets.create_secret(Name=DIGEST_KEY_SECRET, SecretString=digest_key)["ARN"]
         if SHOPS_PARAMETER in self.spec.parameters and not refs.get(SHOPS_PARAMETER):  # the same document as deployed
             document = os.environ.get("LOCAL_SHOPS_DOCUMENT") or json.dumps(
                 {p: {shop: {"secret": f"local-{uuid.uuid4().hex}"}} for p, shop in LOCAL_SHOPS.items()}
@@ -577,6 +583,7 @@ class LocalStack:
             "engage": self.engage_url,
             "region": REGION,
             "webhookSecret": WEBHOOK_SECRET,
+            "digestKeySecret": DIGEST_KEY_SECRET,
             "platformSecrets": self.platform_secrets,
             "queues": queues,
             "processes": {name: child.pid for name, child in self.children.items()},

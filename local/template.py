@@ -82,6 +82,7 @@ class StackSpec:
     resources: dict[str, Any]
     parameters: dict[str, Any]
     mappings: dict[str, Any] = field(default_factory=dict)
+    conditions: dict[str, Any] = field(default_factory=dict)
 
     def function_for_route(self, method: str, path: str) -> FunctionSpec | None:
         return next((f for f in self.functions.values() if (method, path) in f.routes), None)
@@ -132,11 +133,18 @@ def read_stack(path: Path = TEMPLATE) -> StackSpec:
                 spec.batch_size = int(event["Properties"].get("BatchSize", 10))
                 spec.batching_window = float(event["Properties"].get("MaximumBatchingWindowInSeconds", 0))
         functions[logical_id] = spec
-    return StackSpec(functions, queues, resources, template.get("Parameters", {}), template.get("Mappings", {}))
+    return StackSpec(functions, queues, resources, template.get("Parameters", {}), template.get("Mappings", {}),
+                     template.get("Conditions", {}))  # fmt: skip
 
 
-def resolve(value: Any, refs: dict[str, str], mappings: dict[str, Any] | None = None) -> str:
-    """An environment value with its !Ref and !FindInMap resolved from `refs` (parameters, resources) and `mappings`."""
+def resolve(
+    value: Any, refs: dict[str, str], mappings: dict[str, Any] | None = None, conditions: dict[str, Any] | None = None
+) -> str:
+    """An environment value with its !Ref, !FindInMap and !If resolved from `refs` (parameters, resources),
+    `mappings` and the template's `conditions` (!Equals, !Not of refs)."""
+    if isinstance(value, dict) and "Fn::If" in value:
+        name, when_true, when_false = value["Fn::If"]
+        return resolve(when_true if _holds((conditions or {})[name], refs) else when_false, refs, mappings, conditions)
     if isinstance(value, dict) and "Fn::FindInMap" in value:
         name, key, attribute = (resolve(part, refs, mappings) for part in value["Fn::FindInMap"])
         return str((mappings or {})[name][key][attribute])
@@ -146,3 +154,12 @@ def resolve(value: Any, refs: dict[str, str], mappings: dict[str, Any] | None = 
         logical_id, attribute = value["Fn::GetAtt"]
         return refs[f"{logical_id}.{attribute}"]
     return str(value)
+
+
+def _holds(condition: Any, refs: dict[str, str]) -> bool:
+    if "Fn::Not" in condition:
+        return not _holds(condition["Fn::Not"][0], refs)
+    if "Fn::Equals" in condition:
+        left, right = (resolve(part, refs) for part in condition["Fn::Equals"])
+        return left == right
+    raise ValueError(f"a condition the local stack does not evaluate: {condition}")

@@ -8,6 +8,9 @@ import requests
 from local.engage_sandbox import EngageSandbox
 
 SANDBOX_KEY = "sandbox-api-key"
+# The tests' digest key (template's DigestKeySecret): installed for every test, and the value of the secret the
+# functions read (`digest_key_secret`), so a digest a test makes is the one the function under test makes.
+DIGEST_KEY = "tests-digest-key-0123456789abcdef0123456789abcdef"
 
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
@@ -47,6 +50,17 @@ def only_loopback():
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(socket, "getaddrinfo", getaddrinfo)
         yield
+
+
+@pytest.fixture(autouse=True)
+def digest_key():
+    """Every digest of personal data is keyed (engage_contact.domain.digest_key): by the tests' key, unless a
+    function's container installs its own (read from `digest_key_secret`, the same value)."""
+    from engage_contact.domain import digest_key as digests
+
+    digests.install(lambda: DIGEST_KEY.encode())
+    yield DIGEST_KEY.encode()
+    digests.install(lambda: DIGEST_KEY.encode())
 
 
 @pytest.fixture(scope="session")
@@ -112,6 +126,16 @@ def api_key_secret(aws):
 
     client = boto3.client("secretsmanager", region_name=REGION)
     return client.create_secret(Name="engage-api-key", SecretString=SANDBOX_KEY)["ARN"]
+
+
+@pytest.fixture
+def digest_key_secret(aws):
+    """The deployment's digest key in Secrets Manager (the template's DigestKeySecret), holding the tests' key."""
+    import boto3
+
+    return boto3.client("secretsmanager", region_name=REGION).create_secret(Name="digest-key", SecretString=DIGEST_KEY)[
+        "ARN"
+    ]
 
 
 class SecretReadCounter:
@@ -235,13 +259,14 @@ def idempotency_table(aws):
 
 
 @pytest.fixture
-def function_env(monkeypatch, sandbox, api_key_secret, queues, webhook_secret, idempotency_table):
+def function_env(monkeypatch, sandbox, api_key_secret, digest_key_secret, queues, webhook_secret, idempotency_table):
     """The environment template.yaml gives a function, pointed at the sandbox and moto."""
 
     def env_for(name):
         values = {
             "ENGAGE_BASE_URL": sandbox.url,
             "ENGAGE_API_KEY_SECRET_ARN": api_key_secret,
+            "DIGEST_KEY_SECRET_ARN": digest_key_secret,
             "ENGAGE_CUSTOM_ATTRIBUTES": "favoriteStore,shoeSize",
             "ENGAGE_TIMEOUT_SECONDS": "2",
             "DEAD_LETTER_QUEUE_URL": queues.urls[f"{name}-dlq"],

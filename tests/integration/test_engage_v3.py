@@ -268,7 +268,8 @@ def test_change_type_function_uses_v3(functions, sandbox):
 def test_the_api_version_is_v2_unless_the_deployment_says_v3(value, expected):
     from engage_contact.settings import Settings
 
-    env = {"ENGAGE_BASE_URL": "https://tenant.voyado.com", "ENGAGE_API_KEY_SECRET_ARN": "a", "WEBHOOK_SIGNING": "off"}
+    env = {"ENGAGE_BASE_URL": "https://tenant.voyado.com", "ENGAGE_API_KEY_SECRET_ARN": "a",
+           "DIGEST_KEY_SECRET_ARN": "d", "WEBHOOK_SIGNING": "off"}  # fmt: skip
     if value is not None:
         env["ENGAGE_API_VERSION"] = value
     assert Settings.from_env(env).engage_api_version == expected

@@ -61,11 +61,12 @@ def sam_template():
 
 
 @pytest.fixture
-def refs(api_key_secret, webhook_secret, idempotency_table, queues):
+def refs(api_key_secret, digest_key_secret, webhook_secret, idempotency_table, queues):
     """The template's parameters and resources, as moto made them (both platforms and the backfill switched on)."""
     table = boto3.client("dynamodb", region_name=REGION).describe_table(TableName=idempotency_table)["Table"]
     secrets = boto3.client("secretsmanager", region_name=REGION)
     found = {"EngageApiKeySecretArn": api_key_secret, "WebhookSecret": webhook_secret[0],
+             "DigestKeySecret": digest_key_secret,
              "IdempotencyTable": idempotency_table, "IdempotencyTable.Arn": table["TableArn"],
              "ShopsSecretArn": secrets.create_secret(Name="shops", SecretString=json.dumps(SHOPS))["ARN"],
              "BackfillBucket": "backfill-bucket"}  # fmt: skip
@@ -255,6 +256,9 @@ def test_the_backfill_tasks_queue_and_count_with_only_their_template_role(
     assert iam.denied() == []
     assert (queued["queued"], queued["invalid"], report["rows"]) == (1, 1, 2)
     assert unused_grants(harness, sam_template, iam) == set()
-    assert not any(action.startswith("secretsmanager:") for action, _, _ in iam.checks)
+    # the rows' message groups are keyed digests: the digest key is the one secret it reads
+    assert {resource for action, resource, _ in iam.checks if action.startswith("secretsmanager:")} == {
+        refs["DigestKeySecret"]
+    }
     chunks = queues.sqs.receive_message(QueueUrl=refs["BackfillQueue"], MaxNumberOfMessages=10)["Messages"]
     assert len(chunks) == 1 and queues.messages("update_contact") == []  # one chunk, on the backfill's own queue

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 
 import boto3
@@ -59,6 +61,32 @@ def test_a_group_with_a_message_in_flight_is_held_back(fifo):
     rest = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60)["Messages"]
     assert [m["Body"] for m in rest] == ["other"]  # "second" waits for "first"
     assert counts(sqs, url) == (1, 2)
+
+
+def test_a_long_poll_does_not_hand_out_a_group_another_receiver_holds(fifo):
+    """A receive waits on an empty queue; meanwhile another receiver takes a group's first message and holds it
+    back (a backoff). The group's second message, sent then, is not for the waiting receive: moto had taken the
+    held groups once when the wait began, and handed it out (an older update then applied after a newer one)."""
+    from moto.sqs.models import sqs_backends
+
+    sqs, url = fifo
+    queue = sqs_backends["123456789012"][REGION].queues["backlog.fifo"]
+    waited = {}
+    poller = boto3.client("sqs", region_name=REGION)
+    wait = {"QueueUrl": url, "MaxNumberOfMessages": 10, "VisibilityTimeout": 60, "WaitTimeSeconds": 3}
+    waiting = threading.Thread(target=lambda: waited.update(poller.receive_message(**wait)))
+    with queue._messages_lock:  # the waiting receive looks again only once the first is held elsewhere
+        waiting.start()
+        time.sleep(0.3)  # it has begun, found nothing, and waits
+        send(sqs, url, [("first", "one")])
+        (first,) = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=5)["Messages"]
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=first["ReceiptHandle"], VisibilityTimeout=60)
+    send(sqs, url, [("second", "one"), ("other", "two")])
+    waiting.join()
+    assert [m["Body"] for m in waited.get("Messages", [])] == ["other"]  # "second" waits for "first"
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=first["ReceiptHandle"])
+    after = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60)["Messages"]
+    assert [m["Body"] for m in after] == ["second"]
 
 
 def test_a_deduplication_id_sent_again_is_still_dropped(fifo):

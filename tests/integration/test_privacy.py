@@ -73,11 +73,20 @@ def table_items(name="idempotency"):
 
 
 def naming(items, *, email, contact_id, customer_id):
-    """The items that name the person: by contact id, by a digest of their email (plain or as a group), by the
-    shop's customer id (its digest), or holding any of these in their data."""
-    group = hashlib.sha256(email.lower().encode()).hexdigest()
-    marks = (contact_id, group[:32], group, email, hashlib.sha256(customer_id.encode()).hexdigest()[:32])
+    """The items that name the person: by contact id, by a keyed digest of their email (as a customer or in a
+    group), by the shop's customer id (its digest), or holding any of these in their data."""
+    from engage_contact.domain.contacts import lookup_digest
+    from engage_contact.domain.digest_key import customer_digest
+    from engage_contact.privacy.records import digest
+
+    marks = (contact_id, lookup_digest("email", email), customer_digest(email), email, digest(customer_id))
     return [i for i in items if any(m in json.dumps(i) for m in marks)]
+
+
+def plain_hashes(email, customer_id):
+    """What a list of candidate addresses (or customer ids) links back: plain SHA-256 digests, whole or cut."""
+    found = [hashlib.sha256(text.encode()).hexdigest() for text in (email.lower(), customer_id)]
+    return [*found, *(h[:32] for h in found)]
 
 
 def redact_body(email="anna@example.com", customer_id=706405506930370084):
@@ -92,6 +101,8 @@ def test_a_redact_leaves_no_item_that_names_the_person(stack, erase_queues, sand
     drain(update, erase_queues, "update_contact")
     held = naming(table_items(), email="bertil@example.com", contact_id=BERTIL, customer_id="1001")
     assert {i["id"]["S"].split("#")[0] for i in held} >= {"sent-lookup", "event-time", "last-applied", "shop-customer"}
+    # every digest is keyed: no key, group or value in the table is a plain hash a list of addresses links back
+    assert not any(h in json.dumps(table_items()) for h in plain_hashes("bertil@example.com", "1001"))
 
     status, body = deliver(update, "shopify", redact_body("bertil@example.com", 1001),
                            lambda raw: shopify_headers(raw, topic="customers/redact"))  # fmt: skip

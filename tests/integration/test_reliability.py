@@ -314,6 +314,7 @@ def test_the_parser_never_fails_otherwise_than_by_the_contract(data, operation):
         ({"ENGAGE_BASE_URL": None}, "ENGAGE_BASE_URL"),
         ({"ENGAGE_BASE_URL": "http://tenant.voyado.com"}, "ENGAGE_BASE_URL"),
         ({"ENGAGE_API_KEY_SECRET_ARN": None}, "ENGAGE_API_KEY_SECRET_ARN"),
+        ({"DIGEST_KEY_SECRET_ARN": None}, "DIGEST_KEY_SECRET_ARN"),
         ({"ENGAGE_TIMEOUT_SECONDS": "soon"}, "ENGAGE_TIMEOUT_SECONDS"),
         ({"ENGAGE_TIMEOUT_SECONDS": "0"}, "ENGAGE_TIMEOUT_SECONDS"),
         ({"ENGAGE_CUSTOM_ATTRIBUTES": "ok,not ok"}, "ENGAGE_CUSTOM_ATTRIBUTES"),

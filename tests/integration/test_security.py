@@ -129,7 +129,7 @@ def test_signing_turned_off_explicitly_accepts_unsigned_requests(function_env, s
 
 
 def test_signing_cannot_be_left_without_a_secret():
-    env = {"ENGAGE_BASE_URL": "https://t.voyado.com", "ENGAGE_API_KEY_SECRET_ARN": "arn"}
+    env = {"ENGAGE_BASE_URL": "https://t.voyado.com", "ENGAGE_API_KEY_SECRET_ARN": "arn", "DIGEST_KEY_SECRET_ARN": "d"}
     with pytest.raises(ConfigurationError, match="WEBHOOK_SECRET_ARN"):
         Settings.from_env(env)
     with pytest.raises(ConfigurationError, match="WEBHOOK_SIGNING"):
@@ -306,12 +306,14 @@ def test_a_huge_body_is_refused_before_parsing_or_verifying(update, sandbox):
 )
 def test_engage_base_url_must_be_https_and_bare(url):
     with pytest.raises(ConfigurationError, match="ENGAGE_BASE_URL"):
-        Settings.from_env({"ENGAGE_BASE_URL": url, "ENGAGE_API_KEY_SECRET_ARN": "a", "WEBHOOK_SIGNING": "off"})
+        Settings.from_env({"ENGAGE_BASE_URL": url, "ENGAGE_API_KEY_SECRET_ARN": "a", "DIGEST_KEY_SECRET_ARN": "d",
+                           "WEBHOOK_SIGNING": "off"})  # fmt: skip
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8080", "http://localhost:9", "https://t.staging.voyado.com/"])
 def test_loopback_http_and_https_tenants_are_accepted(url):
-    env = {"ENGAGE_BASE_URL": url, "ENGAGE_API_KEY_SECRET_ARN": "a", "WEBHOOK_SIGNING": "off"}
+    env = {"ENGAGE_BASE_URL": url, "ENGAGE_API_KEY_SECRET_ARN": "a", "DIGEST_KEY_SECRET_ARN": "d",
+           "WEBHOOK_SIGNING": "off"}  # fmt: skip
     assert Settings.from_env(env).engage_base_url == url.rstrip("/")
 
 

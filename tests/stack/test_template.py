@@ -17,7 +17,7 @@ import yaml
 from local.engage_sandbox import DEMO_CONTACTS
 from local.lambda_python import find_lambda_python
 
-from ..conftest import FUNCTIONS, ROOT, SANDBOX_KEY
+from ..conftest import DIGEST_KEY, FUNCTIONS, ROOT, SANDBOX_KEY
 
 pytestmark = pytest.mark.slow
 REGION = "eu-north-1"
@@ -257,6 +257,7 @@ def test_built_function_runs_with_only_its_layer(built, runtime_sdk, moto_server
                             aws_secret_access_key="testing")  # fmt: skip
 
     arn = moto("secretsmanager").create_secret(Name=f"engage-key-{function}", SecretString=SANDBOX_KEY)["ARN"]
+    digest_key = moto("secretsmanager").create_secret(Name=f"digest-key-{function}", SecretString=DIGEST_KEY)["ARN"]
     table = f"budget-{function}"
     moto("dynamodb").create_table(
         TableName=table,
@@ -274,6 +275,7 @@ def test_built_function_runs_with_only_its_layer(built, runtime_sdk, moto_server
         "AWS_SECRET_ACCESS_KEY": "testing",
         "ENGAGE_BASE_URL": sandbox.url,
         "ENGAGE_API_KEY_SECRET_ARN": arn,
+        "DIGEST_KEY_SECRET_ARN": digest_key,
         "WEBHOOK_SIGNING": "off",
         "IDEMPOTENCY_TABLE": table,  # the rate budget's turns are leased from it, without a boto3 client
     }

@@ -129,9 +129,12 @@ def test_secret_arns_must_carry_the_suffix_secrets_manager_adds(template, parame
 def test_the_functions_are_granted_exactly_the_parameter_arns(resources):
     for stem in STEMS:
         statements = resources[f"{stem}Function"]["Properties"]["Policies"][0]["Statement"]
-        secrets = next(s for s in statements if s["Action"] == "secretsmanager:GetSecretValue")["Resource"]
+        reads = [s["Resource"] for s in statements if s["Action"] == "secretsmanager:GetSecretValue"]
+        secrets = next(r for r in reads if isinstance(r, list))
         assert {"Ref": "EngageApiKeySecretArn"} in secrets and {"Ref": "WebhookSecret"} in secrets
-        assert "*" not in json.dumps(secrets)
+        # the digest key: the stack's, or the one the parameter names (every function reads it)
+        assert {"Fn::If": ["MakesDigestKey", {"Ref": "DigestKeySecret"}, {"Ref": "DigestKeySecretArn"}]} in reads
+        assert "*" not in json.dumps(reads)
 
 
 # --- 2. nothing lost when the stack is deleted or a resource replaced ----------------------------
@@ -147,7 +150,7 @@ def test_cfn_lint_informational_checks_find_no_stateful_resource_left_to_deletio
 def test_queues_table_and_signing_secret_are_retained(resources):
     kept = [k for k, v in resources.items() if v["Type"] in ("AWS::SQS::Queue", "AWS::DynamoDB::Table")]
     assert len(kept) == 12  # five queues, their dead-letter queues, the records and the audit table
-    for logical_id in [*kept, "WebhookSecret"]:
+    for logical_id in [*kept, "WebhookSecret", "DigestKeySecret"]:
         assert resources[logical_id]["DeletionPolicy"] == "Retain", logical_id
         assert resources[logical_id]["UpdateReplacePolicy"] == "Retain", logical_id
 

@@ -8,7 +8,6 @@ this module reads the environment.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +15,8 @@ from typing import Any
 from . import observability
 from .aws.clients import AwsClients
 from .aws.queues import Queues
-from .aws.secrets import ApiKeySource, SecretReader, rotating_secrets
+from .aws.secrets import ApiKeySource, SecretReader, digest_key_from_secret, rotating_secrets
+from .domain import digest_key as digests
 from .domain.contacts import message_group
 from .engage.client import EngageClient
 from .engage.pacing import BackgroundShare, FallbackPacer, RateBudget
@@ -104,6 +104,8 @@ class Container:
         self.queue_settings = QueueSettings(
             settings.dead_letter_queue_url, settings.max_receive_count, settings.batch_concurrency
         )
+        if settings.digest_key_secret_arn:
+            digests.install(self.digest_key)  # every digest of personal data, in this container, is keyed by it
 
     @classmethod
     def from_env(cls, background: bool = False) -> Container:
@@ -270,14 +272,18 @@ class Container:
 
             lifetime = self.settings.sent_digests_ttl_days * 24 * 3600
             store = SentDigests(self.settings.idempotency_table, self.dynamodb(), lifetime)
-            return SentRecord(store, self.digest_key)
+            return SentRecord(store, lambda: digests.subkey("sent digests"))
 
         return self.once("sent_record", build)
 
     def digest_key(self) -> bytes:
-        """The deployment's digest key, from its Engage key: a reader of the table cannot test a guessed value
-        (a new Engage key sends every contact whole once)."""
-        return hashlib.sha256(b"engage-contact sent digests\x00" + self.engage.api_key.get().encode()).digest()
+        """The deployment's digest key (its own secret), read once per container and kept: it never rotates with
+        the Engage key, so message groups, clocks, sent digests and audit subjects outlive an Engage key's rotation.
+        A failed read is not kept: the next digest reads again."""
+        arn = self.settings.digest_key_secret_arn
+        if not arn:
+            raise ConfigurationError("DIGEST_KEY_SECRET_ARN is not set")
+        return self.once("digest_key", lambda: self.secrets.read(arn, digest_key_from_secret))
 
     def enqueue_promote(self, command: dict[str, Any], deduplication_id: str) -> None:
         """Put a promote command on the promote function's FIFO queue, its contact as the message group."""

@@ -8,13 +8,14 @@ from typing import Any
 from . import observability
 from .aws.clients import AWS_RESERVE_SECONDS
 from .container import Container
+from .domain.digest_key import subkey
 from .domain.json_body import decode_json
 from .engage.retry import Deadline
 from .errors import EngageContactError, InternalError
 from .observability import correlate
 from .privacy.audit import AuditTrail
 from .privacy.command import parse_privacy_command
-from .privacy.records import PrivacyRecords, privacy_key
+from .privacy.records import PrivacyRecords
 from .privacy.work import Privacy
 from .triggers.detect import is_sqs_event
 
@@ -93,7 +94,7 @@ def build_privacy(container: Container) -> Privacy:
         PrivacyRecords(settings.idempotency_table, dynamodb),
         audit,
         container.engage,
-        lambda: privacy_key(container.engage.api_key.get()),
+        lambda: subkey("audit subjects"),  # the deployment's digest key: an Engage key rotation keeps subjects
         s3,
     )
 

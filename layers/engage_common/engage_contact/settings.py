@@ -34,6 +34,8 @@ class Settings:
     engage_base_url: str
     api_key_secret_arn: str
     catalogue: AttributeCatalogue
+    # the deployment's digest key (domain.digest_key): every function reads it, none derives it from another
+    digest_key_secret_arn: str | None = None
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     webhook_secret_arn: str | None = None
     webhook_signing: bool = True
@@ -64,6 +66,7 @@ class Settings:
             engage_base_url=_base_url(env),
             api_key_secret_arn=_required(env, "ENGAGE_API_KEY_SECRET_ARN"),
             catalogue=catalogue,
+            digest_key_secret_arn=_required(env, "DIGEST_KEY_SECRET_ARN"),
             timeout_seconds=_number(env, "ENGAGE_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS, 0.09, 60, "seconds"),
             webhook_secret_arn=_webhook_secret(env),
             webhook_signing=_signing(env),

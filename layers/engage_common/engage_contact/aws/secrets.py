@@ -1,4 +1,4 @@
-"""Secrets read from Secrets Manager, cached per container: the Engage key and the signing secrets."""
+"""Secrets read from Secrets Manager, cached per container: the Engage key, the digest key, the signing secrets."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .secrets_manager import SecretsManager
 
 CACHE_SECONDS = 300
+DIGEST_KEY_MIN_CHARS = 32  # the template generates 64; a key of one's own is at least this long
 API_KEY = re.compile(r"[\x21-\x7e]+")  # visible ASCII: no space, control or line break can split the header
 T = TypeVar("T")
 
@@ -87,6 +88,14 @@ def _header_safe(key: str) -> str:
     if not API_KEY.fullmatch(key):
         raise DependencyUnavailable("the Engage key secret holds characters an HTTP header cannot carry")
     return key
+
+
+def digest_key_from_secret(secret: str) -> bytes:
+    """The deployment's digest key (`domain.digest_key`) from its secret: the text as it is, trimmed."""
+    text = secret.strip()
+    if len(text) < DIGEST_KEY_MIN_CHARS:
+        raise DependencyUnavailable(f"the digest key secret holds fewer than {DIGEST_KEY_MIN_CHARS} characters")
+    return text.encode()
 
 
 class ApiKeySource:

@@ -7,11 +7,11 @@ its first operation binds the operation to what is signed; the same id on anothe
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from typing import Any
 
+from ..domain.digest_key import keyed
 from ..errors import IdempotencyConflict
 from .idempotency import EXPIRES_AFTER_SECONDS
 from .table import write_if
@@ -32,7 +32,7 @@ class WebhookIds:
         The same id on the same route passes (a retry; the idempotency record answers it).
         """
         now = int(self.clock())
-        digest = hashlib.sha256(webhook_id.encode("utf-8", "surrogatepass")).hexdigest()
+        digest = keyed("webhook-id", webhook_id)  # a caller's id may be anything: kept as a keyed digest
         item = {
             "id": {"S": f"webhook-id#{digest}"},
             "operation": {"S": operation},

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidRequest
+from .digest_key import keyed
 
 MEMBER = "Member"  # reached only through promote: Engage's updateContactType does not work for it (v2)
 # Every pattern here validates a whole value: fullmatch, never match (`$` matches before a final newline).
@@ -28,9 +28,9 @@ class Lookup:
 def message_group(command: dict[str, Any]) -> str:
     """The contact a command is about, as far as it is known before Engage: its SQS message group.
 
-    The contactId as it is (hex and '-'); else the lookup's key and a digest
+    The contactId as it is (hex and '-'); else the lookup's key and a keyed digest
     of its normalised value (emails without case): SQS takes ASCII only in a group id, and an address (or a
-    social security number) has no place in SQS metadata.
+    social security number) has no place in SQS metadata, nor a plain hash a list of addresses links back.
     """
     contact_id = command.get("contactId")
     if isinstance(contact_id, str):  # one that is no contact id is refused later: its group only has to be valid
@@ -78,10 +78,10 @@ def still_found_by(lookup: Lookup, contact: Any) -> bool:
 
 
 def lookup_digest(key: str, value: str) -> str:
-    """A lookup value's digest, the same for every spelling Engage treats as one (emails without case)."""
+    """A lookup value's keyed digest, the same for every spelling Engage treats as one (emails without case)."""
     value = value.strip()
     normalised = value.lower() if key == "email" else value
-    return hashlib.sha256(normalised.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return keyed(key, normalised)[:32]
 
 
 def is_contact_id(value: object) -> bool:

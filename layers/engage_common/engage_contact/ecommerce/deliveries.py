@@ -7,7 +7,6 @@ new kind of topic is one builder here and one line per topic there.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from typing import Any
 
 from ..domain.attributes import EMAIL
 from ..domain.command import EVENT_TIME_AHEAD
+from ..domain.digest_key import keyed
 from ..domain.json_body import MAX_BODY_BYTES as MAX_COMMAND_BYTES
 from ..domain.json_body import decode_json
 from ..errors import InvalidRequest
@@ -46,7 +46,8 @@ def event_time(platform: Platform, customer: Mapping[str, Any], headers: Mapping
 
 
 def body_digest(raw: bytes) -> str:
-    return hashlib.sha256(raw).hexdigest()
+    """A delivery's body (personal data) as its keyed digest: the idempotency and last-applied records keep this."""
+    return keyed("body", raw)
 
 
 def delivery_key(platform: Platform, raw: bytes, headers: Mapping[str, str] | None = None) -> str:

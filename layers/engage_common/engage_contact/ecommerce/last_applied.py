@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from enum import StrEnum
 from typing import Any
 
 from ..aws.table import update_if
+from ..domain.digest_key import customer_digest
 
 LAST_APPLIED_DAYS = 400  # how long the last-applied time of a customer is kept
 
@@ -84,8 +84,7 @@ class LastApplied:
 
     @staticmethod
     def _what(what: str, customer: str) -> dict:
-        digest = hashlib.sha256(customer.strip().lower().encode()).hexdigest()  # no address in the table's keys
-        return {"id": {"S": f"{what}#{digest}"}}
+        return {"id": {"S": f"{what}#{customer_digest(customer)}"}}  # no address in the table's keys, nor a hash
 
     def _write(self, key: dict, update: str, condition: str, values: dict) -> dict | None:
         """None when the conditional write succeeded; the stored item when its condition failed."""

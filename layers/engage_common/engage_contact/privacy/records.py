@@ -5,12 +5,14 @@ What names a person (see `aws.idempotency`, `aws.sent_digests`, `aws.event_times
 - `sent#<contactId>` (what Engage last confirmed: digests), `sent-lookup#<group>` (the remembered contactId),
 - `event-time#<group>` for the lookup's group and for the contactId, `event-time#<customer group>#<channel>` for
   a shop customer's consent clocks, `contact-lease#<group>` (one write at a time on the API path),
-- `last-applied#<platform>#<sha256 of the email>` (each platform), `last-applied#<platform>#<channel>#<sha256 of
-  the shop customer>` (consent), `promote#<sha256 of the email>` (a promotion queued once),
+- `last-applied#<platform>#<digest of the email>` (each platform), `last-applied#<platform>#<channel>#<digest of
+  the shop customer>` (consent), `promote#<digest of the email>` (a promotion queued once),
 - `shop-customer#<platform>#<shop digest>#<customer digest>` (this module: the shop's customer → the group, and
   the digests its own records are kept under), and `shop-customer-of#<group>` (the way back),
 - idempotency records (`…idempotency._run_work#…`) whose stored result names the contactId (and what was sent).
 `<group>` is the contact's SQS message group (`domain.contacts.message_group`): a lookup key and a digest.
+Every digest here is keyed with the deployment's digest key (`domain.digest_key`), as the records' writers
+key theirs: the erase function finds what they wrote, and a reader of the table cannot test guessed addresses.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..domain.contacts import message_group, source_customer_group
+from ..domain.digest_key import customer_digest, keyed
 from ..errors import DependencyUnavailable
 
 SHOP_CUSTOMER_DAYS = 400  # as long as the other per-customer records (event times, last applied)
@@ -38,25 +41,20 @@ UNREACHABLE = "the idempotency table cannot be reached"
 
 
 def digest(*parts: str) -> str:
-    """A plain digest for an item's key (shop, customer id), like the table's other keys: no value in a key."""
-    return hashlib.sha256("\x00".join(p.strip().lower() for p in parts).encode()).hexdigest()[:32]
+    """A keyed digest for an item's key (shop, customer id), like the table's other keys: no value in a key."""
+    return keyed("privacy", "\x00".join(p.strip().lower() for p in parts))[:32]
 
 
-def privacy_key(engage_key: str) -> bytes:
-    """The deployment's key for privacy digests (erasure marks, audit subjects), from its Engage key."""
-    return hashlib.sha256(b"engage-contact privacy\x00" + engage_key.encode()).digest()
-
-
-def keyed(key: bytes, text: str) -> str:
-    """A keyed digest: a reader of the table or the audit trail cannot test a guessed address against it."""
+def audit_subject(key: bytes, text: str) -> str:
+    """An audit subject: keyed with the audit's own key (`digest_key.subkey`), so a reader of the audit trail
+    cannot test a guessed address against it, and a rotated Engage key changes no subject."""
     return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()[:40]
 
 
 def erasure_mark(group: str) -> str:
-    """The key of a person's erasure mark: a digest of their message group (the contactId or the lookup's
-    digest), like the table's other keys. Not keyed with the Engage key: a mark must still be found after a
-    key rotation, by the update function that checks it."""
-    return "erased#" + hashlib.sha256(b"erased\x00" + group.encode()).hexdigest()[:40]
+    """The key of a person's erasure mark: a keyed digest of their message group (the contactId or the lookup's
+    digest), like the table's other keys; found by the update function that checks it under the same key."""
+    return "erased#" + keyed("erased", group)[:40]
 
 
 def shop_customer_id(platform: str, shop: str, customer_id: str) -> str:
@@ -100,7 +98,7 @@ class Person:
 
 def email_digest(email: str) -> str:
     """The digest an email's last-applied records are kept under (`ecommerce.last_applied`)."""
-    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    return customer_digest(email)
 
 
 def customer_person(platform: str, shop: str, customer_id: str) -> Person:

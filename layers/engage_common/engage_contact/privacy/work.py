@@ -23,7 +23,7 @@ from .audit import AuditTrail
 from .command import DATA_REQUEST, ERASE_SHOP, PrivacyCommand
 from .config import PrivacySettings
 from .policy import ERASE_MEMBERS, RECORD
-from .records import Person, PrivacyRecords, customer_person, digest, keyed, lookup_person, plain
+from .records import Person, PrivacyRecords, audit_subject, customer_person, digest, lookup_person, plain
 
 DEAD_LETTERS = "not searched: a dead letter is kept by its queue for 14 days at most (docs: purge by message group)"
 
@@ -53,7 +53,7 @@ class Privacy:
 
     def handle(self, command: PrivacyCommand, deadline: Deadline) -> dict[str, Any]:
         """Run the command and audit it; a failure is audited too, then raised (retried as its error says)."""
-        subject = keyed(self.key(), subject_of(command))
+        subject = audit_subject(self.key(), subject_of(command))
         try:
             if command.request == DATA_REQUEST:
                 result = self.data_request(command, subject)
