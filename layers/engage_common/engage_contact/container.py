@@ -45,13 +45,14 @@ def light_dynamodb() -> Any:
 def rate_budget(settings: Settings, dynamodb: Callable[[], Any] | None = None, background: bool = False) -> RateBudget:
     """The deployment's one budget toward Engage, shared through the table; this container's share without one.
 
-    `background` (the backfill writer, one container): its turns are paced first at BACKFILL_RATE_SHARE of the
-    budget, so live calls always find the rest of it free.
+    `background` (a backfill writer's container): its turns are paced first at its part of BACKFILL_RATE_SHARE
+    of the budget (the share over BACKFILL_WRITER_CONTAINERS), so live calls always find the rest of it free.
     """
     shared = _shared_budget(settings, dynamodb)
     if not background:
         return shared
-    return BackgroundShare(shared, FallbackPacer(settings.requests_per_second * settings.backfill_rate_share))
+    share = settings.backfill_rate_share / settings.backfill_writer_containers
+    return BackgroundShare(shared, FallbackPacer(settings.requests_per_second * share))
 
 
 def _shared_budget(settings: Settings, dynamodb: Callable[[], Any] | None) -> RateBudget:
