@@ -272,13 +272,16 @@ class LiveProbe:
             parts["turnToEngageMs"].append(at - turn["given"])
         writer = [e["given"] - e["asked"] for e in events if e["kind"] == "turn" and e["background"]
                   and window[0] <= e["asked"] <= window[1]]  # fmt: skip
+        table = [e["ms"] for e in events if e["kind"] == "dynamodb" and window[0] <= e["asked"] <= window[1]]
         log = requests.get(f"{self.stack.sandbox}/_sandbox/requests", timeout=60).json()
         during = [e for e in log if window[0] <= e["started"] <= window[1]]
         seconds = max(window[1] - window[0], 1e-9)
         result = {name: round(statistics.median(v) * 1000, 1) if v else None for name, v in parts.items()}
         result.update(matched=len(parts["queueMs"]), writerTurnWaitMs=round(statistics.median(writer) * 1000, 1)
                       if writer else None, writerTurns=len(writer),
-                      engageRequestsPerSecond=round(len(during) / seconds, 1))  # fmt: skip
+                      engageRequestsPerSecond=round(len(during) / seconds, 1),
+                      tableCallMedianMs=round(statistics.median(table), 1) if table else None,
+                      tableCallsPerSecond=round(len(table) / seconds, 1))  # fmt: skip
         return result
 
 

@@ -2,8 +2,9 @@
 
 When the variable names a file, the stack appends one JSON line per event: a poller's receive (`received`:
 the queue's function and the message ids, when SQS handed them over), a batch's handling (`handled`: when the
-handler started and ended), and each wait for a turn of the Engage budget (`turn`: `background` for a backfill
-writer's container, asked and given). `local.bench_backfill` joins them with the sandbox's request log. Nothing
+handler started and ended), each wait for a turn of the Engage budget (`turn`: `background` for a backfill
+writer's container, asked and given), and each call of the light DynamoDB client (`dynamodb`: its round trip
+to the table, moto here). `local.bench_backfill` joins them with the sandbox's request log. Nothing
 is written without the variable, and nothing here is deployed.
 """
 
@@ -35,6 +36,18 @@ def start() -> None:
         return missed
 
     client.wait_for_turn = timed_wait
+    from engage_contact.aws import dynamodb_light
+
+    untimed = dynamodb_light.LightDynamoDb.call
+
+    def timed_call(self: Any, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        asked = time.time()
+        try:
+            return untimed(self, operation, params)
+        finally:
+            note("dynamodb", operation=operation, asked=asked, ms=(time.time() - asked) * 1000)
+
+    dynamodb_light.LightDynamoDb.call = timed_call
 
 
 def note(kind: str, **fields: Any) -> None:
