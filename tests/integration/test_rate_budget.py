@@ -235,3 +235,20 @@ def test_a_background_lease_takes_one_turn_however_many_of_its_threads_wait(idem
     assert writes.count == LEASE_MAX  # one write a turn, never ten turns in one
     live = budget(idempotency_table, clock, rate=40.0)
     assert live.acquire(5) == pytest.approx((LEASE_MAX + 1) / 40 - EARLY, abs=1e-5)  # right after them, no further
+
+
+def test_the_backfill_share_is_one_schedule_for_all_writer_containers_apart_from_the_budget(idempotency_table):
+    """Two writer containers keep to the share together, and a lone one has all of it (a small backfill is one
+    delivery, one container); the deployment's budget item is another schedule."""
+    clock = Clock()
+    client = dynamodb()
+
+    def writer():
+        return SharedRateBudget(idempotency_table, lambda: client, 8.0, FallbackPacer(4, clock=clock), clock=clock,
+                                key=f"{KEY}#backfill")  # fmt: skip
+
+    first, second = writer(), writer()
+    waits = [first.acquire(5), second.acquire(5), first.acquire(5), second.acquire(5)]
+    assert waits == pytest.approx([0, 1 / 8 - EARLY, 2 / 8 - EARLY, 3 / 8 - EARLY], abs=1e-5)  # 8/s together
+    items = {i["id"]["S"] for i in client.scan(TableName=idempotency_table)["Items"]}
+    assert f"{KEY}#backfill" in items and KEY not in items

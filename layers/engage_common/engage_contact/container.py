@@ -45,14 +45,24 @@ def light_dynamodb() -> Any:
 def rate_budget(settings: Settings, dynamodb: Callable[[], Any] | None = None, background: bool = False) -> RateBudget:
     """The deployment's one budget toward Engage, shared through the table; this container's share without one.
 
-    `background` (a backfill writer's container): its turns are paced first at its part of BACKFILL_RATE_SHARE
-    of the budget (the share over BACKFILL_WRITER_CONTAINERS), so live calls always find the rest of it free.
+    `background` (a backfill writer's container): its turns are paced first at BACKFILL_RATE_SHARE of the
+    budget, a schedule in the table the writer's containers share (without the table: each its part, the share
+    over BACKFILL_WRITER_CONTAINERS), so live calls always find the rest of it free.
     """
     shared = _shared_budget(settings, dynamodb, background)
     if not background:
         return shared
-    share = settings.backfill_rate_share / settings.backfill_writer_containers
-    return BackgroundShare(shared, FallbackPacer(settings.requests_per_second * share))
+    rate = settings.requests_per_second * settings.backfill_rate_share
+    own = FallbackPacer(rate / settings.backfill_writer_containers)  # this container's part, without the table
+    if not settings.idempotency_table:
+        return BackgroundShare(shared, own)
+    from .aws.rate_budget import KEY as BUDGET_KEY
+    from .aws.rate_budget import SharedRateBudget
+
+    # the share itself is a schedule in the table too: the writer's containers keep to it together, and a lone
+    # one (a small backfill is one delivery) has all of it; only they use it, so it leases ten turns at a time
+    share = SharedRateBudget(settings.idempotency_table, shared.client, rate, own, key=f"{BUDGET_KEY}#backfill")
+    return BackgroundShare(shared, share)
 
 
 def _shared_budget(settings: Settings, dynamodb: Callable[[], Any] | None, background: bool = False) -> RateBudget:

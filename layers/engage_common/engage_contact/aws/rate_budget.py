@@ -70,11 +70,14 @@ class SharedRateBudget:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         lease_max: int = LEASE_MAX,
+        key: str = KEY,
     ) -> None:
         """`client`: builds (once) the container's DynamoDB client; `clock`: wall time, the same in every container;
         `lease_max`: the most turns one lease takes (1 for background work: it never books turns ahead of a live
-        call, however many of its threads wait)."""
+        call, however many of its threads wait); `key`: the table item the schedule lives in (the deployment's
+        budget, or a backfill's share of it)."""
         self.lease_max = lease_max
+        self.key = key
         self.table_name = table_name
         self.client = client
         self.rate = rate
@@ -203,7 +206,7 @@ class SharedRateBudget:
             written, answer = update_if(
                 self.client(),
                 TableName=self.table_name,
-                Key={"id": {"S": KEY}},
+                Key={"id": {"S": self.key}},
                 UpdateExpression=expression,
                 ConditionExpression=condition,
                 ExpressionAttributeValues={name: {"N": _number(value)} for name, value in values.items()},

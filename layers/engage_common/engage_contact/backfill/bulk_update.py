@@ -104,13 +104,15 @@ class BulkUpdates:
             if row not in chunk.rows:
                 continue
             key = (chunk.key_of(row) or str(row)).lower()
-            first, _ = key not in seen, seen.add(key)
+            if key in seen:
+                continue  # a later row of the customer: the single path, after this one
+            seen.add(key)
             try:
                 command = self.parse(chunk.rows[row])
             except EngageContactError:
                 continue  # the single path says what is wrong with it
             contact_type = self.contact_type(command)
-            if first and contact_type is not None:
+            if contact_type is not None:
                 found[row] = (command, contact_type)
         types = [t for _, t in found.values()]
         common = max(set(types), key=types.count) if types else None
