@@ -336,6 +336,7 @@ def run(args: argparse.Namespace) -> int:
             applied_bar = Progress("applied", total, position=1) if counters is not None else None
             try:
                 tally = queue_all(backfill, backfill_id, mapping, source, (queued_bar, applied_bar, counters))
+                queued_bar.close()  # its last line now: every row is queued before the applied count ends
                 if applied_bar is not None:
                     applied_bar.total = tally.rows
                     counts = await_settled(counters, backfill_id, tally, args.wait, applied_bar)

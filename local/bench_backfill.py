@@ -55,8 +55,9 @@ class LocalStack:
 
     def __init__(self, folder: Path) -> None:
         self.ports = {"API_PORT": free_port(), "SANDBOX_PORT": free_port(), "MOTO_PORT": free_port()}
+        self.trace_path = str(folder / "trace.jsonl")  # where a live command's time goes (local/trace.py)
         self.env = {**os.environ, **{k: str(v) for k, v in self.ports.items()},
-                    "LOCAL_STACK_FILE": str(folder / "stack.json")}  # fmt: skip
+                    "LOCAL_STACK_FILE": str(folder / "stack.json"), "LOCAL_TRACE_FILE": self.trace_path}  # fmt: skip
         for name in ("ENGAGE_BASE_URL", "ENGAGE_API_KEY", "AWS_ENDPOINT_URL"):
             self.env.pop(name, None)
         self.process = subprocess.Popen([sys.executable, "-m", "local.stack"], cwd=ROOT, env=self.env,
@@ -199,6 +200,7 @@ class LiveProbe:
         ]
         self.every = every
         self.sent: dict[str, float] = {}
+        self.message_ids: dict[str, str] = {}
         # live customers of their own: each command its own message group, as webhooks for different customers
         # are (one group for all would queue the probe's own commands behind each other)
         self.contacts = [requests.post(f"{stack.sandbox}/_sandbox/contacts", json={"contactType": "Contact",
@@ -210,8 +212,9 @@ class LiveProbe:
         contact = self.contacts[n % len(self.contacts)]
         body = {"contactId": contact, "attributes": {"street": marker}}
         self.sent[marker] = time.time()
-        self.sqs.send_message(QueueUrl=self.url, MessageBody=json.dumps(body), MessageGroupId=contact,
-                              MessageDeduplicationId=marker)  # fmt: skip
+        sent = self.sqs.send_message(QueueUrl=self.url, MessageBody=json.dumps(body), MessageGroupId=contact,
+                                     MessageDeduplicationId=marker)  # fmt: skip
+        self.message_ids[marker] = sent["MessageId"]
 
     def run_while(self, busy: threading.Thread | None, samples: int, tag: str) -> list[float]:
         n = 0
@@ -224,9 +227,9 @@ class LiveProbe:
         time.sleep(3)
         return self.latencies(tag)
 
-    def latencies(self, tag: str) -> list[float]:
+    def arrivals(self, tag: str) -> dict[str, float]:
         log = requests.get(f"{self.stack.sandbox}/_sandbox/requests?route=update", timeout=60).json()
-        arrived = {}
+        arrived: dict[str, float] = {}
         for entry in log:
             try:
                 street = json.loads(entry["body"]).get("street", "")
@@ -234,7 +237,52 @@ class LiveProbe:
                 continue
             if street.startswith(f"{tag}-"):
                 arrived.setdefault(street, entry["started"])
+        return arrived
+
+    def latencies(self, tag: str) -> list[float]:
+        arrived = self.arrivals(tag)
         return [arrived[m] - s for m, s in self.sent.items() if m in arrived and m.startswith(f"{tag}-")]
+
+    def breakdown(self, tag: str) -> dict[str, Any]:
+        """Where each live command's time went (medians, ms): on the queue until a poller received it, in the
+        function until it asked for a turn, waiting for the turn, and from the turn to Engage's receipt; and
+        the backfill writer's own waits for turns and Engage's requests/s meanwhile."""
+        from .trace import read
+
+        events = read(self.stack.trace_path)
+        received: dict[str, float] = {}
+        for event in events:
+            if event["kind"] == "received":
+                for message_id in event["ids"]:
+                    received.setdefault(message_id, event["t"])
+        live_turns = sorted((e for e in events if e["kind"] == "turn" and not e["background"]),
+                            key=lambda e: e["given"])  # fmt: skip
+        parts: dict[str, list[float]] = {"queueMs": [], "toTurnMs": [], "turnWaitMs": [], "turnToEngageMs": []}
+        arrived = self.arrivals(tag)
+        window = [min(self.sent[m] for m in arrived), max(arrived.values())] if arrived else [0.0, 0.0]
+        for marker, at in arrived.items():
+            got = received.get(self.message_ids.get(marker, ""))
+            turn = next((t for t in reversed(live_turns) if got is not None and got <= t["asked"] and
+                         t["given"] <= at), None)  # fmt: skip
+            if got is None or turn is None:
+                continue
+            parts["queueMs"].append(got - self.sent[marker])
+            parts["toTurnMs"].append(turn["asked"] - got)
+            parts["turnWaitMs"].append(turn["given"] - turn["asked"])
+            parts["turnToEngageMs"].append(at - turn["given"])
+        writer = [e["given"] - e["asked"] for e in events if e["kind"] == "turn" and e["background"]
+                  and window[0] <= e["asked"] <= window[1]]  # fmt: skip
+        table = [e["ms"] for e in events if e["kind"] == "dynamodb" and window[0] <= e["asked"] <= window[1]]
+        log = requests.get(f"{self.stack.sandbox}/_sandbox/requests", timeout=60).json()
+        during = [e for e in log if window[0] <= e["started"] <= window[1]]
+        seconds = max(window[1] - window[0], 1e-9)
+        result = {name: round(statistics.median(v) * 1000, 1) if v else None for name, v in parts.items()}
+        result.update(matched=len(parts["queueMs"]), writerTurnWaitMs=round(statistics.median(writer) * 1000, 1)
+                      if writer else None, writerTurns=len(writer),
+                      engageRequestsPerSecond=round(len(during) / seconds, 1),
+                      tableCallMedianMs=round(statistics.median(table), 1) if table else None,
+                      tableCallsPerSecond=round(len(table) / seconds, 1))  # fmt: skip
+        return result
 
 
 def summary(latencies: list[float]) -> dict[str, Any]:
@@ -246,25 +294,27 @@ def summary(latencies: list[float]) -> dict[str, Any]:
             "maxMs": round(ordered[-1] * 1000, 1)}  # fmt: skip
 
 
-def live(stack: LocalStack, folder: Path, rows: int, samples: int) -> dict[str, Any]:
+def live(stack: LocalStack, folder: Path, rows: int, samples: int, run: int = 0) -> dict[str, Any]:
     probe = LiveProbe(stack)
-    quiet = summary(probe.run_while(None, samples, "quiet"))
-    path = folder / "live.csv"
-    write_rows(path, [f"live{n}@bench.example.com" for n in range(rows)])
+    quiet = summary(probe.run_while(None, samples, f"quiet{run}"))
+    quiet_parts = probe.breakdown(f"quiet{run}")
+    path = folder / f"live{run}.csv"
+    write_rows(path, [f"live{run}x{n}@bench.example.com" for n in range(rows)])
     outcome: dict[str, Any] = {}
 
     def run_backfill() -> None:
-        outcome["seconds"], outcome["line"] = stack.backfill(path, "bench-live")
+        outcome["seconds"], outcome["line"] = stack.backfill(path, f"bench-live-{run}")
 
     busy = threading.Thread(target=run_backfill)
     busy.start()
     time.sleep(1)
-    during = summary(probe.run_while(busy, samples, "busy"))
+    during = summary(probe.run_while(busy, samples, f"busy{run}"))
     busy.join()
     ratio = (
         round(during["medianMs"] / quiet["medianMs"], 2) if quiet.get("medianMs") and during.get("medianMs") else None
     )
     return {"backfillRows": rows, "noBackfill": quiet, "duringBackfill": during, "medianRatio": ratio,
+            "whereTheTimeGoes": {"noBackfill": quiet_parts, "duringBackfill": probe.breakdown(f"busy{run}")},
             "backfill": outcome.get("line")}  # fmt: skip
 
 
@@ -272,6 +322,7 @@ def live_during_mix(stack: LocalStack, folder: Path, rows: int, samples: int, pa
     """Live latency while a backfill of mostly existing customers keeps its whole share of the budget busy."""
     probe = LiveProbe(stack)
     quiet = summary(probe.run_while(None, samples, "mixquiet"))
+    quiet_parts = probe.breakdown("mixquiet")
     result: dict[str, Any] = {}
     busy = threading.Thread(target=lambda: result.update(mixed(stack, folder, rows, f"livemix{path}", path)))
     busy.start()
@@ -281,7 +332,8 @@ def live_during_mix(stack: LocalStack, folder: Path, rows: int, samples: int, pa
     ratio = (
         round(during["medianMs"] / quiet["medianMs"], 2) if quiet.get("medianMs") and during.get("medianMs") else None
     )
-    return {"noBackfill": quiet, "duringMixBackfill": during, "medianRatio": ratio, "mix": result}
+    return {"noBackfill": quiet, "duringMixBackfill": during, "medianRatio": ratio, "mix": result,
+            "whereTheTimeGoes": {"noBackfill": quiet_parts, "duringBackfill": probe.breakdown("mixbusy")}}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -291,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mix-rows", type=int, default=2_000, help="rows of the 80/20 mix (default 2,000)")
     parser.add_argument("--live-rows", type=int, default=10_000, help="rows of the backfill live calls meet")
     parser.add_argument("--live-samples", type=int, default=20, help="live commands timed each way")
+    parser.add_argument("--live-runs", type=int, default=1, help="times the live comparison is run (the spread)")
     parser.add_argument(
         "--only",
         choices=("new", "mix", "live", "live-today"),
@@ -312,8 +365,16 @@ def main(argv: list[str] | None = None) -> int:
                 results["mixToday"] = mixed(stack, Path(folder), args.mix_rows, "mixb", "today")
                 print("mix, today's path:", json.dumps(results["mixToday"]), flush=True)
             if "live" in parts:
-                results["live"] = live(stack, Path(folder), args.live_rows, args.live_samples)
-                print("live latency:", json.dumps(results["live"]), flush=True)
+                runs = [live(stack, Path(folder), args.live_rows, args.live_samples, n) for n in range(args.live_runs)]
+                for run in runs:
+                    print("live latency:", json.dumps(run), flush=True)
+                ratios = [r["medianRatio"] for r in runs if r["medianRatio"] is not None]
+                results["live"] = {
+                    "runs": runs,
+                    "medianRatios": ratios,
+                    "spread": [min(ratios), statistics.median(ratios), max(ratios)] if ratios else None,
+                }
+                print("live latency ratios (min, median, max):", results["live"]["spread"], flush=True)
                 results["liveMix"] = live_during_mix(stack, Path(folder), args.mix_rows, args.live_samples)
                 print("live latency during a mixed backfill:", json.dumps(results["liveMix"]), flush=True)
             if "live-today" in parts:

@@ -18,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import trace
+
 _CARRYING = threading.Lock()
 
 
@@ -186,13 +188,17 @@ class SqsEventSource:
                 time.sleep(min(0.2, max(window_ends - time.monotonic(), 0)))
         if not messages:
             return None
+        ids = [m["MessageId"] for m in messages]
+        trace.note("received", function=self.function_name, ids=ids)
         event = self.last_event = sqs_event(messages, self.queue_arn, self.region)
         context = LocalContext(self.function_name, self.timeout_seconds)
+        started = time.time()
         try:
             result = self.handler(event, context) or {}
         except Exception:  # Lambda retries the whole batch after its visibility timeout
             self.handed_back.extend(m["ReceiptHandle"] for m in messages)
             return {"batchItemFailures": [{"itemIdentifier": m["MessageId"]} for m in messages], "raised": True}
+        trace.note("handled", function=self.function_name, ids=ids, started=started)
         failed = {item["itemIdentifier"] for item in result.get("batchItemFailures", [])}
         self.deliveries += len(messages)
         self.handed_back.extend(m["ReceiptHandle"] for m in messages if m["MessageId"] in failed)

@@ -41,6 +41,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from . import trace
 from .engage_sandbox import EngageSandbox
 from .lambda_runtime import LocalContext, SqsEventSource, api_event, as_service
 from .signing import new_secret
@@ -334,6 +335,7 @@ class LocalStack:
             self.sandbox = EngageSandbox(port=self.ports["SANDBOX_PORT"], api_keys=(SANDBOX_KEY,)).start()
             self.engage_url = self.sandbox.url
         self._start_moto()
+        trace.start()  # LOCAL_TRACE_FILE: the benches' timeline (local/trace.py)
         refs = self.refs = self._create_resources()
         for spec in self.spec.functions.values():
             env = {

@@ -6,7 +6,10 @@ Engage's trap again); `avoidTriggeringExport` (it only affects PATCH); creation 
 attribute as a single create does. Processed asynchronously.
 
 Not documented, so the sandbox's choice, matching what the layer assumes (docs/design.md, "Bulk writes"):
-the request is answered `202 {"batchId": ...}`; `GET .../contacts/bulk/status?batchId=` answers
+the request is answered `202 {"batchId": ...}`; an update item names its contact by `contactId`, and
+is refused (`ContactTypeMismatch`) when that contact is not of the batch's `contactType`, or by a status
+fault on that contact's updates (route `update` with `contact`: a per-contact failure);
+`GET .../contacts/bulk/status?batchId=` answers
 `{"batchId", "status": "Processing" | "Completed", "total", "succeeded", "failed",
 "contacts": [{"index", "contactId"}], "errors": [{"index", "errorCode", "message"}]}`. A batch is
 processed `bulkDelayMs` after it was taken (a negative delay: never, a status that never completes);
@@ -103,7 +106,9 @@ def _process(state: SandboxState, batch_id: str, batch: dict) -> None:
         else:
             contact_id = item.get("contactId")
             body = {k: v for k, v in item.items() if k != "contactId"}
-            status, answer = update(state, Call(batch["version"], contact_id, body, {}, {}))
+            status, answer = _refusal(state, contact_id, batch) or update(
+                state, Call(batch["version"], contact_id, body, {}, {})
+            )
         if status < 300:
             batch["contacts"].append({"index": index, "contactId": answer["id"]})
         else:
@@ -112,6 +117,21 @@ def _process(state: SandboxState, batch_id: str, batch: dict) -> None:
             batch["errors"].append({"index": index, "errorCode": code, "message": said.get("message")})
     with state.lock:
         batch["done"] = True
+
+
+def _refusal(state: SandboxState, contact_id: object, batch: dict) -> tuple[int, object] | None:
+    """Why an update item is refused before it is applied: a status fault on this contact's updates (route
+    `update`, `contact` set: a per-contact failure), or a contact of another type than the batch's `contactType`."""
+    contact_id = contact_id if isinstance(contact_id, str) else None
+    fault = next((f for f in state.draw_faults("update", contact_id, batch["version"], about_contact=True)
+                  if f.kind == "status"), None)  # fmt: skip
+    if fault is not None:
+        return error(fault.status, fault.code or str(fault.status), "Refused (a fault on this contact)")
+    with state.lock:
+        contact = state.contacts.get(contact_id) if contact_id else None
+        if contact is not None and contact["contactType"] != batch["contactType"]:
+            return error(400, "ContactTypeMismatch", "The contact is not of the batch's contact type")
+    return None
 
 
 HANDLERS = {"bulkCreate": bulk_create, "bulkUpdate": bulk_update, "bulkStatus": bulk_status}

@@ -314,12 +314,17 @@ class SandboxState:
         with self.lock:
             self.faults.clear()
 
-    def draw_faults(self, route: str, contact_id: str | None = None, version: str | None = None) -> list[Fault]:
-        """The faults that fire on this call (counts are used up as they fire)."""
+    def draw_faults(
+        self, route: str, contact_id: str | None = None, version: str | None = None, about_contact: bool = False
+    ) -> list[Fault]:
+        """The faults that fire on this call (counts are used up as they fire); `about_contact`: only those naming
+        this route and this contact (a bulk batch's item)."""
         fired = []
         with self.lock:
             for fault in self.faults:
                 if fault.route not in ("*", route) or fault.count == 0:
+                    continue
+                if about_contact and (fault.route != route or fault.contact is None):
                     continue
                 if fault.version is not None and fault.version != version:
                     continue

@@ -213,3 +213,44 @@ def test_a_slow_table_never_keeps_a_container_leasing_without_end(idempotency_ta
         waits = [shared.acquire(5.0) for _ in range(acquires)]
     assert all(0 <= wait <= 5.0 for wait in waits)
     assert slowed["calls"] <= acquires * LATE_LEASES
+
+
+def test_a_background_lease_takes_one_turn_however_many_of_its_threads_wait(idempotency_table):
+    """A backfill's container never books turns ahead: a live call arriving next waits for one turn at most."""
+    import threading
+
+    clock = Clock()
+    client = dynamodb()
+    shared = SharedRateBudget(idempotency_table, lambda: client, 40.0, FallbackPacer(10, clock=clock), clock=clock,
+                              lease_max=1)  # fmt: skip
+    shared.acquire(5)
+    writes = StoreWrites(client)
+    waits = []
+    threads = [threading.Thread(target=lambda: waits.append(shared.acquire(5))) for _ in range(LEASE_MAX)]
+    with shared._lock:  # they all line up, as a batch's threads do
+        for thread in threads:
+            thread.start()
+        while shared._waiting < LEASE_MAX:
+            threading.Event().wait(0.01)
+    for thread in threads:
+        thread.join()
+    assert writes.count == LEASE_MAX  # one write a turn, never ten turns in one
+    live = budget(idempotency_table, clock, rate=40.0)
+    assert live.acquire(5) == pytest.approx((LEASE_MAX + 1) / 40 - EARLY, abs=1e-5)  # right after them, no further
+
+
+def test_the_backfill_share_is_one_schedule_for_all_writer_containers_apart_from_the_budget(idempotency_table):
+    """Two writer containers keep to the share together, and a lone one has all of it (a small backfill is one
+    delivery, one container); the deployment's budget item is another schedule."""
+    clock = Clock()
+    client = dynamodb()
+
+    def writer():
+        return SharedRateBudget(idempotency_table, lambda: client, 8.0, FallbackPacer(4, clock=clock), clock=clock,
+                                key=f"{KEY}#backfill")  # fmt: skip
+
+    first, second = writer(), writer()
+    waits = [first.acquire(5), second.acquire(5), first.acquire(5), second.acquire(5)]
+    assert waits == pytest.approx([0, 1 / 8 - EARLY, 2 / 8 - EARLY, 3 / 8 - EARLY], abs=1e-5)  # 8/s together
+    items = {i["id"]["S"] for i in client.scan(TableName=idempotency_table)["Items"]}
+    assert f"{KEY}#backfill" in items and KEY not in items

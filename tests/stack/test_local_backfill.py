@@ -61,6 +61,8 @@ def test_a_generated_shopify_export_is_reconciled_with_nothing_lost(stack, tmp_p
     # rows 100 and 200 would be too, but are invalid
     assert len(created) == len(set(created)) == 190 - 2
     assert "lars" not in result.stdout.lower() and "@example.com" not in result.stdout  # no personal data
+    said = result.stderr.splitlines()  # not a terminal: plain lines, the queued count's last one first
+    assert said.index("backfill: queued 200 of 200 rows") < said.index("backfill: applied 200 of 200 rows")
 
 
 def test_the_same_backfill_again_applies_no_row_twice(stack, tmp_path):

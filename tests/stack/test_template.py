@@ -346,8 +346,12 @@ def test_each_function_reserves_its_concurrency_and_a_queue_consumer_keeps_room_
     for name, function in template["Resources"].items():
         if function["Type"] != "AWS::Serverless::Function":
             continue
-        if name == "BackfillWriterFunction":  # one container at a time, by design: a backfill is paced, not spread
-            assert function["Properties"]["ReservedConcurrentExecutions"] == 1
+        if name == "BackfillWriterFunction":  # paced, not spread: as many containers as its poller may run, no more
+            queue = function["Properties"]["Events"]["Queue"]["Properties"]
+            reserved_here = function["Properties"]["ReservedConcurrentExecutions"]
+            assert reserved_here == queue["ScalingConfig"]["MaximumConcurrency"] == 2  # Lambda's smallest: no throttle
+            variables = function["Properties"]["Environment"]["Variables"]
+            assert variables["BACKFILL_WRITER_CONTAINERS"] == str(reserved_here)
             continue
         condition, parameter, _ = function["Properties"]["ReservedConcurrentExecutions"]  # !If [reserves, n, none]
         assert parameter == f"{name.removesuffix('Function')}Concurrency" and condition.startswith("Reserves")

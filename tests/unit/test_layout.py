@@ -17,8 +17,8 @@ FLOORS = [
     {"triggers"},
     {"privacy"},
     {"ecommerce"},
-    {"backfill"},
     {"find_or_create", "only_changed"},
+    {"backfill"},  # its bulk update plans only what changed, as a single update does
     {"operations", "ordering", "settings"},
     {"container"},
     {"handler", "intake", "privacy_function"},

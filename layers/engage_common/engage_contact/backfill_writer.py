@@ -15,6 +15,8 @@ from typing import Any
 from . import observability
 from .aws.bulk_jobs import BulkJobs
 from .aws.clients import AWS_RESERVE_SECONDS
+from .backfill import bulk_writer
+from .backfill.bulk_update import BulkUpdates
 from .backfill.bulk_writer import SINGLE_CONCURRENCY, BulkWriter, Chunk, read_chunk
 from .container import Container
 from .domain.command import Operation, parse_command
@@ -36,12 +38,32 @@ class BackfillWriterFunction:
         if not table:
             raise InvalidRequest("the backfill writer needs the idempotency table (IDEMPOTENCY_TABLE)")
         jobs = BulkJobs(table, self.container.aws("dynamodb"))
-        catalogue = self.container.settings.catalogue
+        settings, container = self.container.settings, self.container
+
+        def parse(command: dict[str, Any]) -> Any:
+            return parse_command(command, Operation.UPDATE, settings.catalogue)
+
+        def updates(writer: BulkWriter) -> BulkUpdates:
+            return BulkUpdates(
+                container.engage,
+                jobs,
+                parse,
+                container.sent_record,
+                container.event_times,
+                settings.avoid_triggering_export,
+                SINGLE_CONCURRENCY,
+                writer.read_status,
+                writer.clock,
+                lambda: bulk_writer.CLAIM_SECONDS,
+                writer.patience,
+            )
+
         return BulkWriter(
-            self.container.engage,
+            container.engage,
             jobs,
-            self.container.settings.bulk_max,
-            creation_of=lambda command: parse_command(command, Operation.UPDATE, catalogue).creation,
+            settings.bulk_max,
+            creation_of=lambda command: parse(command).creation,
+            updates=updates,
             **options,
         )
 
@@ -72,7 +94,9 @@ class BackfillWriterFunction:
         found = {}
         for record in records:
             try:
-                chunk = read_chunk(record["messageId"], decode_json(record.get("body") or ""))
+                queued = (record.get("attributes") or {}).get("SentTimestamp")
+                queued_ms = int(queued) if str(queued or "").isdigit() else None
+                chunk = read_chunk(record["messageId"], decode_json(record.get("body") or ""), queued_ms)
             except Exception:  # noqa: S112 - on_record reads it again and dead-letters it with the reason
                 continue
             if chunk is not None:
@@ -82,7 +106,8 @@ class BackfillWriterFunction:
     def on_record(self, record: Any, chunks: dict[str, Chunk], context: Any) -> None:
         chunk = chunks.get(record.message_id)
         if chunk is not None:
-            self.writer.finish(chunk, lambda row, command: self.single(command, context), SINGLE_CONCURRENCY)
+            deadline = Deadline.from_context(context, AWS_RESERVE_SECONDS)
+            self.writer.finish(chunk, lambda row, command: self.single(command, context), SINGLE_CONCURRENCY, deadline)
             return
         data = decode_json(record.body or "")
         if read_chunk(record.message_id, data) is None:  # a malformed chunk raises InvalidRequest: dead-lettered

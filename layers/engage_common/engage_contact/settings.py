@@ -57,6 +57,12 @@ class Settings:
     bulk_max: int = 4000  # contacts in one bulk request (BACKFILL_BULK_MAX, at most Engage's 4,000)
     # the part of the budget a backfill may use: live calls always find the rest free (BACKFILL_RATE_SHARE)
     backfill_rate_share: float = 0.8
+    # the backfill writer's containers that may run at once (BACKFILL_WRITER_CONTAINERS, the template's reserved
+    # concurrency): each paces at its part of the share, so together they keep to it
+    backfill_writer_containers: int = 1
+    # a backfill's bulk updates ask Engage not to trigger its BI and XML contact exports
+    # (BACKFILL_AVOID_TRIGGERING_EXPORT, default false: Engage's own default, the exports see every change)
+    avoid_triggering_export: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -88,7 +94,16 @@ class Settings:
             backfill_queue_url=_optional(env, "BACKFILL_QUEUE_URL"),
             bulk_max=min(_positive_int(env, "BACKFILL_BULK_MAX") or 4000, 4000),
             backfill_rate_share=_number(env, "BACKFILL_RATE_SHARE", 0.8, 0.05, 1, "share of the budget"),
+            avoid_triggering_export=_true_or_false(env, "BACKFILL_AVOID_TRIGGERING_EXPORT"),
+            backfill_writer_containers=_positive_int(env, "BACKFILL_WRITER_CONTAINERS") or 1,
         )
+
+
+def _true_or_false(env: Mapping[str, str], name: str) -> bool:
+    value = (_optional(env, name) or "false").lower()
+    if value not in ("true", "false"):
+        raise ConfigurationError(f"{name} must be 'true' or 'false', not {value!r}")
+    return value == "true"
 
 
 def _optional(env: Mapping[str, str], name: str) -> str | None:

@@ -5,7 +5,9 @@ One item per chunk (`backfill#<id>#chunk#<firstRow>`, beside the backfill's coun
 - `sending`: claimed, the bulk request about to go (or gone, its answer lost): the outcome is UNKNOWN;
 - `sent`: Engage took it; `batchId`, `size` and `places` (each bulk item's row) say how to read its status;
 - `single`: the rows in `pending` go the single path (lookup first, then update or create, idempotent);
-- `done`: every row of the chunk is counted (applied, dead-lettered).
+- `done`: every row of the chunk is counted (applied, dead-lettered);
+- `patching`, `patched`: as `sending` and `sent`, for the bulk UPDATE of rows of customers Engage holds
+  (`backfill.bulk_update`), claimed from `single`; `pending` keeps the rows still to write.
 
 Written before the bulk request and after each step, so a crash anywhere leaves a state a redelivery
 resumes from: never a second bulk request for rows that may be in a batch already.
@@ -20,14 +22,14 @@ from typing import Any
 
 from ..errors import DependencyUnavailable
 from .backfill_counters import PREFIX
-from .table import UNREACHABLE, transact_if
+from .table import UNREACHABLE, transact_if, update_if
 
 EXPIRES_AFTER_SECONDS = 30 * 24 * 60 * 60
 
 
 @dataclass
 class ChunkState:
-    state: str  # sending, sent, single, done
+    state: str  # sending, sent, single, done; patching, patched (a bulk update)
     job: str = ""
     batch_id: str | None = None
     started: float = 0.0  # when the bulk request was claimed (epoch seconds)
@@ -97,12 +99,42 @@ class BulkJobs:
         except Exception as exc:
             raise DependencyUnavailable(UNREACHABLE) from exc
 
-    def sent(self, backfill_id: str, first_row: int, batch_id: str, size: int, places: dict[int, int]) -> None:
+    def claim_update(self, backfill_id: str, first_row: int, job: str, places: dict[int, int]) -> bool:
+        """`single` -> `patching`, before a bulk update of the rows in `places`; False when another holds it."""
+        values = {":single": {"S": "single"}, ":patching": {"S": "patching"}, ":job": {"S": job},
+                  ":started": {"N": f"{self.clock():.3f}"}, ":places": {"S": json.dumps(places)}}  # fmt: skip
+        written, _ = update_if(
+            self.client,
+            TableName=self.table_name,
+            Key=self._key(backfill_id, first_row),
+            UpdateExpression="SET #s = :patching, job = :job, started = :started, places = :places REMOVE batchId",
+            ConditionExpression="#s = :single",
+            ExpressionAttributeNames={"#s": "state"},
+            ExpressionAttributeValues=values,
+        )
+        return written
+
+    def release_update(self, backfill_id: str, first_row: int, job: str) -> None:
+        """Engage refused the bulk update before taking it (429): the chunk is `single` again, as it was."""
+        update_if(
+            self.client,
+            TableName=self.table_name,
+            Key=self._key(backfill_id, first_row),
+            UpdateExpression="SET #s = :single",
+            ConditionExpression="job = :job AND #s = :patching",
+            ExpressionAttributeNames={"#s": "state"},
+            ExpressionAttributeValues={":job": {"S": job}, ":patching": {"S": "patching"}, ":single": {"S": "single"}},
+        )
+
+    def sent(
+        self, backfill_id: str, first_row: int, batch_id: str, size: int, places: dict[int, int], state: str = "sent"
+    ) -> None:
+        """Engage took the bulk request (`state`: `sent` for a create, `patched` for an update)."""
         self._set(
             backfill_id,
             first_row,
             {
-                "state": {"S": "sent"},
+                "state": {"S": state},
                 "batchId": {"S": batch_id},
                 "size": {"N": str(size)},
                 "places": {"S": json.dumps(places)},
@@ -112,19 +144,21 @@ class BulkJobs:
     def to_single(self, backfill_id: str, first_row: int, pending: list[int], applied: int) -> bool:
         """The chunk's bulk part is over: `applied` rows counted once (with this change of state), `pending` left.
 
-        False when the chunk had left `sending`/`sent` already (another invocation settled it).
+        False when the chunk had left `sending`/`sent` (`patching`/`patched`) already (another invocation settled it).
         """
         update = {
             "TableName": self.table_name,
             "Key": self._key(backfill_id, first_row),
             "UpdateExpression": "SET #s = :state, pending = :pending",
-            "ConditionExpression": "#s IN (:sending, :sent)",
+            "ConditionExpression": "#s IN (:sending, :sent, :patching, :patched)",
             "ExpressionAttributeNames": {"#s": "state"},
             "ExpressionAttributeValues": {
                 ":state": {"S": "single" if pending else "done"},
                 ":pending": {"S": json.dumps(pending)},
                 ":sending": {"S": "sending"},
                 ":sent": {"S": "sent"},
+                ":patching": {"S": "patching"},
+                ":patched": {"S": "patched"},
             },
         }
         items = [{"Update": update}]

@@ -69,8 +69,15 @@ class SharedRateBudget:
         fallback: Turns,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        lease_max: int = LEASE_MAX,
+        key: str = KEY,
     ) -> None:
-        """`client`: builds (once) the container's DynamoDB client; `clock`: wall time, the same in every container."""
+        """`client`: builds (once) the container's DynamoDB client; `clock`: wall time, the same in every container;
+        `lease_max`: the most turns one lease takes (1 for background work: it never books turns ahead of a live
+        call, however many of its threads wait); `key`: the table item the schedule lives in (the deployment's
+        budget, or a backfill's share of it)."""
+        self.lease_max = lease_max
+        self.key = key
         self.table_name = table_name
         self.client = client
         self.rate = rate
@@ -91,7 +98,8 @@ class SharedRateBudget:
 
     def acquire(self, within: float) -> float:
         with self._asking():
-            if not self._turns and self._depth > GATHER_SECONDS and self.clock() - self._last_turn < BUSY_SECONDS:
+            busy = self.clock() - self._last_turn < BUSY_SECONDS
+            if not self._turns and self.lease_max > 1 and self._depth > GATHER_SECONDS and busy:
                 # Busy: the batch's other threads are on their way; one lease for them all (our turn is
                 # behind the backlog anyway, so the wait costs no throughput).
                 self.sleep(GATHER_SECONDS)
@@ -112,7 +120,7 @@ class SharedRateBudget:
                 self._fall_back(now, StoreUnreachable("every leased turn came back late"))
                 return self._fallback_turn(now, within)
             try:
-                leased = self._lease(now, min(max(self._waiting, 1), LEASE_MAX))
+                leased = self._lease(now, min(max(self._waiting, 1), self.lease_max))
             except StoreUnreachable as exc:
                 self._fall_back(now, exc)
                 return self._fallback_turn(now, within)
@@ -198,7 +206,7 @@ class SharedRateBudget:
             written, answer = update_if(
                 self.client(),
                 TableName=self.table_name,
-                Key={"id": {"S": KEY}},
+                Key={"id": {"S": self.key}},
                 UpdateExpression=expression,
                 ConditionExpression=condition,
                 ExpressionAttributeValues={name: {"N": _number(value)} for name, value in values.items()},

@@ -2,6 +2,8 @@
 
 `mapping` (which column is which attribute, which is the lookup key; the presets), `rows` (a row
 into the one update command, or an invalid row with its reason), `batch` (a batch of rows queued
-and counted, as the Step Functions Map hands it over, and the backfill's report).
-May import: `..domain`, `..errors`, `..observability`, `..aws`, `..ecommerce.platforms` (the transforms).
+and counted, as the Step Functions Map hands it over, and the backfill's report), `bulk_writer` and
+`bulk_update` (the backfill writer's bulk create and bulk update through Engage's bulk endpoint).
+May import: `..domain`, `..errors`, `..observability`, `..aws`, `..engage`, `..ecommerce.platforms` (the
+transforms), `..only_changed` (a bulk update sends only what changed, as a single update does).
 """

@@ -23,6 +23,7 @@ No row is sent in a second bulk request, so none is created twice, and each is c
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import uuid
 from collections.abc import Callable
@@ -54,6 +55,8 @@ class Chunk:
     backfill: str
     first_row: int
     rows: dict[int, dict[str, Any]]  # row -> its update command, in file order
+    # when the chunk was queued (SQS's SentTimestamp): its rows are as of then (a newer live event wins)
+    queued_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(tz=dt.UTC))
 
     def key_of(self, row: int) -> str | None:
         lookup = self.rows[row].get("lookup") or {}
@@ -65,7 +68,7 @@ def chunk_body(backfill: str, first_row: int, commands: list[tuple[int, dict[str
     return {CHUNK: {"id": backfill, "firstRow": first_row, "commands": [{"row": r, "command": c} for r, c in commands]}}
 
 
-def read_chunk(message_id: str, data: Any) -> Chunk | None:
+def read_chunk(message_id: str, data: Any, queued_ms: int | None = None) -> Chunk | None:
     """The chunk a message holds; None for a plain command (a dead letter redriven); InvalidRequest otherwise."""
     if not (isinstance(data, dict) and set(data) == {CHUNK}):
         return None
@@ -78,7 +81,10 @@ def read_chunk(message_id: str, data: Any) -> Chunk | None:
         if not (isinstance(item, dict) and isinstance(item.get("row"), int) and isinstance(item.get("command"), dict)):
             raise InvalidRequest("each of a chunk's 'commands' is {row, command}")
         rows[item["row"]] = item["command"]
-    return Chunk(message_id, body["id"], body["firstRow"], rows)
+    chunk = Chunk(message_id, body["id"], body["firstRow"], rows)
+    if queued_ms is not None:
+        chunk.queued_at = dt.datetime.fromtimestamp(queued_ms / 1000, tz=dt.UTC)
+    return chunk
 
 
 @dataclass
@@ -101,8 +107,10 @@ class BulkWriter:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         patience: float = PATIENCE_SECONDS,
+        updates: Callable[[BulkWriter], Any] | None = None,
     ) -> None:
-        """`creation_of(command)`: the command's checked creation (`domain.creation`), None without createIfMissing."""
+        """`creation_of(command)`: the command's checked creation (`domain.creation`), None without createIfMissing;
+        `updates(writer)`: the bulk-update step (`backfill.bulk_update.BulkUpdates`), None: rows left go one by one."""
         self.client = client
         self.jobs = jobs
         self.bulk_max = bulk_max
@@ -110,6 +118,7 @@ class BulkWriter:
         self.sleep = sleep
         self.clock = clock
         self.patience = patience
+        self.updates = updates(self) if updates is not None else None
 
     # --- 1. the delivery's bulk part -------------------------------------------------------------------
     def prepare(self, chunks: list[Chunk], deadline: Deadline) -> None:
@@ -209,23 +218,30 @@ class BulkWriter:
 
     # --- reading a batch's status and settling its chunks ------------------------------------------------------
     def _settle(self, batch_id: str, members: list[tuple[Chunk, ChunkState]], deadline: Deadline) -> None:
-        keys = _keys(members)
         started = min(state.started for _, state in members)
-        for wait in _waits():
-            if deadline.remaining() - wait < FINISH_RESERVE_SECONDS:
-                return  # still `sent`: the chunk's message comes back and the status is read again
-            self.sleep(wait)  # Engage needs a moment: the first read comes after one wait, not at once
-            status = self.client.bulk_status(batch_id, keys, deadline)
-            if status.done:
-                break
+        status = self.read_status(batch_id, _keys(members), started, deadline)
+        if status is None:
             if self.clock() - started > self.patience:
-                logger.warning("bulk batch not done in time; rows go the single path", extra={"state": status.state})
                 count("BulkBatchesGivenUp")
                 for chunk, _ in members:
                     self._unknown(chunk, "the batch's status never said it was done")
-                return
+            return  # still `sent`: the chunk's message comes back and the status is read again
         for chunk, state in members:
             self._settle_chunk(chunk, state, status)
+
+    def read_status(self, batch_id: str, keys: list[str | None], started: float, deadline: Deadline) -> Any:
+        """The batch's status once Engage says it is done; None when this invocation's time or the patience ends."""
+        for wait in _waits():
+            if deadline.remaining() - wait < FINISH_RESERVE_SECONDS:
+                return None
+            self.sleep(wait)  # Engage needs a moment: the first read comes after one wait, not at once
+            status = self.client.bulk_status(batch_id, keys, deadline)
+            if status.done:
+                return status
+            if self.clock() - started > self.patience:
+                logger.warning("bulk batch not done in time; rows go the single path", extra={"state": status.state})
+                return None
+        return None
 
     def _settle_chunk(self, chunk: Chunk, state: ChunkState, status: Any) -> None:
         """Rows Engage created are applied; every other row goes the single path, refused ones included: a
@@ -244,13 +260,22 @@ class BulkWriter:
         count("BulkRowsApplied", applied)
 
     # --- 2. each chunk's rows left ----------------------------------------------------------------------------
-    def finish(self, chunk: Chunk, single: Callable[[int, dict[str, Any]], None], concurrency: int = 1) -> None:
-        """The chunk's rows left, the single way (`single(row, command)` raises what retrying may mend).
+    def finish(
+        self,
+        chunk: Chunk,
+        single: Callable[[int, dict[str, Any]], None],
+        concurrency: int = 1,
+        deadline: Deadline | None = None,
+    ) -> None:
+        """The chunk's rows left: those of customers Engage holds in one bulk update where it can express them
+        (`updates`), then the rest the single way (`single(row, command)` raises what retrying may mend).
 
         Rows of different customers run `concurrency` at a time; one customer's rows in file order, and a
         failed row holds back that customer's later rows only. Any failure is raised once all have run.
         """
         state = self.jobs.read(chunk.backfill, chunk.first_row)
+        if state is not None and self.updates is not None and deadline is not None:
+            state = self._bulk_update(chunk, state, deadline)
         if state is not None and state.state == "done":
             return
         if state is None or state.state != "single":
@@ -264,12 +289,23 @@ class BulkWriter:
             raise failures[0]
         self.jobs.done(chunk.backfill, chunk.first_row)
 
+    def _bulk_update(self, chunk: Chunk, state: ChunkState, deadline: Deadline) -> ChunkState | None:
+        """The chunk's rows of customers Engage holds, in one bulk update; the chunk's state after it."""
+        if state.state not in ("single", "patching", "patched"):
+            return state
+        self.updates.run(chunk, state, deadline)
+        state = self.jobs.read(chunk.backfill, chunk.first_row)
+        if state is not None and state.state in ("patching", "patched"):
+            raise RequestInProgress("the chunk's bulk update is still being processed", {"firstRow": chunk.first_row})
+        return state
+
     def pending_rows(self, chunk: Chunk) -> list[int]:
         """The rows of a chunk not yet counted (all of them while its bulk part is unsettled)."""
         state = self.jobs.read(chunk.backfill, chunk.first_row)
         if state is not None and state.state == "done":
             return []
-        return list(state.pending) if state is not None and state.state == "single" else list(chunk.rows)
+        unsettled = ("single", "patching", "patched")
+        return list(state.pending) if state is not None and state.state in unsettled else list(chunk.rows)
 
 
 def _run_groups(groups: list[list[int]], run_row: Callable[[int], None], concurrency: int) -> list[BaseException]:

@@ -225,10 +225,19 @@ class EngageClient:
         return self._bulk("POST", items, {"contactType": contact_type}, deadline)
 
     def bulk_update(
-        self, items: list[dict[str, Any]], deadline: Deadline, avoid_triggering_export: bool = False
+        self,
+        items: list[dict[str, Any]],
+        deadline: Deadline,
+        avoid_triggering_export: bool = False,
+        contact_type: str | None = None,
     ) -> str:
-        """PATCH up to BULK_MAX existing contacts (each with its `contactId` and only what changes); the batch id."""
+        """PATCH up to BULK_MAX existing contacts (each with its `contactId` and only what changes); the batch id.
+
+        `contact_type`: the type the contacts have (Voyado: left out, the tenant's default type is used), sent
+        whenever it is known; the same retry rules as `bulk_create`."""
         params = {"avoidTriggeringExport": "true"} if avoid_triggering_export else {}
+        if contact_type:
+            params["contactType"] = contact_type
         return self._bulk("PATCH", items, params, deadline)
 
     def bulk_status(self, batch_id: str, keys: list[str | None], deadline: Deadline) -> BulkStatus:
