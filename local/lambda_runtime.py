@@ -236,3 +236,9 @@ def send_command(sqs: Any, queue_url: str, command: dict[str, Any], group: str, 
         QueueUrl=queue_url, MessageBody=json.dumps(command), MessageGroupId=group,
         MessageDeduplicationId=dedup_id or str(uuid.uuid4()),
     )["MessageId"]  # fmt: skip
+
+
+if __name__ == "__main__":
+    from local import not_a_command
+
+    not_a_command(__spec__.name, __doc__, "make run (python -m local.stack), which runs each function with it")

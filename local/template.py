@@ -146,3 +146,9 @@ def resolve(value: Any, refs: dict[str, str], mappings: dict[str, Any] | None = 
         logical_id, attribute = value["Fn::GetAtt"]
         return refs[f"{logical_id}.{attribute}"]
     return str(value)
+
+
+if __name__ == "__main__":
+    from local import not_a_command
+
+    not_a_command(__spec__.name, __doc__, "make run (python -m local.stack), which reads template.yaml with it")

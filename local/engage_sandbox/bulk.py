@@ -115,3 +115,9 @@ def _process(state: SandboxState, batch_id: str, batch: dict) -> None:
 
 
 HANDLERS = {"bulkCreate": bulk_create, "bulkUpdate": bulk_update, "bulkStatus": bulk_status}
+
+
+if __name__ == "__main__":
+    from local import not_a_command
+
+    not_a_command(__spec__.name, __doc__, "make sandbox (python -m local.engage_sandbox), of which this is a part")
