@@ -29,6 +29,18 @@ def pytest_collection_modifyitems(config, items):
                      for d in info.name2fixturedefs.get(name, ()))  # fmt: skip
         if shared:
             item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+            pin_to_group(item, item.module.__name__)
+
+
+def pin_to_group(item, group):
+    """xdist's scheduler reads a test's group from its node id (`...@group`), which xdist itself writes into
+    `_nodeid`; pytest 9 keeps the node id in `_id` and never reads `_nodeid`, so no group ever reached the
+    scheduler: each worker made every module's stack and SAM build of its own, again after every other module.
+    The group goes where pytest reads the id."""
+    if hasattr(item, "_id") and not item.nodeid.endswith(f"@{group}"):
+        from _pytest.nodeid import coerce_node_id
+
+        item._id = coerce_node_id(f"{item.nodeid}@{group}")
 
 
 @pytest.fixture(scope="session", autouse=True)
