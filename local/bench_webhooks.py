@@ -160,3 +160,9 @@ def _deliver(lane: tuple, bodies: list[dict[str, Any]]) -> None:
 
 def _contacts(sandbox: EngageSandbox) -> dict[str, dict]:
     return {c["id"]: {k: v for k, v in c.items() if not k.startswith("_")} for c in sandbox.state.list_contacts()}
+
+
+if __name__ == "__main__":
+    from local import not_a_command
+
+    not_a_command(__spec__.name, __doc__, "make bench (its figure alone: python -m local.bench --only webhooks)")

@@ -141,3 +141,9 @@ def _pump(source: socket.socket, sink: socket.socket) -> None:
     for sock in (source, sink):
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
+
+
+if __name__ == "__main__":
+    from local import not_a_command
+
+    not_a_command(__spec__.name, __doc__, "make soak (python -m local.soak), which puts it before moto")

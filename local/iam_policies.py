@@ -255,3 +255,9 @@ class EnforcedIam:
     def __exit__(self, *exc: Any) -> None:
         self._enabled.__exit__(*exc)
         self._restore()
+
+
+if __name__ == "__main__":
+    from local import not_a_command
+
+    not_a_command(__spec__.name, __doc__, "make test (tests/integration/test_iam.py builds every role with it)")

@@ -56,23 +56,72 @@ def carry_context_into_threads() -> None:
         ThreadPoolExecutor.submit = carrying  # type: ignore[method-assign]
 
 
+_INVOCATION_METRICS: contextvars.ContextVar[Any] = contextvars.ContextVar("invocation_metrics", default=None)
+_ROUTING = threading.Lock()
+
+
+class _MetricsOfTheInvocation:
+    """Stands in for the layer's one `metrics`: each use goes to the metrics of the container whose invocation runs
+    in this context (`as_service`), and to the layer's own outside any."""
+
+    def __init__(self, own: Any) -> None:
+        self.own = own
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_INVOCATION_METRICS.get() or self.own, name)
+
+
+def container_metrics(service: str | None) -> Any:
+    """A container's own Powertools Metrics, as each deployed process has: its own metric set and dimensions, its
+    function's service (the layer's Metrics share one set per process, named after the first function loaded)."""
+    from aws_lambda_powertools import Metrics
+    from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
+    from engage_contact import observability
+
+    class OwnMetrics(Metrics):
+        def __init__(self) -> None:
+            provider = AmazonCloudWatchEMFProvider(namespace=observability.metrics.namespace, service=service)
+            super().__init__(provider=provider)
+            self.metric_set, self.dimension_set = provider.metric_set, provider.dimension_set
+            self.metadata_set, self.default_dimensions = provider.metadata_set, provider.default_dimensions
+
+    return OwnMetrics()
+
+
+def _route_metrics() -> None:
+    """The layer's `metrics` answers for the invocation running (once per process)."""
+    from engage_contact import observability
+
+    with _ROUTING:
+        if not isinstance(observability.metrics, _MetricsOfTheInvocation):
+            observability.metrics = _MetricsOfTheInvocation(observability.metrics)
+
+
 @contextlib.contextmanager
-def as_service(name: str | None) -> Iterator[None]:
+def as_service(name: str | None, metrics: Any = None) -> Iterator[None]:
     """One invocation's log lines under its function's service name (POWERTOOLS_SERVICE_NAME, as the template
-    gives it). Deployed, each function has a process and a logger of its own; locally one process holds them
-    all, and the layer's one logger was named after the first function loaded: without this, promote and
-    change-type logged as update-contact."""
+    gives it), and its metrics in its container's own set (`container_metrics`), published under that name.
+    Deployed, each function has a process, a logger and metrics of its own; locally one process holds them all,
+    and the layer's one logger and one metric set were named after the first function loaded: without this,
+    promote and change-type logged and counted as update-contact, and one container's flush published what
+    another had counted meanwhile."""
     if not name:
         yield
         return
     from engage_contact.observability import logger
 
-    carry_context_into_threads()  # the threads a batch's records run in log under the same name
+    carry_context_into_threads()  # the threads a batch's records run in log and count under the same name
     logger.thread_safe_append_keys(service=name)
+    routed = None
+    if metrics is not None:
+        _route_metrics()
+        routed = _INVOCATION_METRICS.set(metrics)
     try:
         yield
     finally:
         logger.thread_safe_remove_keys(["service"])
+        if routed is not None:
+            _INVOCATION_METRICS.reset(routed)
 
 
 def api_event(
@@ -242,3 +291,9 @@ def send_command(sqs: Any, queue_url: str, command: dict[str, Any], group: str, 
         QueueUrl=queue_url, MessageBody=json.dumps(command), MessageGroupId=group,
         MessageDeduplicationId=dedup_id or str(uuid.uuid4()),
     )["MessageId"]  # fmt: skip
+
+
+if __name__ == "__main__":
+    from local import not_a_command
+
+    not_a_command(__spec__.name, __doc__, "make run (python -m local.stack), which runs each function with it")

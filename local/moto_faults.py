@@ -89,3 +89,9 @@ def throttle(operation: str, sparing: str | None = None) -> contextlib.AbstractC
 def slow(operation: str, seconds: float) -> contextlib.AbstractContextManager[dict[str, int]]:
     """moto answers `operation` `seconds` late inside the block; the dict then says how many calls (`calls`)."""
     return _fault(operation, delay=seconds)
+
+
+if __name__ == "__main__":
+    from local import not_a_command
+
+    not_a_command(__spec__.name, __doc__, "make soak (python -m local.soak) or make test, which use it")

@@ -314,3 +314,9 @@ def _put_back(self: Any, written: list[tuple[str, dict[str, Any], dict[str, Any]
             self.delete_item(name, key)
         else:
             self.put_item(name, before)
+
+
+if __name__ == "__main__":
+    from local import not_a_command
+
+    not_a_command(__spec__.name, __doc__, "make run (python -m local.stack), which applies them to its moto")

@@ -27,11 +27,13 @@
     redrive [QUEUE]
         send dead-lettered messages back to their source queue, once the cause is fixed
 
-QUEUE is an operation (update, promote, contact-type), a function or a queue name;
-without it, every queue. The stack's addresses come from the file it leaves in the
-checkout (.local-stack.json, or LOCAL_STACK_FILE); API_PORT and MOTO_PORT, when set,
-win over it. Which stack was reached is said on stderr; without a file or ports, the
-default ports are tried, and said to be (on a shared machine they may be another's stack).
+QUEUE is a function's short name (update, promote, contact-type, erase, backfill), its
+name (erase_contact) or a queue's name; without it, every queue. The stack's addresses
+come from the file it leaves in the checkout (.local-stack.json, or LOCAL_STACK_FILE);
+API_PORT and MOTO_PORT, both set, reach the stack they name instead (a second stack's
+banner gives both); one of them alone must be the file's stack, or nothing is sent.
+Which stack was reached is said on stderr; without a file or ports, the default ports
+are tried, and said to be (on a shared machine they may be another's stack).
 """
 
 from __future__ import annotations
@@ -75,6 +77,13 @@ REDRIVE_ATTRIBUTES = (
 )  # the last failure's reason, not part of the message
 
 
+# the functions an operation's short name stands for: `invoke` takes these, `dead-letters` and `redrive` these and
+# the writer of the backfill's rows (its queue is the backfill's)
+INVOKED = {"update": "update_contact", "promote": "promote_contact", "contact-type": "change_contact_type",
+           "erase": "erase_contact"}  # fmt: skip
+SHORT_NAMES = {**INVOKED, "backfill": "backfill_writer"}
+
+
 class StackNotFound(RuntimeError):
     pass
 
@@ -98,8 +107,15 @@ class Stack:
                             aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
 
 
+PORT_VARIABLES = {"API_PORT": "api", "MOTO_PORT": "moto"}
+
+
 def find_stack(path: Path | None = None) -> Stack:
-    """The running stack's addresses: its file if there is one, then API_PORT / MOTO_PORT if set."""
+    """The running stack's addresses: its file if there is one, else API_PORT and MOTO_PORT, else the default ports.
+
+    One stack, never two: API_PORT and MOTO_PORT both set (a second stack's banner gives both) name another
+    stack than the file's; one of them alone must agree with the file, or nothing is sent (its API and the other
+    stack's secrets would not match)."""
     path = path or stack_file()
     try:
         data = json.loads(path.read_text())
@@ -110,21 +126,33 @@ def find_stack(path: Path | None = None) -> Stack:
     if data is not None and not process_alive(int(data.get("pid", 0))):
         raise StackNotFound(f"{path} names a stack (pid {data.get('pid')}) that is no longer running: "
                             f"start it with `make run` (or remove the file)")  # fmt: skip
-    if data is None:
-        stack = Stack(api=f"http://{HOST}:{DEFAULT_PORTS['API_PORT']}", moto=f"http://{HOST}:{DEFAULT_PORTS['MOTO_PORT']}",
-                      platform_secrets=dict.fromkeys(LOCAL_SHOPS, SHOPS_SECRET))  # fmt: skip
+    given = {v: f"http://{HOST}:{int(os.environ[v])}" for v in PORT_VARIABLES if os.environ.get(v)}
+    if data is not None and all(data.get(PORT_VARIABLES[v]) == url for v, url in given.items()):
+        given = {}  # the file's stack, which the ports given agree with
+    if data is not None and len(given) == 1:
+        ((variable, url),) = given.items()
+        other = next(v for v in PORT_VARIABLES if v != variable)
+        raise StackNotFound(
+            f"{variable} ({url}) is not the stack in {path} (API {data['api']}, AWS {data['moto']}), and "
+            f"{other} is not set: set both API_PORT and MOTO_PORT to reach another stack (its banner gives "
+            f"both), or neither to reach the one in {path}"
+        )
+    if data is not None and not given:
+        return Stack(api=data["api"], moto=data["moto"], region=data.get("region", REGION),
+                     webhook_secret=data.get("webhookSecret", WEBHOOK_SECRET),
+                     digest_key_secret=data.get("digestKeySecret", DIGEST_KEY_SECRET),
+                     platform_secrets=data.get("platformSecrets", {}), source=str(path))  # fmt: skip
+    stack = Stack(api=f"http://{HOST}:{DEFAULT_PORTS['API_PORT']}", moto=f"http://{HOST}:{DEFAULT_PORTS['MOTO_PORT']}",
+                  platform_secrets=dict.fromkeys(LOCAL_SHOPS, SHOPS_SECRET))  # fmt: skip
+    for variable, url in given.items():
+        setattr(stack, PORT_VARIABLES[variable], url)
+    if len(given) == len(PORT_VARIABLES):
+        stack.source = "API_PORT and MOTO_PORT" + (f" (not the stack in {path})" if data is not None else "")
+    elif given:
+        (variable,) = given
+        other = next(v for v in PORT_VARIABLES if v != variable)
+        stack.source = f"{variable}, and the default port for {other} (no {path.name}, no `make run` of this checkout)"
     else:
-        stack = Stack(api=data["api"], moto=data["moto"], region=data.get("region", REGION),
-                      webhook_secret=data.get("webhookSecret", WEBHOOK_SECRET),
-                      digest_key_secret=data.get("digestKeySecret", DIGEST_KEY_SECRET),
-                      platform_secrets=data.get("platformSecrets", {}), source=str(path))  # fmt: skip
-    given = [v for v in ("API_PORT", "MOTO_PORT") if os.environ.get(v)]
-    for variable, attribute in (("API_PORT", "api"), ("MOTO_PORT", "moto")):
-        if os.environ.get(variable):
-            setattr(stack, attribute, f"http://{HOST}:{int(os.environ[variable])}")
-    if given:
-        stack.source = f"{' and '.join(given)}" + (f" (over {stack.source})" if data is not None else "")
-    elif data is None:
         stack.source = f"the default ports: no {path.name}, so no `make run` of this checkout is running"
     return stack
 
@@ -265,14 +293,14 @@ def queue_pairs(spec: StackSpec, which: str | None = None) -> list[QueuePair]:
         if not function.queue or not spec.queues[function.queue].dead_letter:
             continue
         source, dead_letter = spec.queues[function.queue], spec.queues[spec.queues[function.queue].dead_letter]
-        routes = {path.rsplit("/", 1)[-1] for _, path in function.routes if path.startswith("/contacts/")}
+        short = {name for name, function_name in SHORT_NAMES.items() if function_name == function.name}
         names = {function.name, function.logical_id, source.logical_id, source.name, dead_letter.logical_id,
-                 dead_letter.name, *routes}  # fmt: skip
+                 dead_letter.name, *short}  # fmt: skip
         if which is None or which in names:
             pairs.append(QueuePair(source.name, dead_letter.name))
     if not pairs:
-        raise SystemExit(f"local.send: no queue {which!r}: give an operation ({', '.join(OPERATIONS)}), "
-                         "a function or a queue name")  # fmt: skip
+        raise SystemExit(f"local.send: no queue {which!r}: give a function's short name ({', '.join(SHORT_NAMES)}), "
+                         "its name or a queue's name")  # fmt: skip
     return pairs
 
 
@@ -355,8 +383,6 @@ def redrive(stack: Stack, which: str | None = None) -> list[str]:
 
 
 # --- direct invocations and the workflow ---------------------------------------------------------------
-INVOKED = {"update": "update_contact", "promote": "promote_contact", "contact-type": "change_contact_type",
-           "erase": "erase_contact"}  # fmt: skip
 
 
 class FunctionError(Exception):

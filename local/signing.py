@@ -72,3 +72,9 @@ def platform_headers(platform: str, secret: str, body: bytes, topic: str | None 
             "X-WC-Webhook-Delivery-ID": delivery_id or uuid.uuid4().hex,
         }
     raise ValueError(f"unknown platform {platform!r}")
+
+
+if __name__ == "__main__":
+    from local import not_a_command
+
+    not_a_command(__spec__.name, __doc__, "python -m local.send, which signs with the running stack's secrets")

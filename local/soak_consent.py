@@ -122,3 +122,9 @@ def check(stack: Any, events: list[ConsentEvent], contacts: dict[int, str], dead
         if held != value:
             violations.append(f"consent customer {n}: {name} is {held!r}, the latest event sent {value!r}")
     return violations
+
+
+if __name__ == "__main__":
+    from local import not_a_command
+
+    not_a_command(__spec__.name, __doc__, "make soak (python -m local.soak), whose consent part this is")

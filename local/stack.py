@@ -43,7 +43,7 @@ from typing import Any
 
 from . import trace
 from .engage_sandbox import EngageSandbox
-from .lambda_runtime import LocalContext, SqsEventSource, api_event, as_service
+from .lambda_runtime import LocalContext, SqsEventSource, api_event, as_service, container_metrics
 from .signing import new_secret
 from .template import LAYER, ROOT, FunctionSpec, StackSpec, read_stack, resolve
 
@@ -268,7 +268,7 @@ class LocalFunction:
 
     def __init__(self, spec: FunctionSpec, env: dict[str, str]) -> None:
         self.spec = spec
-        self.service = env.get("POWERTOOLS_SERVICE_NAME")  # its log lines' service, as deployed
+        self.service = env.get("POWERTOOLS_SERVICE_NAME")  # its log lines' and metrics' service, as deployed
         self.lock = threading.Lock()  # a container handles one event at a time
         saved = dict(os.environ)
         os.environ.update(env)  # on top of the stack's own, which holds no function's variable (LocalStack.start)
@@ -282,9 +282,10 @@ class LocalFunction:
         finally:
             os.environ.clear()
             os.environ.update(saved)
+        self.metrics = container_metrics(self.service) if self.service else None  # its own, as its process's
 
     def __call__(self, event: Any, context: Any) -> Any:
-        with self.lock, as_service(self.service):
+        with self.lock, as_service(self.service, self.metrics):
             return self.handler(event, context)
 
 

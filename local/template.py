@@ -163,3 +163,9 @@ def _holds(condition: Any, refs: dict[str, str]) -> bool:
         left, right = (resolve(part, refs) for part in condition["Fn::Equals"])
         return left == right
     raise ValueError(f"a condition the local stack does not evaluate: {condition}")
+
+
+if __name__ == "__main__":
+    from local import not_a_command
+
+    not_a_command(__spec__.name, __doc__, "make run (python -m local.stack), which reads template.yaml with it")

@@ -103,3 +103,9 @@ class LocalWorkflow:
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         return self.sfn.get_execution_history(executionArn=execution_arn)["events"]
+
+
+if __name__ == "__main__":
+    from local import not_a_command
+
+    not_a_command(__spec__.name, __doc__, "python -m local.send workflow FILE|JSON (against a running make run)")

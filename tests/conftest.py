@@ -24,6 +24,7 @@ def pytest_collection_modifyitems(config, items):
     test goes to whichever worker is free. Session fixtures (the sandbox) are made once per worker."""
     if not config.pluginmanager.hasplugin("xdist"):
         return
+    grouped = set()
     for item in items:
         info = getattr(item, "_fixtureinfo", None)
         if info is None:
@@ -32,6 +33,33 @@ def pytest_collection_modifyitems(config, items):
                      for d in info.name2fixturedefs.get(name, ()))  # fmt: skip
         if shared:
             item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+            pin_to_group(item, item.module.__name__)
+            grouped.add(item)
+    slow_first(items, grouped)
+
+
+def slow_first(items, grouped):
+    """The slow tests (processes, builds, soaks) and the groups of their modules are handed out first, the quick
+    ones last: a worker then never starts a minute-long test while the other runs out of work. A module's group
+    keeps its tests together and in their order (a test that ends the module's stack stays after the others)."""
+    slow_modules = {item.module for item in items if item.get_closest_marker("slow")}
+
+    def order(item):
+        early = item in grouped or item.get_closest_marker("slow") is not None
+        return item.module not in slow_modules, not early
+
+    items.sort(key=order)  # stable: the collection's order within each rank
+
+
+def pin_to_group(item, group):
+    """xdist's scheduler reads a test's group from its node id (`...@group`), which xdist itself writes into
+    `_nodeid`; pytest 9 keeps the node id in `_id` and never reads `_nodeid`, so no group ever reached the
+    scheduler: each worker made every module's stack and SAM build of its own, again after every other module.
+    The group goes where pytest reads the id."""
+    if hasattr(item, "_id") and not item.nodeid.endswith(f"@{group}"):
+        from _pytest.nodeid import coerce_node_id
+
+        item._id = coerce_node_id(f"{item.nodeid}@{group}")
 
 
 @pytest.fixture(scope="session", autouse=True)

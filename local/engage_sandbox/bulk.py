@@ -135,3 +135,9 @@ def _refusal(state: SandboxState, contact_id: object, batch: dict) -> tuple[int,
 
 
 HANDLERS = {"bulkCreate": bulk_create, "bulkUpdate": bulk_update, "bulkStatus": bulk_status}
+
+
+if __name__ == "__main__":
+    from local import not_a_command
+
+    not_a_command(__spec__.name, __doc__, "make sandbox (python -m local.engage_sandbox), of which this is a part")

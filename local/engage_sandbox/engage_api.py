@@ -316,3 +316,9 @@ HANDLERS = {
     "create": create,
     "delete": delete,
 }
+
+
+if __name__ == "__main__":
+    from local import not_a_command
+
+    not_a_command(__spec__.name, __doc__, "make sandbox (python -m local.engage_sandbox), of which this is a part")

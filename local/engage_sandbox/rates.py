@@ -53,3 +53,9 @@ def sustained_rate(requests: Iterable[dict | float], start: float | None = None,
     if len(times) < 2 or times[-1] == times[0]:
         return 0.0
     return (len(times) - 1) / (times[-1] - times[0])
+
+
+if __name__ == "__main__":
+    from local import not_a_command
+
+    not_a_command(__spec__.name, __doc__, "make sandbox (python -m local.engage_sandbox), of which this is a part")

@@ -438,3 +438,9 @@ class SandboxState:
             self.rate_limited = 0
         if demo:
             self.seed_demo()
+
+
+if __name__ == "__main__":
+    from local import not_a_command
+
+    not_a_command(__spec__.name, __doc__, "make sandbox (python -m local.engage_sandbox), of which this is a part")

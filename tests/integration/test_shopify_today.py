@@ -141,6 +141,19 @@ def test_todays_example_events_are_handled(update, queues, sandbox, name, expect
         assert "preferences" not in sent and sent["lastName"] == "Lindqvist"
 
 
+def test_the_shipped_update_and_enable_examples_sent_one_after_the_other_are_each_queued(update, queues, sandbox):
+    """Two events of one customer (a profile update, then her first sign-in): neither is taken for the other's
+    replay, nor for older than it."""
+    names = ("shopify-2025-10-customer.json", "shopify-2025-10-customer-enable.json")
+    events = [json.loads((EVENTS / name).read_text()) for name in names]
+    assert events[0]["body"] != events[1]["body"]
+    answers = [json.loads(update(event, LocalContext())["body"]) for event in events]
+    assert [a.get("queued") for a in answers] == [True, True], answers
+    drain(update, queues)
+    (sent,) = sent_updates(sandbox)  # the profile reached Engage; the same profile again changed nothing there
+    assert sent["lastName"] == "Lindqvist" and queues.counts("update_contact-dlq") == (0, 0)
+
+
 # --- 2. consent has its own clock ------------------------------------------------------------------------------
 
 

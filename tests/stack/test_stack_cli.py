@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+
+import pytest
 
 from local import send, stack
 from local.template import read_stack
@@ -72,4 +75,38 @@ def test_without_an_addresses_file_local_send_says_it_tries_the_default_ports(tm
         "local.send: stack at http://127.0.0.1:3000 (API), http://127.0.0.1:5000 (AWS), from the default ports: "
         "no stack.json, so no `make run` of this checkout is running")  # fmt: skip
     monkeypatch.setenv("API_PORT", "3999")
-    assert send.reached(send.find_stack(tmp_path / "stack.json")).endswith("from API_PORT")
+    said = send.reached(send.find_stack(tmp_path / "stack.json"))
+    assert said.endswith(
+        "from API_PORT, and the default port for MOTO_PORT (no stack.json, no `make run` of this checkout)"
+    )
+
+
+def test_local_send_never_mixes_one_port_given_with_the_stack_of_the_file(tmp_path, monkeypatch):
+    """API_PORT of a second stack with the first one's file: its API with the first one's secret would be 401."""
+    path = tmp_path / "stack.json"
+    path.write_text(json.dumps({"pid": os.getpid(), "api": "http://127.0.0.1:3000", "moto": "http://127.0.0.1:5000",
+                                "webhookSecret": "local/webhook-secret", "platformSecrets": {}}))  # fmt: skip
+    monkeypatch.delenv("MOTO_PORT", raising=False)
+    monkeypatch.setenv("API_PORT", "3001")
+    with pytest.raises(send.StackNotFound) as refused:
+        send.find_stack(path)
+    assert str(refused.value).startswith(f"API_PORT (http://127.0.0.1:3001) is not the stack in {path} "
+                                         "(API http://127.0.0.1:3000, AWS http://127.0.0.1:5000), and MOTO_PORT is "
+                                         "not set: set both")  # fmt: skip
+    monkeypatch.setenv("MOTO_PORT", "5001")  # both: the other stack, wholly
+    assert send.reached(send.find_stack(path)) == (
+        "local.send: stack at http://127.0.0.1:3001 (API), http://127.0.0.1:5001 (AWS), from API_PORT and "
+        f"MOTO_PORT (not the stack in {path})")  # fmt: skip
+    monkeypatch.setenv("API_PORT", "3000")
+    monkeypatch.delenv("MOTO_PORT")  # one port that agrees with the file: the file's stack
+    assert send.reached(send.find_stack(path)).endswith(f"5000 (AWS), from {path}")
+
+
+@pytest.mark.parametrize(
+    ("given", "dead_letters"),
+    [("erase", "EraseContactDeadLetterQueue.fifo"), ("erase_contact", "EraseContactDeadLetterQueue.fifo"),
+     ("backfill", "BackfillDeadLetterQueue"), ("contact-type", "ChangeContactTypeDeadLetterQueue.fifo")],
+)  # fmt: skip
+def test_dead_letters_and_redrive_take_each_functions_short_name(given, dead_letters):
+    (pair,) = send.queue_pairs(read_stack(), given)
+    assert pair.dead_letter == dead_letters

@@ -43,6 +43,8 @@ def count_by(name: str, dimension: str, value: str) -> None:
     """A count of its own under one dimension (the function's other metrics keep theirs)."""
     with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as metric:
         metric.add_dimension(name=dimension, value=value)
+        if metrics.service:  # the function's, as its other metrics carry it (deployed: POWERTOOLS_SERVICE_NAME)
+            metric.add_dimension(name="service", value=metrics.service)
 
 
 def engage_latency(seconds: float) -> None:
