@@ -35,7 +35,7 @@ class BackfillWriterFunction:
         table = self.container.settings.idempotency_table
         if not table:
             raise InvalidRequest("the backfill writer needs the idempotency table (IDEMPOTENCY_TABLE)")
-        jobs = BulkJobs(table, self.container.aws("dynamodb"))
+        jobs = BulkJobs(table, self.container.dynamodb())
         catalogue = self.container.settings.catalogue
         return BulkWriter(
             self.container.engage,

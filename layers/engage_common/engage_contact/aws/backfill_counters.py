@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .table import transact_if
+from .table import transact_if, write_if
 
 PREFIX = "backfill#"
 EXPIRES_AFTER_SECONDS = 30 * 24 * 60 * 60
@@ -68,12 +68,12 @@ class BackfillCounters:
 
     def dead_lettered(self, backfill_id: str, row: int) -> None:
         """A row's command was dead-lettered; the same row dead-lettered again (after a redrive) counts once."""
-        try:
-            marker = {**self._key(backfill_id, "dead", row), "expiration": self._expiry()}
-            self.client.put_item(TableName=self.table_name, Item=marker, ConditionExpression="attribute_not_exists(id)")
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return
-        self.client.update_item(**self._add(backfill_id, {"deadLettered": 1}))
+        marker = {**self._key(backfill_id, "dead", row), "expiration": self._expiry()}
+        written, _ = write_if(
+            self.client.put_item, TableName=self.table_name, Item=marker, ConditionExpression="attribute_not_exists(id)"
+        )
+        if written:
+            self.client.update_item(**self._add(backfill_id, {"deadLettered": 1}))
 
     def read(self, backfill_id: str) -> dict[str, int]:
         item = self.client.get_item(TableName=self.table_name, Key=self._key(backfill_id), ConsistentRead=True)
