@@ -41,6 +41,12 @@ def write_if(write: Any, **params: Any) -> tuple[bool, dict[str, Any]]:
 def transact_if(client: Any, items: list[dict[str, Any]]) -> bool:
     """TransactWriteItems whose first item carries the condition: True when written, False when that condition did
     not hold (the transaction was done before); DependencyUnavailable for any other refusal or failure."""
+    return transact(client, items) is None
+
+
+def transact(client: Any, items: list[dict[str, Any]]) -> int | None:
+    """TransactWriteItems: None when written, else the index of the first item whose condition did not hold
+    (nothing was written); DependencyUnavailable for any other refusal or failure."""
     from botocore.exceptions import ClientError
 
     try:
@@ -48,9 +54,10 @@ def transact_if(client: Any, items: list[dict[str, Any]]) -> bool:
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
             reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            if reasons and reasons[0] == "ConditionalCheckFailed":
-                return False
+            failed = [i for i, code in enumerate(reasons) if code == "ConditionalCheckFailed"]
+            if failed and all(code in ("ConditionalCheckFailed", "None", None) for code in reasons):
+                return failed[0]
         raise DependencyUnavailable(UNREACHABLE) from exc
     except Exception as exc:
         raise DependencyUnavailable(UNREACHABLE) from exc
-    return True
+    return None
