@@ -1,9 +1,11 @@
-"""Faults of AWS itself, put into moto where this project runs it: DynamoDB throttled, or slow.
+"""Faults of AWS itself, put into moto where this project runs it: DynamoDB throttled, or DynamoDB and Secrets
+Manager slow.
 
 moto answers every call at once; the functions must also be right when DynamoDB refuses a write for a while
 (`ProvisionedThroughputExceededException`, which DynamoDB answers when a table or partition is over its
 capacity), or answers slowly. `throttle("UpdateItem")` makes moto refuse that operation, `slow("UpdateItem",
-0.04)` delays each answer, until the `with` ends; each counts the calls it met (`calls`).
+0.04)` (or `slow("GetSecretValue", 2)`) delays each answer, until the `with` ends; each counts the calls it
+met (`calls`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 OPERATIONS = {"UpdateItem": "update_item", "PutItem": "put_item", "DeleteItem": "delete_item",
               "GetItem": "get_item", "BatchGetItem": "batch_get_item",
               "TransactWriteItems": "transact_write_items"}  # fmt: skip
+SECRETS_MANAGER = {"GetSecretValue": "get_secret_value"}  # slowed only (a throttle is DynamoDB's)
 THROTTLED = "The level of configured provisioned throughput for the table was exceeded."
 _lock = threading.Lock()
 _faults: dict[str, dict[str, Any]] = {}  # operation -> {"throttle": bool, "delay": seconds, "calls": n}
@@ -26,9 +29,11 @@ _faults: dict[str, dict[str, Any]] = {}  # operation -> {"throttle": bool, "dela
 def _patch(operation: str) -> None:
     from moto.dynamodb.exceptions import ERROR_TYPE_PREFIX, DynamodbException
     from moto.dynamodb.responses import DynamoHandler
+    from moto.secretsmanager.responses import SecretsManagerResponse
 
-    method = OPERATIONS[operation]
-    original = getattr(DynamoHandler, method)
+    handler: type = SecretsManagerResponse if operation in SECRETS_MANAGER else DynamoHandler
+    method = {**OPERATIONS, **SECRETS_MANAGER}[operation]
+    original = getattr(handler, method)
     if getattr(original, "_engage_fault", False):
         return
 
@@ -46,7 +51,7 @@ def _patch(operation: str) -> None:
         return original(self)
 
     faulty._engage_fault = True  # type: ignore[attr-defined]
-    setattr(DynamoHandler, method, faulty)
+    setattr(handler, method, faulty)
 
 
 def _spared(handler: Any, sparing: str | None) -> bool:

@@ -183,7 +183,14 @@ class ContactFunction:
             # a dead letter has left its queue already: nothing will ask again
 
     def on_request(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        from .aws.json_protocol import calls_end_by
+
         context = api_gateway.AnswerBy(context)  # from here on, everything plans within the API's answer time
+        with calls_end_by(context.get_remaining_time_in_millis() / 1000):  # and no AWS call outlasts it
+            return self.answer(event, context)
+
+    def answer(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        """An API request's answer, due by `context`'s end (`api_gateway.AnswerBy`)."""
         request = api_gateway.ApiRequest(event)
         correlate(request.request_id)
         problem = api_gateway.route_problem(request, api_gateway.ROUTES.get(request.path) is self.operation)
