@@ -251,7 +251,19 @@ class Bench:
                                  capture_output=True, text=True, check=True).stdout  # fmt: skip
             return float(out.strip().splitlines()[-1])
 
-        base, client, cold, keyed, api, batch = [], [], [], [], [], []
+        import boto3
+
+        # a batch whose one bad record is dead-lettered at once, with its reason (an SQS send on a cold path)
+        dead_letters = boto3.client("sqs").create_queue(QueueName="bench-dead-letters.fifo",
+                                                        Attributes={"FifoQueue": "true"})["QueueUrl"]  # fmt: skip
+        dead_letter_env = {**env, "DEAD_LETTER_QUEUE_URL": dead_letters}
+
+        def run_dead_letter(event: dict) -> float:
+            out = subprocess.run([sys.executable, "-c", COLD_SCRIPT, json.dumps(event)], env=dead_letter_env,
+                                 capture_output=True, text=True, check=True).stdout  # fmt: skip
+            return float(out.strip().splitlines()[-1])
+
+        base, client, cold, keyed, api, batch, dead = [], [], [], [], [], [], []
         for n in range(runs):  # interleaved, so all see the same machine
             base.append(run(BASELINE_SCRIPT))
             client.append(run(BASELINE_CLIENT_SCRIPT))
@@ -261,6 +273,12 @@ class Bench:
             api.append(run_signed(self.signed_api_event(command)))
             batch.append(run(COLD_SCRIPT, json.dumps(self.sqs_event(
                 [{"contactId": c, "attributes": {"city": f"Cold {n}"}} for c in self.contacts[:10]]))))  # fmt: skip
+            commands = [{"contactId": c, "attributes": {"city": f"Dead {n}"}} for c in self.contacts[:9]]
+            dead.append(run_dead_letter(self.sqs_event([*commands, {"contactId": self.contacts[9],
+                                                                    "attributes": {"noSuchField": "x"}}])))  # fmt: skip
+        held = boto3.client("sqs").get_queue_attributes(QueueUrl=dead_letters, AttributeNames=["All"])["Attributes"]
+        if int(held["ApproximateNumberOfMessages"]) != runs:  # the figure would be of another path
+            raise RuntimeError(f"the dead-letter runs dead-lettered {held['ApproximateNumberOfMessages']}, not {runs}")
         baseline, with_client = statistics.median(base), statistics.median(client)
         worse = max(statistics.median(api), statistics.median(batch))
         return {"cold_start_s": statistics.median(cold), "baseline_import_s": baseline,
@@ -268,7 +286,7 @@ class Bench:
                 "cold_start_keyed_s": statistics.median(keyed),
                 "cold_start_keyed_ratio": statistics.median(keyed) / baseline,
                 "cold_start_signed_api_s": statistics.median(api), "cold_start_sqs_batch10_s": statistics.median(batch),
-                "baseline_client_s": with_client,
+                "cold_start_sqs_dead_letter_s": statistics.median(dead), "baseline_client_s": with_client,
                 "cold_start_keyed_vs_client_ratio": worse / with_client}  # fmt: skip
 
     def intake_cold_start(self) -> dict[str, float]:
@@ -620,6 +638,9 @@ def table(results: dict[str, Any]) -> str:
     extras = [
         lambda r: f"| (a first command with an idempotency key) cold start vs importing boto3+requests | "
                   f"{r['cold_start_keyed_ratio']:.2f} | — | {r['cold_start_keyed_s'] * 1000:.0f} ms |",
+        lambda r: f"| (SQS batch of 10, one record dead-lettered at once) cold start vs importing boto3+requests "
+                  f"and building one boto3 client | {r['cold_start_sqs_dead_letter_s'] / r['baseline_client_s']:.2f} "
+                  f"| — | {r['cold_start_sqs_dead_letter_s'] * 1000:.0f} ms |",
         lambda r: f"| (webhook intake) cold start: a first signed Shopify delivery verified and queued | "
                   f"{r['cold_start_webhook_intake_s'] * 1000:.0f} ms | — | no Engage client; "
                   f"importing boto3+requests {r['baseline_import_s'] * 1000:.0f} ms |",

@@ -173,3 +173,49 @@ def test_the_mapping_is_checked_against_the_files_header_before_any_row(backfill
     assert type(refused.value).__name__ == "InvalidRequest" and "Last Name" in str(refused.value)
     check["mapping"] = {"lookup": {"email": "Email"}, "columns": {"First Name": "firstName"}}
     assert backfill_function({"backfillCheck": check}, LocalContext())["checked"] is True
+
+
+def test_a_crash_between_a_rows_success_and_its_count_counts_the_row_once_on_redelivery(
+    backfill_function, queues, update_function, sandbox
+):
+    """The container dies after a row's command succeeded (its idempotency record completed) and before its count was
+    written (DynamoDB refusing the count, a real fault): the redelivered row is a replay, and is counted, once."""
+    from local import moto_faults
+
+    create = {
+        "id": "bf-crash",
+        "mapping": MAPPING,
+        "rows": [
+            {"index": i, "value": row}
+            for i, row in enumerate(rows("crash.one@example.com", "crash.two@example.com", ""))
+        ],
+    }
+    unknown = {"id": "bf-crash", "mapping": {"preset": "shopify"},
+               "rows": [{"index": 9, "value": rows("crash.nobody@example.com")[0]}]}  # fmt: skip
+    for batch in (create, unknown):
+        backfill_function({"backfill": batch}, LocalContext())
+
+    def crashing(event, context):  # the function did its work, then its container died before answering
+        update_function(event, context)
+        raise RuntimeError("the container died")
+
+    source = SqsEventSource(queues.sqs, queues.urls["update_contact"], crashing, batch_size=10)
+    # the counts refused by DynamoDB, however they are written
+    with moto_faults.throttle("TransactWriteItems", only="backfill#") as refused, \
+            moto_faults.throttle("UpdateItem", only="backfill#") as refused_update:  # fmt: skip
+        assert source.poll_once()["raised"]
+    assert refused["calls"] + refused_update["calls"] >= 3  # each row's count was tried, and refused
+    bodies = [record["body"] for record in source.last_event["Records"]]
+    source.skip_backoff()
+    apply_queued(queues, update_function)  # redelivered: the two rows are replays, the unknown one dead again
+    for n, body in enumerate(bodies):  # and once more, as SQS may deliver twice
+        group = json.loads(body)["idempotencyKey"]
+        queues.sqs.send_message(QueueUrl=queues.urls["update_contact"], MessageBody=body, MessageGroupId=group,
+                                MessageDeduplicationId=f"again-{n}")  # fmt: skip
+    apply_queued(queues, update_function)
+    counted = backfill_function({"backfillReport": {"id": "bf-crash"}}, LocalContext())
+    assert (counted["rows"], counted["invalid"], counted["applied"], counted["deadLettered"]) == (4, 1, 2, 1)
+    assert counted["applied"] == counted["rows"] - counted["invalid"] - counted["deadLettered"]
+    assert counted["lost"] == 0 and counted["complete"] is True
+    created = [r for r in sandbox.state.request_log("create") if "crash." in r["body"]]
+    assert len(created) == 2  # Engage saw each row once: the redeliveries were replays

@@ -266,3 +266,30 @@ def test_a_dead_lettered_row_sent_back_by_a_redrive_is_applied_and_counted_once(
     counted = report(update_function, "bulk-redrive")
     assert (counted["applied"], counted["deadLettered"], counted["redriven"]) == (1, 1, 1)
     assert contacts_by_email(sandbox)["later@bulk.example.com"][0]["city"] == "Lund"
+
+
+def test_a_crash_between_a_single_rows_success_and_its_count_counts_the_row_once_on_redelivery(
+    update_function, writer, backfill_queues, queues, sandbox
+):
+    """The writer's single way (a row of a known contact): its container dies after the row succeeded and before its
+    count was written (DynamoDB refusing the count, a real fault); the chunk comes back, the row counts once."""
+    from local import moto_faults
+
+    mapping = {"lookup": {"email": "Email"}, "columns": {"City": "city"}}  # no createIfMissing: the single way
+    queue_rows(update_function, "bulk-crash", [{"Email": "anna@example.com", "City": "Crashed"}], mapping)
+
+    def crashing(event, context):  # the function did its work, then its container died before answering
+        writer(event, context)
+        raise RuntimeError("the container died")
+
+    source = SqsEventSource(queues.sqs, backfill_queues["queue"], crashing, batch_size=40, timeout_seconds=60)
+    with moto_faults.throttle("TransactWriteItems", only="backfill#bulk-crash#applied") as refused, \
+            moto_faults.throttle("UpdateItem", only="backfill#bulk-crash") as refused_update:  # fmt: skip
+        assert source.poll_once()["raised"]
+    assert refused["calls"] + refused_update["calls"] >= 1
+    source.skip_backoff()
+    drain(queues, backfill_queues["queue"], writer)
+    counted = report(update_function, "bulk-crash")
+    assert (counted["rows"], counted["applied"], counted["deadLettered"], counted["lost"]) == (1, 1, 0, 0)
+    updates = [r for r in log(sandbox, "update") if "Crashed" in r["body"]]
+    assert len(updates) == 1  # Engage saw the row once: the redelivery was a replay

@@ -432,25 +432,28 @@ def test_a_cold_batch_reads_the_key_once_however_many_records_start_together(fun
     assert counter.count == 1
 
 
-def test_a_container_builds_each_aws_client_once_from_one_session_and_failing_fast(functions, queues, sandbox):
+def test_a_container_holds_one_family_of_aws_clients_built_once_and_failing_fast(functions, queues, sandbox):
+    from engage_contact.aws.clients import AWS_ATTEMPTS
+    from engage_contact.aws.dynamodb_light import LightDynamoDb
+    from engage_contact.aws.json_protocol import attempt_timeouts
+    from engage_contact.aws.sqs_light import LightSqs
+
     handler = functions["update_contact"]
     aws = handler.container.aws
-    assert aws.built == {}  # a cold container has built none
     url = queues.urls["update_contact"]
     send_command(queues.sqs, url, {"contactId": ANNA, "attributes": {"city": "Lund"}}, group=ANNA)
     send_command(queues.sqs, url, {"contactId": "not a contact id"}, group="g")
     assert source(functions, queues, "update_contact").poll_once() == {"batchItemFailures": []}
     assert sandbox.state.get_contact(ANNA)["city"] == "Lund" and len(queues.messages("update_contact-dlq")) == 1
-    # the dead-letter send asked the container for its SQS client; the idempotency store (the message id is the
-    # key) used the container's one DynamoDB client, which is no boto3 client (see aws.dynamodb_light)
-    assert set(aws.built) == {"sqs"}
-    assert aws("sqs") is aws.built["sqs"]
+    # the dead letter went through the container's one SQS client and the idempotency store (the message id is
+    # the key) through its one DynamoDB client: both of the light family (aws.json_protocol), no boto3 client
+    assert aws.built == {}
     container = handler.container
+    assert isinstance(container.sqs(), LightSqs) and container.queues.sqs is container.sqs()
+    assert isinstance(container.dynamodb(), LightDynamoDb)
     assert container.idempotency_guard().client is container.dynamodb() is container.dynamodb()
-    for client in aws.built.values():
-        config = client.meta.config
-        assert (config.connect_timeout, config.read_timeout) == (2, 3)
-        assert config.retries == {"total_max_attempts": 2, "mode": "standard"}
+    assert container.backfill_counters().client is container.dynamodb()
+    assert (attempt_timeouts(), AWS_ATTEMPTS) == ((2, 3), 2)
 
 
 def test_api_change_type_answer_names_the_type_it_set(call_api, sandbox):

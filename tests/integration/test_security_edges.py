@@ -223,17 +223,15 @@ def test_a_batch_whose_engage_calls_run_to_the_deadline_still_dead_letters_and_r
     sandbox.state.add_faults([Fault.from_json({"kind": "hang", "route": "update", "seconds": 30})])
     context = LocalContext(timeout_seconds=AWS_RESERVE_SECONDS + 2)  # two seconds for Engage, then the reserve
 
-    after_engage = []  # (operation, seconds left when it started), seen through botocore's own events for SQS
-    update.container.aws("sqs").meta.events.register("before-call", lambda model, **_: after_engage.append(
-        (model.name, context.get_remaining_time_in_millis() / 1000)))  # fmt: skip
-    dynamodb = update.container.dynamodb()  # the table's light client: each call seen as it starts
-    call = dynamodb.call
+    after_engage = []  # (operation, seconds left when it started)
+    for client in (update.container.dynamodb(), update.container.sqs()):  # the light clients: each call seen
+        call = client.call
 
-    def seen(operation, params):
-        after_engage.append((operation, context.get_remaining_time_in_millis() / 1000))
-        return call(operation, params)
+        def seen(operation, params, call=call):
+            after_engage.append((operation, context.get_remaining_time_in_millis() / 1000))
+            return call(operation, params)
 
-    dynamodb.call = seen
+        client.call = seen
 
     result = update(event, context)
     [failed] = [m for m in messages if bertil not in m["Body"]]

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 # each part of the quick bench, and the figures it must write
 PARTS = {
     "cold_start,intake_cold_start": ("cold_start_ratio", "cold_start_keyed_vs_client_ratio",
-                                     "cold_start_webhook_intake_s"),
+                                     "cold_start_sqs_dead_letter_s", "cold_start_webhook_intake_s"),
     "warm_update,batches,secret_reads,library_costs": (
         "warm_update_ratio", "batch10_vs_single_ratio", "batch100_speedup", "secret_reads_per_1000",
         "api_resolver_import_ms"),

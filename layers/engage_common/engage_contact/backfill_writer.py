@@ -37,7 +37,7 @@ class BackfillWriterFunction:
         table = self.container.settings.idempotency_table
         if not table:
             raise InvalidRequest("the backfill writer needs the idempotency table (IDEMPOTENCY_TABLE)")
-        jobs = BulkJobs(table, self.container.aws("dynamodb"))
+        jobs = BulkJobs(table, self.container.dynamodb())
         settings, container = self.container.settings, self.container
 
         def parse(command: dict[str, Any]) -> Any:
@@ -116,14 +116,14 @@ class BackfillWriterFunction:
     def single(self, command: dict[str, Any], context: Any) -> None:
         """One row the single way; a failure retrying cannot mend dead-letters the row alone, with its reason."""
         try:
-            result = self.function.run(command, context, "backfill")
+            self.function.run(command, context, "backfill")
         except Exception as error:
             if not policy_of(error).dead_letter_at_once:
                 raise
             self.dead_letter_row(command, name_of(error), str(error))
             return
-        if not result.get("replayed"):
-            self.function.count_backfill_row(command, "applied")
+        # applied, or a replay (a crash may have come between its first success and its count): counted once
+        self.function.count_backfill_row(command, "applied")
 
     def dead_letter_row(self, command: dict[str, Any], error_type: str, message: str) -> None:
         url = self.container.settings.dead_letter_queue_url

@@ -8,6 +8,7 @@ this module reads the environment.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -36,7 +37,7 @@ def _observe(name: str, value: float) -> None:
 
 
 def light_dynamodb() -> Any:
-    """The container's one DynamoDB client for the table (no boto3 client: see `aws.dynamodb_light`)."""
+    """The container's one DynamoDB client for the table (no boto3 client: see `aws.json_protocol`)."""
     from .aws.dynamodb_light import LightDynamoDb
 
     return LightDynamoDb()
@@ -115,7 +116,7 @@ class Container:
         if engage is not None:
             self._built["engage"] = engage
         self.background = background
-        self.queues = Queues(lambda: self.aws("sqs"))
+        self.queues = Queues(self.sqs)
         self.queue_settings = QueueSettings(
             settings.dead_letter_queue_url, settings.max_receive_count, settings.batch_concurrency
         )
@@ -152,7 +153,10 @@ class Container:
                 self.engage.api_key.get()
 
         def start() -> threading.Thread:
-            thread = threading.Thread(target=read, name="engage-key", daemon=True)
+            # with the invocation's context: an API request's bound on AWS calls (`calls_end_by`) holds for it too
+            thread = threading.Thread(
+                target=contextvars.copy_context().run, args=(read,), name="engage-key", daemon=True
+            )
             thread.start()
             return thread
 
@@ -161,6 +165,16 @@ class Container:
     def dynamodb(self) -> Any:
         """The one DynamoDB client of the table's stores and the rate budget, built on first use."""
         return self.once("dynamodb", light_dynamodb)
+
+    def sqs(self) -> Any:
+        """The one SQS client (no boto3 client: see `aws.sqs_light`), built on first use."""
+
+        def build() -> Any:
+            from .aws.sqs_light import LightSqs
+
+            return LightSqs()
+
+        return self.once("sqs", build)
 
     def table_store(self, name: str, store_class: Callable[[], type]) -> Any:
         """A store kept in the idempotency table (`store_class()(table, the light DynamoDB client)`), built once;
@@ -322,7 +336,7 @@ class Container:
         def build() -> Any:
             from .aws.backfill_counters import BackfillCounters
 
-            return BackfillCounters(self.settings.idempotency_table, self.aws("dynamodb"))
+            return BackfillCounters(self.settings.idempotency_table, self.dynamodb())
 
         return self.once("backfill_counters", build)
 

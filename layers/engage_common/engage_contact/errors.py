@@ -97,7 +97,7 @@ ERROR_POLICIES: dict[type[EngageContactError], ErrorPolicy] = {
     EngageRejected: ErrorPolicy(422, retryable=False),
     IdempotencyConflict: ErrorPolicy(409, retryable=False),
     RequestInProgress: ErrorPolicy(409, retryable=True, retry_after=5),
-    DependencyUnavailable: ErrorPolicy(503, retryable=True),
+    DependencyUnavailable: ErrorPolicy(503, retryable=True, retry_after=5),
     EngageAuthError: ErrorPolicy(502, retryable=True),
     EngageRateLimited: ErrorPolicy(503, retryable=True, retry_after=10),
     EngageUnavailable: ErrorPolicy(503, retryable=True),

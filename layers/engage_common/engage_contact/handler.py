@@ -13,7 +13,7 @@ from .domain.command import Command, Operation, parse_command
 from .domain.contacts import command_group
 from .domain.json_body import check_size, decode_json
 from .engage.retry import API_ATTEMPTS, API_TURN_SECONDS, Deadline
-from .errors import EngageContactError, InternalError
+from .errors import DependencyUnavailable, EngageContactError, InternalError
 from .observability import correlate
 from .operations import execute
 from .ordering import in_turn
@@ -148,8 +148,8 @@ class ContactFunction:
         # a redelivered message is recognised by its message id when the command names no key
         data = decode_json(record.body or "")
         result = self.run(data, context, "sqs", fallback_key=record.message_id, queued_at=_sent_ms(record))
-        if not result.get("replayed"):  # a replay was counted when it was first applied
-            self.count_backfill_row(data, "applied")
+        # a replay too: a crash after its first success may have come before its count (each row counts once)
+        self.count_backfill_row(data, "applied")
         return result
 
     # --- a backfill row's outcome, counted (the backfill function queued it: intake.BackfillTasks) ----------
@@ -173,11 +173,21 @@ class ContactFunction:
             return
         try:
             getattr(counters, outcome)(*where)
-        except Exception as error:  # the row itself succeeded or is dead-lettered: never failed for its counter
+        except Exception as error:
             observability.fallback("BackfillCounterNotWritten", error, backfillCounter=outcome)
+            if outcome == "applied":  # retried: its redelivery is a replay, which counts the row (once)
+                raise DependencyUnavailable("the backfill's counter could not be written") from None
+            # a dead letter has left its queue already: nothing will ask again
 
     def on_request(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        from .aws.json_protocol import calls_end_by
+
         context = api_gateway.AnswerBy(context)  # from here on, everything plans within the API's answer time
+        with calls_end_by(context.get_remaining_time_in_millis() / 1000):  # and no AWS call outlasts it
+            return self.answer(event, context)
+
+    def answer(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        """An API request's answer, due by `context`'s end (`api_gateway.AnswerBy`)."""
         request = api_gateway.ApiRequest(event)
         correlate(request.request_id)
         problem = api_gateway.route_problem(request, api_gateway.ROUTES.get(request.path) is self.operation)

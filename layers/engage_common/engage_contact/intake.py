@@ -37,9 +37,12 @@ class WebhookIntake:
                 return self.container.platform_route().on_eventbridge(event)
             if not is_api_event(event):
                 raise InvalidRequest("the webhook intake takes API Gateway requests and EventBridge events only")
+            from .aws.json_protocol import calls_end_by
+
             request = api_gateway.ApiRequest(event)
             correlate(request.request_id)
-            return self.container.platform_route()(request)
+            with calls_end_by(api_gateway.ANSWER_SECONDS):  # no AWS call outlasts API Gateway's answer time
+                return self.container.platform_route()(request)
         finally:
             observability.flush()
 

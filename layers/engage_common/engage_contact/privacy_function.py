@@ -84,11 +84,11 @@ def build_privacy(container: Container) -> Privacy:
         from .errors import ConfigurationError
 
         raise ConfigurationError("IDEMPOTENCY_TABLE is not set: the erase function has no records to erase")
-    dynamodb = container.aws("dynamodb")
+    dynamodb = container.dynamodb()
     audit = None
     if settings.privacy.audit_table:
         audit = AuditTrail(settings.privacy.audit_table, dynamodb, settings.privacy.audit_retention_days)
-    s3 = (lambda: container.aws("s3")) if settings.privacy.export_bucket else None
+    s3 = (lambda: container.aws("s3")) if settings.privacy.export_bucket else None  # S3 alone: a boto3 client
     return Privacy(
         settings.privacy,
         PrivacyRecords(settings.idempotency_table, dynamodb),

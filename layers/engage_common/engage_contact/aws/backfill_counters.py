@@ -1,9 +1,13 @@
 """A backfill's counters in the idempotency table, under keys of their own (`backfill#<id>`).
 
 rows, invalid and queued are added once per batch (a batch marker makes a retried batch count
-nothing twice); applied and deadLettered by the update function as each row's command ends. A row
-dead-lettered leaves a marker, so that the same row applied after a redrive moves from
-deadLettered to applied (and is counted as redriven), never counted in both.
+nothing twice); applied and deadLettered by the update function (and the backfill writer) as each
+row's command ends. Each row's count is exactly once and crash-safe: it is written in one transaction
+with a marker of the row (`#applied#<row>`, `#dead#<row>`) under the condition that the marker is new,
+so it can be asked again for the same row (a crash between the row's success and its count makes the
+redelivery a replay, which asks again) and counts once. A row dead-lettered, then applied after a
+redrive, moves from deadLettered to applied (and is counted as redriven) in the same transaction as its
+applied marker, never counted in both.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .table import transact_if
+from .table import transact, transact_if
 
 PREFIX = "backfill#"
 EXPIRES_AFTER_SECONDS = 30 * 24 * 60 * 60
@@ -53,27 +57,45 @@ class BackfillCounters:
         return transact_if(self.client, [{"Put": marker}, {"Update": self._add(backfill_id, counts)}])
 
     def applied(self, backfill_id: str, row: int) -> None:
-        """A row's command succeeded (not a replay); one that was dead-lettered before is moved over.
+        """A row's command succeeded: counted once, however often it is asked (a replay asks again); a row that was
+        dead-lettered before is moved over.
 
-        The row's dead-letter marker is looked for only while the backfill has dead letters: one write a row.
+        One transaction a row (its new applied marker and the counter) while the backfill has no dead letters;
+        with some, the row's dead marker is looked for in the same transaction as its count.
         """
-        now = self.client.update_item(**self._add(backfill_id, {"applied": 1}), ReturnValues="ALL_NEW")
-        if int(now.get("Attributes", {}).get("deadLettered", {}).get("N", "0")) <= 0:
+        marker = {"Put": self._marker(backfill_id, "applied", row)}
+        add = self._add(backfill_id, {"applied": 1})
+        while_none_dead = {
+            **add,
+            "ConditionExpression": "attribute_not_exists(deadLettered) OR deadLettered <= :none",
+            "ExpressionAttributeValues": {**add["ExpressionAttributeValues"], ":none": {"N": "0"}},
+        }
+        if transact(self.client, [marker, {"Update": while_none_dead}]) != 1:  # counted now (None) or before (0)
             return
-        old = self.client.delete_item(
-            TableName=self.table_name, Key=self._key(backfill_id, "dead", row), ReturnValues="ALL_OLD"
-        ).get("Attributes")
-        if old:
-            self.client.update_item(**self._add(backfill_id, {"deadLettered": -1, "redriven": 1}))
+        dead = {
+            "Delete": {
+                "TableName": self.table_name,
+                "Key": self._key(backfill_id, "dead", row),
+                "ConditionExpression": "attribute_exists(id)",
+            }
+        }
+        moved = {"Update": self._add(backfill_id, {"applied": 1, "deadLettered": -1, "redriven": 1})}
+        if transact(self.client, [marker, dead, moved]) == 1:  # this row was never dead-lettered
+            transact(self.client, [marker, {"Update": add}])
 
     def dead_lettered(self, backfill_id: str, row: int) -> None:
-        """A row's command was dead-lettered; the same row dead-lettered again (after a redrive) counts once."""
-        try:
-            marker = {**self._key(backfill_id, "dead", row), "expiration": self._expiry()}
-            self.client.put_item(TableName=self.table_name, Item=marker, ConditionExpression="attribute_not_exists(id)")
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return
-        self.client.update_item(**self._add(backfill_id, {"deadLettered": 1}))
+        """A row's command was dead-lettered: counted once, however often it is asked (again after a redrive, or
+        after a crash before its count)."""
+        marker = {"Put": self._marker(backfill_id, "dead", row)}
+        transact(self.client, [marker, {"Update": self._add(backfill_id, {"deadLettered": 1})}])
+
+    def _marker(self, backfill_id: str, kind: str, row: int) -> dict[str, Any]:
+        """A row's marker, written only if it is new."""
+        return {
+            "TableName": self.table_name,
+            "Item": {**self._key(backfill_id, kind, row), "expiration": self._expiry()},
+            "ConditionExpression": "attribute_not_exists(id)",
+        }
 
     def read(self, backfill_id: str) -> dict[str, int]:
         item = self.client.get_item(TableName=self.table_name, Key=self._key(backfill_id), ConsistentRead=True)

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..errors import DependencyUnavailable
 from .backfill_counters import PREFIX
-from .table import UNREACHABLE, transact_if, update_if
+from .table import UNREACHABLE, transact_if, update_if, write_if
 
 EXPIRES_AFTER_SECONDS = 30 * 24 * 60 * 60
 
@@ -40,7 +40,7 @@ class ChunkState:
 
 class BulkJobs:
     def __init__(self, table_name: str, client: Any, clock: Any = time.time) -> None:
-        """`client`: the container's boto3 DynamoDB client."""
+        """`client`: the container's DynamoDB client."""
         self.table_name = table_name
         self.client = client
         self.clock = clock
@@ -75,29 +75,22 @@ class BulkJobs:
             "started": {"N": f"{self.clock():.3f}"},
             "expiration": self._expiry(),
         }
-        try:
-            self.client.put_item(TableName=self.table_name, Item=item, ConditionExpression="attribute_not_exists(id)")
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        except Exception as exc:
-            raise DependencyUnavailable(UNREACHABLE) from exc
-        return True
+        written, _ = write_if(
+            self.client.put_item, TableName=self.table_name, Item=item, ConditionExpression="attribute_not_exists(id)"
+        )
+        return written
 
     def release(self, backfill_id: str, first_row: int, job: str) -> None:
         """Engage refused the bulk request before taking it (429): the chunk is free to be claimed again."""
         values = {":job": {"S": job}, ":sending": {"S": "sending"}}
-        try:
-            self.client.delete_item(
-                TableName=self.table_name,
-                Key=self._key(backfill_id, first_row),
-                ConditionExpression="job = :job AND #s = :sending",
-                ExpressionAttributeNames={"#s": "state"},
-                ExpressionAttributeValues=values,
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return
-        except Exception as exc:
-            raise DependencyUnavailable(UNREACHABLE) from exc
+        write_if(  # not held any more by this job: nothing to give back
+            self.client.delete_item,
+            TableName=self.table_name,
+            Key=self._key(backfill_id, first_row),
+            ConditionExpression="job = :job AND #s = :sending",
+            ExpressionAttributeNames={"#s": "state"},
+            ExpressionAttributeValues=values,
+        )
 
     def claim_update(self, backfill_id: str, first_row: int, job: str, places: dict[int, int]) -> bool:
         """`single` -> `patching`, before a bulk update of the rows in `places`; False when another holds it."""

@@ -1,4 +1,9 @@
-"""One boto3 session per container, and clients from it that fail fast."""
+"""How long an AWS call may take (every client's), and the boto3 clients the light family does not serve.
+
+The functions' AWS calls go through one family of clients, `aws.json_protocol` (DynamoDB, SQS, Secrets
+Manager: why, there). `AwsClients` builds boto3 clients for what that family does not speak: S3 (REST-XML),
+which only the erase function's data-request export calls.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from typing import Any
 AWS_CONNECT_TIMEOUT_SECONDS = 2.0
 AWS_READ_TIMEOUT_SECONDS = 3.0
 AWS_ATTEMPTS = 2  # in all, the first included
+AWS_MIN_CALL_SECONDS = 0.25  # a call (or its retry) with less time than this left before its caller's end: not sent
 AWS_RETRY_DELAY_MAX_SECONDS = 1.0  # botocore's standard mode waits at most this before a second attempt
 AWS_CALL_MAX_SECONDS = (
     AWS_ATTEMPTS * (AWS_CONNECT_TIMEOUT_SECONDS + AWS_READ_TIMEOUT_SECONDS) + AWS_RETRY_DELAY_MAX_SECONDS
@@ -33,11 +39,8 @@ def aws_config() -> Any:
 
 
 class AwsClients:
-    """One boto3 client per service per container, all from one session, all failing fast.
-
-    Only the paths that need them build them (a plain command needs none). One session
-    parses botocore's endpoint catalogue once, so a further client pays only for its service's model.
-    """
+    """One boto3 client per service per container (S3 only: the erase function's data-request export), all from
+    one session, all failing fast. Nothing else builds one (the light family serves the rest)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()  # a batch's threads may ask at once; a boto3 session is not thread-safe

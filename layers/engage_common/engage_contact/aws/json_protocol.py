@@ -1,11 +1,21 @@
-"""One call of an AWS JSON-protocol API (Secrets Manager, DynamoDB), signed by botocore, sent over requests.
+"""The functions' one family of AWS clients: JSON-protocol calls (DynamoDB, SQS, Secrets Manager), signed by
+botocore, sent over requests. No function path builds a boto3 client (S3, the one REST-XML service, is the
+exception: the erase function's data-request export, `aws.clients.AwsClients`).
 
-A boto3 client makes a cold start pay before its first call: botocore parses its whole
-endpoint catalogue and the service's whole model (how much: docs/performance.md). The few calls every container makes on
-its first command (the Engage key's GetSecretValue, the rate budget's UpdateItem) need
-neither. botocore still does every part that has to be exact: the service's own endpoint
-rules (partitions, FIPS, dual-stack), the credentials chain when the environment holds
-none, and the SigV4 signature.
+Why this family and not boto3 everywhere: a boto3 client makes a cold start pay before its first call,
+botocore parsing its whole endpoint catalogue and the service's whole model, and `import boto3` alone
+loads boto3's S3 transfer manager; the few calls a container makes (the Engage key's GetSecretValue, the
+rate budget's UpdateItem, the idempotency record, a dead letter's SendMessage, a backoff's
+ChangeMessageVisibilityBatch) need neither. That is what keeps the keyed cold start within 1.3 times a bare
+boto3 client (the figures, before and after: docs/performance.md; the decision: docs/design.md). botocore
+still does every part that has to be exact: the service's own endpoint rules (partitions, FIPS,
+dual-stack), the credentials chain when the environment holds none, and the SigV4 signature.
+
+In one place here: what is retried (`RETRYABLE_CODES`, botocore's standard mode's), how an error reaches a
+caller (`LightClient.call`: botocore's `ClientError` with AWS's code and the error's modeled fields, so a
+caller reads it as it would a boto3 client's; DynamoDB's conditions and transactions are read by
+`aws.table`), and how long a call may take: each attempt within `aws.clients`' timeouts, and, inside
+`calls_end_by` (an API request: its answer is due), its timeouts and its retry within the time left.
 
 Configuration is read from the environment as botocore reads it: AWS_REGION /
 AWS_DEFAULT_REGION, AWS_ENDPOINT_URL_<SERVICE> then AWS_ENDPOINT_URL (both skipped when
@@ -14,12 +24,14 @@ AWS_IGNORE_CONFIGURED_ENDPOINT_URLS is true), AWS_USE_FIPS_ENDPOINT, AWS_USE_DUA
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import os
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -27,14 +39,51 @@ import requests
 
 from ..errors import DependencyUnavailable
 from ..http_session import new_session
-from .clients import AWS_ATTEMPTS, AWS_CONNECT_TIMEOUT_SECONDS, AWS_READ_TIMEOUT_SECONDS
+from .clients import AWS_ATTEMPTS, AWS_CONNECT_TIMEOUT_SECONDS, AWS_MIN_CALL_SECONDS, AWS_READ_TIMEOUT_SECONDS
 
 # Worth one more attempt (botocore's standard retry mode retries the same).
 RETRYABLE_CODES = frozenset({
     "ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded",
     "ProvisionedThroughputExceededException", "InternalServerError", "InternalServiceError", "InternalFailure",
-    "ServiceUnavailable", "RequestTimeout", "RequestTimeoutException",
+    "ServiceUnavailable", "RequestTimeout", "RequestTimeoutException", "RequestThrottled",
 })  # fmt: skip
+# The code of a call not sent (or not tried again) because the time its caller has left would not hold it.
+DEADLINE_REACHED = "DeadlineReached"
+# When every call in this context must be over (time.monotonic()), None: no such bound (see calls_end_by).
+_calls_end: contextvars.ContextVar[float | None] = contextvars.ContextVar("aws_calls_end", default=None)
+
+
+@contextlib.contextmanager
+def calls_end_by(seconds: float) -> Iterator[None]:
+    """Every AWS call made inside (this thread, and threads started with a copy of its context) is over within
+    `seconds`: its attempts' timeouts are cut to the time left, a retry is made only if it fits, and a call
+    with less than AWS_MIN_CALL_SECONDS left is not sent (AwsCallFailed DeadlineReached, retryable)."""
+    token = _calls_end.set(time.monotonic() + max(seconds, 0.0))
+    try:
+        yield
+    finally:
+        _calls_end.reset(token)
+
+
+def attempt_timeouts() -> tuple[float, float] | None:
+    """(connect, read) seconds for an attempt starting now; None when too little time is left to start one."""
+    end = _calls_end.get()
+    if end is None:
+        return AWS_CONNECT_TIMEOUT_SECONDS, AWS_READ_TIMEOUT_SECONDS
+    left = end - time.monotonic()
+    if left < AWS_MIN_CALL_SECONDS:
+        return None
+    whole = AWS_CONNECT_TIMEOUT_SECONDS + AWS_READ_TIMEOUT_SECONDS
+    if left >= whole:
+        return AWS_CONNECT_TIMEOUT_SECONDS, AWS_READ_TIMEOUT_SECONDS
+    connect = left * AWS_CONNECT_TIMEOUT_SECONDS / whole  # both cut alike: together they end within the time left
+    return connect, left - connect
+
+
+def _fits(pause: float) -> bool:
+    """Whether a retry after `pause` seconds still has the time an attempt needs."""
+    end = _calls_end.get()
+    return end is None or end - time.monotonic() - pause >= AWS_MIN_CALL_SECONDS
 
 
 @dataclass(frozen=True)
@@ -157,16 +206,26 @@ class JsonProtocolClient:
         url, session = self._route(region)
         body = json.dumps(payload, allow_nan=False)
         for attempt in range(1, AWS_ATTEMPTS + 1):
-            outcome = self._attempt(session, url, region, operation, body)
+            timeouts = attempt_timeouts()
+            if timeouts is None:
+                raise AwsCallFailed(DEADLINE_REACHED, None, retryable=True)
+            outcome = self._attempt(session, url, region, operation, body, timeouts)
             if not isinstance(outcome, AwsCallFailed):
                 return outcome
-            if not outcome.retryable or attempt == AWS_ATTEMPTS:
+            pause = random.uniform(0.05, 0.5)  # jittered, as botocore's standard mode
+            if not outcome.retryable or attempt == AWS_ATTEMPTS or not _fits(pause):
                 raise outcome
-            self._sleep(random.uniform(0.05, 0.5))  # jittered, as botocore's standard mode
+            self._sleep(pause)
         raise AwsCallFailed("NoAnswer", None)  # not reached: AWS_ATTEMPTS >= 1
 
     def _attempt(
-        self, session: requests.Session, url: str, region: str | None, operation: str, body: str
+        self,
+        session: requests.Session,
+        url: str,
+        region: str | None,
+        operation: str,
+        body: str,
+        timeouts: tuple[float, float] = (AWS_CONNECT_TIMEOUT_SECONDS, AWS_READ_TIMEOUT_SECONDS),
     ) -> dict[str, Any] | AwsCallFailed:
         from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
@@ -188,7 +247,7 @@ class JsonProtocolClient:
                 data=body,
                 headers=dict(request.headers),
                 allow_redirects=False,
-                timeout=(AWS_CONNECT_TIMEOUT_SECONDS, AWS_READ_TIMEOUT_SECONDS),
+                timeout=timeouts,
             )
         except requests.RequestException as exc:
             return AwsCallFailed(type(exc).__name__, None, retryable=True)
@@ -199,6 +258,40 @@ class JsonProtocolClient:
         code = _error_code(response)
         retryable = code in RETRYABLE_CODES or response.status_code >= 500
         return AwsCallFailed(code, response.status_code, _json(response), retryable=retryable)
+
+
+class LightClient:
+    """A service's calls, keyword arguments as boto3's client takes them, errors raised as boto3's would be."""
+
+    service: JsonService
+
+    def __init__(self, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.client = JsonProtocolClient(self.service, sleep)
+
+    def warm(self) -> None:
+        """Ready for a first call that is only its round trip (a lease's turns are timed from before it)."""
+        self.client.warm()
+
+    def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        """The operation's answer; botocore's `ClientError` (AWS's code, the error's modeled fields) when none."""
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.client.call(operation, params)
+        except AwsCallFailed as exc:
+            modeled = (
+                {k: v for k, v in exc.body.items() if k not in ("__type", "message", "Message")}
+                if isinstance(exc.body, dict)
+                else {}
+            )
+            error = {
+                "Error": {"Code": exc.code, "Message": ""},
+                "ResponseMetadata": {"HTTPStatusCode": exc.status},
+                **modeled,
+            }
+        except DependencyUnavailable:  # no endpoint or no credentials
+            error = {"Error": {"Code": "DependencyUnavailable", "Message": ""}, "ResponseMetadata": {}}
+        raise ClientError(error, operation)
 
 
 def _json(response: requests.Response) -> Any:

@@ -1,4 +1,10 @@
-"""A conditional write (or transaction) to the idempotency table, read the one way every store here needs it."""
+"""A conditional write (or transaction) to the idempotency table, read the one way every store here needs it.
+
+The one place DynamoDB's refusals are told apart: a condition that did not hold
+(`ConditionalCheckFailedException`, or a transaction cancelled for its first item's condition) is an answer;
+anything else (throttled past its retry, unreachable, out of time) is DependencyUnavailable, AWS's code kept
+as its cause. Works alike with the light client and a boto3 one (both raise botocore's `ClientError`).
+"""
 
 from __future__ import annotations
 
@@ -35,13 +41,23 @@ def write_if(write: Any, **params: Any) -> tuple[bool, dict[str, Any]]:
 def transact_if(client: Any, items: list[dict[str, Any]]) -> bool:
     """TransactWriteItems whose first item carries the condition: True when written, False when that condition did
     not hold (the transaction was done before); DependencyUnavailable for any other refusal or failure."""
+    return transact(client, items) is None
+
+
+def transact(client: Any, items: list[dict[str, Any]]) -> int | None:
+    """TransactWriteItems: None when written, else the index of the first item whose condition did not hold
+    (nothing was written); DependencyUnavailable for any other refusal or failure."""
+    from botocore.exceptions import ClientError
+
     try:
         client.transact_write_items(TransactItems=items)
-    except client.exceptions.TransactionCanceledException as exc:
-        reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-        if reasons and reasons[0] == "ConditionalCheckFailed":
-            return False
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            failed = [i for i, code in enumerate(reasons) if code == "ConditionalCheckFailed"]
+            if failed and all(code in ("ConditionalCheckFailed", "None", None) for code in reasons):
+                return failed[0]
         raise DependencyUnavailable(UNREACHABLE) from exc
     except Exception as exc:
         raise DependencyUnavailable(UNREACHABLE) from exc
-    return True
+    return None
