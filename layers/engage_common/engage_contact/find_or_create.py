@@ -23,6 +23,7 @@ Apply = Callable[[Command, str, EngageClient, Deadline], dict[str, Any]]
 
 def find_or_create(command: Command, client: EngageClient, deadline: Deadline, apply: Apply) -> dict[str, Any]:
     """The operation on the contact the lookup finds, or the contact created; `"created"` says which."""
+    assert command.lookup is not None and command.creation is not None  # createIfMissing: parse_creation checked
     contact_id = _find(command.lookup, client, deadline)
     if contact_id is None:
         creation = command.creation

@@ -109,10 +109,11 @@ class SentRecord:
             answer = call()
         finally:
             wait([forgetting])
-        if forgetting.exception() is not None:
+        error = forgetting.exception()
+        if error is not None:
             # Nothing forgotten: recording now could leave half a record. An entry of an older value
             # may outlive this write, until the record's lifetime ends (see README, "Only what changed").
-            plan.unavailable = plan.unavailable or _said(forgetting.exception(), "forget")
+            plan.unavailable = plan.unavailable or _said(error, "forget")
             return answer
         self.confirmed(contact_id, plan, deadline)
         return answer

@@ -23,7 +23,7 @@ def execute(
     """
     run = partial(apply, record=record)
     remembered = record.remembered(command) if record is not None else None
-    result = _on_remembered(command, remembered, client, deadline, run, record) if remembered else None
+    result = _on_remembered(command, remembered, client, deadline, run, record) if remembered and record else None
     if result is None:
         remembered, result = None, _execute(command, client, deadline, run, record)
     if record is not None:
@@ -55,7 +55,10 @@ def _execute(
             result["droppedUnchanged"] = []
         return result
     try:
-        contact_id = command.contact_id or client.find_contact_id(command.lookup, deadline)
+        contact_id = command.contact_id
+        if contact_id is None:
+            assert command.lookup is not None  # parse_command: a contactId or a lookup
+            contact_id = client.find_contact_id(command.lookup, deadline)
     except ContactNotFound:
         if not command.skip_if_missing:
             raise
@@ -69,6 +72,7 @@ def apply(
 ) -> dict[str, Any]:
     """The command's one Engage call on a contact that exists (none when nothing changed)."""
     if command.operation is Operation.CHANGE_TYPE:
+        assert command.contact_type_id is not None  # parse_command: a type change names its type
         contact = client.change_contact_type(contact_id, command.contact_type_id, deadline)
         return _result(contact_id, contact, {"contactTypeId": command.contact_type_id}, [])
     if command.operation is Operation.UPDATE and not command.payload.sent:

@@ -143,6 +143,7 @@ class BulkWriter:
                 if contact_type is None or not key or key in seen:
                     continue
                 seen.add(key)
+                assert self.creation_of is not None  # _bulk_type found none without it
                 body = {k: v for k, v in self.creation_of(command).body.items() if k != "contactType"}
                 by_type.setdefault(contact_type, {})[row] = body
             if len(by_type) != 1:  # none, or several types in one chunk (rare): the single path, whole
