@@ -332,13 +332,10 @@ class Container:
             return
         if self.settings.backfill_queue_url:
             from .backfill.bulk_writer import chunk_body
-            from .backfill.rows import backfill_row
+            from .backfill.rows import first_row
 
-            first = backfill_row(commands[0].deduplication_id)
-            if first is None:  # every row command's key is a backfill key (rows.idempotency_key)
-                raise ValueError("a backfill row's command has no backfill idempotency key")
-            backfill_id, first_row = first
-            body = chunk_body(backfill_id, first_row, [(c.row, c.command) for c in commands])
+            backfill_id, row = first_row(commands)
+            body = chunk_body(backfill_id, row, [(c.row, c.command) for c in commands])
             self.queues.send_body(self.settings.backfill_queue_url, body)
             return
         entries = [(c.command, c.group, c.deduplication_id) for c in commands]
