@@ -12,7 +12,7 @@ TEST_WORKERS ?= auto
 # SAM CLI would otherwise try to send telemetry: nothing leaves this machine.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help deps run sandbox test unit lint format validate build clean soak bench
+.PHONY: help deps run sandbox test unit lint typecheck format validate build clean soak bench
 
 ## list every target with what it does (this list)
 help:
@@ -65,10 +65,15 @@ soak: $(STAMP)
 bench: deps
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(BIN)/python -m local.bench $(BENCH_ARGS)
 
-## ruff's rules, the complexity gate (C901/PLR0912/PLR0915, pyproject.toml) and the format
+## ruff's rules, the complexity gate (C901/PLR0912/PLR0915, pyproject.toml), the format and the types (mypy)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+## only the type check: mypy over the layer, the functions and local/ (pyproject.toml [tool.mypy])
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 ## rewrite the code to ruff's format and apply ruff's safe fixes
 format: $(STAMP)
@@ -87,4 +92,4 @@ build: deps
 
 ## remove SAM's build and the tools' caches
 clean:
-	rm -rf .aws-sam .pytest_cache .ruff_cache
+	rm -rf .aws-sam .pytest_cache .ruff_cache .mypy_cache

@@ -38,7 +38,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .template import LAYER
 
@@ -66,7 +66,7 @@ class BadInput(Exception):
 
 
 # --- reading the file, streaming -------------------------------------------------------------------------
-def utf8_lines(stream: io.BufferedIOBase) -> Iterator[str]:
+def utf8_lines(stream: BinaryIO) -> Iterator[str]:
     """The file's lines as text; bytes that are not UTF-8 kept as surrogates (their row is then invalid, named)."""
     first = True
     for raw in stream:
@@ -98,7 +98,7 @@ class Source:
     rows: Iterator[tuple[int, Any]]  # (row number, the row's values or its InvalidRow)
 
 
-def open_rows(stream: io.BufferedIOBase, name: str) -> Source:
+def open_rows(stream: BinaryIO, name: str) -> Source:
     head = stream.peek(SNIFF_BYTES)[:SNIFF_BYTES] if hasattr(stream, "peek") else b""
     kind = file_format(name, head)
     lines = utf8_lines(stream)
@@ -220,7 +220,7 @@ class Progress:
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, unit="row", desc=desc, file=self.stream, position=position)
-        self.said_at, self.said = time.monotonic(), None
+        self.said_at, self.said = time.monotonic(), ""  # the last line printed
 
     def update(self, count: int) -> None:
         self.n += count
@@ -318,7 +318,8 @@ def run(args: argparse.Namespace) -> int:
     digest = hashlib.sha256((digest + json.dumps(mapping.source, sort_keys=True)).encode()).hexdigest()[:12]
     backfill_id = args.id or default_id(path or Path("stdin"), digest)
     with path.open("rb") if path is not None else sys.stdin.buffer as stream:
-        source = open_rows(stream if hasattr(stream, "peek") else io.BufferedReader(stream), args.file)
+        # BufferedReader wraps any binary stream at run time (typeshed asks for a raw one): it adds peek
+        source = open_rows(stream if hasattr(stream, "peek") else io.BufferedReader(stream), args.file)  # type: ignore[type-var]
         missing = mapping.missing_columns(source.header) if source.header is not None else []
         if missing:
             raise BadInput(f"the header lacks the column(s) the mapping names: {missing} (nothing was sent)")
@@ -364,7 +365,7 @@ def stack_backfill(catalogue: AttributeCatalogue) -> tuple[Backfill, Any]:
     from engage_contact.aws.backfill_counters import BackfillCounters
     from engage_contact.aws.queues import Queues
     from engage_contact.backfill.bulk_writer import chunk_body
-    from engage_contact.backfill.rows import backfill_row
+    from engage_contact.backfill.rows import first_row
 
     from .send import find_stack, use_digest_key
     from .stack import TABLE
@@ -375,13 +376,13 @@ def stack_backfill(catalogue: AttributeCatalogue) -> tuple[Backfill, Any]:
     sqs, dynamodb = stack.client("sqs"), stack.client("dynamodb")
     spec = read_stack()
     # as deployed: each batch one chunk on the backfill's own queue, which the backfill writer drains (bulk first)
-    url = sqs.get_queue_url(QueueName=spec.queues[spec.function_named("backfill_writer").queue].name)["QueueUrl"]
+    url = sqs.get_queue_url(QueueName=spec.queue_of(spec.function_named("backfill_writer")).name)["QueueUrl"]
     queues, counters = Queues(lambda: sqs), BackfillCounters(TABLE, dynamodb)
 
     def send(commands: list[Any]) -> None:
         if commands:
-            backfill_id, first_row = backfill_row(commands[0].deduplication_id)
-            queues.send_body(url, chunk_body(backfill_id, first_row, [(c.row, c.command) for c in commands]))
+            backfill_id, row = first_row(commands)
+            queues.send_body(url, chunk_body(backfill_id, row, [(c.row, c.command) for c in commands]))
 
     return Backfill(catalogue, send, lambda: counters), counters
 

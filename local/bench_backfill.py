@@ -62,12 +62,14 @@ class LocalStack:
             self.env.pop(name, None)
         self.process = subprocess.Popen([sys.executable, "-m", "local.stack"], cwd=ROOT, env=self.env,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
-        for line in self.process.stdout:
+        stdout = self.process.stdout
+        assert stdout is not None  # stdout=PIPE
+        for line in stdout:
             if line.strip() == "ready":
                 break
         else:
             raise SystemExit("the local stack did not start")
-        threading.Thread(target=lambda: [None for _ in self.process.stdout], daemon=True).start()
+        threading.Thread(target=lambda: [None for _ in stdout], daemon=True).start()
         self.sandbox = f"http://127.0.0.1:{self.ports['SANDBOX_PORT']}"
 
     def stop(self) -> None:
@@ -153,7 +155,7 @@ def todays_path(stack: LocalStack, path: Path, backfill_id: str) -> tuple[float,
     found = find_stack()
     sqs, dynamodb = found.client("sqs"), found.client("dynamodb")
     spec = read_stack()
-    url = sqs.get_queue_url(QueueName=spec.queues[spec.function_named("update_contact").queue].name)["QueueUrl"]
+    url = sqs.get_queue_url(QueueName=spec.queue_of(spec.function_named("update_contact")).name)["QueueUrl"]
     queues, counters = Queues(lambda: sqs), BackfillCounters(TABLE, dynamodb)
     catalogue = local_backfill.catalogue_from_env()
     mapping = local_backfill.read_mapping(json.dumps(MAPPING), catalogue)
@@ -195,7 +197,7 @@ class LiveProbe:
         self.stack = stack
         self.sqs = found.client("sqs")
         spec = read_stack()
-        self.url = self.sqs.get_queue_url(QueueName=spec.queues[spec.function_named("update_contact").queue].name)[
+        self.url = self.sqs.get_queue_url(QueueName=spec.queue_of(spec.function_named("update_contact")).name)[
             "QueueUrl"
         ]
         self.every = every

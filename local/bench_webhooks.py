@@ -127,8 +127,8 @@ def run(bench: Any, customers: int = 100, deliveries: int = 1000) -> dict[str, A
     try:
         bodies = stream(customers, deliveries)
         for start in range(0, len(bodies), 50):
-            for lane in lanes.values():
-                _deliver(lane, bodies[start : start + 50])
+            for parts in lanes.values():
+                _deliver(parts, bodies[start : start + 50])
         changed, everything = lanes["changed"][0], lanes["everything"][0]
         same = _contacts(changed) == _contacts(everything)
         calls = len(changed.state.request_log())

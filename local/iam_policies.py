@@ -247,7 +247,7 @@ class EnforcedIam:
             check_one(request, request._action, _resource_named(request) or resource if resource == "*" else resource)
 
         self._restore = lambda: setattr(IAMRequest, "check_action_permitted", original)
-        IAMRequest.check_action_permitted = check_action_permitted
+        IAMRequest.check_action_permitted = check_action_permitted  # type: ignore[method-assign,assignment]  # moto patched
         self._enabled = enable_iam_authentication()
         self._enabled.__enter__()
         return self

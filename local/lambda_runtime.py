@@ -52,8 +52,8 @@ def carry_context_into_threads() -> None:
         def carrying(self: ThreadPoolExecutor, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
             return submit(self, contextvars.copy_context().run, fn, *args, **kwargs)
 
-        carrying.carries_context = True  # type: ignore[attr-defined]
-        ThreadPoolExecutor.submit = carrying  # type: ignore[method-assign]
+        carrying.carries_context = True  # type: ignore[attr-defined]  # our mark on the function: patched once
+        ThreadPoolExecutor.submit = carrying  # type: ignore[method-assign,assignment]  # the standard library patched
 
 
 _INVOCATION_METRICS: contextvars.ContextVar[Any] = contextvars.ContextVar("invocation_metrics", default=None)
@@ -94,7 +94,7 @@ def _route_metrics() -> None:
 
     with _ROUTING:
         if not isinstance(observability.metrics, _MetricsOfTheInvocation):
-            observability.metrics = _MetricsOfTheInvocation(observability.metrics)
+            observability.metrics = _MetricsOfTheInvocation(observability.metrics)  # type: ignore[assignment]  # stands in for Metrics
 
 
 @contextlib.contextmanager
@@ -129,6 +129,7 @@ def api_event(
     *, base64_body: bool = False, stage: str = "Prod", source_ip: str = "127.0.0.1",
 ) -> dict[str, Any]:  # fmt: skip
     """The REST API proxy event (payload v1) API Gateway would send for this request."""
+    text: str | None
     if isinstance(body, bytes):
         text = base64.b64encode(body).decode() if base64_body else body.decode("utf-8", "replace")
     elif body is not None and base64_body:

@@ -50,7 +50,7 @@ def _patch(operation: str) -> None:
             raise DynamodbException(ERROR_TYPE_PREFIX + "ProvisionedThroughputExceededException", THROTTLED)
         return original(self)
 
-    faulty._engage_fault = True  # type: ignore[attr-defined]
+    faulty._engage_fault = True  # type: ignore[attr-defined]  # our mark on the function: moto patched once
     setattr(handler, method, faulty)
 
 

@@ -65,18 +65,18 @@ def apply() -> None:
     def pending_message_groups(self: Queue) -> set[str]:
         return {m.group_id for m in self._pending_messages if m.group_id is not None and not m.visible}
 
-    Queue.pending_message_groups = property(pending_message_groups)
-    SQSBackend.receive_message = _receive_message
+    Queue.pending_message_groups = property(pending_message_groups)  # type: ignore[method-assign,assignment]  # moto patched
+    SQSBackend.receive_message = _receive_message  # type: ignore[method-assign]  # moto patched
     _fast_clock(models)
     _cheap_attribute_reads(Queue, SQSBackend)
-    Queue.delete_message = _delete_message
+    Queue.delete_message = _delete_message  # type: ignore[method-assign]  # moto patched
     from moto.dynamodb.models import DynamoDBBackend
 
-    DynamoDBBackend.transact_write_items = _transact_write_items
+    DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]  # moto patched
     for name in ("put_item", "update_item", "delete_item"):
         setattr(DynamoDBBackend, name, _one_write_at_a_time(getattr(DynamoDBBackend, name)))
     _remembered_backends()
-    Queue._engage_fifo_fix = True
+    Queue._engage_fifo_fix = True  # type: ignore[attr-defined]  # our mark on moto's class: patched once
 
 
 def _remembered_backends() -> None:
@@ -91,7 +91,7 @@ def _remembered_backends() -> None:
             known[host] = find(self, host)
         return known[host]
 
-    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]  # moto patched
 
 
 def _fast_clock(models: Any) -> None:

@@ -47,7 +47,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 from botocore.exceptions import EndpointConnectionError
@@ -86,6 +86,14 @@ SHORT_NAMES = {**INVOKED, "backfill": "backfill_writer"}
 
 class StackNotFound(RuntimeError):
     pass
+
+
+class ShopsHolder(Protocol):
+    """What `platform_shop` reads: the shops documents' secret names and a client to read them with."""
+
+    platform_secrets: dict[str, str]
+
+    def client(self, service: str) -> Any: ...
 
 
 @dataclass
@@ -178,9 +186,9 @@ def send_queue(stack: Stack, operation: str, body: str) -> tuple[str, dict[str, 
 
     use_digest_key(stack)
     spec = read_stack()
-    function = spec.function_for_route("POST", f"/contacts/{operation}")
+    function = spec.function_routed("POST", f"/contacts/{operation}")
     sqs = stack.client("sqs")
-    name = spec.queues[function.queue].name
+    name = spec.queue_of(function).name
     url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
     try:
         group = message_group(json.loads(body))
@@ -220,7 +228,7 @@ def read_platform_file(path: Path) -> tuple[bytes, dict[str, str]]:
     return raw, {}
 
 
-def platform_shop(stack: Stack, platform: str) -> tuple[str, str]:
+def platform_shop(stack: ShopsHolder, platform: str) -> tuple[str, str]:
     """The platform's first shop in the stack's shops document, and its signing secret (the current one)."""
     name = stack.platform_secrets.get(platform)
     if not name:
@@ -292,7 +300,8 @@ def queue_pairs(spec: StackSpec, which: str | None = None) -> list[QueuePair]:
     for function in spec.functions.values():
         if not function.queue or not spec.queues[function.queue].dead_letter:
             continue
-        source, dead_letter = spec.queues[function.queue], spec.queues[spec.queues[function.queue].dead_letter]
+        source = spec.queue_of(function)
+        dead_letter = spec.dead_letter_of(source)
         short = {name for name, function_name in SHORT_NAMES.items() if function_name == function.name}
         names = {function.name, function.logical_id, source.logical_id, source.name, dead_letter.logical_id,
                  dead_letter.name, *short}  # fmt: skip
@@ -433,7 +442,7 @@ def state_lines(history: list[dict[str, Any]]) -> list[str]:
     for event in history:
         kind = event["type"]
         if kind.endswith("StateExited"):
-            details = event.get("stateExitedEventDetails", {})
+            details: dict[str, Any] = event.get("stateExitedEventDetails", {})
             lines.append(f"{details.get('name')}: {details.get('output', '')}")
         elif kind in ("TaskFailed", "LambdaFunctionFailed", "ExecutionFailed"):
             details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})

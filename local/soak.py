@@ -194,7 +194,7 @@ def plan(count: int, seed: int, contacts: list[str]) -> list[Planned]:
         attributes = {name: _value(rng, name, i) for name in rng.sample(UPDATE_FIELDS, rng.randint(1, 4))}
         attributes["externalId"] = f"m{i}"  # the marker that tells this command's Engage call apart
         clear = [n for n in CLEARABLE if rng.random() < 0.08 and attributes.get(n) in (None, "", "   ", ...)]
-        command = {"contactId": contact, "idempotencyKey": key, "attributes": attributes}
+        command: dict[str, Any] = {"contactId": contact, "idempotencyKey": key, "attributes": attributes}
         if i % 3 == 0:  # a third send only what changed, with values often held already: the same end state
             command["sendOnlyChanged"] = True
             attributes.update({n: f"{n}-same" for n, v in attributes.items() if n != "externalId" and v and v.strip()})
@@ -235,9 +235,9 @@ class Producer:
 
     def __init__(self, stack: LocalStack, planned: list[Planned], chunk: int = 100) -> None:
         self.sqs = stack.client("sqs")
-        self.urls = {op: stack.queue_urls[stack.spec.function_for_route("POST", f"/contacts/{op}").queue]
+        self.urls = {op: stack.queue_url_of(stack.spec.function_routed("POST", f"/contacts/{op}"))
                      for op in ("update", "promote", "contact-type")}  # fmt: skip
-        self.urls["erase"] = stack.queue_urls[stack.spec.function_named("erase_contact").queue]
+        self.urls["erase"] = stack.queue_url_of(stack.spec.function_named("erase_contact"))
         self.pending = list(planned)
         self.chunk = chunk
 
@@ -295,7 +295,7 @@ class CompressedTime:
             queues.hide = recording
 
     def start_outage(self) -> None:
-        self.stack.sandbox.state.add_faults([Fault.from_json({"kind": "status", "status": 503})])  # every call
+        self.stack.own_sandbox().state.add_faults([Fault.from_json({"kind": "status", "status": 503})])  # every call
 
     def release(self, sources: list) -> int:
         """Advance to the next record due; make visible what is due by then. How many were released."""
@@ -304,7 +304,7 @@ class CompressedTime:
             return 0
         self.now = max(self.now, min(waiting))
         if self.down and self.now >= self.outage_end:
-            self.stack.sandbox.state.clear_faults()  # Engage is back
+            self.stack.own_sandbox().state.clear_faults()  # Engage is back
             self.down = False
             self.back_at = self.now
         released = 0
@@ -324,7 +324,7 @@ class SecretsUnreachable:
 
     def __init__(self, stack: LocalStack, proxy: Any, start_round: int, seconds: float) -> None:
         self.stack, self.proxy, self.start_round, self.seconds = stack, proxy, start_round, seconds
-        self.started: float | None = None
+        self.started = 0.0  # (monotonic) when the phase after "before" began
         self.phase = "before"
 
     def step(self, rounds: int) -> None:
@@ -333,7 +333,7 @@ class SecretsUnreachable:
 
             self.stack.client("secretsmanager").put_secret_value(SecretId=ENGAGE_KEY_SECRET,
                                                                  SecretString=UNREACHABLE_KEY)  # fmt: skip
-            self.stack.sandbox.state.configure({"apiKeys": [UNREACHABLE_KEY]})
+            self.stack.own_sandbox().state.configure({"apiKeys": [UNREACHABLE_KEY]})
             self.proxy.refuse()
             self.started, self.phase = time.monotonic(), "refused"
             print(f"(Secrets Manager unreachable from round {rounds}: refused, then hanging)", file=sys.stderr)
@@ -374,30 +374,31 @@ def kill_a_container_mid_batch(stack: LocalStack, operation: str = "update") -> 
     from .stack import HOST, REGION
     from .template import ROOT
 
-    spec = stack.spec.function_for_route("POST", f"/contacts/{operation}")
+    spec = stack.spec.function_routed("POST", f"/contacts/{operation}")
     module, handler = spec.handler.rsplit(".", 1)
     env = {**os.environ, **stack.environments[spec.logical_id]}
-    seen = len(stack.sandbox.state.request_log())
+    seen = len(stack.own_sandbox().state.request_log())
     moto = f"http://{HOST}:{stack.ports['MOTO_PORT']}"
     arguments = [str(ROOT), str(LAYER), str(spec.code_uri / f"{module}.py"), handler, moto, REGION,
-                 stack.queue_urls[spec.queue]]  # fmt: skip
+                 stack.queue_url_of(spec)]  # fmt: skip
     child = subprocess.Popen([sys.executable, "-c", KILLED_SCRIPT, *arguments], env=env, stdout=subprocess.PIPE,
                              text=True)  # fmt: skip
     handles: list[str] = []
+    assert child.stdout is not None  # stdout=PIPE
     for line in child.stdout:  # the batch it took (nothing: it found none)
         if line.startswith("HANDLES "):
             handles = json.loads(line[len("HANDLES ") :])
             break
     deadline = time.monotonic() + 20
-    while handles and time.monotonic() < deadline and len(stack.sandbox.state.request_log()) == seen:
+    while handles and time.monotonic() < deadline and len(stack.own_sandbox().state.request_log()) == seen:
         time.sleep(0.002)
-    busy = bool(handles) and child.poll() is None and len(stack.sandbox.state.request_log()) > seen
+    busy = bool(handles) and child.poll() is None and len(stack.own_sandbox().state.request_log()) > seen
     child.send_signal(signal.SIGKILL)
     child.wait()
     sqs = stack.client("sqs")
     for handle in handles:  # Lambda would see them again after their visibility: here, at once
         with contextlib.suppress(Exception):
-            sqs.change_message_visibility(QueueUrl=stack.queue_urls[spec.queue], ReceiptHandle=handle,
+            sqs.change_message_visibility(QueueUrl=stack.queue_url_of(spec), ReceiptHandle=handle,
                                           VisibilityTimeout=0)  # fmt: skip
     return busy
 
@@ -416,7 +417,7 @@ class DynamoDbThrottled:
 
     def __init__(self, proxy: Any, seconds: float) -> None:
         self.proxy, self.seconds = proxy, seconds
-        self.started: float | None = None
+        self.started = 0.0  # (monotonic) when the phase after "before" began
         self.phase = "before"
 
     def step(self, ready: bool) -> None:
@@ -484,7 +485,7 @@ def _break_secrets(stack: LocalStack) -> None:
     from .stack import ENGAGE_KEY_SECRET
 
     stack.client("secretsmanager").put_secret_value(SecretId=ENGAGE_KEY_SECRET, SecretString='{"apiKey": ""}')
-    stack.sandbox.state.configure({"apiKeys": [ROTATED_KEY]})
+    stack.own_sandbox().state.configure({"apiKeys": [ROTATED_KEY]})
 
 
 def _mend_secrets(stack: LocalStack) -> None:
@@ -498,7 +499,7 @@ def _dead_letters(stack: LocalStack) -> dict[str, list[str]]:
     sqs = stack.client("sqs")
     found: dict[str, list[str]] = {}
     for spec in (f for f in stack.spec.functions.values() if f.queue):  # the intake has no queue of its own
-        url = stack.queue_urls[stack.spec.queues[spec.queue].dead_letter]
+        url = stack.queue_urls[stack.spec.dead_letter_of(stack.spec.queue_of(spec)).logical_id]
         while True:
             messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"],
                                            VisibilityTimeout=60).get("Messages", [])  # fmt: skip
@@ -523,17 +524,17 @@ def reconcile(stack: LocalStack, planned: list[Planned], seeded: dict[str, dict]
 
     `only_invalid_dead`: a dead letter of a valid command is a violation (an outage within the tolerance).
     """
-    from engage_contact.domain.command import parse_command
+    from engage_contact.domain.command import Operation, parse_command
 
     catalogue = stack.functions[next(iter(stack.functions))].handler.container.settings.catalogue
     dead = _dead_letters(stack)
-    log = stack.sandbox.state.request_log()
+    log = stack.own_sandbox().state.request_log()
     violations: list[str] = []
     applied_markers: dict[str, list[str]] = {}  # contact -> markers of applied updates, in Engage's order
     promoted: set[str] = set()
     typed: set[str] = set()
     for entry in log:
-        contact = entry.get("contactId")
+        contact = entry["contactId"]  # every entry has one (None on a route about no one contact)
         if entry["route"] in ("update", "create") and entry["applied"]:
             body = json.loads(entry["body"])
             applied_markers.setdefault(contact, []).append(body.get("externalId"))
@@ -592,14 +593,14 @@ def reconcile(stack: LocalStack, planned: list[Planned], seeded: dict[str, dict]
         indexes = [order[m] for m in markers if m in order]
         if indexes != sorted(indexes):
             violations.append(f"contact {contact}: updates applied out of order: {markers}")
-    for contact in stack.sandbox.state.list_contacts():
+    for contact in stack.own_sandbox().state.list_contacts():
         if contact["_promotions"] > 1:
             violations.append(f"contact {contact['id']} promoted {contact['_promotions']} times")
     violations += _check_creates(stack, planned, catalogue, log, by_email, set(dead))
 
     # the final state is what the intended updates, in order, make of the seeded contact
     failed = set(dead)
-    final = {c["id"]: c for c in stack.sandbox.state.list_contacts()}
+    final = {c["id"]: c for c in stack.own_sandbox().state.list_contacts()}
     for contact, start in seeded.items():
         if contact in erasures:  # what its skipped commands would have written is checked above, not here
             continue
@@ -608,7 +609,7 @@ def reconcile(stack: LocalStack, planned: list[Planned], seeded: dict[str, dict]
             skip = p.duplicate_of is not None or p.key in failed or p.expect_error
             if p.contact != contact or p.operation != "update" or skip:
                 continue
-            expected.update(parse_command(p.command, "update", catalogue).payload.sent)
+            expected.update(parse_command(p.command, Operation.UPDATE, catalogue).payload.sent)
         for name, value in expected.items():
             if final[contact].get(name) != value:
                 violations.append(f"contact {contact}: {name} is {final[contact].get(name)!r}, expected {value!r}")
@@ -632,8 +633,8 @@ def _erasures(stack: LocalStack, planned: list[Planned], dead: dict[str, list[st
             else:
                 erasures[p.contact] = at / 1000
     for entry in log:
-        at = erasures.get(entry.get("contactId"))
-        if at is not None and entry["applied"] and entry["route"] != "delete" and entry["started"] > at:
+        erased = erasures.get(entry["contactId"])
+        if erased is not None and entry["applied"] and entry["route"] != "delete" and entry["started"] > erased:
             violations.append(f"{entry['contactId']}: a command queued before its erasure was applied after it")
     items = dynamodb.scan(TableName=table)["Items"]  # a soak's table is small
     for contact in erasures:
@@ -646,7 +647,7 @@ def _erasures(stack: LocalStack, planned: list[Planned], dead: dict[str, list[st
 def _contacts_by_email(stack: LocalStack) -> dict[str, list[str]]:
     """Email (without case) -> the ids of the contacts holding it, in the sandbox's final state."""
     found: dict[str, list[str]] = {}
-    for contact in stack.sandbox.state.list_contacts():
+    for contact in stack.own_sandbox().state.list_contacts():
         if contact.get("email"):
             found.setdefault(contact["email"].lower(), []).append(contact["id"])
     return found
@@ -655,7 +656,7 @@ def _contacts_by_email(stack: LocalStack) -> dict[str, list[str]]:
 def _check_creates(stack: LocalStack, planned: list[Planned], catalogue: Any, log: list[dict],
                    by_email: dict[str, list[str]], failed: set[str]) -> list[str]:  # fmt: skip
     """One key, one contact; each applied create made what its command asked; the contact ends as one asked."""
-    from engage_contact.domain.command import parse_command
+    from engage_contact.domain.command import Operation, parse_command
 
     violations = [f"{len(ids)} contacts hold the key {email}" for email, ids in by_email.items() if len(ids) > 1]
     creates = {f"m{p.index}": p for p in planned if p.creates and p.duplicate_of is None}
@@ -667,11 +668,18 @@ def _check_creates(stack: LocalStack, planned: list[Planned], catalogue: Any, lo
         if p is None:
             violations.append(f"a create no command asked for: {body.get('externalId')}")
             continue
-        expected = parse_command(p.command, "update", catalogue).creation.body
+        creation = parse_command(p.command, Operation.UPDATE, catalogue).creation
+        if creation is None:
+            violations.append(f"{p.key} created a contact, but its command asks for no create")
+            continue
+        expected = creation.body
         if body != expected:
             differ = sorted(k for k in body.keys() | expected.keys() if body.get(k) != expected.get(k))
             violations.append(f"{p.key} created with other values than it asked for: {differ}")
-        made = stack.sandbox.state.get_contact(entry["contactId"])
+        made = stack.own_sandbox().state.get_contact(entry["contactId"])
+        if made is None:
+            violations.append(f"{p.key} created {entry['contactId']}, which Engage no longer holds")
+            continue
         if made["contactType"] != p.command["createIfMissing"]["contactType"]:
             violations.append(f"{p.key} created a {made['contactType']}, asked for a {expected['contactType']}")
     for email in {p.contact for p in creates.values()}:
@@ -679,7 +687,10 @@ def _check_creates(stack: LocalStack, planned: list[Planned], catalogue: Any, lo
         (contact_id, *_) = by_email.get(email, [None])
         if not asked or contact_id is None:
             continue
-        final = stack.sandbox.state.get_contact(contact_id)
+        final = stack.own_sandbox().state.get_contact(contact_id)
+        if final is None:
+            violations.append(f"{email}: its contact {contact_id} is no longer in Engage")
+            continue
         for name in ("firstName", "city", "externalId"):  # the last one applied wins: one of the commands' values
             if final.get(name) not in {p.command["attributes"][name] for p in asked}:
                 violations.append(f"{email}: {name} is {final.get(name)!r}, which no command for it asked")
@@ -730,19 +741,22 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
     dynamodb = None if outage_hours else FaultProxy()  # and DynamoDB, through one that can throttle
     stack = LocalStack(0, 0, 0, parameters=parameters, environment={"SQS_BATCH_CONCURRENCY": "4"})
     stack.start(pollers=False)
-    if proxy:  # the functions' clients find their endpoint at their first call, in this process's environment
+    # the functions' clients find their endpoint at their first call, in this process's environment
+    if proxy is not None and dynamodb is not None:
         proxy.target = ("127.0.0.1", stack.ports["MOTO_PORT"])
         os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = proxy.url
         dynamodb.target = proxy.target
         os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb.url
     try:
-        state = stack.sandbox.state
+        state = stack.own_sandbox().state
         state.configure({"rateLimit": 100_000})
         state.reset()
         contact_ids = [state.add_contact({"contactType": "Contact", "attributes": {
             "firstName": f"seed-{n}", "careOf": "keep", "email": f"c{n}@example.com"}}) for n in
             range(contacts or max(commands // 8, 5))]  # fmt: skip
-        seeded = {cid: {k: v for k, v in state.get_contact(cid).items() if k in UPDATE_FIELDS} for cid in contact_ids}
+        seeded = {
+            cid: {k: v for k, v in state.existing_contact(cid).items() if k in UPDATE_FIELDS} for cid in contact_ids
+        }
         planned = plan(commands, seed, contact_ids)
         containers = [stack.functions[spec.logical_id] if n == 0 else stack.container(spec)
                       for spec in stack.spec.functions.values() if spec.queue
@@ -809,7 +823,7 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
     finally:
         _forget_aws(stack)
         stack.stop()
-        if proxy:
+        if proxy is not None and dynamodb is not None:
             os.environ.pop("AWS_ENDPOINT_URL_SECRETS_MANAGER", None)
             os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
             proxy.close()

@@ -86,9 +86,11 @@ def send(stack: Any, events: list[ConsentEvent]) -> int:
 
     class Named:
         platform_secrets = {"shopify": SHOPS_SECRET}
-        client = staticmethod(stack.client)
 
-    shop, secret = platform_shop(Named, "shopify")  # type: ignore[arg-type]
+        def client(self, service: str) -> Any:
+            return stack.client(service)
+
+    shop, secret = platform_shop(Named(), "shopify")
     refused = 0
     with requests.Session() as session:
         for event in events:

@@ -211,7 +211,7 @@ class ChildServer:
         self.port: int = value
 
     @property
-    def pid(self) -> int:
+    def pid(self) -> int | None:
         return self.process.pid
 
     def stop(self) -> None:
@@ -276,6 +276,8 @@ class LocalFunction:
             module_name, handler_name = spec.handler.rsplit(".", 1)
             path = spec.code_uri / f"{module_name}.py"
             module_spec = importlib.util.spec_from_file_location(f"local_{spec.name}_{module_name}", path)
+            if module_spec is None or module_spec.loader is None:
+                raise ImportError(f"{path} is no Python module")
             module = importlib.util.module_from_spec(module_spec)
             module_spec.loader.exec_module(module)
             self.handler = getattr(module, handler_name)
@@ -317,6 +319,16 @@ class LocalStack:
         self.queue_urls: dict[str, str] = {}
         self.platform_secrets: dict[str, str] = {}  # platform -> its shops document's name in moto, when made here
         self.refs: dict[str, str] = {}  # the template's parameters and resources, resolved
+
+    def queue_url_of(self, function: FunctionSpec) -> str:
+        """The URL of the queue a function polls."""
+        return self.queue_urls[self.spec.queue_of(function).logical_id]
+
+    def own_sandbox(self) -> EngageSandbox:
+        """The sandbox running in this process (its state at hand); an error for a stack whose Engage is elsewhere."""
+        if self.sandbox is None:
+            raise RuntimeError("this stack's Engage sandbox is not in this process (ENGAGE_BASE_URL, or make run)")
+        return self.sandbox
 
     # --- start ---------------------------------------------------------------------------------
     def start(self, pollers: bool = True) -> None:
@@ -515,7 +527,7 @@ class LocalStack:
     def event_source(self, spec: FunctionSpec, container: LocalFunction | None = None) -> SqsEventSource:
         """The queue of a function wired to it (or to one more of its containers) as Lambda's event source would be."""
         handler = container or self.functions[spec.logical_id]
-        return SqsEventSource(self.client("sqs"), self.queue_urls[spec.queue], handler,
+        return SqsEventSource(self.client("sqs"), self.queue_urls[self.spec.queue_of(spec).logical_id], handler,
                               batch_size=spec.batch_size, timeout_seconds=spec.timeout,
                               batching_window=spec.batching_window,
                               function_name=spec.name)  # fmt: skip
@@ -577,8 +589,9 @@ class LocalStack:
         for spec in self.spec.functions.values():
             if spec.queue:
                 dead_letter = self.spec.queues[spec.queue].dead_letter
+                dead_letter_url = self.queue_urls.get(dead_letter) if dead_letter else None
                 queues[spec.queue] = {"url": self.queue_urls[spec.queue], "function": spec.name,
-                                      "deadLetterQueue": self.queue_urls.get(dead_letter)}  # fmt: skip
+                                      "deadLetterQueue": dead_letter_url}  # fmt: skip
         return {
             "pid": os.getpid(),
             "api": self.api_url,
@@ -611,9 +624,13 @@ class LocalStack:
         """What runs where, and commands to try that reach THIS stack (a second stack's are given its ports)."""
         routes = "\n".join(f"    {m} {self.api_url}{p}  -> {f.name}" for f in self.spec.functions.values()
                            for m, p in f.routes)  # fmt: skip
+
+        def queue_name(logical_id: str) -> str:
+            return self.queue_urls[logical_id].rsplit("/", 1)[-1]
+
         queues = "\n".join(
-            f"    {self.queue_urls[f.queue].rsplit('/', 1)[-1]} -> {f.name}"
-            f" (dead letters: {self.queue_urls[self.spec.queues[f.queue].dead_letter].rsplit('/', 1)[-1]})"
+            f"    {queue_name(f.queue)} -> {f.name}"
+            f" (dead letters: {queue_name(self.spec.dead_letter_of(self.spec.queues[f.queue]).logical_id)})"
             for f in self.spec.functions.values()
             if f.queue
         )

@@ -87,8 +87,27 @@ class StackSpec:
     def function_for_route(self, method: str, path: str) -> FunctionSpec | None:
         return next((f for f in self.functions.values() if (method, path) in f.routes), None)
 
+    def function_routed(self, method: str, path: str) -> FunctionSpec:
+        """The function at a route; an error naming the route when the template has none there."""
+        function = self.function_for_route(method, path)
+        if function is None:
+            raise ValueError(f"the template routes no function at {method} {path}")
+        return function
+
     def function_named(self, name: str) -> FunctionSpec:
         return next(f for f in self.functions.values() if f.name == name)
+
+    def queue_of(self, function: FunctionSpec) -> QueueSpec:
+        """The queue a function polls; an error naming it when the template gives it none."""
+        if function.queue is None:
+            raise ValueError(f"{function.logical_id} polls no queue in the template")
+        return self.queues[function.queue]
+
+    def dead_letter_of(self, queue: QueueSpec) -> QueueSpec:
+        """A queue's dead-letter queue; an error naming it when the template gives it none."""
+        if queue.dead_letter is None:
+            raise ValueError(f"{queue.logical_id} has no dead-letter queue in the template")
+        return self.queues[queue.dead_letter]
 
 
 def read_stack(path: Path = TEMPLATE) -> StackSpec:

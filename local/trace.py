@@ -35,7 +35,7 @@ def start() -> None:
         note("turn", background=isinstance(budget, pacing.BackgroundShare), asked=asked, given=time.time())
         return missed
 
-    client.wait_for_turn = timed_wait
+    client.wait_for_turn = timed_wait  # type: ignore[assignment]  # the trace wraps the layer's own step
     from engage_contact.aws import dynamodb_light
 
     untimed = dynamodb_light.LightDynamoDb.call
@@ -47,7 +47,7 @@ def start() -> None:
         finally:
             note("dynamodb", operation=operation, asked=asked, ms=(time.time() - asked) * 1000)
 
-    dynamodb_light.LightDynamoDb.call = timed_call
+    dynamodb_light.LightDynamoDb.call = timed_call  # type: ignore[method-assign]  # timed, only while tracing
 
 
 def note(kind: str, **fields: Any) -> None:

@@ -64,7 +64,8 @@ class ModuleTrace:
         for value in values:
             if isinstance(value, self.command_type):
                 if not self.parts:
-                    self.parts = tuple(p for p in (value.lookup, value.payload, value.creation) if p is not None)
+                    parts = (getattr(value, name, None) for name in ("lookup", "payload", "creation"))
+                    self.parts = tuple(p for p in parts if p is not None)
                 return True
         return any(value is part for value in values for part in self.parts)
 
@@ -152,7 +153,7 @@ def trace() -> dict[str, Any]:
                 arn = f"arn:aws:sqs:{REGION}:123456789012:UpdateContactQueue.fifo"
                 return sqs_event([message], arn, REGION)
 
-            emails = [c["attributes"]["email"] for c in DEMO_CONTACTS]
+            emails = [c["attributes"]["email"] for c in DEMO_CONTACTS]  # type: ignore[index]  # demo data: a dict each
             warm = handler(record(0, emails[1]), LocalContext())  # imports, clients, threads: as a warm container
             if warm.get("batchItemFailures"):
                 raise RuntimeError(f"the warming record failed: {warm}")
@@ -165,7 +166,7 @@ def trace() -> dict[str, Any]:
                 answer = handler(record(1, emails[0]), LocalContext(timeout_seconds=300))  # profiled: slower
             finally:
                 sys.setprofile(None)
-                threading.setprofile(None)  # type: ignore[arg-type]
+                threading.setprofile(None)
             if answer.get("batchItemFailures"):
                 raise RuntimeError(f"the traced record failed: {answer}")
             routes = [r["route"] for r in sandbox.state.request_log()]

@@ -44,8 +44,8 @@ def route_lambda_invokes() -> None:
             return json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}), True, ""
         return json.dumps(result), False, ""
 
-    LambdaFunction._invoke_lambda = invoke
-    LambdaFunction._engage_routed = True
+    LambdaFunction._invoke_lambda = invoke  # type: ignore[method-assign]  # moto patched: invoked in this process
+    LambdaFunction._engage_routed = True  # type: ignore[attr-defined]  # our mark on moto's class: patched once
 
 
 class LocalWorkflow:

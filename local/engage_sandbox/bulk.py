@@ -50,7 +50,7 @@ def _take(state: SandboxState, call: Call, kind: str) -> tuple[int, object]:
     batch_id = new_contact_id()
     with state.lock:
         ready = None if state.bulk_delay_ms < 0 else time.monotonic() + state.bulk_delay_ms / 1000
-        pending = {}
+        pending: dict[str, str] = {}
         if kind == "create":
             for item in items:
                 value = item.get(state.key_attribute) if isinstance(item, dict) else None
@@ -102,14 +102,14 @@ def _process(state: SandboxState, batch_id: str, batch: dict) -> None:
             continue
         if batch["kind"] == "create":
             body = {**item, "contactType": batch["contactType"]}
-            status, answer = create(state, Call(batch["version"], None, body, {}, {}))
+            status, answer = create(state, Call(batch["version"], "", body, {}, {}))
         else:
-            contact_id = item.get("contactId")
+            contact_id = "" if item.get("contactId") is None else str(item["contactId"])
             body = {k: v for k, v in item.items() if k != "contactId"}
             status, answer = _refusal(state, contact_id, batch) or update(
                 state, Call(batch["version"], contact_id, body, {}, {})
             )
-        if status < 300:
+        if status < 300 and isinstance(answer, dict):
             batch["contacts"].append({"index": index, "contactId": answer["id"]})
         else:
             said = answer if isinstance(answer, dict) else {}

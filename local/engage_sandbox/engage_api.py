@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote
 
 from .state import (
@@ -41,7 +42,7 @@ class Call:
     """One request to Engage's API, as a handler needs it."""
 
     version: str
-    contact_id: str | None
+    contact_id: str  # "" on a route about no one contact
     body: object
     query: dict
     headers: dict  # names lower-cased
@@ -224,7 +225,7 @@ def create(state: SandboxState, call: Call) -> tuple[int, object]:
             return error(409, "ApprovedContactWithKeyExists", f"A contact with that {key} exists")
         if key_value(key, str(value)) in state.being_created:  # a bulk batch not yet processed holds it
             return error(409, "ContactWithKeyIsBeingCreated", f"A contact with that {key} is being created")
-        contact = {
+        contact: dict[str, Any] = {
             "id": new_contact_id(),
             "contactType": contact_type,
             "attributes": {},

@@ -110,7 +110,7 @@ class _Handler(BaseHTTPRequestHandler):
             "applied": False,  # whether the call changed a contact
         }
         state.log_request(entry)
-        if route is None:
+        if route is None or version is None:  # (a route always has a version)
             return self._send(404, {"message": f"No HTTP resource was found that matches {path}"})
         if route == "method":
             return self._send(405, {"message": f"The requested resource does not support {method}"})
@@ -124,26 +124,26 @@ class _Handler(BaseHTTPRequestHandler):
         if before is not None:
             return self._fault(before, route)
 
-        api_key = self.headers.get("apikey")
+        api_key = self.headers.get("apikey") or ""
         if api_key not in state.api_keys:
             return self._send(401, {"message": "Authorization has been denied for this request."})
         if state.over_rate_limit(api_key, now=started[0]):
-            headers = {"Retry-After": state.retry_after} if state.retry_after is not None else None
-            return self._send(429, {"message": "API calls quota exceeded"}, headers)
+            retry = {"Retry-After": state.retry_after} if state.retry_after is not None else None
+            return self._send(429, {"message": "API calls quota exceeded"}, retry)
         content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if content_type != "application/json":
             return self._send(500, {"message": "An error has occurred."})
 
         body, problem = engage_api.parse_body(raw)
         headers = {name.lower(): value for name, value in self.headers.items()}
-        call = engage_api.Call(version=version, contact_id=contact_id, body=body, query=query, headers=headers)
+        call = engage_api.Call(version=version, contact_id=contact_id or "", body=body, query=query, headers=headers)
         bulk.settle(state)  # a bulk batch whose time has come is processed before this call sees Engage
         status, answer = problem or {**engage_api.HANDLERS, **bulk.HANDLERS}[route](state, call)
         with state.lock:  # what Engage did, whatever the client is told below
             entry["status"] = status
             entry["applied"] = status < 400 and route in engage_api.WRITES
             entry["errorCode"] = answer.get("errorCode") if isinstance(answer, dict) else None
-            if route == "create" and status == 201:
+            if route == "create" and status == 201 and isinstance(answer, dict):
                 entry["contactId"] = answer["id"]
         if after is not None and status < 400:
             return self._fault(after, route)

@@ -285,6 +285,13 @@ class SandboxState:
             contact = self.contacts.get(contact_id)
             return self.admin_view(contact) if contact else None
 
+    def existing_contact(self, contact_id: str) -> dict:
+        """A contact the caller knows is here (it just added it); KeyError naming the id otherwise."""
+        contact = self.get_contact(contact_id)
+        if contact is None:
+            raise KeyError(f"the sandbox holds no contact {contact_id}")
+        return contact
+
     # --- request log --------------------------------------------------------
     def log_request(self, entry: dict) -> None:
         with self.lock:

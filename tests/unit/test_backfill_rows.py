@@ -166,7 +166,11 @@ def test_a_mapping_that_is_not_json_says_where_it_breaks():
         ({"lookup": {"email": "Email"}, "colums": {}}, "unknown fields ['colums']"),
         ({"lookup": {"email": "Email"}, "columns": {"P": {"attribute": "mobilePhone", "transform": "phone"}}},
          "no transform 'phone'"),
+        ({"lookup": {"email": "Email"}, "columns": {"P": {"attribute": "mobilePhone", "transform": ["phone"]}}},
+         "no transform ['phone']"),
+        ({"lookup": {"email": {"column": "Email", "transform": {}}}}, "lookup: no transform {}"),
         ("magento", "no preset 'magento'"),
+        ({"preset": ["shopify"]}, "no preset ['shopify']"),
     ],
 )  # fmt: skip
 def test_a_mapping_that_breaks_a_rule_says_which(mapping, says):

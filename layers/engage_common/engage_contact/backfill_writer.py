@@ -95,7 +95,7 @@ class BackfillWriterFunction:
         for record in records:
             try:
                 queued = (record.get("attributes") or {}).get("SentTimestamp")
-                queued_ms = int(queued) if str(queued or "").isdigit() else None
+                queued_ms = int(str(queued)) if str(queued or "").isdigit() else None
                 chunk = read_chunk(record["messageId"], decode_json(record.get("body") or ""), queued_ms)
             except Exception:  # noqa: S112 - on_record reads it again and dead-letters it with the reason
                 continue

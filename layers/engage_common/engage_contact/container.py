@@ -11,7 +11,7 @@ import contextlib
 import contextvars
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import observability
 from .aws.clients import AwsClients
@@ -26,6 +26,24 @@ from .http_session import new_session
 from .settings import Settings
 from .triggers.backoff import QueueSettings
 
+if TYPE_CHECKING:  # built on first use: their modules are imported then, not at a cold start
+    from .aws.backfill_counters import BackfillCounters
+    from .aws.contact_leases import ContactLeases
+    from .aws.dynamodb_light import LightDynamoDb
+    from .aws.event_times import EventTimes
+    from .aws.idempotency import IdempotencyGuard
+    from .aws.sqs_light import LightSqs
+    from .aws.webhook_ids import WebhookIds
+    from .backfill.batch import Backfill
+    from .backfill.rows import RowCommand
+    from .ecommerce.config import ShopsSource
+    from .ecommerce.last_applied import LastApplied
+    from .ecommerce.route import PlatformRoute
+    from .only_changed import SentRecord
+    from .privacy.guard import ErasureGuard
+
+T = TypeVar("T")
+
 
 def _observe(name: str, value: float) -> None:
     if name == "latency":
@@ -36,7 +54,7 @@ def _observe(name: str, value: float) -> None:
         observability.count("RateTurnsMissed", value)
 
 
-def light_dynamodb() -> Any:
+def light_dynamodb() -> LightDynamoDb:
     """The container's one DynamoDB client for the table (no boto3 client: see `aws.json_protocol`)."""
     from .aws.dynamodb_light import LightDynamoDb
 
@@ -62,6 +80,7 @@ def rate_budget(settings: Settings, dynamodb: Callable[[], Any] | None = None, b
 
     # the share itself is a schedule in the table too: the writer's containers keep to it together, and a lone
     # one (a small backfill is one delivery) has all of it; only they use it, so it leases ten turns at a time
+    assert isinstance(shared, SharedRateBudget)  # with the table, the deployment's budget is the table's
     share = SharedRateBudget(settings.idempotency_table, shared.client, rate, own, key=f"{BUDGET_KEY}#backfill")
     return BackgroundShare(shared, share)
 
@@ -137,7 +156,7 @@ class Container:
         """A signing secret's keys (current and previous while it is rotated), read through the container's cache."""
         return self.secrets.read(arn, lambda value: rotating_secrets(value, what))
 
-    def once(self, name: str, build: Any) -> Any:
+    def once(self, name: str, build: Callable[[], T]) -> T:
         """`build()` the first time `name` is asked for, in this container; the same object after."""
         with self._lock:  # a batch's records may ask at once
             if name not in self._built:
@@ -162,21 +181,21 @@ class Container:
 
         self.once("engage_key_early", start)
 
-    def dynamodb(self) -> Any:
+    def dynamodb(self) -> LightDynamoDb:
         """The one DynamoDB client of the table's stores and the rate budget, built on first use."""
         return self.once("dynamodb", light_dynamodb)
 
-    def sqs(self) -> Any:
+    def sqs(self) -> LightSqs:
         """The one SQS client (no boto3 client: see `aws.sqs_light`), built on first use."""
 
-        def build() -> Any:
+        def build() -> LightSqs:
             from .aws.sqs_light import LightSqs
 
             return LightSqs()
 
         return self.once("sqs", build)
 
-    def table_store(self, name: str, store_class: Callable[[], type]) -> Any:
+    def table_store(self, name: str, store_class: Callable[[], Callable[[str, LightDynamoDb], T]]) -> T | None:
         """A store kept in the idempotency table (`store_class()(table, the light DynamoDB client)`), built once;
         None without a table. The class is imported by `store_class` then: a path that never uses it pays nothing."""
         table = self.settings.idempotency_table
@@ -184,63 +203,63 @@ class Container:
             return None
         return self.once(name, lambda: store_class()(table, self.dynamodb()))
 
-    def idempotency_guard(self) -> Any:
+    def idempotency_guard(self) -> IdempotencyGuard | None:
         """Built on the first command that has a key: a cold start without one pays nothing for it."""
 
-        def store_class() -> type:
+        def store_class() -> type[IdempotencyGuard]:
             from .aws.idempotency import IdempotencyGuard
 
             return IdempotencyGuard
 
         return self.table_store("idempotency", store_class)
 
-    def last_applied(self) -> Any:
+    def last_applied(self) -> LastApplied | None:
         """The newest platform event accepted per customer."""
 
-        def store_class() -> type:
+        def store_class() -> type[LastApplied]:
             from .ecommerce.last_applied import LastApplied
 
             return LastApplied
 
         return self.table_store("last_applied", store_class)
 
-    def event_times(self) -> Any:
+    def event_times(self) -> EventTimes | None:
         """The newest event time applied per contact; None without an idempotency table (no check then)."""
 
-        def store_class() -> type:
+        def store_class() -> type[EventTimes]:
             from .aws.event_times import EventTimes
 
             return EventTimes
 
         return self.table_store("event_times", store_class)
 
-    def contact_leases(self) -> Any:
+    def contact_leases(self) -> ContactLeases | None:
         """One write at a time per contact on the API and direct paths; None without the table."""
 
-        def store_class() -> type:
+        def store_class() -> type[ContactLeases]:
             from .aws.contact_leases import ContactLeases
 
             return ContactLeases
 
         return self.table_store("contact_leases", store_class)
 
-    def webhook_ids(self) -> Any:
+    def webhook_ids(self) -> WebhookIds | None:
         """Each signed API request's webhook-id and the route it was first used on; None without the table."""
 
-        def store_class() -> type:
+        def store_class() -> type[WebhookIds]:
             from .aws.webhook_ids import WebhookIds
 
             return WebhookIds
 
         return self.table_store("webhook_ids", store_class)
 
-    def shops(self) -> Any:
+    def shops(self) -> ShopsSource | None:
         """The shops document (`ecommerce.config.ShopsSource`); None when the deployment serves no shop."""
         arn = self.settings.platforms.shops_secret_arn
         if arn is None:
             return None
 
-        def build() -> Any:
+        def build() -> ShopsSource:
             from .ecommerce.config import ShopsSource
 
             return ShopsSource(arn, self.secrets.read, self.settings.catalogue)
@@ -260,14 +279,14 @@ class Container:
                 f"'{shop.shop}' asks for promotions (promoteOnAccount)"
             )
 
-    def erasure_guard(self) -> Any:
+    def erasure_guard(self) -> ErasureGuard | None:
         """Privacy on the command path (a command queued before an erasure, a shop customer's link); None
         without the table."""
         table = self.settings.idempotency_table
         if not table:
             return None
 
-        def build() -> Any:
+        def build() -> ErasureGuard:
             from .privacy.guard import ErasureGuard
 
             return ErasureGuard(table, self.dynamodb())
@@ -280,8 +299,8 @@ class Container:
             raise DependencyUnavailable("ERASE_QUEUE_URL is not set: privacy requests have nowhere to go")
         self.queues.send_command(self.settings.erase_queue_url, command, group, deduplication_id)
 
-    def platform_route(self) -> Any:
-        def build() -> Any:
+    def platform_route(self) -> PlatformRoute:
+        def build() -> PlatformRoute:
             from .ecommerce.route import PlatformRoute
 
             return PlatformRoute(
@@ -290,17 +309,18 @@ class Container:
 
         return self.once("platform_route", build)
 
-    def sent_record(self) -> Any:
+    def sent_record(self) -> SentRecord | None:
         """What Engage last confirmed per contact (only what changed); None without the table or with a TTL of 0."""
-        if not self.settings.idempotency_table or not self.settings.sent_digests_ttl_days:
+        table = self.settings.idempotency_table
+        if not table or not self.settings.sent_digests_ttl_days:
             return None
 
-        def build() -> Any:
+        def build() -> SentRecord:
             from .aws.sent_digests import SentDigests
             from .only_changed import SentRecord
 
             lifetime = self.settings.sent_digests_ttl_days * 24 * 3600
-            store = SentDigests(self.settings.idempotency_table, self.dynamodb(), lifetime)
+            store = SentDigests(table, self.dynamodb(), lifetime)
             return SentRecord(store, lambda: digests.subkey("sent digests"))
 
         return self.once("sent_record", build)
@@ -318,29 +338,30 @@ class Container:
         """Put a promote command on the promote function's FIFO queue, its contact as the message group."""
         self.queues.send_command(self.settings.promote_queue_url, command, message_group(command), deduplication_id)
 
-    def backfill(self) -> Any:
+    def backfill(self) -> Backfill:
         """A backfill's batches, checks and reports (the backfill function's Step Functions tasks)."""
 
-        def build() -> Any:
+        def build() -> Backfill:
             from .backfill.batch import Backfill
 
             return Backfill(self.settings.catalogue, self.enqueue_rows, self.backfill_counters)
 
         return self.once("backfill", build)
 
-    def backfill_counters(self) -> Any:
+    def backfill_counters(self) -> BackfillCounters | None:
         """Each backfill's counters, in the idempotency table; None without one."""
-        if not self.settings.idempotency_table:
+        table = self.settings.idempotency_table
+        if not table:
             return None
 
-        def build() -> Any:
+        def build() -> BackfillCounters:
             from .aws.backfill_counters import BackfillCounters
 
-            return BackfillCounters(self.settings.idempotency_table, self.dynamodb())
+            return BackfillCounters(table, self.dynamodb())
 
         return self.once("backfill_counters", build)
 
-    def enqueue_rows(self, commands: list[Any]) -> None:
+    def enqueue_rows(self, commands: list[RowCommand]) -> None:
         """A backfill batch's commands (`backfill.rows.RowCommand`): one chunk on the backfill's own queue (its
         writer sends new customers to Engage's bulk endpoint), apart from live traffic; without that queue, each
         command on the update queue, in row order."""
@@ -348,10 +369,10 @@ class Container:
             return
         if self.settings.backfill_queue_url:
             from .backfill.bulk_writer import chunk_body
-            from .backfill.rows import backfill_row
+            from .backfill.rows import first_row
 
-            backfill_id, first_row = backfill_row(commands[0].deduplication_id)
-            body = chunk_body(backfill_id, first_row, [(c.row, c.command) for c in commands])
+            backfill_id, row = first_row(commands)
+            body = chunk_body(backfill_id, row, [(c.row, c.command) for c in commands])
             self.queues.send_body(self.settings.backfill_queue_url, body)
             return
         entries = [(c.command, c.group, c.deduplication_id) for c in commands]

@@ -29,14 +29,15 @@ class Found:
 
 def find_or_create(command: Command, client: EngageClient, deadline: Deadline) -> Found:
     """The contact the lookup finds, or the contact created (`created`); a 409 is someone else's create."""
-    contact_id = _find(command.lookup, client, deadline)
+    lookup, creation = command.lookup, command.creation
+    assert lookup is not None and creation is not None  # createIfMissing: parse_creation checked both
+    contact_id = _find(lookup, client, deadline)
     if contact_id is not None:
         return Found(contact_id)
-    creation = command.creation
-    outcome = client.create_contact(creation.body, creation.options, command.lookup, deadline)
-    if outcome.created:
+    outcome = client.create_contact(creation.body, creation.options, lookup, deadline)
+    if outcome.created and outcome.contact_id:
         return Found(outcome.contact_id, created=True, contact=outcome.contact)
-    return Found(outcome.contact_id or _created_by_someone_else(command.lookup, client, deadline))
+    return Found(outcome.contact_id or _created_by_someone_else(lookup, client, deadline))
 
 
 def _find(lookup: Lookup, client: EngageClient, deadline: Deadline) -> str | None:

@@ -13,7 +13,7 @@ from .domain.command import Command, Operation, parse_command
 from .domain.contacts import command_group
 from .domain.json_body import check_size, decode_json
 from .engage.retry import API_ATTEMPTS, API_TURN_SECONDS, Deadline
-from .errors import DependencyUnavailable, EngageContactError, InternalError
+from .errors import ConfigurationError, DependencyUnavailable, EngageContactError, InternalError
 from .observability import correlate
 from .operations import execute
 from .ordering import in_turn
@@ -153,7 +153,7 @@ class ContactFunction:
         return result
 
     # --- a backfill row's outcome, counted (the backfill function queued it: intake.BackfillTasks) ----------
-    def on_dead_letter(self, record: SQSRecord, error: BaseException) -> None:
+    def on_dead_letter(self, record: SQSRecord, error: BaseException | None) -> None:
         try:
             data = decode_json(record.body or "")
         except Exception:  # a body that is no command is no backfill row either
@@ -168,8 +168,8 @@ class ContactFunction:
         from .backfill.rows import backfill_row
 
         where = backfill_row(key)
-        counters = self.container.backfill_counters() if where else None
-        if counters is None:
+        counters = self.container.backfill_counters() if where is not None else None
+        if where is None or counters is None:
             return
         try:
             getattr(counters, outcome)(*where)
@@ -214,6 +214,8 @@ class ContactFunction:
             return headers.get("webhook-id") or None
         from .triggers.webhook_signature import verify_webhook, webhook_keys
 
+        if settings.webhook_secret_arn is None:  # Settings.from_env refuses this; Settings built in code may not
+            raise ConfigurationError("WEBHOOK_SECRET_ARN is not set (signing is required unless WEBHOOK_SIGNING=off)")
         keys = self.container.secrets.read(settings.webhook_secret_arn, webhook_keys)
         webhook_id = verify_webhook(raw, headers, keys)
         webhook_ids = self.container.webhook_ids()

@@ -35,7 +35,7 @@ def correlate(value: str | None) -> None:
     logger.thread_safe_append_keys(correlation_id=value)
 
 
-def count(name: str, value: float = 1, unit: str = MetricUnit.Count) -> None:
+def count(name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count) -> None:
     metrics.add_metric(name=name, unit=unit, value=value)
 
 

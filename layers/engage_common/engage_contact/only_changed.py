@@ -178,6 +178,16 @@ class SentRecord:
             return contact_id in absent.result() and contact_id not in self._recorded
 
     # --- the steps behind `before` and `after` -----------------------------------------------------
+    # --- a bulk batch (backfill/bulk_update.py): one request for many contacts, so its names are forgotten
+    # before the request and its entries recorded once the batch's status confirms each row ---------------
+    def plan(self, command: Command, contact_id: str) -> Plan:
+        """What the command would send to the contact (only what changed), nothing forgotten yet."""
+        return self._plan(command, contact_id)
+
+    def confirmed(self, contact_id: str, plan: Plan, deadline: Deadline | None = None) -> None:
+        """Entries Engage confirmed for one row of a bulk batch, recorded."""
+        self._record(contact_id, plan, deadline)
+
     def _plan(self, command: Command, contact_id: str) -> Plan:
         """The payload to send: without what Engage holds when the command sends only what changed."""
         payload = command.payload.sent

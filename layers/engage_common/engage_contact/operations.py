@@ -67,6 +67,7 @@ def resolve(command: Command, client: EngageClient, deadline: Deadline) -> Found
         return find_or_create(command, client, deadline)
     if command.contact_id is not None:
         return Found(command.contact_id)
+    assert command.lookup is not None  # parse_command: a contactId or a lookup
     try:
         return Found(client.find_contact_id(command.lookup, deadline))
     except ContactNotFound:
@@ -77,6 +78,7 @@ def resolve(command: Command, client: EngageClient, deadline: Deadline) -> Found
 
 def _created(command: Command, found: Found) -> dict[str, Any]:
     """The result of a create: what it sent is what Engage holds."""
+    assert command.creation is not None  # only a command with createIfMissing creates
     result = _result(found.contact_id, found.contact, command.creation.body, command.payload.dropped_empty)
     return {**result, "created": True, **({"droppedUnchanged": []} if command.send_only_changed else {})}
 
@@ -86,6 +88,7 @@ def _call(
 ) -> dict[str, Any]:
     """The command's one Engage call on a contact that exists (none when nothing is left to send)."""
     if command.operation is Operation.CHANGE_TYPE:
+        assert command.contact_type_id is not None  # parse_command: a type change names its type
         contact = client.change_contact_type(contact_id, command.contact_type_id, deadline)
         return _result(contact_id, contact, {"contactTypeId": command.contact_type_id}, [])
     dropped = command.payload.dropped_empty

@@ -138,7 +138,10 @@ def resolve_endpoint(service: JsonService, region: str | None) -> str:
             loader.load_data(f"{service.name}/{service.api_version}/endpoint-rule-set-1"),
             loader.load_data("partitions"),
         )
-        parameters = {"UseFIPS": _flag("AWS_USE_FIPS_ENDPOINT"), "UseDualStack": _flag("AWS_USE_DUALSTACK_ENDPOINT")}
+        parameters: dict[str, bool | str] = {
+            "UseFIPS": _flag("AWS_USE_FIPS_ENDPOINT"),
+            "UseDualStack": _flag("AWS_USE_DUALSTACK_ENDPOINT"),
+        }
         if region:
             parameters["Region"] = region
         endpoint = configured_endpoint(service)

@@ -117,8 +117,8 @@ def rotating_secrets(value: str, what: str) -> list[str]:
             data = json.loads(text)
         except ValueError as exc:
             raise DependencyUnavailable(f"the {what} is neither a secret nor valid JSON") from exc
-        found = [data.get(k) for k in ("current", "previous")] if isinstance(data, dict) else []
-        found = [k.strip() for k in found if isinstance(k, str) and k.strip()]
+        given = [data.get(k) for k in ("current", "previous")] if isinstance(data, dict) else []
+        found = [k.strip() for k in given if isinstance(k, str) and k.strip()]
     else:
         found = [text] if text else []
     if not found:

@@ -177,6 +177,7 @@ class BulkUpdates:
 
         def find(row: int) -> tuple[int, str | None]:
             command, contact_type = candidates[row]
+            assert command.lookup is not None  # a candidate is an update by lookup (`_candidate`)
             lookup = Lookup(command.lookup.key, command.lookup.value, contact_type)
             try:
                 return row, self.client.find_contact_id(lookup, deadline)
@@ -230,7 +231,9 @@ class BulkUpdates:
     def _forget(self, items: dict[int, _Item]) -> None:
         """The names each item sends are forgotten before Engage may apply them (the record stays truthful)."""
         record = self.record()
-        for item in items.values() if record is not None else ():
+        if record is None:
+            return
+        for item in items.values():
             try:
                 record.store.forget(item.contact_id, list(flatten(item.plan.sent)))
             except DependencyUnavailable:
@@ -244,6 +247,7 @@ class BulkUpdates:
         for row, index in state.places.items():
             if 0 <= index < state.size and row in items:
                 keys[index] = items[row].contact_id
+        assert self.status is not None  # given by the writer that sent the batch
         status = self.status(state.batch_id, keys, state.started, deadline)
         if status is None:
             if self.clock() - state.started > self.patience:
@@ -276,6 +280,7 @@ class BulkUpdates:
             try:
                 contact_id = items[row].contact_id if row in items else None
                 if contact_id is None:
+                    assert command.lookup is not None  # every row of a bulk update was found by its lookup
                     lookup = Lookup(command.lookup.key, command.lookup.value, self.contact_type(command))
                     contact_id = self.client.find_contact_id(lookup, deadline, attempts=1)
                 contact = self.client.get_contact(contact_id, deadline, attempts=1)
@@ -322,7 +327,8 @@ def holds_values(contact: Any, sent: dict[str, Any]) -> bool:
     """Whether Engage's contact (flat, or with `attributes`) shows every value of `sent` (compared flat)."""
     if not isinstance(contact, dict):
         return False
-    fields = {**(contact.get("attributes") if isinstance(contact.get("attributes"), dict) else {}), **contact}
+    attributes = contact.get("attributes")
+    fields = {**(attributes if isinstance(attributes, dict) else {}), **contact}
     return all(_value(fields, name) == value for name, value in flatten(sent).items())
 
 

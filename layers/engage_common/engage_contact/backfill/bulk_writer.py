@@ -152,6 +152,7 @@ class BulkWriter:
                 if contact_type is None or not key or key in seen:
                     continue
                 seen.add(key)
+                assert self.creation_of is not None  # _bulk_type found none without it
                 body = {k: v for k, v in self.creation_of(command).body.items() if k != "contactType"}
                 by_type.setdefault(contact_type, {})[row] = body
             if len(by_type) != 1:  # none, or several types in one chunk (rare): the single path, whole
@@ -293,11 +294,12 @@ class BulkWriter:
         """The chunk's rows of customers Engage holds, in one bulk update; the chunk's state after it."""
         if state.state not in ("single", "patching", "patched"):
             return state
+        assert self.updates is not None  # called only with bulk updates (see `write`)
         self.updates.run(chunk, state, deadline)
-        state = self.jobs.read(chunk.backfill, chunk.first_row)
-        if state is not None and state.state in ("patching", "patched"):
+        after = self.jobs.read(chunk.backfill, chunk.first_row)
+        if after is not None and after.state in ("patching", "patched"):
             raise RequestInProgress("the chunk's bulk update is still being processed", {"firstRow": chunk.first_row})
-        return state
+        return after
 
     def pending_rows(self, chunk: Chunk) -> list[int]:
         """The rows of a chunk not yet counted (all of them while its bulk part is unsettled)."""

@@ -175,7 +175,7 @@ def _with_preset(data: Any) -> dict[str, Any]:
     if "preset" not in data:
         return data
     preset = data["preset"]
-    if preset not in PRESETS:
+    if not isinstance(preset, str) or preset not in PRESETS:
         raise refuse(f"no preset {preset!r}; there are {', '.join(PRESETS)}", "preset")
     given = {k: v for k, v in data.items() if k != "preset"}
     columns = {**PRESETS[preset]["columns"], **given.pop("columns", {})}
@@ -188,13 +188,20 @@ def _parse_lookup(lookup: Any) -> tuple[str, Column]:
         raise refuse(f"'lookup' must name one key column: {{KEY: COLUMN}}, KEY one of {keys}", "lookup")
     key, target = next(iter(lookup.items()))
     name, transform = _column_source(target, "lookup")
-    if transform not in ROW_TRANSFORMS:
-        raise refuse(f"lookup: no transform {transform!r}; there are {', '.join(sorted(ROW_TRANSFORMS))}", "lookup")
-    return key, Column(name, key, transform)
+    return key, Column(name, key, _transform(transform, "lookup", "lookup"))
 
 
-def _column_source(target: Any, where: str) -> tuple[str, str]:
+def _transform(transform: object, where: str, field_name: str) -> str:
+    """A transform's name, one of ROW_TRANSFORMS (a JSON value that is no name is refused as well)."""
+    if not isinstance(transform, str) or transform not in ROW_TRANSFORMS:
+        raise refuse(f"{where}: no transform {transform!r}; there are {', '.join(sorted(ROW_TRANSFORMS))}", field_name)
+    return transform
+
+
+def _column_source(target: Any, where: str) -> tuple[str, object]:
     """(column name, transform) from "Column" or {"column": "Column", "transform": "..."}."""
+    name: object
+    transform: object
     if isinstance(target, str):
         name, transform = target, "text"
     elif isinstance(target, dict) and set(target) <= {"column", "transform"}:
@@ -209,6 +216,8 @@ def _column_source(target: Any, where: str) -> tuple[str, str]:
 def _parse_column(name: str, target: Any, catalogue: AttributeCatalogue) -> Column:
     if len(name) > COLUMN_MAX or not name.strip():
         raise refuse("a column name must be a non-empty string of at most 200 characters", "columns")
+    attribute: object
+    transform: object
     if isinstance(target, str):
         attribute, transform = target, "text"
     elif isinstance(target, dict) and set(target) <= {"attribute", "transform"}:
@@ -217,10 +226,7 @@ def _parse_column(name: str, target: Any, catalogue: AttributeCatalogue) -> Colu
         raise refuse(f'column {name!r}: give an attribute or {{"attribute": ..., "transform": ...}}', "columns")
     if not isinstance(attribute, str) or not attribute:
         raise refuse(f"column {name!r}: the attribute must be a name", "columns")
-    if transform not in ROW_TRANSFORMS:
-        raise refuse(
-            f"column {name!r}: no transform {transform!r}; there are {', '.join(sorted(ROW_TRANSFORMS))}", "columns"
-        )
+    transform = _transform(transform, f"column {name!r}", "columns")
     problem = _attribute_problem(attribute, catalogue)
     if problem:
         raise refuse(f"column {name!r}: {problem}", "columns")

@@ -58,6 +58,14 @@ def backfill_row(key: Any) -> tuple[str, int] | None:
     return (backfill_id, int(row)) if backfill_id and row.isdigit() else None
 
 
+def first_row(commands: list[RowCommand]) -> tuple[str, int]:
+    """(backfill id, row) of a batch's first row command; ValueError for a command of no backfill's row."""
+    where = backfill_row(commands[0].deduplication_id)
+    if where is None:
+        raise ValueError("a backfill row's command has no backfill idempotency key")
+    return where
+
+
 def row_command(
     mapping: RowMapping, values: Mapping[str, Any], backfill_id: str, row: int, catalogue: AttributeCatalogue
 ) -> RowCommand:

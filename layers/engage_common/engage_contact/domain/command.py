@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from ..errors import InvalidRequest
 from .attributes import EMAIL, MOBILE_PHONE, AttributeCatalogue
@@ -57,7 +58,7 @@ class Command:
     operation: Operation
     contact_id: str | None
     lookup: Lookup | None
-    payload: SparsePayload | None = None
+    payload: SparsePayload = field(default_factory=lambda: SparsePayload({}))  # a type change's is empty
     contact_type_id: str | None = None
     idempotency_key: str | None = None
     creation: Creation | None = None  # `createIfMissing`: what to create when the lookup misses
@@ -111,14 +112,14 @@ def _parse_lookup(data: object) -> Lookup:
 def parse_command(data: object, operation: Operation, catalogue: AttributeCatalogue) -> Command:
     """Check a command against every rule of the contract; InvalidRequest or NoData names what is wrong."""
     operation = Operation(operation)
-    _check_fields(data, operation)
+    data = _check_fields(data, operation)
     if ("contactId" in data) == ("lookup" in data):
         raise InvalidRequest("give exactly one of 'contactId' and 'lookup'")
     contact_id = check_contact_id(data["contactId"]) if "contactId" in data else None
     lookup = _parse_lookup(data["lookup"]) if "lookup" in data else None
     idempotency_key = text_field(data, "idempotencyKey", IDEMPOTENCY_KEY_MAX) if "idempotencyKey" in data else None
     if operation is Operation.CHANGE_TYPE:
-        return Command(operation, contact_id, lookup, None, _parse_contact_type(data), idempotency_key)
+        return Command(operation, contact_id, lookup, SparsePayload({}), _parse_contact_type(data), idempotency_key)
     # An update that may create needs no attributes: a create with the key alone is a valid create (an email-only
     # backfill row, its other columns empty, is no NoData).
     payload = _parse_payload(
@@ -141,8 +142,9 @@ def parse_command(data: object, operation: Operation, catalogue: AttributeCatalo
     )
 
 
-def _check_fields(data: object, operation: Operation) -> None:
-    """A JSON object holding only the fields this operation takes: a field that does not belong is an error."""
+def _check_fields(data: object, operation: Operation) -> dict[str, Any]:
+    """A JSON object holding only the fields this operation takes (returned as such): a field that does not belong
+    is an error."""
     if not isinstance(data, dict):
         raise InvalidRequest("the command must be a JSON object")
     allowed = COMMON_FIELDS | OPERATION_FIELDS[operation]
@@ -153,6 +155,7 @@ def _check_fields(data: object, operation: Operation) -> None:
             f"it takes {', '.join(sorted(allowed))}",
             {"fields": [short(u) for u in first_few(unknown)], "fieldCount": len(unknown)},
         )
+    return data
 
 
 def _parse_contact_type(data: dict) -> str:

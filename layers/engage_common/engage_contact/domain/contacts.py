@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from ..errors import InvalidRequest
 from .digest_key import keyed
@@ -35,7 +35,9 @@ def message_group(command: dict[str, Any]) -> str:
     contact_id = command.get("contactId")
     if isinstance(contact_id, str):  # one that is no contact id is refused later: its group only has to be valid
         return contact_id if is_contact_id(contact_id) else f"contactId:{lookup_digest('contactId', contact_id)}"
-    lookup = command.get("lookup") if isinstance(command.get("lookup"), dict) else {}
+    lookup = command.get("lookup")
+    if not isinstance(lookup, dict):
+        lookup = {}
     key = next((k for k in LOOKUP_KEYS if isinstance(lookup.get(k), str)), None)
     if key is None:
         return "unknown-contact"
@@ -70,7 +72,8 @@ def still_found_by(lookup: Lookup, contact: Any) -> bool:
     """
     if not isinstance(contact, dict):
         return True
-    fields = {**(contact.get("attributes") if isinstance(contact.get("attributes"), dict) else {}), **contact}
+    attributes = contact.get("attributes")
+    fields = {**(attributes if isinstance(attributes, dict) else {}), **contact}
     if lookup.contact_type is not None and fields.get("contactType") not in (None, lookup.contact_type):
         return False
     value = fields.get(lookup.key)
@@ -84,7 +87,7 @@ def lookup_digest(key: str, value: str) -> str:
     return keyed(key, normalised)[:32]
 
 
-def is_contact_id(value: object) -> bool:
+def is_contact_id(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and len(value) <= CONTACT_ID_MAX and bool(CONTACT_ID.fullmatch(value))
 
 

@@ -80,6 +80,12 @@ class Delivery:
     clock: str = "profile"  # the clock `at` is counted on: the profile's, or a consent channel's own
     customer: str = ""  # whom the last-applied check keys by (a profile: the email; consent: the shop customer)
 
+    def queued(self) -> dict[str, Any]:
+        """The command to queue: every delivery that is not ignored has one."""
+        if self.command is None:
+            raise ValueError("a delivery without a command (an ignored one) cannot be queued")
+        return self.command
+
 
 @dataclass(frozen=True)
 class Incoming:

@@ -35,16 +35,18 @@ def international_phone(value: Any) -> str | None:
 
 def consent(value: Any) -> bool | None:
     """Shopify's marketing consent state as a preference; states that are no decision give nothing."""
-    return {"subscribed": True, "not_subscribed": False, "unsubscribed": False}.get(
-        value.lower() if isinstance(value, str) else None
-    )
+    if not isinstance(value, str):
+        return None
+    return {"subscribed": True, "not_subscribed": False, "unsubscribed": False}.get(value.lower())
 
 
 def consent_decision(value: Any) -> bool | None:
     """A consent topic's state as a preference: only a decision the customer made. `not_subscribed` (never
     asked), `pending` (double opt-in not confirmed), `invalid`, `redacted` and null (Shopify's test notification)
     are none, and send nothing: Engage's preferences cannot be set back to "not set"."""
-    return {"subscribed": True, "unsubscribed": False}.get(value.lower() if isinstance(value, str) else None)
+    if not isinstance(value, str):
+        return None
+    return {"subscribed": True, "unsubscribed": False}.get(value.lower())
 
 
 def country_code(value: Any) -> str | None:

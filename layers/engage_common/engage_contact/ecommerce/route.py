@@ -51,22 +51,26 @@ class PlatformRoute:
 
     def __call__(self, request: api_gateway.ApiRequest) -> dict[str, Any]:
         platform = ROUTES.get(request.path)
+        if platform is None:
+            return api_gateway.not_found(request)
         try:
-            source = self.shops() if platform is not None else None
+            source = self.shops()
             shops = source.get() if source is not None else None
         except Exception as error:  # the document cannot be read now: the platform retries
             observability.failure("update", error, platform.name)
             return api_gateway.error_response(error)
-        problem = api_gateway.route_problem(request, shops is not None and shops.serves(platform.name))
+        if shops is None or not shops.serves(platform.name):
+            return api_gateway.not_found(request)
+        problem = api_gateway.route_problem(request, served=True)
         if problem is not None:
             return problem
         try:
-            answer, delivery = self.accept(platform, shops, request)
+            delivery = self.accept(platform, shops, request)
         except Exception as error:
             observability.failure("update", error, platform.name)
             return api_gateway.error_response(error)
-        if answer is not None:
-            return answer
+        if not isinstance(delivery, Delivery):
+            return delivery  # the answer to a ping, a privacy request or an ignored delivery
         observability.count("WebhooksQueued")
         logger.info(
             "webhook queued",
@@ -74,30 +78,29 @@ class PlatformRoute:
                 "platform": platform.name,
                 "idempotencyKey": delivery.key,
                 "topic": request.headers.get(platform.topic_header),
-                "attributes": sorted(delivery.command["attributes"]),
+                "attributes": sorted(delivery.queued()["attributes"]),
             },
         )
         return api_gateway.response(200, {"queued": True, "idempotencyKey": delivery.key})
 
-    def accept(
-        self, platform: Platform, shops: Shops, request: api_gateway.ApiRequest
-    ) -> tuple[dict | None, Delivery | None]:
-        """Queue a verified delivery; an answer of its own for a ping or an ignored delivery."""
+    def accept(self, platform: Platform, shops: Shops, request: api_gateway.ApiRequest) -> Delivery | dict[str, Any]:
+        """Queue a verified delivery (returned); an answer of its own for a ping, a privacy request or an ignored
+        delivery."""
         raw = request.raw_body()
         check_size(raw, MAX_PLATFORM_BODY_BYTES)
         if is_woocommerce_ping(platform, raw, request.headers):
             logger.info("webhook ping answered", extra={"platform": platform.name})
-            return api_gateway.response(200, {"ping": "ok"}), None
+            return api_gateway.response(200, {"ping": "ok"})
         shop = self.listed_shop(platform, shops, request.headers)
         verify_platform_signature(raw, request.headers.get(platform.signature_header), list(shop.secrets))
         if self.enqueue_privacy is not None and privacy.is_privacy_topic(
             platform.name, request.headers.get(platform.topic_header, "")
         ):  # a privacy request: queued for the erase function, which acts on it
-            return privacy.queue_request(platform, raw, request.headers, shop, self.enqueue_privacy), None
+            return privacy.queue_request(platform, raw, request.headers, shop, self.enqueue_privacy)
         delivery = self.queue(platform, to_command(platform, raw, request.headers, shop), request.headers)
         if delivery.ignored is not None:
-            return api_gateway.response(200, {"ignored": delivery.ignored}), delivery
-        return None, delivery
+            return api_gateway.response(200, {"ignored": delivery.ignored})
+        return delivery
 
     @staticmethod
     def listed_shop(platform: Platform, shops: Shops, headers: Mapping[str, str]) -> ShopConfig:
@@ -179,7 +182,7 @@ class PlatformRoute:
 
     def enqueue(self, delivery: Delivery) -> None:
         """Queue everything a delivery needs (FIFO deduplication absorbs what a retry queues again)."""
-        self.enqueue_update(delivery.command, delivery.key)
+        self.enqueue_update(delivery.queued(), delivery.key)
         if delivery.promote is not None and self.enqueue_promote is not None and self.first_promotion(delivery):
             # the promote function's own queue, the same message group (the customer), its own deduplication id
             try:
@@ -191,8 +194,8 @@ class PlatformRoute:
 
     def forget_promotion(self, delivery: Delivery) -> None:
         """Give back the claim of a promotion that could not be queued: the platform's retry promotes."""
-        last_applied = self.last_applied() if delivery.at is not None else None
-        if last_applied is None:
+        last_applied = self.last_applied()
+        if last_applied is None or delivery.at is None:
             return
         try:
             last_applied.forget_at("promote", delivery.customer, delivery.at)
@@ -201,8 +204,8 @@ class PlatformRoute:
 
     def release(self, platform: Platform, delivery: Delivery) -> None:
         """Give back a delivery's claim when it was not wholly queued; a failure here leaves the 503 as it is."""
-        last_applied = self.last_applied() if delivery.at is not None else None
-        if last_applied is None:
+        last_applied = self.last_applied()
+        if last_applied is None or delivery.at is None:
             return
         try:
             last_applied.release(clock_of(platform, delivery), delivery.customer, delivery.at, delivery.digest)
@@ -212,8 +215,8 @@ class PlatformRoute:
     def first_promotion(self, delivery: Delivery) -> bool:
         """Whether no promotion of this customer was queued for an event as new as this one: an account enabled
         arrives as customers/enable and as an update stamped alike (and each is retried), and is promoted once."""
-        last_applied = self.last_applied() if delivery.at is not None else None
-        if last_applied is None:
+        last_applied = self.last_applied()
+        if last_applied is None or delivery.at is None:
             return True
         return last_applied.first_at("promote", delivery.customer, delivery.at)
 

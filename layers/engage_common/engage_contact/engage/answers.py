@@ -195,10 +195,10 @@ def read_bulk_status(body: Any, keys: list[str | None]) -> BulkStatus:
     rows = _refused_rows(body, by_key, len(keys))
     for field_name in SUCCESS_LISTS:
         for item in _listed(body.get(field_name)):
-            place = _place(item, by_key, len(keys))
+            row = _place(item, by_key, len(keys))
             contact_id = next((item[f] for f in ROW_ID_FIELDS if isinstance(item.get(f), str)), None)
-            if place is not None and place not in rows and contact_id:
-                rows[place] = BulkRow(contact_id=contact_id)
+            if row is not None and row not in rows and contact_id:
+                rows[row] = BulkRow(contact_id=contact_id)
     return BulkStatus(word in DONE_STATES or word in FAILED_STATES, word in FAILED_STATES, rows, raw)
 
 

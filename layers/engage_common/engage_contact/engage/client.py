@@ -320,8 +320,8 @@ class EngageClient:
                 return response
             if not is_auth_refusal(response):
                 return classify(response)
-        status = response.status_code
-        raise EngageAuthError(f"Engage refused the API key ({status})", error_details(response))
+            refused = response
+        raise EngageAuthError(f"Engage refused the API key ({refused.status_code})", error_details(refused))
 
     @staticmethod
     def _check(check_before_retry: Callable[[], EngageReply | None], failure: Failure) -> EngageReply | None:

@@ -71,7 +71,7 @@ class BackgroundShare:
     call finds its turn as soon as it would with no backfill running (the rest of the budget is always free).
     """
 
-    def __init__(self, budget: RateBudget, share: FallbackPacer, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, budget: RateBudget, share: RateBudget, sleep: Callable[[float], None] = time.sleep) -> None:
         self.budget = budget
         self.share = share
         self.sleep = sleep

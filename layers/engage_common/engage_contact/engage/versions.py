@@ -52,7 +52,7 @@ class ApiVersion:
 
     def create_options(self, options: dict[str, str | bool | None]) -> tuple[dict[str, str], dict[str, str]]:
         """A create's options (`source`, `storeExternalId`, `createAsUnapproved`) as (query parameters, headers)."""
-        values = {name: _text(options[name]) for name in CREATE_OPTIONS if options.get(name) is not None}
+        values = {name: _text(value) for name in CREATE_OPTIONS if (value := options.get(name)) is not None}
         return (values, {}) if self.create_options_in_query else ({}, values)
 
     def delete_options(self, source: str | None) -> tuple[dict[str, str], dict[str, str]]:

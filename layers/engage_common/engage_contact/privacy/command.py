@@ -93,7 +93,7 @@ def _missing(where: str) -> str:
 
 def _shop_customer(data: object) -> ShopCustomer:
     platform, shop = _platform_and_shop(data, "shopCustomer")
-    if "id" not in data:
+    if not isinstance(data, dict) or "id" not in data:  # (an object: _platform_and_shop has checked that)
         raise InvalidRequest("'shopCustomer.id' is required (the shop's customer id)", {"field": "shopCustomer.id"})
     customer = data["id"]
     customer = str(customer) if isinstance(customer, int) and not isinstance(customer, bool) else customer

@@ -56,7 +56,9 @@ def privacy_command(
         command["shop"] = {"platform": platform, "shop": shop}
         parse_privacy_command(command)
         return command, f"shop:{digest(platform, shop)}"
-    customer = body.get("customer") if isinstance(body.get("customer"), dict) else body
+    customer = body.get("customer")
+    if not isinstance(customer, dict):
+        customer = body
     customer_id = customer.get("id")
     if isinstance(customer_id, int | str) and not isinstance(customer_id, bool) and str(customer_id).strip():
         command["shopCustomer"] = {"platform": platform, "shop": shop, "id": str(customer_id).strip()}

@@ -182,6 +182,8 @@ def subject_of(command: PrivacyCommand) -> str:
     if command.contact_id is not None:
         return command.contact_id
     sc = command.shop_customer
+    if sc is None:  # parse_privacy_command refuses such a command: this is a caller's mistake
+        raise ValueError("the privacy command names no one (no shop, lookup, contactId or shopCustomer)")
     return f"shop-customer:{digest(sc.platform, sc.shop, sc.customer_id)}"
 
 

@@ -104,10 +104,15 @@ def error_response(error: BaseException) -> dict[str, Any]:
     return response(policy.status, error_body(name_of(error), "an unexpected error occurred"))
 
 
+def not_found(request: ApiRequest) -> dict[str, Any]:
+    """404: no route of this function (or none this deployment serves) is at the request's path."""
+    return response(404, error_body("NotFound", f"no route {request.path}"))
+
+
 def route_problem(request: ApiRequest, served: bool) -> dict[str, Any] | None:
     """404 for a route this function does not serve, 405 for a method other than POST; never a 500."""
     if not served:
-        return response(404, error_body("NotFound", f"no route {request.path}"))
+        return not_found(request)
     if request.method != "POST":
         return response(
             405, error_body("MethodNotAllowed", f"{request.method} is not allowed; use POST"), {"Allow": "POST"}

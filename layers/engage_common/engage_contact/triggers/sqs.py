@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -14,6 +14,9 @@ from ..aws.queues import Queues
 from ..errors import EngageContactError, InternalError, name_of, policy_of
 from ..observability import correlate, count, logger
 from .backoff import QueueSettings, backoff_for  # 10 s, 30 s, 60 s, 300 s, then 900 s (by receive count)
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 
 class HeldBack(Exception):
@@ -37,9 +40,9 @@ class ConcurrentGroupsProcessor(BatchProcessor):
     def process(self) -> list[tuple]:
         groups: dict[str, list[tuple[int, dict]]] = {}
         for index, record in enumerate(self.records):
-            group = (record.get("attributes") or {}).get("MessageGroupId") or record.get("messageId")
+            group = (record.get("attributes") or {}).get("MessageGroupId") or record["messageId"]
             groups.setdefault(group, []).append((index, record))
-        outcomes: list[tuple | None] = [None] * len(self.records)
+        outcomes: dict[int, tuple] = {}  # by the record's place in the batch
 
         def run_group(members: list[tuple[int, dict]]) -> None:
             failed = False
@@ -50,8 +53,8 @@ class ConcurrentGroupsProcessor(BatchProcessor):
                     except HeldBack:
                         outcomes[index] = self.failure_handler(SQSRecord(record), sys.exc_info())
                     continue
-                outcomes[index] = self._handle(record)
-                failed = outcomes[index][0] == "fail"
+                outcome = outcomes[index] = self._handle(record)
+                failed = outcome[0] == "fail"
 
         if len(groups) == 1 or self.concurrency == 1:
             for members in groups.values():
@@ -59,7 +62,7 @@ class ConcurrentGroupsProcessor(BatchProcessor):
         else:
             with ThreadPoolExecutor(max_workers=min(self.concurrency, len(groups))) as pool:
                 list(pool.map(run_group, groups.values()))
-        return outcomes
+        return [outcomes[index] for index in range(len(self.records))]
 
     def _handle(self, record: dict) -> tuple:
         # Our own loop's step, on Powertools' public surface (the handler it was given, and its success and
@@ -79,7 +82,7 @@ def process_batch(
     queues: Queues,
     handle_record: Callable[[SQSRecord], Any],
     on_dead_letter: Callable[[SQSRecord, BaseException], None] | None = None,
-) -> dict[str, Any]:
+) -> PartialItemFailureResponse:
     """Handle each record in order; report what retrying can mend, dead-letter what it cannot."""
     group_delays: dict[str, int] = {}
 
