@@ -390,8 +390,14 @@ def stack_backfill(catalogue: AttributeCatalogue) -> tuple[Backfill, Any]:
 # --- a file to try it on ---------------------------------------------------------------------------------------
 FIRST = ["Anna", "Bertil", "Cecilia", "David", "Eva", "Filip", "Greta", "Hugo", "Ida", "Johan", "Karin", "Lars"]
 LAST = ["Andersson", "Berg", "Carlsson", "Dahl", "Ek", "Forsberg", "Gustafsson", "Holm", "Lind", "Nilsson"]
-CITIES = [("Lund", "SE", "22350"), ("Malmö", "SE", "21120"), ("Oslo", "NO", "0150"), ("Köpenhamn", "DK", "1050"),
-          ("Helsinki", "FI", "00100"), ("Göteborg", "SE", "41101")]  # fmt: skip
+CITIES = [
+    ("Lund", "SE", "22350"),
+    ("Malmö", "SE", "21120"),
+    ("Oslo", "NO", "0150"),
+    ("Köpenhamn", "DK", "1050"),
+    ("Helsinki", "FI", "00100"),
+    ("Göteborg", "SE", "41101"),
+]
 BAD_EVERY = 20  # one row in 20 (5 %) is bad: a bad email, an unknown country, or an empty key
 
 
@@ -406,17 +412,27 @@ def generated_rows(count: int, seed: int = 18) -> Iterator[dict[str, str]]:
         city, country, zip_code = rng.choice(CITIES)
         customer = i - 1 if repeat else i
         row = {
-            "Customer ID": str(6_000_000 + customer), "First Name": first, "Last Name": last,
+            "Customer ID": str(6_000_000 + customer),
+            "First Name": first,
+            "Last Name": last,
             "Email": f"{first}.{last}.{customer}@example.com".lower(),
-            "Accepts Email Marketing": rng.choice(["yes", "no"]), "Default Address Company": "",
+            "Accepts Email Marketing": rng.choice(["yes", "no"]),
+            "Default Address Company": "",
             "Default Address Address1": f"{rng.choice(['Storgatan', 'Kungsgatan', 'Bygatan'])} {rng.randint(1, 99)}",
-            "Default Address Address2": "", "Default Address City": city, "Default Address Province Code": "",
-            "Default Address Country Code": country, "Default Address Zip": zip_code,
-            "Default Address Phone": "", "Phone": f"+4670{rng.randint(1_000_000, 9_999_999)}" if rng.random() < 0.7
-            else "", "Accepts SMS Marketing": rng.choice(["yes", "no"]),
-            "Total Spent": f"{rng.uniform(0, 5000):.2f}", "Total Orders": str(rng.randint(0, 40)),
-            "Note": "", "Tax Exempt": "no", "Tags": rng.choice(["", "vip", "newsletter"]),
-        }  # fmt: skip
+            "Default Address Address2": "",
+            "Default Address City": city,
+            "Default Address Province Code": "",
+            "Default Address Country Code": country,
+            "Default Address Zip": zip_code,
+            "Default Address Phone": "",
+            "Phone": f"+4670{rng.randint(1_000_000, 9_999_999)}" if rng.random() < 0.7 else "",
+            "Accepts SMS Marketing": rng.choice(["yes", "no"]),
+            "Total Spent": f"{rng.uniform(0, 5000):.2f}",
+            "Total Orders": str(rng.randint(0, 40)),
+            "Note": "",
+            "Tax Exempt": "no",
+            "Tags": rng.choice(["", "vip", "newsletter"]),
+        }
         if i % BAD_EVERY == 0:
             flaw = (i // BAD_EVERY) % 3
             if flaw == 0:
@@ -440,8 +456,9 @@ def generate(count: int, target: str) -> None:
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m local.backfill", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m local.backfill", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("file", nargs="?", help="CSV with a header row, or JSON Lines; - for stdin")
     parser.add_argument("--mapping", help="a JSON file, inline JSON, or a preset (shopify, woocommerce)")
     parser.add_argument("--id", help="the backfill's id (letters, digits, - and _; default from the file)")
@@ -480,8 +497,9 @@ def main(argv: list[str] | None = None) -> int:
         print("local.backfill: nothing answers where the stack should be: is `make run` running?", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("\nlocal.backfill: interrupted; the same command again goes on (no row is applied twice)",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "\nlocal.backfill: interrupted; the same command again goes on (no row is applied twice)", file=sys.stderr
+        )
         return 130
 
 

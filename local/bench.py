@@ -139,8 +139,9 @@ def shipped_layer(folder: Path) -> Path:
 
     target = folder / "layer"
     if not target.exists():
-        shutil.copytree(LAYER / "engage_contact", target / "engage_contact",
-                        ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+        shutil.copytree(
+            LAYER / "engage_contact", target / "engage_contact", ignore=shutil.ignore_patterns("__pycache__")
+        )
         compileall.compile_dir(target, quiet=1, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
     return target
 
@@ -166,8 +167,15 @@ class Bench:
         self.moto.start()
         self.moto_url = "http://{}:{}".format(*self.moto.get_host_and_port())
         self.saved_env = dict(os.environ)
-        os.environ.update({"AWS_ENDPOINT_URL": self.moto_url, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
-                           "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"})  # fmt: skip
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": self.moto_url,
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+                "AWS_ACCESS_KEY_ID": "bench",
+                "AWS_SECRET_ACCESS_KEY": "bench",
+            }
+        )
         import boto3
 
         self.secret_arn = boto3.client("secretsmanager").create_secret(Name="bench-key", SecretString=KEY)["ARN"]
@@ -181,9 +189,11 @@ class Bench:
             Name="bench-webhook", SecretString=self.webhook_secret
         )["ARN"]
         boto3.client("dynamodb").create_table(
-            TableName="bench-idempotency", BillingMode="PAY_PER_REQUEST",
+            TableName="bench-idempotency",
+            BillingMode="PAY_PER_REQUEST",
             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])  # fmt: skip
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        )
         self.contacts = [self.sandbox.state.add_contact({"contactType": "Contact"}) for _ in range(20)]
         self.scratch = tempfile.TemporaryDirectory(prefix="bench-")
 
@@ -197,10 +207,16 @@ class Bench:
     # --- helpers -----------------------------------------------------------------------------------
     def env(self, **extra: str) -> dict[str, str]:
         """A function's environment as the template gives it, pointed at the sandbox and moto."""
-        return {"ENGAGE_BASE_URL": self.sandbox.url, "ENGAGE_API_KEY_SECRET_ARN": self.secret_arn,
-                "DIGEST_KEY_SECRET_ARN": self.digest_key_arn, "WEBHOOK_SIGNING": "off",
-                "IDEMPOTENCY_TABLE": "bench-idempotency",
-                "ENGAGE_TIMEOUT_SECONDS": "5", "POWERTOOLS_METRICS_DISABLED": "false", **extra}  # fmt: skip
+        return {
+            "ENGAGE_BASE_URL": self.sandbox.url,
+            "ENGAGE_API_KEY_SECRET_ARN": self.secret_arn,
+            "DIGEST_KEY_SECRET_ARN": self.digest_key_arn,
+            "WEBHOOK_SIGNING": "off",
+            "IDEMPOTENCY_TABLE": "bench-idempotency",
+            "ENGAGE_TIMEOUT_SECONDS": "5",
+            "POWERTOOLS_METRICS_DISABLED": "false",
+            **extra,
+        }
 
     def load(self, function: str = "update_contact", **extra: str) -> Any:
         """A fresh container of a function (the update function unless named)."""
@@ -215,18 +231,28 @@ class Bench:
             self.sandbox.state.add_faults([Fault.from_json({"kind": "latency", "route": "update", "ms": ms})])
 
     def bare_post(self, session: Any, contact: str, payload: dict) -> float:
-        headers = {"apikey": KEY, "Content-Type": "application/json", "Accept": "application/json",
-                   "User-Agent": "bench/1"}  # fmt: skip
+        headers = {
+            "apikey": KEY,
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": "bench/1",
+        }
         started = time.perf_counter()
-        session.post(f"{self.sandbox.url}/api/v2/contacts/{contact}", data=json.dumps(payload), headers=headers,
-                     timeout=10).raise_for_status()  # fmt: skip
+        session.post(
+            f"{self.sandbox.url}/api/v2/contacts/{contact}", data=json.dumps(payload), headers=headers, timeout=10
+        ).raise_for_status()
         return time.perf_counter() - started
 
     def sqs_event(self, commands: list[dict]) -> dict:
-        messages = [{
-            "MessageId": f"bench-{n}-{time.monotonic_ns()}", "ReceiptHandle": f"rh-{n}", "Body": json.dumps(c),
-            "Attributes": {"ApproximateReceiveCount": "1", "MessageGroupId": c["contactId"]},
-        } for n, c in enumerate(commands)]  # fmt: skip
+        messages = [
+            {
+                "MessageId": f"bench-{n}-{time.monotonic_ns()}",
+                "ReceiptHandle": f"rh-{n}",
+                "Body": json.dumps(c),
+                "Attributes": {"ApproximateReceiveCount": "1", "MessageGroupId": c["contactId"]},
+            }
+            for n, c in enumerate(commands)
+        ]
         return sqs_event(messages, f"arn:aws:sqs:{REGION}:123456789012:UpdateContactQueue.fifo", REGION)
 
     # --- the figures ---------------------------------------------------------------------------------
@@ -235,32 +261,47 @@ class Bench:
         # The budget at its highest: a batch's ten requests are then not spread over 0.2 s by the pacing (at 45/s),
         # which the rate figures measure; the lease itself (one UpdateItem) is still paid.
         shipped = shipped_layer(Path(self.scratch.name))
-        env = {**os.environ, **self.env(ENGAGE_REQUESTS_PER_SECOND="200"),
-               "PYTHONPATH": os.pathsep.join([str(ROOT / "functions" / "update_contact"), str(shipped)])}  # fmt: skip
+        env = {
+            **os.environ,
+            **self.env(ENGAGE_REQUESTS_PER_SECOND="200"),
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "functions" / "update_contact"), str(shipped)]),
+        }
         command = {"contactId": self.contacts[0], "attributes": {"city": "Cold"}}
 
         def run(script: str, *args: str) -> float:
-            out = subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True, text=True,
-                                 check=True).stdout  # fmt: skip
+            out = subprocess.run(
+                [sys.executable, "-c", script, *args], env=env, capture_output=True, text=True, check=True
+            ).stdout
             return float(out.strip().splitlines()[-1])
 
         signed_env = {**env, "WEBHOOK_SIGNING": "required", "WEBHOOK_SECRET_ARN": self.webhook_secret_arn}
 
         def run_signed(event: dict) -> float:
-            out = subprocess.run([sys.executable, "-c", COLD_SCRIPT, json.dumps(event)], env=signed_env,
-                                 capture_output=True, text=True, check=True).stdout  # fmt: skip
+            out = subprocess.run(
+                [sys.executable, "-c", COLD_SCRIPT, json.dumps(event)],
+                env=signed_env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
             return float(out.strip().splitlines()[-1])
 
         import boto3
 
         # a batch whose one bad record is dead-lettered at once, with its reason (an SQS send on a cold path)
-        dead_letters = boto3.client("sqs").create_queue(QueueName="bench-dead-letters.fifo",
-                                                        Attributes={"FifoQueue": "true"})["QueueUrl"]  # fmt: skip
+        dead_letters = boto3.client("sqs").create_queue(
+            QueueName="bench-dead-letters.fifo", Attributes={"FifoQueue": "true"}
+        )["QueueUrl"]
         dead_letter_env = {**env, "DEAD_LETTER_QUEUE_URL": dead_letters}
 
         def run_dead_letter(event: dict) -> float:
-            out = subprocess.run([sys.executable, "-c", COLD_SCRIPT, json.dumps(event)], env=dead_letter_env,
-                                 capture_output=True, text=True, check=True).stdout  # fmt: skip
+            out = subprocess.run(
+                [sys.executable, "-c", COLD_SCRIPT, json.dumps(event)],
+                env=dead_letter_env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
             return float(out.strip().splitlines()[-1])
 
         base, client, cold, keyed, api, batch, dead = [], [], [], [], [], [], []
@@ -271,23 +312,39 @@ class Bench:
             # a first command with an idempotency key also builds the DynamoDB client of the idempotency store
             keyed.append(run(COLD_SCRIPT, json.dumps({**command, "idempotencyKey": f"cold-{time.time_ns()}-{n}"})))
             api.append(run_signed(self.signed_api_event(command)))
-            batch.append(run(COLD_SCRIPT, json.dumps(self.sqs_event(
-                [{"contactId": c, "attributes": {"city": f"Cold {n}"}} for c in self.contacts[:10]]))))  # fmt: skip
+            batch.append(
+                run(
+                    COLD_SCRIPT,
+                    json.dumps(
+                        self.sqs_event(
+                            [{"contactId": c, "attributes": {"city": f"Cold {n}"}} for c in self.contacts[:10]]
+                        )
+                    ),
+                )
+            )
             commands = [{"contactId": c, "attributes": {"city": f"Dead {n}"}} for c in self.contacts[:9]]
-            dead.append(run_dead_letter(self.sqs_event([*commands, {"contactId": self.contacts[9],
-                                                                    "attributes": {"noSuchField": "x"}}])))  # fmt: skip
+            dead.append(
+                run_dead_letter(
+                    self.sqs_event([*commands, {"contactId": self.contacts[9], "attributes": {"noSuchField": "x"}}])
+                )
+            )
         held = boto3.client("sqs").get_queue_attributes(QueueUrl=dead_letters, AttributeNames=["All"])["Attributes"]
         if int(held["ApproximateNumberOfMessages"]) != runs:  # the figure would be of another path
             raise RuntimeError(f"the dead-letter runs dead-lettered {held['ApproximateNumberOfMessages']}, not {runs}")
         baseline, with_client = statistics.median(base), statistics.median(client)
         worse = max(statistics.median(api), statistics.median(batch))
-        return {"cold_start_s": statistics.median(cold), "baseline_import_s": baseline,
-                "cold_start_ratio": statistics.median(cold) / baseline,
-                "cold_start_keyed_s": statistics.median(keyed),
-                "cold_start_keyed_ratio": statistics.median(keyed) / baseline,
-                "cold_start_signed_api_s": statistics.median(api), "cold_start_sqs_batch10_s": statistics.median(batch),
-                "cold_start_sqs_dead_letter_s": statistics.median(dead), "baseline_client_s": with_client,
-                "cold_start_keyed_vs_client_ratio": worse / with_client}  # fmt: skip
+        return {
+            "cold_start_s": statistics.median(cold),
+            "baseline_import_s": baseline,
+            "cold_start_ratio": statistics.median(cold) / baseline,
+            "cold_start_keyed_s": statistics.median(keyed),
+            "cold_start_keyed_ratio": statistics.median(keyed) / baseline,
+            "cold_start_signed_api_s": statistics.median(api),
+            "cold_start_sqs_batch10_s": statistics.median(batch),
+            "cold_start_sqs_dead_letter_s": statistics.median(dead),
+            "baseline_client_s": with_client,
+            "cold_start_keyed_vs_client_ratio": worse / with_client,
+        }
 
     def intake_cold_start(self) -> dict[str, float]:
         """The webhook intake's cold start: import, and a first signed Shopify delivery verified and queued."""
@@ -299,17 +356,26 @@ class Bench:
         runs = 3 if self.quick else 9
         shops = json.dumps({"shopify": {"bench.myshopify.com": {"secret": SECRET}}})  # the deliveries' shop
         shops_arn = boto3.client("secretsmanager").create_secret(Name="bench-intake", SecretString=shops)["ARN"]
-        queue = boto3.client("sqs").create_queue(QueueName="bench-intake.fifo",
-                                                 Attributes={"FifoQueue": "true"})["QueueUrl"]  # fmt: skip
+        queue = boto3.client("sqs").create_queue(QueueName="bench-intake.fifo", Attributes={"FifoQueue": "true"})[
+            "QueueUrl"
+        ]
         shipped = shipped_layer(Path(self.scratch.name))
-        env = {**os.environ, **self.env(SHOPS_SECRET_ARN=shops_arn, UPDATE_QUEUE_URL=queue),
-               "PYTHONPATH": os.pathsep.join([str(ROOT / "functions" / "intake_webhooks"), str(shipped)])}  # fmt: skip
+        env = {
+            **os.environ,
+            **self.env(SHOPS_SECRET_ARN=shops_arn, UPDATE_QUEUE_URL=queue),
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "functions" / "intake_webhooks"), str(shipped)]),
+        }
         cold = []
         for n in range(runs):
             raw = json.dumps({**customer(n), "updated_at": f"2026-11-27T10:00:{n:02d}+01:00"}).encode()
             event = api_event("POST", "/webhooks/shopify", raw.decode(), headers(raw))
-            out = subprocess.run([sys.executable, "-c", INTAKE_COLD_SCRIPT, json.dumps(event)], env=env,
-                                 capture_output=True, text=True, check=True).stdout  # fmt: skip
+            out = subprocess.run(
+                [sys.executable, "-c", INTAKE_COLD_SCRIPT, json.dumps(event)],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
             cold.append(float(out.strip().splitlines()[-1]))
         return {"cold_start_webhook_intake_s": statistics.median(cold)}
 
@@ -339,8 +405,11 @@ class Bench:
             handler({"contactId": contact, "attributes": payload}, LocalContext())
             through.append(time.perf_counter() - started)
             bare.append(self.bare_post(session, contact, payload))
-        return {"warm_update_ms": statistics.median(through) * 1000, "bare_post_ms": statistics.median(bare) * 1000,
-                "warm_update_ratio": statistics.median(through) / statistics.median(bare)}  # fmt: skip
+        return {
+            "warm_update_ms": statistics.median(through) * 1000,
+            "bare_post_ms": statistics.median(bare) * 1000,
+            "warm_update_ratio": statistics.median(through) / statistics.median(bare),
+        }
 
     def batches(self) -> dict[str, Any]:
         import requests
@@ -354,8 +423,7 @@ class Bench:
         session = requests.Session()
         single = [self.bare_post(session, self.contacts[0], {"city": "One"}) for _ in range(3 if self.quick else 10)]
         handler(self.sqs_event([{"contactId": self.contacts[0], "attributes": {"city": "warm"}}]), LocalContext())
-        default_paced(self.sqs_event([{"contactId": self.contacts[0], "attributes": {"city": "warm"}}]),
-                      LocalContext())  # fmt: skip
+        default_paced(self.sqs_event([{"contactId": self.contacts[0], "attributes": {"city": "warm"}}]), LocalContext())
 
         def run(h: Any, commands: list[dict]) -> float:
             started = time.perf_counter()
@@ -375,11 +443,14 @@ class Bench:
         log = self.sandbox.state.request_log("update")
         order_kept = all(
             [json.loads(r["body"])["city"] for r in log if r["contactId"] == c]
-            == [h["attributes"]["city"] for h in hundred if h["contactId"] == c] for c in self.contacts)  # fmt: skip
+            == [h["attributes"]["city"] for h in hundred if h["contactId"] == c]
+            for c in self.contacts
+        )
         batch100_paced = run(default_paced, hundred)
         sequential_runs = 20 if self.quick else 100
-        sequential = sum(self.bare_post(session, self.contacts[i % 20], {"city": f"s-{i}"})
-                         for i in range(sequential_runs)) * (100 / sequential_runs)  # fmt: skip
+        sequential = sum(
+            self.bare_post(session, self.contacts[i % 20], {"city": f"s-{i}"}) for i in range(sequential_runs)
+        ) * (100 / sequential_runs)
         return {
             "single_request_ms": statistics.median(single) * 1000,
             "batch10_ms": batch10 * 1000,
@@ -415,18 +486,27 @@ class Bench:
         full = RateRun(self, seconds).run()
         outage = RateRun(self, seconds, outage=(seconds / 3, 2 * seconds / 3)).run()
         return {
-            "rate_budget": BUDGET, "rate_latency_ms": RATE_LATENCY_MS, "rate_seconds": seconds,
-            "rate_containers": full["containers"], "rate_requests": full["requests"],
-            "rate_peak": full["peak"], "rate_peak_ratio": full["peak"] / BUDGET,
-            "rate_sustained": full["sustained"], "rate_sustained_ratio": full["sustained"] / BUDGET,
-            "rate_store_writes": full["writes"], "rate_store_writes_per_request": full["writes"] / full["requests"],
-            "rate_api_answers": full["api"], "rate_failures": full["failures"],
+            "rate_budget": BUDGET,
+            "rate_latency_ms": RATE_LATENCY_MS,
+            "rate_seconds": seconds,
+            "rate_containers": full["containers"],
+            "rate_requests": full["requests"],
+            "rate_peak": full["peak"],
+            "rate_peak_ratio": full["peak"] / BUDGET,
+            "rate_sustained": full["sustained"],
+            "rate_sustained_ratio": full["sustained"] / BUDGET,
+            "rate_store_writes": full["writes"],
+            "rate_store_writes_per_request": full["writes"] / full["requests"],
+            "rate_api_answers": full["api"],
+            "rate_failures": full["failures"],
             "rate_peak_at_s": full["peak_at_s"],
-            "rate_outage_peak": outage["peak"], "rate_outage_peak_ratio": outage["peak"] / BUDGET,
+            "rate_outage_peak": outage["peak"],
+            "rate_outage_peak_ratio": outage["peak"] / BUDGET,
             "rate_outage_peak_at_s": outage["peak_at_s"],  # where the busiest second starts, from the run's start
-            "rate_outage_sustained": outage["sustained"], "rate_outage_failures": outage["failures"],
+            "rate_outage_sustained": outage["sustained"],
+            "rate_outage_failures": outage["failures"],
             "rate_outage_api_answers": outage["api"],
-        }  # fmt: skip
+        }
 
     def library_costs(self) -> dict[str, float]:
         """What Powertools' own versions of two hand-written parts would add to a cold start on a keyed path."""
@@ -434,8 +514,9 @@ class Bench:
         env = {**os.environ, **self.env(), "PYTHONPATH": str(LAYER)}
 
         def run(script: str) -> float:
-            out = subprocess.run([sys.executable, "-c", script, self.secret_arn], env=env, capture_output=True,
-                                 text=True, check=True).stdout  # fmt: skip
+            out = subprocess.run(
+                [sys.executable, "-c", script, self.secret_arn], env=env, capture_output=True, text=True, check=True
+            ).stdout
             return float(out.strip().splitlines()[-1])
 
         costs: dict[str, list[float]] = {"resolver": [], "ours": [], "powertools": []}
@@ -444,8 +525,11 @@ class Bench:
             costs["ours"].append(run(SECRET_SCRIPT.format(read=SECRET_OURS)))
             costs["powertools"].append(run(SECRET_SCRIPT.format(read=SECRET_POWERTOOLS)))
         median = {k: statistics.median(v) * 1000 for k, v in costs.items()}
-        return {"api_resolver_import_ms": median["resolver"], "secret_read_ours_keyed_ms": median["ours"],
-                "secret_read_powertools_keyed_ms": median["powertools"]}  # fmt: skip
+        return {
+            "api_resolver_import_ms": median["resolver"],
+            "secret_read_ours_keyed_ms": median["ours"],
+            "secret_read_powertools_keyed_ms": median["powertools"],
+        }
 
     def webhooks(self) -> dict[str, Any]:
         from .bench_webhooks import run
@@ -466,8 +550,9 @@ class Bench:
                 "PATH": f"{Path(python).parent}{os.pathsep}{os.environ['PATH']}",
             }
             env.pop("AWS_ENDPOINT_URL", None)
-            subprocess.run([sam, "build", "EngageLayer", "--build-dir", folder], cwd=ROOT, env=env, check=True,
-                           capture_output=True)  # fmt: skip
+            subprocess.run(
+                [sam, "build", "EngageLayer", "--build-dir", folder], cwd=ROOT, env=env, check=True, capture_output=True
+            )
             layer = Path(folder) / "EngageLayer"
             size = sum(p.stat().st_size for p in layer.rglob("*") if p.is_file())
         return {"layer_unzipped_mb": size / 1_000_000}
@@ -495,10 +580,17 @@ class RateRun:
 
         stack = read_stack()
         spec = stack.function_named(name)
-        at_once = resolve(spec.environment["ENGAGE_CONTAINERS_AT_ONCE"], {"QueueMaxConcurrency": str(
-            stack.parameters["QueueMaxConcurrency"]["Default"])}, stack.mappings)  # fmt: skip
-        env = self.bench.env(ENGAGE_REQUESTS_PER_SECOND=str(BUDGET), ENGAGE_CONTAINERS_AT_ONCE=at_once,
-                             POWERTOOLS_SERVICE_NAME=name, POWERTOOLS_METRICS_DISABLED="true")  # fmt: skip
+        at_once = resolve(
+            spec.environment["ENGAGE_CONTAINERS_AT_ONCE"],
+            {"QueueMaxConcurrency": str(stack.parameters["QueueMaxConcurrency"]["Default"])},
+            stack.mappings,
+        )
+        env = self.bench.env(
+            ENGAGE_REQUESTS_PER_SECOND=str(BUDGET),
+            ENGAGE_CONTAINERS_AT_ONCE=at_once,
+            POWERTOOLS_SERVICE_NAME=name,
+            POWERTOOLS_METRICS_DISABLED="true",
+        )
         handler = LocalFunction(spec, env).handler
         store = handler.container.engage.budget.client()  # the budget's own light DynamoDB client
         update_item = store.update_item
@@ -545,8 +637,10 @@ class RateRun:
         n = 0
         while time.monotonic() < end:
             body = json.dumps({"contactId": contact, "attributes": {"city": f"api-{n}"}})
-            answer = handler(api_event("POST", "/contacts/update", body, {"Content-Type": "application/json"}),
-                             LocalContext("update_contact", 30))  # fmt: skip
+            answer = handler(
+                api_event("POST", "/contacts/update", body, {"Content-Type": "application/json"}),
+                LocalContext("update_contact", 30),
+            )
             status = str(answer["statusCode"])
             with self.lock:
                 self.api[status] = self.api.get(status, 0) + 1
@@ -587,11 +681,15 @@ class RateRun:
         steady = [r for r in log if r["monotonic"] < end]
         peak, at = busiest_second(log)
         return {
-            "containers": len(workers) + 1, "requests": len(steady),
-            "peak": peak, "peak_at_s": round(at - self.started, 2) if at is not None else None,
+            "containers": len(workers) + 1,
+            "requests": len(steady),
+            "peak": peak,
+            "peak_at_s": round(at - self.started, 2) if at is not None else None,
             "sustained": sustained_rate(steady, start=self.started + 2, end=end),
-            "writes": self.writes, "failures": self.failures, "api": dict(self.api),
-        }  # fmt: skip
+            "writes": self.writes,
+            "failures": self.failures,
+            "api": dict(self.api),
+        }
 
 
 def shown(value: Any, met: Any) -> str:
@@ -609,60 +707,112 @@ def shown(value: Any, met: Any) -> str:
 def table(results: dict[str, Any]) -> str:
     """The figures measured (with --only, the rows whose steps ran)."""
     rows = [
-        ("cold start vs importing boto3+requests", "cold_start_ratio",
-         lambda r: f"{r['cold_start_s'] * 1000:.0f} ms vs {r['baseline_import_s'] * 1000:.0f} ms"),
-        ("cold start, worse of a first signed API request and a first SQS batch of 10 (both keyed), "
-         "vs importing boto3+requests and building one boto3 client", "cold_start_keyed_vs_client_ratio",
-         lambda r: f"API {r['cold_start_signed_api_s'] * 1000:.0f} ms, "
-         f"batch {r['cold_start_sqs_batch10_s'] * 1000:.0f} ms vs {r['baseline_client_s'] * 1000:.0f} ms"),
-        ("warm update vs bare requests.post (10 ms)", "warm_update_ratio",
-         lambda r: f"{r['warm_update_ms']:.1f} ms vs {r['bare_post_ms']:.1f} ms"),
-        ("SQS batch of 10 contacts vs one request (50 ms)", "batch10_vs_single_ratio",
-         lambda r: f"{r['batch10_ms']:.0f} ms vs {r['single_request_ms']:.0f} ms"),
-        ("SQS batch of 100, 20 contacts vs 100 sequential", "batch100_speedup",
-         lambda r: f"{r['batch100_s']:.2f} s vs {r['sequential100_s']:.2f} s, order kept: "
-         f"{'yes' if r['batch100_order_kept'] else 'NO'}"),
+        (
+            "cold start vs importing boto3+requests",
+            "cold_start_ratio",
+            lambda r: f"{r['cold_start_s'] * 1000:.0f} ms vs {r['baseline_import_s'] * 1000:.0f} ms",
+        ),
+        (
+            "cold start, worse of a first signed API request and a first SQS batch of 10 (both keyed), "
+            "vs importing boto3+requests and building one boto3 client",
+            "cold_start_keyed_vs_client_ratio",
+            lambda r: (
+                f"API {r['cold_start_signed_api_s'] * 1000:.0f} ms, "
+                f"batch {r['cold_start_sqs_batch10_s'] * 1000:.0f} ms vs {r['baseline_client_s'] * 1000:.0f} ms"
+            ),
+        ),
+        (
+            "warm update vs bare requests.post (10 ms)",
+            "warm_update_ratio",
+            lambda r: f"{r['warm_update_ms']:.1f} ms vs {r['bare_post_ms']:.1f} ms",
+        ),
+        (
+            "SQS batch of 10 contacts vs one request (50 ms)",
+            "batch10_vs_single_ratio",
+            lambda r: f"{r['batch10_ms']:.0f} ms vs {r['single_request_ms']:.0f} ms",
+        ),
+        (
+            "SQS batch of 100, 20 contacts vs 100 sequential",
+            "batch100_speedup",
+            lambda r: (
+                f"{r['batch100_s']:.2f} s vs {r['sequential100_s']:.2f} s, order kept: "
+                f"{'yes' if r['batch100_order_kept'] else 'NO'}"
+            ),
+        ),
         ("Secrets Manager reads per 1000 invocations", "secret_reads_per_1000", lambda r: ""),
         ("layer size, unzipped (MB)", "layer_unzipped_mb", lambda r: r.get("layer_note", "")),
-        ("rate: most requests in any second / budget", "rate_peak_ratio",
-         lambda r: f"{r['rate_peak']} in a second, budget {r['rate_budget']}/s, {r['rate_containers']} "
-         f"containers, {r['rate_latency_ms']} ms latency, {r['rate_seconds']:.0f} s"),
+        (
+            "rate: most requests in any second / budget",
+            "rate_peak_ratio",
+            lambda r: (
+                f"{r['rate_peak']} in a second, budget {r['rate_budget']}/s, {r['rate_containers']} "
+                f"containers, {r['rate_latency_ms']} ms latency, {r['rate_seconds']:.0f} s"
+            ),
+        ),
         ("rate: sustained / budget", "rate_sustained_ratio", lambda r: f"{r['rate_sustained']:.1f}/s"),
-        ("rate: store writes per Engage request", "rate_store_writes_per_request",
-         lambda r: f"{r['rate_store_writes']} writes, {r['rate_requests']} requests"),
-        ("rate, store down a third of the run: peak / budget", "rate_outage_peak_ratio",
-         lambda r: f"{r['rate_outage_peak']} in a second, {r['rate_outage_sustained']:.1f}/s sustained"),
-        ("rate, store down: commands failed", "rate_outage_failures",
-         lambda r: f"API answers {r['rate_outage_api_answers']}"),
-        ("Engage calls per Shopify customers/update delivery, {webhook_deliveries:,} over {webhook_customers} "
-         "customers, 5 % changing something Engage holds", "webhook_engage_calls_per_event",
-         lambda r: f"{r.get('webhook_engage_updates_per_event', 0):.2f} of them updates; "
-         f"{r.get('webhook_contact_changes_per_event', 0):.3f} changes after a first delivery; "
-         f"{r.get('webhook_engage_calls_everything_per_event', 0):.2f} sending everything; floor (a first "
-         f"lookup and update per customer) {r.get('webhook_engage_calls_floor_per_event', 0):.2f}; "
-         f"same end state: {'yes' if r.get('webhook_final_state_identical') else 'NO'}"),
-    ]  # fmt: skip
+        (
+            "rate: store writes per Engage request",
+            "rate_store_writes_per_request",
+            lambda r: f"{r['rate_store_writes']} writes, {r['rate_requests']} requests",
+        ),
+        (
+            "rate, store down a third of the run: peak / budget",
+            "rate_outage_peak_ratio",
+            lambda r: f"{r['rate_outage_peak']} in a second, {r['rate_outage_sustained']:.1f}/s sustained",
+        ),
+        (
+            "rate, store down: commands failed",
+            "rate_outage_failures",
+            lambda r: f"API answers {r['rate_outage_api_answers']}",
+        ),
+        (
+            "Engage calls per Shopify customers/update delivery, {webhook_deliveries:,} over {webhook_customers} "
+            "customers, 5 % changing something Engage holds",
+            "webhook_engage_calls_per_event",
+            lambda r: (
+                f"{r.get('webhook_engage_updates_per_event', 0):.2f} of them updates; "
+                f"{r.get('webhook_contact_changes_per_event', 0):.3f} changes after a first delivery; "
+                f"{r.get('webhook_engage_calls_everything_per_event', 0):.2f} sending everything; floor (a first "
+                f"lookup and update per customer) {r.get('webhook_engage_calls_floor_per_event', 0):.2f}; "
+                f"same end state: {'yes' if r.get('webhook_final_state_identical') else 'NO'}"
+            ),
+        ),
+    ]
     extras = [
-        lambda r: f"| (a first command with an idempotency key) cold start vs importing boto3+requests | "
-                  f"{r['cold_start_keyed_ratio']:.2f} | — | {r['cold_start_keyed_s'] * 1000:.0f} ms |",
-        lambda r: f"| (SQS batch of 10, one record dead-lettered at once) cold start vs importing boto3+requests "
-                  f"and building one boto3 client | {r['cold_start_sqs_dead_letter_s'] / r['baseline_client_s']:.2f} "
-                  f"| — | {r['cold_start_sqs_dead_letter_s'] * 1000:.0f} ms |",
-        lambda r: f"| (webhook intake) cold start: a first signed Shopify delivery verified and queued | "
-                  f"{r['cold_start_webhook_intake_s'] * 1000:.0f} ms | — | no Engage client; "
-                  f"importing boto3+requests {r['baseline_import_s'] * 1000:.0f} ms |",
-        lambda r: f"| (Powertools' APIGatewayRestResolver) added to an API cold start | "
-                  f"{r['api_resolver_import_ms']:.0f} ms | — | our routing: three static routes |",
-        lambda r: f"| (first secret read, DynamoDB client already built) ours vs Powertools' get_secret | "
-                  f"{r['secret_read_ours_keyed_ms']:.0f} ms vs {r['secret_read_powertools_keyed_ms']:.0f} ms"
-                  f" | — | against moto's server |",
-        lambda r: f"| (idempotency records in moto's DynamoDB) batch of 10 vs one request | "
-                  f"{r['batch10_with_idempotency_ms'] / r['single_request_ms']:.2f} | — | "
-                  f"{r['batch10_with_idempotency_ms']:.0f} ms |",
-        lambda r: f"| (this container's fallback share of the budget, 45/s) batch of 100 speed-up | "
-                  f"{r['batch100_speedup_default_pacing']:.2f} | by design ≤ rate | "
-                  f"{r['batch100_default_pacing_s']:.2f} s |",
-    ]  # fmt: skip
+        lambda r: (
+            f"| (a first command with an idempotency key) cold start vs importing boto3+requests | "
+            f"{r['cold_start_keyed_ratio']:.2f} | — | {r['cold_start_keyed_s'] * 1000:.0f} ms |"
+        ),
+        lambda r: (
+            f"| (SQS batch of 10, one record dead-lettered at once) cold start vs importing boto3+requests "
+            f"and building one boto3 client | {r['cold_start_sqs_dead_letter_s'] / r['baseline_client_s']:.2f} "
+            f"| — | {r['cold_start_sqs_dead_letter_s'] * 1000:.0f} ms |"
+        ),
+        lambda r: (
+            f"| (webhook intake) cold start: a first signed Shopify delivery verified and queued | "
+            f"{r['cold_start_webhook_intake_s'] * 1000:.0f} ms | — | no Engage client; "
+            f"importing boto3+requests {r['baseline_import_s'] * 1000:.0f} ms |"
+        ),
+        lambda r: (
+            f"| (Powertools' APIGatewayRestResolver) added to an API cold start | "
+            f"{r['api_resolver_import_ms']:.0f} ms | — | our routing: three static routes |"
+        ),
+        lambda r: (
+            f"| (first secret read, DynamoDB client already built) ours vs Powertools' get_secret | "
+            f"{r['secret_read_ours_keyed_ms']:.0f} ms vs {r['secret_read_powertools_keyed_ms']:.0f} ms"
+            f" | — | against moto's server |"
+        ),
+        lambda r: (
+            f"| (idempotency records in moto's DynamoDB) batch of 10 vs one request | "
+            f"{r['batch10_with_idempotency_ms'] / r['single_request_ms']:.2f} | — | "
+            f"{r['batch10_with_idempotency_ms']:.0f} ms |"
+        ),
+        lambda r: (
+            f"| (this container's fallback share of the budget, 45/s) batch of 100 speed-up | "
+            f"{r['batch100_speedup_default_pacing']:.2f} | by design ≤ rate | "
+            f"{r['batch100_default_pacing_s']:.2f} s |"
+        ),
+    ]
     lines = ["| figure | value | target | measured |", "| --- | --- | --- | --- |"]
     for label, key, detail in rows:
         if key not in results:
@@ -678,8 +828,17 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-STEPS = ("cold_start", "intake_cold_start", "warm_update", "batches", "secret_reads", "library_costs",
-         "rate_budget", "webhooks", "layer_size")  # fmt: skip
+STEPS = (
+    "cold_start",
+    "intake_cold_start",
+    "warm_update",
+    "batches",
+    "secret_reads",
+    "library_costs",
+    "rate_budget",
+    "webhooks",
+    "layer_size",
+)
 
 
 @contextlib.contextmanager
@@ -703,8 +862,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (CI)")
     parser.add_argument("--docs", action="store_true", help="also put the table in docs/performance.md")
     parser.add_argument("--only", help=f"comma-separated steps to run (default: all of {', '.join(STEPS)})")
-    parser.add_argument("--results", type=Path, default=RESULTS, help="where the figures are written as JSON "
-                        "(default .bench/results.json; the functions' logs go beside it, functions.log)")  # fmt: skip
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=RESULTS,
+        help="where the figures are written as JSON "
+        "(default .bench/results.json; the functions' logs go beside it, functions.log)",
+    )
     args = parser.parse_args(argv)
     steps = args.only.split(",") if args.only else list(STEPS)
     unknown = sorted(set(steps) - set(STEPS))
@@ -732,8 +896,10 @@ def main(argv: list[str] | None = None) -> int:
         page = ROOT / "docs" / "performance.md"
         text = page.read_text()
         start, end = text.index("<!-- bench:start -->"), text.index("<!-- bench:end -->")
-        block = f"<!-- bench:start -->\n{table(results)}\n\n(`make bench`, {time.strftime('%Y-%m-%d')}, " \
-                f"Python {results['python']}, 2 cores)\n"  # fmt: skip
+        block = (
+            f"<!-- bench:start -->\n{table(results)}\n\n(`make bench`, {time.strftime('%Y-%m-%d')}, "
+            f"Python {results['python']}, 2 cores)\n"
+        )
         page.write_text(text[:start] + block + text[end:])
     return 0
 

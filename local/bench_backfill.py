@@ -38,8 +38,11 @@ from .template import LAYER, ROOT
 if str(LAYER) not in sys.path:
     sys.path.insert(0, str(LAYER))
 
-MAPPING = {"lookup": {"email": "Email"}, "columns": {"First Name": "firstName", "City": "city"},
-           "createIfMissing": {"contactType": "Contact"}}  # fmt: skip
+MAPPING = {
+    "lookup": {"email": "Email"},
+    "columns": {"First Name": "firstName", "City": "city"},
+    "createIfMissing": {"contactType": "Contact"},
+}
 LIVE_CUSTOMERS = 200
 RESULTS = ROOT / ".bench" / "backfill.json"
 
@@ -56,12 +59,22 @@ class LocalStack:
     def __init__(self, folder: Path) -> None:
         self.ports = {"API_PORT": free_port(), "SANDBOX_PORT": free_port(), "MOTO_PORT": free_port()}
         self.trace_path = str(folder / "trace.jsonl")  # where a live command's time goes (local/trace.py)
-        self.env = {**os.environ, **{k: str(v) for k, v in self.ports.items()},
-                    "LOCAL_STACK_FILE": str(folder / "stack.json"), "LOCAL_TRACE_FILE": self.trace_path}  # fmt: skip
+        self.env = {
+            **os.environ,
+            **{k: str(v) for k, v in self.ports.items()},
+            "LOCAL_STACK_FILE": str(folder / "stack.json"),
+            "LOCAL_TRACE_FILE": self.trace_path,
+        }
         for name in ("ENGAGE_BASE_URL", "ENGAGE_API_KEY", "AWS_ENDPOINT_URL"):
             self.env.pop(name, None)
-        self.process = subprocess.Popen([sys.executable, "-m", "local.stack"], cwd=ROOT, env=self.env,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "local.stack"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         stdout = self.process.stdout
         assert stdout is not None  # stdout=PIPE
         for line in stdout:
@@ -87,14 +100,32 @@ class LocalStack:
 
     def seed(self, emails: list[str]) -> None:
         for email in emails:
-            requests.post(f"{self.sandbox}/_sandbox/contacts", json={"contactType": "Contact", "attributes": {
-                "email": email, "firstName": "Old", "city": "Ystad"}}, timeout=30)  # fmt: skip
+            requests.post(
+                f"{self.sandbox}/_sandbox/contacts",
+                json={"contactType": "Contact", "attributes": {"email": email, "firstName": "Old", "city": "Ystad"}},
+                timeout=30,
+            )
 
     def backfill(self, path: Path, backfill_id: str) -> tuple[float, str]:
         started = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", "local.backfill", str(path), "--mapping", json.dumps(MAPPING),
-                               "--id", backfill_id, "--wait", "300"], cwd=ROOT, env=self.env, capture_output=True,
-                              text=True)  # fmt: skip
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "local.backfill",
+                str(path),
+                "--mapping",
+                json.dumps(MAPPING),
+                "--id",
+                backfill_id,
+                "--wait",
+                "300",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+        )
         lines = done.stdout.strip().splitlines()
         return time.monotonic() - started, lines[-1] if lines else done.stderr[-500:]
 
@@ -119,9 +150,15 @@ def new_customers(stack: LocalStack, folder: Path, rows: int) -> dict[str, Any]:
     before = stack.requests_made()
     seconds, line = stack.backfill(path, f"bench-new-{rows}")
     made = stack.requests_made() - before
-    return {"rows": rows, "engageRequests": made, "requestsPer1000Rows": round(made * 1000 / rows, 3),
-            "wallSeconds": round(seconds, 1), "rowsPerSecond": round(rows / seconds, 1), "lost": lost_of(line),
-            "line": line}  # fmt: skip
+    return {
+        "rows": rows,
+        "engageRequests": made,
+        "requestsPer1000Rows": round(made * 1000 / rows, 3),
+        "wallSeconds": round(seconds, 1),
+        "rowsPerSecond": round(rows / seconds, 1),
+        "lost": lost_of(line),
+        "line": line,
+    }
 
 
 def mixed(stack: LocalStack, folder: Path, rows: int, tag: str, path_name: str) -> dict[str, Any]:
@@ -135,9 +172,16 @@ def mixed(stack: LocalStack, folder: Path, rows: int, tag: str, path_name: str) 
     else:
         seconds, line = todays_path(stack, path, f"bench-{tag}")
     made = stack.requests_made() - before
-    return {"path": path_name, "rows": rows, "engageRequests": made, "requestsPerRow": round(made / rows, 3),
-            "wallSeconds": round(seconds, 1), "rowsPerSecond": round(rows / seconds, 1), "lost": lost_of(line),
-            "line": line}  # fmt: skip
+    return {
+        "path": path_name,
+        "rows": rows,
+        "engageRequests": made,
+        "requestsPerRow": round(made / rows, 3),
+        "wallSeconds": round(seconds, 1),
+        "rowsPerSecond": round(rows / seconds, 1),
+        "lost": lost_of(line),
+        "line": line,
+    }
 
 
 def todays_path(stack: LocalStack, path: Path, backfill_id: str) -> tuple[float, str]:
@@ -205,17 +249,23 @@ class LiveProbe:
         self.message_ids: dict[str, str] = {}
         # live customers of their own: each command its own message group, as webhooks for different customers
         # are (one group for all would queue the probe's own commands behind each other)
-        self.contacts = [requests.post(f"{stack.sandbox}/_sandbox/contacts", json={"contactType": "Contact",
-                         "attributes": {"email": f"live.customer{n}@bench.example.com"}}, timeout=30).json()["id"]
-                         for n in range(LIVE_CUSTOMERS)]  # fmt: skip
+        self.contacts = [
+            requests.post(
+                f"{stack.sandbox}/_sandbox/contacts",
+                json={"contactType": "Contact", "attributes": {"email": f"live.customer{n}@bench.example.com"}},
+                timeout=30,
+            ).json()["id"]
+            for n in range(LIVE_CUSTOMERS)
+        ]
 
     def send(self, n: int, tag: str) -> None:
         marker = f"{tag}-{n}-{time.time_ns()}"
         contact = self.contacts[n % len(self.contacts)]
         body = {"contactId": contact, "attributes": {"street": marker}}
         self.sent[marker] = time.time()
-        sent = self.sqs.send_message(QueueUrl=self.url, MessageBody=json.dumps(body), MessageGroupId=contact,
-                                     MessageDeduplicationId=marker)  # fmt: skip
+        sent = self.sqs.send_message(
+            QueueUrl=self.url, MessageBody=json.dumps(body), MessageGroupId=contact, MessageDeduplicationId=marker
+        )
         self.message_ids[marker] = sent["MessageId"]
 
     def run_while(self, busy: threading.Thread | None, samples: int, tag: str) -> list[float]:
@@ -257,33 +307,41 @@ class LiveProbe:
             if event["kind"] == "received":
                 for message_id in event["ids"]:
                     received.setdefault(message_id, event["t"])
-        live_turns = sorted((e for e in events if e["kind"] == "turn" and not e["background"]),
-                            key=lambda e: e["given"])  # fmt: skip
+        live_turns = sorted(
+            (e for e in events if e["kind"] == "turn" and not e["background"]), key=lambda e: e["given"]
+        )
         parts: dict[str, list[float]] = {"queueMs": [], "toTurnMs": [], "turnWaitMs": [], "turnToEngageMs": []}
         arrived = self.arrivals(tag)
         window = [min(self.sent[m] for m in arrived), max(arrived.values())] if arrived else [0.0, 0.0]
         for marker, at in arrived.items():
             got = received.get(self.message_ids.get(marker, ""))
-            turn = next((t for t in reversed(live_turns) if got is not None and got <= t["asked"] and
-                         t["given"] <= at), None)  # fmt: skip
+            turn = next(
+                (t for t in reversed(live_turns) if got is not None and got <= t["asked"] and t["given"] <= at), None
+            )
             if got is None or turn is None:
                 continue
             parts["queueMs"].append(got - self.sent[marker])
             parts["toTurnMs"].append(turn["asked"] - got)
             parts["turnWaitMs"].append(turn["given"] - turn["asked"])
             parts["turnToEngageMs"].append(at - turn["given"])
-        writer = [e["given"] - e["asked"] for e in events if e["kind"] == "turn" and e["background"]
-                  and window[0] <= e["asked"] <= window[1]]  # fmt: skip
+        writer = [
+            e["given"] - e["asked"]
+            for e in events
+            if e["kind"] == "turn" and e["background"] and window[0] <= e["asked"] <= window[1]
+        ]
         table = [e["ms"] for e in events if e["kind"] == "dynamodb" and window[0] <= e["asked"] <= window[1]]
         log = requests.get(f"{self.stack.sandbox}/_sandbox/requests", timeout=60).json()
         during = [e for e in log if window[0] <= e["started"] <= window[1]]
         seconds = max(window[1] - window[0], 1e-9)
         result = {name: round(statistics.median(v) * 1000, 1) if v else None for name, v in parts.items()}
-        result.update(matched=len(parts["queueMs"]), writerTurnWaitMs=round(statistics.median(writer) * 1000, 1)
-                      if writer else None, writerTurns=len(writer),
-                      engageRequestsPerSecond=round(len(during) / seconds, 1),
-                      tableCallMedianMs=round(statistics.median(table), 1) if table else None,
-                      tableCallsPerSecond=round(len(table) / seconds, 1))  # fmt: skip
+        result.update(
+            matched=len(parts["queueMs"]),
+            writerTurnWaitMs=round(statistics.median(writer) * 1000, 1) if writer else None,
+            writerTurns=len(writer),
+            engageRequestsPerSecond=round(len(during) / seconds, 1),
+            tableCallMedianMs=round(statistics.median(table), 1) if table else None,
+            tableCallsPerSecond=round(len(table) / seconds, 1),
+        )
         return result
 
 
@@ -291,9 +349,12 @@ def summary(latencies: list[float]) -> dict[str, Any]:
     if not latencies:
         return {"samples": 0}
     ordered = sorted(latencies)
-    return {"samples": len(ordered), "medianMs": round(statistics.median(ordered) * 1000, 1),
-            "p90Ms": round(ordered[int(0.9 * (len(ordered) - 1))] * 1000, 1),
-            "maxMs": round(ordered[-1] * 1000, 1)}  # fmt: skip
+    return {
+        "samples": len(ordered),
+        "medianMs": round(statistics.median(ordered) * 1000, 1),
+        "p90Ms": round(ordered[int(0.9 * (len(ordered) - 1))] * 1000, 1),
+        "maxMs": round(ordered[-1] * 1000, 1),
+    }
 
 
 def live(stack: LocalStack, folder: Path, rows: int, samples: int, run: int = 0) -> dict[str, Any]:
@@ -315,9 +376,14 @@ def live(stack: LocalStack, folder: Path, rows: int, samples: int, run: int = 0)
     ratio = (
         round(during["medianMs"] / quiet["medianMs"], 2) if quiet.get("medianMs") and during.get("medianMs") else None
     )
-    return {"backfillRows": rows, "noBackfill": quiet, "duringBackfill": during, "medianRatio": ratio,
-            "whereTheTimeGoes": {"noBackfill": quiet_parts, "duringBackfill": probe.breakdown(f"busy{run}")},
-            "backfill": outcome.get("line")}  # fmt: skip
+    return {
+        "backfillRows": rows,
+        "noBackfill": quiet,
+        "duringBackfill": during,
+        "medianRatio": ratio,
+        "whereTheTimeGoes": {"noBackfill": quiet_parts, "duringBackfill": probe.breakdown(f"busy{run}")},
+        "backfill": outcome.get("line"),
+    }
 
 
 def live_during_mix(stack: LocalStack, folder: Path, rows: int, samples: int, path: str = "bulk") -> dict[str, Any]:
@@ -334,13 +400,19 @@ def live_during_mix(stack: LocalStack, folder: Path, rows: int, samples: int, pa
     ratio = (
         round(during["medianMs"] / quiet["medianMs"], 2) if quiet.get("medianMs") and during.get("medianMs") else None
     )
-    return {"noBackfill": quiet, "duringMixBackfill": during, "medianRatio": ratio, "mix": result,
-            "whereTheTimeGoes": {"noBackfill": quiet_parts, "duringBackfill": probe.breakdown("mixbusy")}}  # fmt: skip
+    return {
+        "noBackfill": quiet,
+        "duringMixBackfill": during,
+        "medianRatio": ratio,
+        "mix": result,
+        "whereTheTimeGoes": {"noBackfill": quiet_parts, "duringBackfill": probe.breakdown("mixbusy")},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local.bench_backfill", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m local.bench_backfill", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=100_000, help="new-customer rows (default 100,000)")
     parser.add_argument("--mix-rows", type=int, default=2_000, help="rows of the 80/20 mix (default 2,000)")
     parser.add_argument("--live-rows", type=int, default=10_000, help="rows of the backfill live calls meet")

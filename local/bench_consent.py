@@ -37,9 +37,16 @@ def consent_event(n: int, topic: str, state: str, i: int) -> dict[str, Any]:
             "email_address": f"c{n}@example.com",
             "email_marketing_consent": {"state": state, "opt_in_level": "single_opt_in", "consent_updated_at": at},
         }
-    return {"id": 7064000000 + n, "phone": f"+4670{n:07d}",
-            "sms_marketing_consent": {"state": state, "opt_in_level": "single_opt_in", "consent_updated_at": at,
-                                      "consent_collected_from": "SHOPIFY"}}  # fmt: skip
+    return {
+        "id": 7064000000 + n,
+        "phone": f"+4670{n:07d}",
+        "sms_marketing_consent": {
+            "state": state,
+            "opt_in_level": "single_opt_in",
+            "consent_updated_at": at,
+            "consent_collected_from": "SHOPIFY",
+        },
+    }
 
 
 def stream(customers: int, events: int, seed: int = 11) -> list[tuple[str, dict[str, Any], str]]:
@@ -59,8 +66,12 @@ def stream(customers: int, events: int, seed: int = 11) -> list[tuple[str, dict[
 
 
 def _headers(topic: str, raw: bytes) -> dict[str, str]:
-    return {**signed_headers(raw), "X-Shopify-Topic": topic, "X-Shopify-Shop-Domain": SHOP,
-            "X-Shopify-API-Version": "2025-10"}  # fmt: skip
+    return {
+        **signed_headers(raw),
+        "X-Shopify-Topic": topic,
+        "X-Shopify-Shop-Domain": SHOP,
+        "X-Shopify-API-Version": "2025-10",
+    }
 
 
 def _post(handler: Any, topic: str, body: dict[str, Any]) -> None:
@@ -83,15 +94,20 @@ def run(bench: Any, customers: int = 50, events: int = 1000) -> dict[str, Any]:
             keys = {"email": f"c{n}@example.com", "mobilePhone": f"+4670{n:07d}"}
             sandbox.state.add_contact({"contactType": "Contact", "attributes": keys})
         table, sqs = "bench-consent", boto3.client("sqs")
-        boto3.client("dynamodb").create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
-                                              AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                                              KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])  # fmt: skip
+        boto3.client("dynamodb").create_table(
+            TableName=table,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        )
         queue = sqs.create_queue(QueueName="bench-consent.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
         shops = {"shopify": {SHOP: {"secret": SECRET}}}
-        shops_arn = boto3.client("secretsmanager").create_secret(Name="bench-consent-shops",
-                                                                 SecretString=json.dumps(shops))["ARN"]  # fmt: skip
-        handler = bench.load(ENGAGE_BASE_URL=sandbox.url, IDEMPOTENCY_TABLE=table, UPDATE_QUEUE_URL=queue,
-                             SHOPS_SECRET_ARN=shops_arn)  # fmt: skip
+        shops_arn = boto3.client("secretsmanager").create_secret(
+            Name="bench-consent-shops", SecretString=json.dumps(shops)
+        )["ARN"]
+        handler = bench.load(
+            ENGAGE_BASE_URL=sandbox.url, IDEMPOTENCY_TABLE=table, UPDATE_QUEUE_URL=queue, SHOPS_SECRET_ARN=shops_arn
+        )
         source = SqsEventSource(sqs, queue, handler)
         for n in range(customers):  # the profile first: today's customer payload, no consent in it
             body = {
@@ -114,11 +130,15 @@ def run(bench: Any, customers: int = 50, events: int = 1000) -> dict[str, Any]:
         log = sandbox.state.request_log()
         consent_calls = len(log) - profile_calls
         lookups = len([r for r in log if r["route"] == "lookup"])
-        return {"consent_events": events, "consent_changes": kinds["change"], "consent_repeats": kinds["repeat"],
-                "consent_no_decision": kinds["none"],
-                "consent_engage_calls_per_change": consent_calls / max(kinds["change"], 1),
-                "consent_engage_calls_per_repeat": repeat_calls / max(kinds["repeat"], 1),
-                "consent_lookups_per_customer": lookups / customers}  # fmt: skip
+        return {
+            "consent_events": events,
+            "consent_changes": kinds["change"],
+            "consent_repeats": kinds["repeat"],
+            "consent_no_decision": kinds["none"],
+            "consent_engage_calls_per_change": consent_calls / max(kinds["change"], 1),
+            "consent_engage_calls_per_repeat": repeat_calls / max(kinds["repeat"], 1),
+            "consent_lookups_per_customer": lookups / customers,
+        }
     finally:
         sandbox.stop()
 

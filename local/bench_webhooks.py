@@ -24,19 +24,37 @@ from .template import read_stack
 SECRET = "shpss_bench0123456789abcdef0123456789"  # the bench's own signing secret
 CHANGE_FRACTION = 0.05  # deliveries that change something Engage holds (the rest: orders, tags, totals, notes)
 CUSTOMER = {
-    "state": "enabled", "verified_email": True, "currency": "SEK", "tax_exempt": False, "addresses": [],
+    "state": "enabled",
+    "verified_email": True,
+    "currency": "SEK",
+    "tax_exempt": False,
+    "addresses": [],
     "email_marketing_consent": {"state": "subscribed", "opt_in_level": "single_opt_in"},
     "sms_marketing_consent": {"state": "not_subscribed", "opt_in_level": "single_opt_in"},
-}  # fmt: skip
+}
 CITIES = ("Uppsala", "Lund", "Malmö", "Umeå", "Visby")
 
 
 def customer(n: int) -> dict[str, Any]:
-    return {**copy.deepcopy(CUSTOMER), "id": 7064000000 + n, "email": f"c{n}@example.com",
-            "first_name": f"First{n}", "last_name": f"Last{n}", "phone": f"+4670{n:07d}", "orders_count": 0,
-            "total_spent": "0.00", "tags": "", "note": None,
-            "default_address": {"address1": f"Street {n}", "city": CITIES[n % 5], "zip": f"{10000 + n}",
-                                "country_code": "SE", "default": True}}  # fmt: skip
+    return {
+        **copy.deepcopy(CUSTOMER),
+        "id": 7064000000 + n,
+        "email": f"c{n}@example.com",
+        "first_name": f"First{n}",
+        "last_name": f"Last{n}",
+        "phone": f"+4670{n:07d}",
+        "orders_count": 0,
+        "total_spent": "0.00",
+        "tags": "",
+        "note": None,
+        "default_address": {
+            "address1": f"Street {n}",
+            "city": CITIES[n % 5],
+            "zip": f"{10000 + n}",
+            "country_code": "SE",
+            "default": True,
+        },
+    }
 
 
 def stream(customers: int, deliveries: int, seed: int = 7) -> list[dict[str, Any]]:
@@ -81,8 +99,12 @@ def changes(bodies: list[dict[str, Any]]) -> int:
     seen: dict[int, tuple] = {}
     count = 0
     for body in bodies:
-        held = (body["last_name"], body["default_address"]["city"], body["phone"],
-                body["email_marketing_consent"]["state"])  # fmt: skip
+        held = (
+            body["last_name"],
+            body["default_address"]["city"],
+            body["phone"],
+            body["email_marketing_consent"]["state"],
+        )
         count += body["id"] in seen and seen[body["id"]] != held
         seen[body["id"]] = held
     return count
@@ -90,9 +112,13 @@ def changes(bodies: list[dict[str, Any]]) -> int:
 
 def headers(raw: bytes) -> dict[str, str]:
     signature = base64.b64encode(hmac.new(SECRET.encode(), raw, hashlib.sha256).digest()).decode()
-    return {"Content-Type": "application/json", "X-Shopify-Topic": "customers/update",
-            "X-Shopify-Hmac-Sha256": signature, "X-Shopify-Shop-Domain": "bench.myshopify.com",
-            "X-Shopify-Webhook-Id": hashlib.sha256(raw).hexdigest()[:32]}  # fmt: skip
+    return {
+        "Content-Type": "application/json",
+        "X-Shopify-Topic": "customers/update",
+        "X-Shopify-Hmac-Sha256": signature,
+        "X-Shopify-Shop-Domain": "bench.myshopify.com",
+        "X-Shopify-Webhook-Id": hashlib.sha256(raw).hexdigest()[:32],
+    }
 
 
 def run(bench: Any, customers: int = 100, deliveries: int = 1000) -> dict[str, Any]:
@@ -108,17 +134,30 @@ def run(bench: Any, customers: int = 100, deliveries: int = 1000) -> dict[str, A
     for lane, only_changed in (("changed", "true"), ("everything", "false")):
         sandbox = EngageSandbox(api_keys=(bench.api_key,), rate_limit=100_000).start()
         for n in range(customers):
-            sandbox.state.add_contact({"id": f"{n:08x}-0000-4000-8000-{n:012x}", "contactType": "Contact",
-                                       "attributes": {"email": f"c{n}@example.com"}})  # fmt: skip
+            sandbox.state.add_contact(
+                {
+                    "id": f"{n:08x}-0000-4000-8000-{n:012x}",
+                    "contactType": "Contact",
+                    "attributes": {"email": f"c{n}@example.com"},
+                }
+            )
         table = f"bench-webhooks-{lane}"  # its own: the two lanes' customers must not share last-applied times
-        dynamodb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
-                              AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                              KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])  # fmt: skip
+        dynamodb.create_table(
+            TableName=table,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        )
         queue = sqs.create_queue(QueueName=f"bench-webhooks-{lane}.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
         shops = {"shopify": {"bench.myshopify.com": {"secret": SECRET, "sendOnlyChanged": only_changed == "true"}}}
         shops_arn = secrets.create_secret(Name=f"bench-shops-{lane}", SecretString=json.dumps(shops))["ARN"]
-        settings = {"ENGAGE_BASE_URL": sandbox.url, "IDEMPOTENCY_TABLE": table, "UPDATE_QUEUE_URL": queue,
-                    "SHOPS_SECRET_ARN": shops_arn, "ENGAGE_MAX_REQUESTS_PER_SECOND": "200"}  # fmt: skip
+        settings = {
+            "ENGAGE_BASE_URL": sandbox.url,
+            "IDEMPOTENCY_TABLE": table,
+            "UPDATE_QUEUE_URL": queue,
+            "SHOPS_SECRET_ARN": shops_arn,
+            "ENGAGE_MAX_REQUESTS_PER_SECOND": "200",
+        }
         intake = bench.load("intake_webhooks", **settings)  # verifies, maps, queues
         update = bench.load(**settings)  # applies what was queued
         # the template's function timeout: a batch gets the time it would have deployed
@@ -132,15 +171,18 @@ def run(bench: Any, customers: int = 100, deliveries: int = 1000) -> dict[str, A
         changed, everything = lanes["changed"][0], lanes["everything"][0]
         same = _contacts(changed) == _contacts(everything)
         calls = len(changed.state.request_log())
-        return {"webhook_engage_calls_per_event": calls / deliveries if same else None,
-                "webhook_engage_updates_per_event": len(changed.state.request_log("update")) / deliveries,
-                # the floor: each customer's first delivery is looked up and sent whole (2 calls)
-                "webhook_engage_calls_floor_per_event": 2 * customers / deliveries,
-                # and one call for each delivery that changes what Engage holds of a customer already sent
-                "webhook_contact_changes_per_event": changes(bodies) / deliveries,
-                "webhook_engage_calls_everything_per_event": len(everything.state.request_log()) / deliveries,
-                "webhook_final_state_identical": same, "webhook_deliveries": deliveries,
-                "webhook_customers": customers}  # fmt: skip
+        return {
+            "webhook_engage_calls_per_event": calls / deliveries if same else None,
+            "webhook_engage_updates_per_event": len(changed.state.request_log("update")) / deliveries,
+            # the floor: each customer's first delivery is looked up and sent whole (2 calls)
+            "webhook_engage_calls_floor_per_event": 2 * customers / deliveries,
+            # and one call for each delivery that changes what Engage holds of a customer already sent
+            "webhook_contact_changes_per_event": changes(bodies) / deliveries,
+            "webhook_engage_calls_everything_per_event": len(everything.state.request_log()) / deliveries,
+            "webhook_final_state_identical": same,
+            "webhook_deliveries": deliveries,
+            "webhook_customers": customers,
+        }
     finally:
         for sandbox, _, _ in lanes.values():
             sandbox.stop()

@@ -49,8 +49,14 @@ def translated_template(parameters: dict[str, str] | None = None, path: Path = T
     if not SAM_PYTHON.exists():
         raise FileNotFoundError("the SAM CLI's environment (.venv-sam) is missing: run `make deps`")
     env = {**os.environ, "AWS_DEFAULT_REGION": REGION, "SAM_CLI_TELEMETRY": "0"}
-    done = subprocess.run([str(SAM_PYTHON), "-c", _TRANSLATE, str(path), json.dumps(parameters or {})],
-                          capture_output=True, text=True, env=env, timeout=120, check=False)  # fmt: skip
+    done = subprocess.run(
+        [str(SAM_PYTHON), "-c", _TRANSLATE, str(path), json.dumps(parameters or {})],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"SAM could not translate {path.name}:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout)
@@ -62,8 +68,14 @@ class Resolver:
     def __init__(self, template: dict[str, Any], refs: dict[str, str]) -> None:
         self.template = template
         parameters = {name: str(p.get("Default", "")) for name, p in template.get("Parameters", {}).items()}
-        self.refs = {**parameters, "AWS::Region": REGION, "AWS::AccountId": "123456789012",
-                     "AWS::Partition": "aws", "AWS::StackName": "engage", **refs}  # fmt: skip
+        self.refs = {
+            **parameters,
+            "AWS::Region": REGION,
+            "AWS::AccountId": "123456789012",
+            "AWS::Partition": "aws",
+            "AWS::StackName": "engage",
+            **refs,
+        }
 
     def condition(self, name: str) -> bool:
         return bool(self.value(self.template["Conditions"][name]))
@@ -126,14 +138,20 @@ def function_statements(template: dict[str, Any], refs: dict[str, str]) -> dict[
 # Lambda's event source (with the function's role) calls.
 MANAGED = {
     "AWSLambdaBasicExecutionRole": [
-        {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-         "Resource": "*"},
+        {
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": "*",
+        },
     ],
     "AWSLambdaSQSQueueExecutionRole": [
-        {"Effect": "Allow", "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
-         "Resource": "*"},
+        {
+            "Effect": "Allow",
+            "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+            "Resource": "*",
+        },
     ],
-}  # fmt: skip
+}
 
 
 def managed_statements(template: dict[str, Any], function: str) -> list[dict[str, Any]]:
@@ -162,8 +180,13 @@ def as_moto_names_them(statements: list[dict[str, Any]]) -> list[dict[str, Any]]
 
 
 # IAM authorizes each part of a DynamoDB transaction by the action it stands for (moto: by the call's name).
-TRANSACT_PARTS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "Get": "GetItem",
-                  "ConditionCheck": "ConditionCheckItem"}  # fmt: skip
+TRANSACT_PARTS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "Get": "GetItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
 
 
 def _body(request: Any) -> dict[str, Any]:

@@ -17,8 +17,12 @@ RUNTIME_VERSION = "3.13"
 
 def _works(executable: str) -> bool:
     try:
-        out = subprocess.run([executable, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                             capture_output=True, text=True, timeout=20)  # fmt: skip
+        out = subprocess.run(
+            [executable, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
     except (OSError, subprocess.SubprocessError):
         return False
     return out.returncode == 0 and out.stdout.strip() == RUNTIME_VERSION

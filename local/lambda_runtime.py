@@ -125,9 +125,15 @@ def as_service(name: str | None, metrics: Any = None) -> Iterator[None]:
 
 
 def api_event(
-    method: str, path: str, body: str | bytes | None = None, headers: dict[str, str] | None = None,
-    *, base64_body: bool = False, stage: str = "Prod", source_ip: str = "127.0.0.1",
-) -> dict[str, Any]:  # fmt: skip
+    method: str,
+    path: str,
+    body: str | bytes | None = None,
+    headers: dict[str, str] | None = None,
+    *,
+    base64_body: bool = False,
+    stage: str = "Prod",
+    source_ip: str = "127.0.0.1",
+) -> dict[str, Any]:
     """The REST API proxy event (payload v1) API Gateway would send for this request."""
     text: str | None
     if isinstance(body, bytes):
@@ -201,9 +207,17 @@ class SqsEventSource:
     what `batchItemFailures` names (its visibility is the handler's business).
     """
 
-    def __init__(self, sqs: Any, queue_url: str, handler: Any, *, batch_size: int = 10,
-                 timeout_seconds: float = 30.0, function_name: str = "local-function",
-                 batching_window: float = 0.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        sqs: Any,
+        queue_url: str,
+        handler: Any,
+        *,
+        batch_size: int = 10,
+        timeout_seconds: float = 30.0,
+        function_name: str = "local-function",
+        batching_window: float = 0.0,
+    ) -> None:
         self.sqs = sqs
         self.batching_window = batching_window  # as MaximumBatchingWindowInSeconds: wait this long to fill a batch
         self.queue_url = queue_url
@@ -224,10 +238,13 @@ class SqsEventSource:
         window_ends = None
         while len(messages) < self.batch_size:  # SQS hands out 10 a receive: a larger batch takes several
             got = self.sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=min(self.batch_size - len(messages), 10),
-                WaitTimeSeconds=0 if messages else wait_seconds, AttributeNames=["All"],
-                MessageAttributeNames=["All"], VisibilityTimeout=int(self.timeout_seconds * 6),
-            ).get("Messages", [])  # fmt: skip
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(self.batch_size - len(messages), 10),
+                WaitTimeSeconds=0 if messages else wait_seconds,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+                VisibilityTimeout=int(self.timeout_seconds * 6),
+            ).get("Messages", [])
             messages.extend(got)
             if not messages:
                 break
@@ -272,8 +289,9 @@ class SqsEventSource:
                 time.sleep(0.005)
             for handle in handles:
                 try:
-                    self.sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=handle,
-                                                       VisibilityTimeout=0)  # fmt: skip
+                    self.sqs.change_message_visibility(
+                        QueueUrl=self.queue_url, ReceiptHandle=handle, VisibilityTimeout=0
+                    )
                 except Exception:  # noqa: S110 - deleted or received again since: nothing to hurry
                     pass
         return len(handles)
@@ -289,9 +307,11 @@ class SqsEventSource:
 def send_command(sqs: Any, queue_url: str, command: dict[str, Any], group: str, dedup_id: str | None = None) -> str:
     """Put a command on a FIFO queue as a producer should: its contact as group, its own deduplication id."""
     return sqs.send_message(
-        QueueUrl=queue_url, MessageBody=json.dumps(command), MessageGroupId=group,
+        QueueUrl=queue_url,
+        MessageBody=json.dumps(command),
+        MessageGroupId=group,
         MessageDeduplicationId=dedup_id or str(uuid.uuid4()),
-    )["MessageId"]  # fmt: skip
+    )["MessageId"]
 
 
 if __name__ == "__main__":

@@ -17,9 +17,14 @@ from collections.abc import Iterator
 from typing import Any
 
 # DynamoDB's operations and moto's handler methods for them.
-OPERATIONS = {"UpdateItem": "update_item", "PutItem": "put_item", "DeleteItem": "delete_item",
-              "GetItem": "get_item", "BatchGetItem": "batch_get_item",
-              "TransactWriteItems": "transact_write_items"}  # fmt: skip
+OPERATIONS = {
+    "UpdateItem": "update_item",
+    "PutItem": "put_item",
+    "DeleteItem": "delete_item",
+    "GetItem": "get_item",
+    "BatchGetItem": "batch_get_item",
+    "TransactWriteItems": "transact_write_items",
+}
 SECRETS_MANAGER = {"GetSecretValue": "get_secret_value"}  # slowed only (a throttle is DynamoDB's)
 THROTTLED = "The level of configured provisioned throughput for the table was exceeded."
 _lock = threading.Lock()

@@ -291,8 +291,11 @@ def _transact_one(self: Any, item: dict[str, Any], keys: set, written: list) -> 
         if op_type == "ConditionCheck":
             return None, None, None
         written.append((name, key, current.to_json()["Attributes"] if current else None))
-        options = {"condition_expression": condition, "expression_attribute_names": names,
-                   "expression_attribute_values": values}  # fmt: skip
+        options = {
+            "condition_expression": condition,
+            "expression_attribute_names": names,
+            "expression_attribute_values": values,
+        }
         if op_type == "Put":
             self.put_item(name, op["Item"], **options)
         elif op_type == "Delete":

@@ -79,8 +79,12 @@ REDRIVE_ATTRIBUTES = (
 
 # the functions an operation's short name stands for: `invoke` takes these, `dead-letters` and `redrive` these and
 # the writer of the backfill's rows (its queue is the backfill's)
-INVOKED = {"update": "update_contact", "promote": "promote_contact", "contact-type": "change_contact_type",
-           "erase": "erase_contact"}  # fmt: skip
+INVOKED = {
+    "update": "update_contact",
+    "promote": "promote_contact",
+    "contact-type": "change_contact_type",
+    "erase": "erase_contact",
+}
 SHORT_NAMES = {**INVOKED, "backfill": "backfill_writer"}
 
 
@@ -111,8 +115,13 @@ class Stack:
     def client(self, service: str) -> Any:
         import boto3
 
-        return boto3.client(service, endpoint_url=self.moto, region_name=self.region,
-                            aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
+        return boto3.client(
+            service,
+            endpoint_url=self.moto,
+            region_name=self.region,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
 
 
 PORT_VARIABLES = {"API_PORT": "api", "MOTO_PORT": "moto"}
@@ -132,8 +141,10 @@ def find_stack(path: Path | None = None) -> Stack:
     except ValueError:
         raise StackNotFound(f"{path} is not the file `make run` writes; remove it and start the stack again") from None
     if data is not None and not process_alive(int(data.get("pid", 0))):
-        raise StackNotFound(f"{path} names a stack (pid {data.get('pid')}) that is no longer running: "
-                            f"start it with `make run` (or remove the file)")  # fmt: skip
+        raise StackNotFound(
+            f"{path} names a stack (pid {data.get('pid')}) that is no longer running: "
+            f"start it with `make run` (or remove the file)"
+        )
     given = {v: f"http://{HOST}:{int(os.environ[v])}" for v in PORT_VARIABLES if os.environ.get(v)}
     if data is not None and all(data.get(PORT_VARIABLES[v]) == url for v, url in given.items()):
         given = {}  # the file's stack, which the ports given agree with
@@ -146,12 +157,20 @@ def find_stack(path: Path | None = None) -> Stack:
             f"both), or neither to reach the one in {path}"
         )
     if data is not None and not given:
-        return Stack(api=data["api"], moto=data["moto"], region=data.get("region", REGION),
-                     webhook_secret=data.get("webhookSecret", WEBHOOK_SECRET),
-                     digest_key_secret=data.get("digestKeySecret", DIGEST_KEY_SECRET),
-                     platform_secrets=data.get("platformSecrets", {}), source=str(path))  # fmt: skip
-    stack = Stack(api=f"http://{HOST}:{DEFAULT_PORTS['API_PORT']}", moto=f"http://{HOST}:{DEFAULT_PORTS['MOTO_PORT']}",
-                  platform_secrets=dict.fromkeys(LOCAL_SHOPS, SHOPS_SECRET))  # fmt: skip
+        return Stack(
+            api=data["api"],
+            moto=data["moto"],
+            region=data.get("region", REGION),
+            webhook_secret=data.get("webhookSecret", WEBHOOK_SECRET),
+            digest_key_secret=data.get("digestKeySecret", DIGEST_KEY_SECRET),
+            platform_secrets=data.get("platformSecrets", {}),
+            source=str(path),
+        )
+    stack = Stack(
+        api=f"http://{HOST}:{DEFAULT_PORTS['API_PORT']}",
+        moto=f"http://{HOST}:{DEFAULT_PORTS['MOTO_PORT']}",
+        platform_secrets=dict.fromkeys(LOCAL_SHOPS, SHOPS_SECRET),
+    )
     for variable, url in given.items():
         setattr(stack, PORT_VARIABLES[variable], url)
     if len(given) == len(PORT_VARIABLES):
@@ -232,9 +251,11 @@ def platform_shop(stack: ShopsHolder, platform: str) -> tuple[str, str]:
     """The platform's first shop in the stack's shops document, and its signing secret (the current one)."""
     name = stack.platform_secrets.get(platform)
     if not name:
-        raise StackNotFound(f"the stack's shops document lists no {platform} shop (LOCAL_SHOPS_DOCUMENT), or the "
-                            "stack was started with its own ShopsSecretArn: sign with that shop's secret "
-                            "yourself")  # fmt: skip
+        raise StackNotFound(
+            f"the stack's shops document lists no {platform} shop (LOCAL_SHOPS_DOCUMENT), or the "
+            "stack was started with its own ShopsSecretArn: sign with that shop's secret "
+            "yourself"
+        )
     document = json.loads(stack.client("secretsmanager").get_secret_value(SecretId=name)["SecretString"])
     shop, settings = next(iter(document[platform].items()))
     secret = settings["secret"]
@@ -303,19 +324,33 @@ def queue_pairs(spec: StackSpec, which: str | None = None) -> list[QueuePair]:
         source = spec.queue_of(function)
         dead_letter = spec.dead_letter_of(source)
         short = {name for name, function_name in SHORT_NAMES.items() if function_name == function.name}
-        names = {function.name, function.logical_id, source.logical_id, source.name, dead_letter.logical_id,
-                 dead_letter.name, *short}  # fmt: skip
+        names = {
+            function.name,
+            function.logical_id,
+            source.logical_id,
+            source.name,
+            dead_letter.logical_id,
+            dead_letter.name,
+            *short,
+        }
         if which is None or which in names:
             pairs.append(QueuePair(source.name, dead_letter.name))
     if not pairs:
-        raise SystemExit(f"local.send: no queue {which!r}: give a function's short name ({', '.join(SHORT_NAMES)}), "
-                         "its name or a queue's name")  # fmt: skip
+        raise SystemExit(
+            f"local.send: no queue {which!r}: give a function's short name ({', '.join(SHORT_NAMES)}), "
+            "its name or a queue's name"
+        )
     return pairs
 
 
 def _receive(sqs: Any, url: str, hold_seconds: int) -> list[dict[str, Any]]:
-    return sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=hold_seconds,
-                               AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])  # fmt: skip
+    return sqs.receive_message(
+        QueueUrl=url,
+        MaxNumberOfMessages=10,
+        VisibilityTimeout=hold_seconds,
+        AttributeNames=["All"],
+        MessageAttributeNames=["All"],
+    ).get("Messages", [])
 
 
 def _receive_all(sqs: Any, url: str, hold_seconds: int) -> list[dict[str, Any]]:
@@ -338,8 +373,11 @@ def list_dead_letters(stack: Stack, which: str | None = None, bodies: bool = Fal
     sqs, lines = stack.client("sqs"), []
     for pair in queue_pairs(read_stack(), which):
         url = sqs.get_queue_url(QueueName=pair.dead_letter)["QueueUrl"]
-        waiting = int(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])[
-            "Attributes"]["ApproximateNumberOfMessages"])  # fmt: skip
+        waiting = int(
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
+                "ApproximateNumberOfMessages"
+            ]
+        )
         messages = _receive_all(sqs, url, hold_seconds=30)
         for message in messages:  # back as they were: listing is not consuming
             sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
@@ -349,8 +387,10 @@ def list_dead_letters(stack: Stack, which: str | None = None, bodies: bool = Fal
         for message in messages:
             group = message.get("Attributes", {}).get("MessageGroupId", "-")
             sent_as = (message.get("MessageAttributes") or {}).get("sourceMessageId", {}).get("StringValue")
-            lines.append(f"  {sent_as or message['MessageId']}  group={group}  {_attribute(message, 'errorType')}: "
-                         f"{_attribute(message, 'errorMessage')}")  # fmt: skip
+            lines.append(
+                f"  {sent_as or message['MessageId']}  group={group}  {_attribute(message, 'errorType')}: "
+                f"{_attribute(message, 'errorMessage')}"
+            )
             if bodies:
                 lines.append(f"    body: {message['Body']}")
     return lines
@@ -372,19 +412,25 @@ def redrive(stack: Stack, which: str | None = None) -> list[str]:
             batch = _receive(sqs, dead_url, hold_seconds=60)
             older = [m for m in batch if int(m["Attributes"]["SentTimestamp"]) < started_ms]
             for message in (m for m in batch if m not in older):  # dead-lettered again since: left there
-                sqs.change_message_visibility(QueueUrl=dead_url, ReceiptHandle=message["ReceiptHandle"],
-                                              VisibilityTimeout=0)  # fmt: skip
+                sqs.change_message_visibility(
+                    QueueUrl=dead_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                )
             if not older:
                 break
             for message in older:  # in the order SQS gave them: a group's order is kept
-                attributes = {k: v for k, v in (message.get("MessageAttributes") or {}).items()
-                              if k not in REDRIVE_ATTRIBUTES}  # fmt: skip
+                attributes = {
+                    k: v for k, v in (message.get("MessageAttributes") or {}).items() if k not in REDRIVE_ATTRIBUTES
+                }
                 fifo = {
                     "MessageGroupId": message["Attributes"].get("MessageGroupId") or message["MessageId"],
                     "MessageDeduplicationId": message["MessageId"],
                 }  # a redrive repeated after a crash: once
-                sqs.send_message(QueueUrl=source_url, MessageBody=message["Body"], MessageAttributes=attributes,
-                                 **(fifo if pair.source.endswith(".fifo") else {}))  # fmt: skip
+                sqs.send_message(
+                    QueueUrl=source_url,
+                    MessageBody=message["Body"],
+                    MessageAttributes=attributes,
+                    **(fifo if pair.source.endswith(".fifo") else {}),
+                )
                 sqs.delete_message(QueueUrl=dead_url, ReceiptHandle=message["ReceiptHandle"])
                 moved += 1
         lines.append(f"{pair.dead_letter} -> {pair.source}: {moved} message(s) moved back")
@@ -414,12 +460,18 @@ def read_input(given: str) -> Any:
 
 def invoke(stack: Stack, function: str, event: Any) -> Any:
     """Lambda's Invoke of the stack's function (its name or logical id): its result, or FunctionError."""
-    response = requests.post(f"{stack.api}/2015-03-31/functions/{function}/invocations", data=json.dumps(event),
-                             headers={"Content-Type": "application/json"}, timeout=900)  # fmt: skip
+    response = requests.post(
+        f"{stack.api}/2015-03-31/functions/{function}/invocations",
+        data=json.dumps(event),
+        headers={"Content-Type": "application/json"},
+        timeout=900,
+    )
     if response.status_code != 200:
         kind = response.headers.get("X-Amzn-ErrorType", f"HTTP {response.status_code}")
-        raise StackNotFound(f"the stack refused the invocation of {function}: {kind}: {response.text} "
-                            "(a stack started before `local.send invoke` existed has no Invoke endpoint)")  # fmt: skip
+        raise StackNotFound(
+            f"the stack refused the invocation of {function}: {kind}: {response.text} "
+            "(a stack started before `local.send invoke` existed has no Invoke endpoint)"
+        )
     payload = response.json()
     if response.headers.get("X-Amz-Function-Error"):
         raise FunctionError(payload.get("errorType", "Unknown"), payload.get("errorMessage", ""))
@@ -496,8 +548,9 @@ def _print_answer(status: int, text: str) -> int:
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m local.send", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m local.send", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     for operation in OPERATIONS:
         sub = commands.add_parser(operation, help=f"send {'an' if operation == 'update' else 'a'} {operation} command")
@@ -552,8 +605,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"local.send: no file {args.file}", file=sys.stderr)
                 return 2
             return _print_answer(*send_platform(stack, args.action, args.file, args.topic))
-        lines = list_dead_letters(stack, args.queue, args.bodies) if args.action == "dead-letters" \
-            else redrive(stack, args.queue)  # fmt: skip
+        lines = (
+            list_dead_letters(stack, args.queue, args.bodies)
+            if args.action == "dead-letters"
+            else redrive(stack, args.queue)
+        )
         _out("\n".join(lines))
         return 0
     except StackNotFound as exc:

@@ -20,8 +20,9 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def signed_headers(secret: str | list[str], body: str | bytes, msg_id: str | None = None,
-                   timestamp: dt.datetime | None = None) -> dict[str, str]:  # fmt: skip
+def signed_headers(
+    secret: str | list[str], body: str | bytes, msg_id: str | None = None, timestamp: dt.datetime | None = None
+) -> dict[str, str]:
     """`webhook-id`, `webhook-timestamp` and `webhook-signature` (one signature per secret given)."""
     text = body.decode("utf-8") if isinstance(body, bytes) else body
     msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
@@ -40,9 +41,15 @@ def platform_signature(secret: str, body: bytes) -> str:
     return base64.b64encode(hmac.new(secret.encode("utf-8"), body, hashlib.sha256).digest()).decode()
 
 
-def platform_headers(platform: str, secret: str, body: bytes, topic: str | None = None,
-                     delivery_id: str | None = None, now: dt.datetime | None = None,
-                     shop: str | None = None) -> dict[str, str]:  # fmt: skip
+def platform_headers(
+    platform: str,
+    secret: str,
+    body: bytes,
+    topic: str | None = None,
+    delivery_id: str | None = None,
+    now: dt.datetime | None = None,
+    shop: str | None = None,
+) -> dict[str, str]:
     """The headers `platform` (shopify or woocommerce) sends with a customer webhook, signed with `secret`, from
     `shop` (its domain or source URL)."""
     now = now or dt.datetime.now(tz=dt.UTC)

@@ -132,9 +132,11 @@ class Report:
 
     def line(self) -> str:
         erased = f", {self.skipped} skipped (erased)" if self.erasures else ""
-        return (f"soak: {self.commands} commands, {self.faults} faults, {self.retries} retries, "
-                f"{self.applied} applied, {self.dead_lettered} dead-lettered, {self.lost} lost{erased}, "
-                f"peak {self.peak}/s (bound {self.peak_bound})")  # fmt: skip
+        return (
+            f"soak: {self.commands} commands, {self.faults} faults, {self.retries} retries, "
+            f"{self.applied} applied, {self.dead_lettered} dead-lettered, {self.lost} lost{erased}, "
+            f"peak {self.peak}/s (bound {self.peak_bound})"
+        )
 
 
 def _value(rng: random.Random, name: str, i: int) -> Any:
@@ -158,8 +160,14 @@ def plan(count: int, seed: int, contacts: list[str]) -> list[Planned]:
         if 0.11 <= roll < 0.115 and len(live) > 1 and i > 20:  # erasures racing the contact's queued updates
             live.remove(contact)
             erasure = rng.choice(("record", "erase"))
-            planned.append(Planned(i, "erase", contact, {"contactId": contact, "idempotencyKey": key,
-                                                         "erasure": erasure, "source": "soak"}))  # fmt: skip
+            planned.append(
+                Planned(
+                    i,
+                    "erase",
+                    contact,
+                    {"contactId": contact, "idempotencyKey": key, "erasure": erasure, "source": "soak"},
+                )
+            )
             continue
         if roll < 0.05 and contact not in typed:
             typed.add(contact)
@@ -173,8 +181,14 @@ def plan(count: int, seed: int, contacts: list[str]) -> list[Planned]:
                     )
                 )
             else:
-                planned.append(Planned(i, "contact-type", contact, {"contactId": contact, "idempotencyKey": key,
-                                                                    "contactTypeId": "Prospect"}))  # fmt: skip
+                planned.append(
+                    Planned(
+                        i,
+                        "contact-type",
+                        contact,
+                        {"contactId": contact, "idempotencyKey": key, "contactTypeId": "Prospect"},
+                    )
+                )
             continue
         if 0.07 <= roll < 0.11:
             planned.extend(_creates(rng, seed, len(planned), count))
@@ -214,8 +228,12 @@ def _creates(rng: random.Random, seed: int, first: int, count: int) -> list[Plan
 
     def create(i: int, group: str | None = None) -> Planned:
         attributes = {"firstName": f"firstName-{i}", "city": f"city-{i}", "externalId": f"m{i}"}
-        command = {"lookup": {"email": email}, "idempotencyKey": f"soak-{seed}-{i}", "attributes": attributes,
-                   "createIfMissing": {"contactType": contact_type}}  # fmt: skip
+        command = {
+            "lookup": {"email": email},
+            "idempotencyKey": f"soak-{seed}-{i}",
+            "attributes": attributes,
+            "createIfMissing": {"contactType": contact_type},
+        }
         return Planned(i, "update", email, command, group=group)
 
     made = [create(first)]
@@ -235,8 +253,10 @@ class Producer:
 
     def __init__(self, stack: LocalStack, planned: list[Planned], chunk: int = 100) -> None:
         self.sqs = stack.client("sqs")
-        self.urls = {op: stack.queue_url_of(stack.spec.function_routed("POST", f"/contacts/{op}"))
-                     for op in ("update", "promote", "contact-type")}  # fmt: skip
+        self.urls = {
+            op: stack.queue_url_of(stack.spec.function_routed("POST", f"/contacts/{op}"))
+            for op in ("update", "promote", "contact-type")
+        }
         self.urls["erase"] = stack.queue_url_of(stack.spec.function_named("erase_contact"))
         self.pending = list(planned)
         self.chunk = chunk
@@ -248,10 +268,15 @@ class Producer:
         for operation, url in self.urls.items():
             items = [p for p in chunk if p.operation == operation]
             for start in range(0, len(items), 10):
-                entries = [{"Id": str(n), "MessageBody": json.dumps(p.command),
-                            "MessageGroupId": p.group or message_group(p.command),
-                            "MessageDeduplicationId": str(uuid.uuid4())}
-                           for n, p in enumerate(items[start : start + 10])]  # fmt: skip
+                entries = [
+                    {
+                        "Id": str(n),
+                        "MessageBody": json.dumps(p.command),
+                        "MessageGroupId": p.group or message_group(p.command),
+                        "MessageDeduplicationId": str(uuid.uuid4()),
+                    }
+                    for n, p in enumerate(items[start : start + 10])
+                ]
                 answer = self.sqs.send_message_batch(QueueUrl=url, Entries=entries)
                 if answer.get("Failed"):
                     raise RuntimeError(f"could not enqueue: {answer['Failed']}")
@@ -331,8 +356,9 @@ class SecretsUnreachable:
         if self.phase == "before" and rounds >= self.start_round:
             from .stack import ENGAGE_KEY_SECRET
 
-            self.stack.client("secretsmanager").put_secret_value(SecretId=ENGAGE_KEY_SECRET,
-                                                                 SecretString=UNREACHABLE_KEY)  # fmt: skip
+            self.stack.client("secretsmanager").put_secret_value(
+                SecretId=ENGAGE_KEY_SECRET, SecretString=UNREACHABLE_KEY
+            )
             self.stack.own_sandbox().state.configure({"apiKeys": [UNREACHABLE_KEY]})
             self.proxy.refuse()
             self.started, self.phase = time.monotonic(), "refused"
@@ -379,10 +405,18 @@ def kill_a_container_mid_batch(stack: LocalStack, operation: str = "update") -> 
     env = {**os.environ, **stack.environments[spec.logical_id]}
     seen = len(stack.own_sandbox().state.request_log())
     moto = f"http://{HOST}:{stack.ports['MOTO_PORT']}"
-    arguments = [str(ROOT), str(LAYER), str(spec.code_uri / f"{module}.py"), handler, moto, REGION,
-                 stack.queue_url_of(spec)]  # fmt: skip
-    child = subprocess.Popen([sys.executable, "-c", KILLED_SCRIPT, *arguments], env=env, stdout=subprocess.PIPE,
-                             text=True)  # fmt: skip
+    arguments = [
+        str(ROOT),
+        str(LAYER),
+        str(spec.code_uri / f"{module}.py"),
+        handler,
+        moto,
+        REGION,
+        stack.queue_url_of(spec),
+    ]
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_SCRIPT, *arguments], env=env, stdout=subprocess.PIPE, text=True
+    )
     handles: list[str] = []
     assert child.stdout is not None  # stdout=PIPE
     for line in child.stdout:  # the batch it took (nothing: it found none)
@@ -398,8 +432,7 @@ def kill_a_container_mid_batch(stack: LocalStack, operation: str = "update") -> 
     sqs = stack.client("sqs")
     for handle in handles:  # Lambda would see them again after their visibility: here, at once
         with contextlib.suppress(Exception):
-            sqs.change_message_visibility(QueueUrl=stack.queue_url_of(spec), ReceiptHandle=handle,
-                                          VisibilityTimeout=0)  # fmt: skip
+            sqs.change_message_visibility(QueueUrl=stack.queue_url_of(spec), ReceiptHandle=handle, VisibilityTimeout=0)
     return busy
 
 
@@ -430,10 +463,17 @@ class DynamoDbThrottled:
             self.phase = "after"
 
 
-def _drain(stack: LocalStack, sources: list, producer: Producer, budget_seconds: float,
-           secrets_outage: tuple[int, int] | None, release: Any = skip_every_backoff,
-           unreachable: SecretsUnreachable | None = None, kills: list[bool] | None = None,
-           throttled: DynamoDbThrottled | None = None) -> int:  # fmt: skip
+def _drain(
+    stack: LocalStack,
+    sources: list,
+    producer: Producer,
+    budget_seconds: float,
+    secrets_outage: tuple[int, int] | None,
+    release: Any = skip_every_backoff,
+    unreachable: SecretsUnreachable | None = None,
+    kills: list[bool] | None = None,
+    throttled: DynamoDbThrottled | None = None,
+) -> int:
     """Feed and poll until everything is sent and every queue is empty; `release` backoff waits. The rounds."""
     sqs = stack.client("sqs")
     started = time.monotonic()
@@ -501,8 +541,9 @@ def _dead_letters(stack: LocalStack) -> dict[str, list[str]]:
     for spec in (f for f in stack.spec.functions.values() if f.queue):  # the intake has no queue of its own
         url = stack.queue_urls[stack.spec.dead_letter_of(stack.spec.queue_of(spec)).logical_id]
         while True:
-            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"],
-                                           VisibilityTimeout=60).get("Messages", [])  # fmt: skip
+            messages = sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=60
+            ).get("Messages", [])
             if not messages:
                 break
             # read and removed: a FIFO queue hands out a group's next message only once the one before is gone
@@ -517,8 +558,9 @@ def _dead_letters(stack: LocalStack) -> dict[str, list[str]]:
     return found
 
 
-def reconcile(stack: LocalStack, planned: list[Planned], seeded: dict[str, dict],
-              only_invalid_dead: bool = False) -> tuple[int, int, int, list[str], int]:  # fmt: skip
+def reconcile(
+    stack: LocalStack, planned: list[Planned], seeded: dict[str, dict], only_invalid_dead: bool = False
+) -> tuple[int, int, int, list[str], int]:
     """(applied, dead-lettered, lost, violations, skipped as erased), from the sandbox's log and state and the
     dead-letter queues.
 
@@ -616,8 +658,9 @@ def reconcile(stack: LocalStack, planned: list[Planned], seeded: dict[str, dict]
     return applied, dead_lettered, lost, violations, skipped
 
 
-def _erasures(stack: LocalStack, planned: list[Planned], dead: dict[str, list[str]], log: list[dict],
-              violations: list[str]) -> dict[str, float]:  # fmt: skip
+def _erasures(
+    stack: LocalStack, planned: list[Planned], dead: dict[str, list[str]], log: list[dict], violations: list[str]
+) -> dict[str, float]:
     """Erased contact -> when its erasure took effect (its mark's time, s); every write of Engage to an erased
     contact started before it, and no item of the table names an erased contact but its erasure's mark."""
     from engage_contact.privacy.records import erased_at
@@ -653,8 +696,14 @@ def _contacts_by_email(stack: LocalStack) -> dict[str, list[str]]:
     return found
 
 
-def _check_creates(stack: LocalStack, planned: list[Planned], catalogue: Any, log: list[dict],
-                   by_email: dict[str, list[str]], failed: set[str]) -> list[str]:  # fmt: skip
+def _check_creates(
+    stack: LocalStack,
+    planned: list[Planned],
+    catalogue: Any,
+    log: list[dict],
+    by_email: dict[str, list[str]],
+    failed: set[str],
+) -> list[str]:
     """One key, one contact; each applied create made what its command asked; the contact ends as one asked."""
     from engage_contact.domain.command import Operation, parse_command
 
@@ -723,18 +772,29 @@ def _forget_aws(stack: LocalStack) -> None:
         print(f"soak: moto was not reset: {type(exc).__name__}", file=sys.stderr)
 
 
-def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = False,
-        outage_hours: float | None = None, tolerance_hours: str | None = None,
-        api_version: str = "v2", secrets_down_seconds: float = 5.0,
-        bulk_rows: int | None = None) -> Report:  # fmt: skip
+def run(
+    commands: int,
+    seed: int,
+    contacts: int | None = None,
+    quiet: bool = False,
+    outage_hours: float | None = None,
+    tolerance_hours: str | None = None,
+    api_version: str = "v2",
+    secrets_down_seconds: float = 5.0,
+    bulk_rows: int | None = None,
+) -> Report:
     """The soak; with `outage_hours`, Engage is down that long (simulated time) instead of failing now and then.
 
     `api_version`: the stack's EngageApiVersion template parameter (v2 or v3).
     """
     started = time.monotonic()
     # one thread drives every queue: no update is under way while an erasure runs, so it need not settle
-    parameters = {"EngageTimeoutSeconds": "0.5", "EngageApiVersion": api_version, "ErasureSettleSeconds": "0",
-                  **({"OutageToleranceHours": tolerance_hours} if tolerance_hours else {})}  # fmt: skip
+    parameters = {
+        "EngageTimeoutSeconds": "0.5",
+        "EngageApiVersion": api_version,
+        "ErasureSettleSeconds": "0",
+        **({"OutageToleranceHours": tolerance_hours} if tolerance_hours else {}),
+    }
     # the template's budget (45/s), shared by every container
     # Secrets Manager through a proxy that can refuse connections or hang (not with compressed time)
     proxy = None if outage_hours else FaultProxy()
@@ -751,16 +811,25 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
         state = stack.own_sandbox().state
         state.configure({"rateLimit": 100_000})
         state.reset()
-        contact_ids = [state.add_contact({"contactType": "Contact", "attributes": {
-            "firstName": f"seed-{n}", "careOf": "keep", "email": f"c{n}@example.com"}}) for n in
-            range(contacts or max(commands // 8, 5))]  # fmt: skip
+        contact_ids = [
+            state.add_contact(
+                {
+                    "contactType": "Contact",
+                    "attributes": {"firstName": f"seed-{n}", "careOf": "keep", "email": f"c{n}@example.com"},
+                }
+            )
+            for n in range(contacts or max(commands // 8, 5))
+        ]
         seeded = {
             cid: {k: v for k, v in state.existing_contact(cid).items() if k in UPDATE_FIELDS} for cid in contact_ids
         }
         planned = plan(commands, seed, contact_ids)
-        containers = [stack.functions[spec.logical_id] if n == 0 else stack.container(spec)
-                      for spec in stack.spec.functions.values() if spec.queue
-                      for n in range(CONTAINERS_PER_QUEUE)]  # fmt: skip
+        containers = [
+            stack.functions[spec.logical_id] if n == 0 else stack.container(spec)
+            for spec in stack.spec.functions.values()
+            if spec.queue
+            for n in range(CONTAINERS_PER_QUEUE)
+        ]
         clock = CompressedTime(stack, containers, outage_hours) if outage_hours else None
         if clock:
             clock.start_outage()
@@ -779,19 +848,34 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
         unreachable = SecretsUnreachable(stack, proxy, 8, secrets_down_seconds) if proxy else None
         kills: list[bool] | None = None if clock else []
         throttled = DynamoDbThrottled(dynamodb, secrets_down_seconds) if dynamodb else None
-        _drain(stack, sources, producer, budget_seconds=max(600.0, commands * 0.5),
-               secrets_outage=None if clock else (5, 7), release=release, unreachable=unreachable,
-               kills=kills, throttled=throttled)  # fmt: skip
+        _drain(
+            stack,
+            sources,
+            producer,
+            budget_seconds=max(600.0, commands * 0.5),
+            secrets_outage=None if clock else (5, 7),
+            release=release,
+            unreachable=unreachable,
+            kills=kills,
+            throttled=throttled,
+        )
         # the consent kind: Shopify consent and profile events through the API, shuffled and retried
         consent_contacts = soak_consent.seed_contacts(state, max(len(contact_ids) // 4, 5))
         consent_events = soak_consent.plan(seed, len(consent_contacts))
         refused = soak_consent.send(stack, consent_events)
-        _drain(stack, sources, Producer(stack, []), budget_seconds=max(300.0, len(consent_events) * 0.5),
-               secrets_outage=None, release=release)  # fmt: skip
+        _drain(
+            stack,
+            sources,
+            Producer(stack, []),
+            budget_seconds=max(300.0, len(consent_events) * 0.5),
+            secrets_outage=None,
+            release=release,
+        )
         state.clear_faults()
         bulk, bulk_violations = soak_bulk.check(stack, backfill, _contacts_by_email(stack)) if backfill else ({}, [])
-        applied, dead_lettered, lost, violations, skipped = reconcile(stack, planned, seeded,
-                                                                      only_invalid_dead=bool(clock))  # fmt: skip
+        applied, dead_lettered, lost, violations, skipped = reconcile(
+            stack, planned, seeded, only_invalid_dead=bool(clock)
+        )
         violations += soak_consent.check(stack, consent_events, consent_contacts, set(_dead_letters(stack)))
         violations += [f"{refused} consent deliveries were refused by the API"] if refused else []
         violations += bulk_violations
@@ -803,8 +887,18 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
             violations.append(f"{peak} Engage requests started in one second, over the budget's bound of {bound}")
         retries = len(retried)
         redeliveries = sum(s.deliveries for s in sources if s.function_name != "backfill_writer") - len(planned)
-        report = Report(len(planned), state.faults_fired, retries + max(redeliveries, 0), applied, dead_lettered,
-                        lost, violations, time.monotonic() - started, peak, bound)  # fmt: skip
+        report = Report(
+            len(planned),
+            state.faults_fired,
+            retries + max(redeliveries, 0),
+            applied,
+            dead_lettered,
+            lost,
+            violations,
+            time.monotonic() - started,
+            peak,
+            bound,
+        )
         report.erasures, report.skipped = sum(1 for p in planned if p.operation == "erase"), skipped
         report.bulk = bulk
         if kills is not None and not any(kills):
@@ -832,8 +926,9 @@ def run(commands: int, seed: int, contacts: int | None = None, quiet: bool = Fal
 
 
 def main(argv: list[str] | None = None) -> int:
-    argparse.ArgumentParser(prog="python -m local.soak", description=__doc__,
-                            formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)  # fmt: skip
+    argparse.ArgumentParser(
+        prog="python -m local.soak", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args(argv)
     commands = int(os.environ.get("SOAK_COMMANDS", "5000"))
     seed = int(os.environ.get("SOAK_SEED", "1"))
     outage = float(os.environ.get("SOAK_OUTAGE_HOURS") or 0) or None
@@ -841,19 +936,31 @@ def main(argv: list[str] | None = None) -> int:
     version = os.environ.get("SOAK_API_VERSION") or "v2"
     secrets_down = float(os.environ.get("SOAK_SECRETS_DOWN_SECONDS") or 60)
     bulk_rows = int(os.environ["SOAK_BULK_ROWS"]) if os.environ.get("SOAK_BULK_ROWS") else None
-    report = run(commands, seed, outage_hours=outage, tolerance_hours=tolerance, api_version=version,
-                 secrets_down_seconds=secrets_down, bulk_rows=bulk_rows)  # fmt: skip
+    report = run(
+        commands,
+        seed,
+        outage_hours=outage,
+        tolerance_hours=tolerance,
+        api_version=version,
+        secrets_down_seconds=secrets_down,
+        bulk_rows=bulk_rows,
+    )
     for violation in report.violations[:50]:
         print(f"violation: {violation}", file=sys.stderr)
     if outage:
         print(f"(Engage down for {outage:g} h; {report.simulated_hours:.2f} h simulated)", file=sys.stderr)
         if report.drained_after is not None:
-            print(f"(queues empty {report.drained_after / 60:.1f} simulated minutes after Engage came back)",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"(queues empty {report.drained_after / 60:.1f} simulated minutes after Engage came back)",
+                file=sys.stderr,
+            )
     print(f"({report.seconds:.0f} s)", file=sys.stderr)
     if report.bulk:
-        print("bulk: {rows} rows, {applied} applied, {deadLettered} dead-lettered, {invalid} invalid, "
-              "{lost} lost, {bulkRequests} bulk requests".format(**report.bulk), flush=True)  # fmt: skip
+        print(
+            "bulk: {rows} rows, {applied} applied, {deadLettered} dead-lettered, {invalid} invalid, "
+            "{lost} lost, {bulkRequests} bulk requests".format(**report.bulk),
+            flush=True,
+        )
     print(report.line(), flush=True)
     handled = report.applied + report.dead_lettered + report.skipped
     ok = report.lost == 0 and handled == report.commands and not report.violations

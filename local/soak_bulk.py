@@ -22,8 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 BACKFILL_ID = "soak-bulk"
-MAPPING = {"lookup": {"email": "Email"}, "columns": {"First": "firstName", "Store": "favoriteStore"},
-           "createIfMissing": {"contactType": "Contact"}}  # fmt: skip
+MAPPING = {
+    "lookup": {"email": "Email"},
+    "columns": {"First": "firstName", "Store": "favoriteStore"},
+    "createIfMissing": {"contactType": "Contact"},
+}
 BATCH_ROWS = 100  # rows per batch task, as the state machine hands them out
 INVALID_EVERY = 20
 EXISTING_EVERY = 4
@@ -61,8 +64,10 @@ def plan(seed: int, rows: int, existing: dict[str, str]) -> list[BulkRow]:
 def seed_contacts(state: Any, rows: int) -> dict[str, str]:
     """The contacts the backfill's existing rows update (email -> id)."""
     emails = [f"bulk-existing-{n}@example.com" for n in range(rows // EXISTING_EVERY + 1)]
-    return {e: state.add_contact({"contactType": "Contact", "attributes": {"email": e, "firstName": "seed"}})
-            for e in emails}  # fmt: skip
+    return {
+        e: state.add_contact({"contactType": "Contact", "attributes": {"email": e, "firstName": "seed"}})
+        for e in emails
+    }
 
 
 def queue(stack: Any, rows: list[BulkRow]) -> dict[str, int]:
@@ -87,10 +92,12 @@ def dead_letters(stack: Any) -> dict[int, str]:
     url = stack.queue_urls[stack.spec.queues[spec.queue].dead_letter]
     sqs = stack.client("sqs")
     found: dict[int, str] = {}
-    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"],
-                                          VisibilityTimeout=60).get("Messages", []):  # fmt: skip
-        sqs.delete_message_batch(QueueUrl=url, Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
-                                                        for n, m in enumerate(messages)])  # fmt: skip
+    while messages := sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=60
+    ).get("Messages", []):
+        sqs.delete_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)]
+        )
         for message in messages:
             reason = (message.get("MessageAttributes") or {}).get("errorType", {}).get("StringValue", "")
             body = json.loads(message["Body"])
@@ -129,8 +136,14 @@ def check(stack: Any, rows: list[BulkRow], by_email: dict[str, list[str]]) -> tu
         else:
             applied += 1
     invalid = sum(1 for r in rows if not r.valid)
-    figures = {"rows": len(rows), "applied": applied, "deadLettered": len(dead), "invalid": invalid, "lost": lost,
-               "bulkRequests": len(state.request_log("bulkCreate"))}  # fmt: skip
+    figures = {
+        "rows": len(rows),
+        "applied": applied,
+        "deadLettered": len(dead),
+        "invalid": invalid,
+        "lost": lost,
+        "bulkRequests": len(state.request_log("bulkCreate")),
+    }
     if figures["bulkRequests"] == 0 and any(r.valid and r.existing is None for r in rows):
         violations.append("the backfill's new customers never reached Engage's bulk endpoint")
     counted = {k: int(report.get(k, 0)) for k in ("rows", "applied", "deadLettered", "invalid")}

@@ -49,20 +49,37 @@ def plan(seed: int, customers: int) -> list[ConsentEvent]:
             state = rng.choice(("subscribed", "unsubscribed", "not_subscribed"))
             decision = {"subscribed": True, "unsubscribed": False}.get(state)
             if kind == "email":
-                body = {"customer_id": 900000 + n, "email_address": email(n),
-                        "email_marketing_consent": {"state": state, "opt_in_level": "single_opt_in",
-                                                    "consent_updated_at": at}}  # fmt: skip
+                body = {
+                    "customer_id": 900000 + n,
+                    "email_address": email(n),
+                    "email_marketing_consent": {
+                        "state": state,
+                        "opt_in_level": "single_opt_in",
+                        "consent_updated_at": at,
+                    },
+                }
                 expects = None if decision is None else ("preferences.acceptsEmail", decision)
                 events.append(ConsentEvent(n, EMAIL_TOPIC, body, at, expects=expects))
             elif kind == "sms":
-                consent = {"state": state, "opt_in_level": "single_opt_in", "consent_updated_at": at,
-                           "consent_collected_from": "SHOPIFY"}  # fmt: skip
+                consent = {
+                    "state": state,
+                    "opt_in_level": "single_opt_in",
+                    "consent_updated_at": at,
+                    "consent_collected_from": "SHOPIFY",
+                }
                 body = {"id": 900000 + n, "phone": phone(n), "sms_marketing_consent": consent}
                 expects = None if decision is None else ("preferences.acceptsSms", decision)
                 events.append(ConsentEvent(n, SMS_TOPIC, body, at, expects=expects))
             else:
-                body = {"id": 900000 + n, "email": email(n), "first_name": "Consent", "last_name": f"profile-{k}",
-                        "state": "disabled", "updated_at": at, "addresses": []}  # fmt: skip
+                body = {
+                    "id": 900000 + n,
+                    "email": email(n),
+                    "first_name": "Consent",
+                    "last_name": f"profile-{k}",
+                    "state": "disabled",
+                    "updated_at": at,
+                    "addresses": [],
+                }
                 events.append(ConsentEvent(n, "customers/update", body, at, expects=("lastName", f"profile-{k}")))
     rng.shuffle(events)
     retried = [e for e in events if rng.random() < RETRIED_FRACTION]
@@ -72,8 +89,12 @@ def plan(seed: int, customers: int) -> list[ConsentEvent]:
 
 
 def seed_contacts(state: Any, customers: int) -> dict[int, str]:
-    return {n: state.add_contact({"contactType": "Contact", "attributes": {
-        "email": email(n), "mobilePhone": phone(n), "lastName": "seed"}}) for n in range(customers)}  # fmt: skip
+    return {
+        n: state.add_contact(
+            {"contactType": "Contact", "attributes": {"email": email(n), "mobilePhone": phone(n), "lastName": "seed"}}
+        )
+        for n in range(customers)
+    }
 
 
 def send(stack: Any, events: list[ConsentEvent]) -> int:

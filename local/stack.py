@@ -149,15 +149,20 @@ def retired_variables() -> list[str]:
 
 def ignored_variables(spec: StackSpec, environ: dict[str, str]) -> list[str]:
     """One line per function variable set in the shell: not passed on, and what to set instead."""
-    notes = [f"{name} in the environment is not passed to the functions: it no longer configures the platforms; "
-             f"the shops document does (LOCAL_SHOPS_DOCUMENT, docs/platforms.md)"
-             for name in retired_variables() if name in environ]  # fmt: skip
+    notes = [
+        f"{name} in the environment is not passed to the functions: it no longer configures the platforms; "
+        f"the shops document does (LOCAL_SHOPS_DOCUMENT, docs/platforms.md)"
+        for name in retired_variables()
+        if name in environ
+    ]
     for name, value in sorted(function_variables(spec).items()):
         if name not in environ or name in STACK_VARIABLES:
             continue
         if isinstance(value, dict) and "Ref" in value and value["Ref"] in spec.parameters:
-            notes.append(f"{name} in the environment is not passed to the functions: set the template "
-                         f"parameter {value['Ref']} instead ({value['Ref']}=... make run)")  # fmt: skip
+            notes.append(
+                f"{name} in the environment is not passed to the functions: set the template "
+                f"parameter {value['Ref']} instead ({value['Ref']}=... make run)"
+            )
         else:
             notes.append(f"{name} in the environment is not passed to the functions: the template sets it")
     return notes
@@ -340,8 +345,9 @@ class LocalStack:
         for name in [*function_variables(self.spec), *retired_variables()]:  # a function sees the template's value
             os.environ.pop(name, None)  # or none, never the shell's
         if not self.engage_url and self.sandbox_process:
-            child = self.children["engage"] = ChildServer("engage-sandbox", serve_sandbox, self.ports["SANDBOX_PORT"],
-                                                          (SANDBOX_KEY,))  # fmt: skip
+            child = self.children["engage"] = ChildServer(
+                "engage-sandbox", serve_sandbox, self.ports["SANDBOX_PORT"], (SANDBOX_KEY,)
+            )
             self.ports["SANDBOX_PORT"] = child.port
             self.engage_url = f"http://{HOST}:{child.port}"
         elif not self.engage_url:
@@ -366,10 +372,15 @@ class LocalStack:
         self.moto = self.children["moto"] = ChildServer("moto", serve_moto, self.ports["MOTO_PORT"])
         self.ports["MOTO_PORT"] = self.moto.port
         # Every AWS client of this process (the functions' too) talks to moto, with credentials that reach nothing.
-        os.environ.update({
-            "AWS_ENDPOINT_URL": self.moto_url, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
-        })  # fmt: skip
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": self.moto_url,
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+            }
+        )
         os.environ.pop("AWS_PROFILE", None)
 
     @property
@@ -409,9 +420,12 @@ class LocalStack:
             if resource["Type"] == "AWS::DynamoDB::Table":
                 props = resource["Properties"]
                 name = TABLE if logical_id == "IdempotencyTable" else f"{TABLE}-{logical_id}"  # one a table
-                dynamodb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
-                                      AttributeDefinitions=props["AttributeDefinitions"],
-                                      KeySchema=props["KeySchema"])  # fmt: skip
+                dynamodb.create_table(
+                    TableName=name,
+                    BillingMode="PAY_PER_REQUEST",
+                    AttributeDefinitions=props["AttributeDefinitions"],
+                    KeySchema=props["KeySchema"],
+                )
                 refs[logical_id] = name
         # dead-letter queues first: the others name them in their redrive policy
         for queue in sorted(self.spec.queues.values(), key=lambda q: q.dead_letter is not None):
@@ -420,9 +434,12 @@ class LocalStack:
                 attributes["FifoQueue"] = "true"
                 attributes["ContentBasedDeduplication"] = str(queue.content_based_deduplication).lower()
             if queue.dead_letter:
-                attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": refs[f"{queue.dead_letter}.Arn"],
-                                                          "maxReceiveCount": resolve(queue.max_receive_count, refs,
-                                                                                     self.spec.mappings)})  # fmt: skip
+                attributes["RedrivePolicy"] = json.dumps(
+                    {
+                        "deadLetterTargetArn": refs[f"{queue.dead_letter}.Arn"],
+                        "maxReceiveCount": resolve(queue.max_receive_count, refs, self.spec.mappings),
+                    }
+                )
             url = sqs.create_queue(QueueName=queue.name, Attributes=attributes)["QueueUrl"]
             arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             refs[queue.logical_id], refs[f"{queue.logical_id}.Arn"] = url, arn
@@ -447,16 +464,21 @@ class LocalStack:
                     return self._answer(*stack.invoke_direct(invoked.group(1), body))
                 function = stack.function_for(self.command, path)
                 if function is None:  # what API Gateway answers for a route it does not have
-                    return self._answer(403, {"Content-Type": "application/json"},
-                                        json.dumps({"message": "Missing Authentication Token"}))  # fmt: skip
+                    return self._answer(
+                        403,
+                        {"Content-Type": "application/json"},
+                        json.dumps({"message": "Missing Authentication Token"}),
+                    )
                 event = api_event(self.command, path, body.decode("utf-8", "replace"), dict(self.headers.items()))
                 outcome = stack.invoke_for_api(function, event)
                 if outcome is None:  # API Gateway's answer at its integration timeout; the function goes on
-                    return self._answer(504, {"Content-Type": "application/json"},
-                                        json.dumps({"message": "Endpoint request timed out"}))  # fmt: skip
+                    return self._answer(
+                        504, {"Content-Type": "application/json"}, json.dumps({"message": "Endpoint request timed out"})
+                    )
                 if isinstance(outcome, Exception):  # as API Gateway does when the function itself fails
-                    return self._answer(502, {"Content-Type": "application/json"},
-                                        json.dumps({"message": "Internal server error"}))  # fmt: skip
+                    return self._answer(
+                        502, {"Content-Type": "application/json"}, json.dumps({"message": "Internal server error"})
+                    )
                 self._answer(outcome["statusCode"], outcome.get("headers") or {}, outcome.get("body") or "")
 
             def _answer(self, status: int, headers: dict[str, str], body: str) -> None:
@@ -502,13 +524,19 @@ class LocalStack:
         json_type = {"Content-Type": "application/json"}
         function = next((f for s, f in self.functions.items() if name in (s, self.spec.functions[s].name)), None)
         if function is None:
-            return 404, {**json_type, "X-Amzn-ErrorType": "ResourceNotFoundException"}, json.dumps(
-                {"Type": "User", "message": f"Function not found: {name}"})  # fmt: skip
+            return (
+                404,
+                {**json_type, "X-Amzn-ErrorType": "ResourceNotFoundException"},
+                json.dumps({"Type": "User", "message": f"Function not found: {name}"}),
+            )
         try:
             event = json.loads(body or b"{}")
         except ValueError:
-            return 400, {**json_type, "X-Amzn-ErrorType": "InvalidRequestContentException"}, json.dumps(
-                {"Type": "User", "message": "Could not parse request body into json"})  # fmt: skip
+            return (
+                400,
+                {**json_type, "X-Amzn-ErrorType": "InvalidRequestContentException"},
+                json.dumps({"Type": "User", "message": "Could not parse request body into json"}),
+            )
         try:
             result = function(event, LocalContext(function.spec.name, function.spec.timeout))
         except Exception as exc:  # what Lambda answers for a function that raised
@@ -527,10 +555,15 @@ class LocalStack:
     def event_source(self, spec: FunctionSpec, container: LocalFunction | None = None) -> SqsEventSource:
         """The queue of a function wired to it (or to one more of its containers) as Lambda's event source would be."""
         handler = container or self.functions[spec.logical_id]
-        return SqsEventSource(self.client("sqs"), self.queue_urls[self.spec.queue_of(spec).logical_id], handler,
-                              batch_size=spec.batch_size, timeout_seconds=spec.timeout,
-                              batching_window=spec.batching_window,
-                              function_name=spec.name)  # fmt: skip
+        return SqsEventSource(
+            self.client("sqs"),
+            self.queue_urls[self.spec.queue_of(spec).logical_id],
+            handler,
+            batch_size=spec.batch_size,
+            timeout_seconds=spec.timeout,
+            batching_window=spec.batching_window,
+            function_name=spec.name,
+        )
 
     def queue_concurrency(self) -> int:
         """Pollers per queue: the template's QueueMaxConcurrency (the event source's MaximumConcurrency)."""
@@ -590,8 +623,11 @@ class LocalStack:
             if spec.queue:
                 dead_letter = self.spec.queues[spec.queue].dead_letter
                 dead_letter_url = self.queue_urls.get(dead_letter) if dead_letter else None
-                queues[spec.queue] = {"url": self.queue_urls[spec.queue], "function": spec.name,
-                                      "deadLetterQueue": dead_letter_url}  # fmt: skip
+                queues[spec.queue] = {
+                    "url": self.queue_urls[spec.queue],
+                    "function": spec.name,
+                    "deadLetterQueue": dead_letter_url,
+                }
         return {
             "pid": os.getpid(),
             "api": self.api_url,
@@ -622,8 +658,9 @@ class LocalStack:
 
     def banner(self, published: bool = True) -> str:
         """What runs where, and commands to try that reach THIS stack (a second stack's are given its ports)."""
-        routes = "\n".join(f"    {m} {self.api_url}{p}  -> {f.name}" for f in self.spec.functions.values()
-                           for m, p in f.routes)  # fmt: skip
+        routes = "\n".join(
+            f"    {m} {self.api_url}{p}  -> {f.name}" for f in self.spec.functions.values() for m, p in f.routes
+        )
 
         def queue_name(logical_id: str) -> str:
             return self.queue_urls[logical_id].rsplit("/", 1)[-1]
@@ -638,8 +675,11 @@ class LocalStack:
         ports = "" if published else f"API_PORT={self.ports['API_PORT']} MOTO_PORT={self.ports['MOTO_PORT']} "
         send = f"{ports}.venv/bin/python -m local.send"
         platforms = "".join(f"  {send} {p} events/update_contact/{p}.json\n" for p in self.platform_secrets)
-        engage = f"the Engage sandbox at {self.engage_url} (admin: {self.engage_url}/_sandbox/contacts)" \
-            if ours else f"Engage at {self.engage_url}"  # fmt: skip
+        engage = (
+            f"the Engage sandbox at {self.engage_url} (admin: {self.engage_url}/_sandbox/contacts)"
+            if ours
+            else f"Engage at {self.engage_url}"
+        )
         look = f"  curl -s {self.engage_url}/_sandbox/contacts\n" if ours else ""
         found = f"local.send finds this stack's addresses in {stack_file().name}: no ports to repeat"
         if not published:
@@ -673,8 +713,9 @@ ready"""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m local.stack", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m local.stack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     return parser.parse_args(argv)
 
 
@@ -696,9 +737,13 @@ def main(argv: list[str] | None = None) -> int:
     for note in ignored_variables(read_stack(), dict(os.environ)):
         print(f"make run: {note}", file=sys.stderr, flush=True)
     try:
-        stack = LocalStack(port_from_env("API_PORT"), port_from_env("SANDBOX_PORT"), port_from_env("MOTO_PORT"),
-                           parameters=parameter_overrides(read_stack(), dict(os.environ)),
-                           sandbox_process=True)  # fmt: skip
+        stack = LocalStack(
+            port_from_env("API_PORT"),
+            port_from_env("SANDBOX_PORT"),
+            port_from_env("MOTO_PORT"),
+            parameters=parameter_overrides(read_stack(), dict(os.environ)),
+            sandbox_process=True,
+        )
         stack.start()
     except PortTaken as exc:
         print(f"make run: {exc}", file=sys.stderr)
@@ -721,9 +766,12 @@ def _serve(stack: LocalStack, done: threading.Event) -> int:
         if first is None:
             stack.publish(addresses)
         else:  # its file stays: local.send keeps talking to the stack it found first
-            print(f"note: {addresses.name} holds the stack of pid {first}, which local.send and local.backfill "
-                  f"reach; this one takes it over when that one stops. Until then give them its ports: "
-                  f"API_PORT={stack.ports['API_PORT']} MOTO_PORT={stack.ports['MOTO_PORT']}", flush=True)  # fmt: skip
+            print(
+                f"note: {addresses.name} holds the stack of pid {first}, which local.send and local.backfill "
+                f"reach; this one takes it over when that one stops. Until then give them its ports: "
+                f"API_PORT={stack.ports['API_PORT']} MOTO_PORT={stack.ports['MOTO_PORT']}",
+                flush=True,
+            )
         print(stack.banner(published=first is None), flush=True)
         while not done.wait(0.5):
             exited = stack.exited_child()

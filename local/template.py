@@ -134,8 +134,10 @@ def read_stack(path: Path = TEMPLATE) -> StackSpec:
         if resource["Type"] != "AWS::Serverless::Function":
             continue
         props = resource["Properties"]
-        env = {**globals_.get("Environment", {}).get("Variables", {}),
-               **props.get("Environment", {}).get("Variables", {})}  # fmt: skip
+        env = {
+            **globals_.get("Environment", {}).get("Variables", {}),
+            **props.get("Environment", {}).get("Variables", {}),
+        }
         spec = FunctionSpec(
             logical_id=logical_id,
             code_uri=ROOT / props["CodeUri"].rstrip("/"),
@@ -152,8 +154,14 @@ def read_stack(path: Path = TEMPLATE) -> StackSpec:
                 spec.batch_size = int(event["Properties"].get("BatchSize", 10))
                 spec.batching_window = float(event["Properties"].get("MaximumBatchingWindowInSeconds", 0))
         functions[logical_id] = spec
-    return StackSpec(functions, queues, resources, template.get("Parameters", {}), template.get("Mappings", {}),
-                     template.get("Conditions", {}))  # fmt: skip
+    return StackSpec(
+        functions,
+        queues,
+        resources,
+        template.get("Parameters", {}),
+        template.get("Mappings", {}),
+        template.get("Conditions", {}),
+    )
 
 
 def resolve(

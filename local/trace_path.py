@@ -30,8 +30,10 @@ REGION = "eu-north-1"
 KEY = "trace-api-key"
 PACKAGE = LAYER / "engage_contact"
 # The calls that write to Engage (engage/client.py): where "to the Engage call" ends.
-WRITES = frozenset(f"engage/client.py:{name}" for name in
-                   ("update_contact", "promote_to_member", "change_contact_type", "create_contact"))  # fmt: skip
+WRITES = frozenset(
+    f"engage/client.py:{name}"
+    for name in ("update_contact", "promote_to_member", "change_contact_type", "create_contact")
+)
 
 
 class ModuleTrace:
@@ -124,8 +126,13 @@ def trace() -> dict[str, Any]:
     from .engage_sandbox import DEMO_CONTACTS, EngageSandbox
     from .lambda_runtime import LocalContext, sqs_event
 
-    env = {"AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, "AWS_ACCESS_KEY_ID": "trace",
-           "AWS_SECRET_ACCESS_KEY": "trace", "POWERTOOLS_METRICS_DISABLED": "true"}  # fmt: skip
+    env = {
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "trace",
+        "AWS_SECRET_ACCESS_KEY": "trace",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+    }
     saved = dict(os.environ)
     os.environ.update(env)
     try:
@@ -134,12 +141,20 @@ def trace() -> dict[str, Any]:
 
             secret = boto3.client("secretsmanager").create_secret(Name="trace-key", SecretString=KEY)["ARN"]
             boto3.client("dynamodb").create_table(
-                TableName="trace-idempotency", BillingMode="PAY_PER_REQUEST",
+                TableName="trace-idempotency",
+                BillingMode="PAY_PER_REQUEST",
                 AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])  # fmt: skip
-            os.environ.update({"ENGAGE_BASE_URL": sandbox.url, "ENGAGE_API_KEY_SECRET_ARN": secret,
-                               "IDEMPOTENCY_TABLE": "trace-idempotency", "WEBHOOK_SIGNING": "off",
-                               "ENGAGE_REQUESTS_PER_SECOND": "200"})  # fmt: skip
+                KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            )
+            os.environ.update(
+                {
+                    "ENGAGE_BASE_URL": sandbox.url,
+                    "ENGAGE_API_KEY_SECRET_ARN": secret,
+                    "IDEMPOTENCY_TABLE": "trace-idempotency",
+                    "WEBHOOK_SIGNING": "off",
+                    "ENGAGE_REQUESTS_PER_SECOND": "200",
+                }
+            )
             from engage_contact.domain.command import Operation
             from engage_contact.handler import make_handler
 
@@ -147,9 +162,16 @@ def trace() -> dict[str, Any]:
 
             def record(n: int, email: str) -> dict[str, Any]:
                 command = {"lookup": {"email": email}, "attributes": {"city": f"Lund {n}"}, "sendOnlyChanged": True}
-                message = {"MessageId": f"trace-{n}", "ReceiptHandle": f"rh-{n}", "Body": json.dumps(command),
-                           "Attributes": {"ApproximateReceiveCount": "1", "MessageGroupId": f"trace-{n}",
-                                          "SentTimestamp": "1700000000000"}}  # fmt: skip
+                message = {
+                    "MessageId": f"trace-{n}",
+                    "ReceiptHandle": f"rh-{n}",
+                    "Body": json.dumps(command),
+                    "Attributes": {
+                        "ApproximateReceiveCount": "1",
+                        "MessageGroupId": f"trace-{n}",
+                        "SentTimestamp": "1700000000000",
+                    },
+                }
                 arn = f"arn:aws:sqs:{REGION}:123456789012:UpdateContactQueue.fifo"
                 return sqs_event([message], arn, REGION)
 
@@ -173,8 +195,11 @@ def trace() -> dict[str, Any]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    return {"to_engage_call": figures(profile.path(True)), "whole_record": figures(profile.path(False)),
-            "engage_routes": routes}  # fmt: skip
+    return {
+        "to_engage_call": figures(profile.path(True)),
+        "whole_record": figures(profile.path(False)),
+        "engage_routes": routes,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,11 +210,15 @@ def main(argv: list[str] | None = None) -> int:
     if parsed.json:
         print(json.dumps(result, indent=2))
         return 0
-    for name, title in (("to_engage_call", "from the SQS record to the Engage call"),
-                        ("whole_record", "the whole record, its outcome recorded")):  # fmt: skip
+    for name, title in (
+        ("to_engage_call", "from the SQS record to the Engage call"),
+        ("whole_record", "the whole record, its outcome recorded"),
+    ):
         f = result[name]
-        print(f"{title}: {f['stops']} stops in {f['modules']} modules, {f['returns']} returns to a module left, "
-              f"{f['calls_into_a_module_entered_before']} calls into a module entered before")  # fmt: skip
+        print(
+            f"{title}: {f['stops']} stops in {f['modules']} modules, {f['returns']} returns to a module left, "
+            f"{f['calls_into_a_module_entered_before']} calls into a module entered before"
+        )
         print("  " + " > ".join(f["path"]) + "   ((m): back in m from a call it made)")
         print("  entered by a call: " + ", ".join(f"{m} {n}" for m, n in f["entries_by_call"].items()))
     print("Engage received: " + ", ".join(result["engage_routes"]))

@@ -55,8 +55,9 @@ class LocalWorkflow:
     `functions` maps the template's logical ids (UpdateContactFunction, …) to handlers.
     """
 
-    def __init__(self, functions: dict[str, Callable[[Any, Any], Any]], region: str,
-                 definition: Path = DEFINITION) -> None:  # fmt: skip
+    def __init__(
+        self, functions: dict[str, Callable[[Any, Any], Any]], region: str, definition: Path = DEFINITION
+    ) -> None:
         import boto3
 
         route_lambda_invokes()
@@ -84,13 +85,15 @@ class LocalWorkflow:
             )["FunctionArn"]
             _ROUTES[name] = handler
             text = text.replace(f"${{{logical_id}Arn}}", arn)
-        self.arn = self.sfn.create_state_machine(name=f"contact-workflow-{uuid.uuid4().hex[:8]}", definition=text,
-                                                 roleArn=role)["stateMachineArn"]  # fmt: skip
+        self.arn = self.sfn.create_state_machine(
+            name=f"contact-workflow-{uuid.uuid4().hex[:8]}", definition=text, roleArn=role
+        )["stateMachineArn"]
 
     def run(self, execution_input: Any, wait_seconds: float = 120) -> dict[str, Any]:
         """Start an execution and wait for its end: describe_execution's answer, output parsed."""
-        arn = self.sfn.start_execution(stateMachineArn=self.arn, name=uuid.uuid4().hex,
-                                       input=json.dumps(execution_input))["executionArn"]  # fmt: skip
+        arn = self.sfn.start_execution(
+            stateMachineArn=self.arn, name=uuid.uuid4().hex, input=json.dumps(execution_input)
+        )["executionArn"]
         deadline = time.monotonic() + wait_seconds
         while True:
             execution = self.sfn.describe_execution(executionArn=arn)

@@ -59,9 +59,16 @@ def _take(state: SandboxState, call: Call, kind: str) -> tuple[int, object]:
         for key, batch in pending.items():
             state.being_created.setdefault(key, batch)
         state.batches[batch_id] = {
-            "kind": kind, "items": items, "contactType": contact_type, "version": call.version,
-            "ready": ready, "done": False, "contacts": [], "errors": [], "query": dict(call.query),
-        }  # fmt: skip
+            "kind": kind,
+            "items": items,
+            "contactType": contact_type,
+            "version": call.version,
+            "ready": ready,
+            "done": False,
+            "contacts": [],
+            "errors": [],
+            "query": dict(call.query),
+        }
     return 202, {"batchId": batch_id}
 
 
@@ -75,8 +82,12 @@ def bulk_status(state: SandboxState, call: Call) -> tuple[int, object]:
         total = len(batch["items"])
         answer = {"batchId": batch_id, "status": "Completed" if batch["done"] else "Processing", "total": total}
         if batch["done"]:
-            answer.update(succeeded=len(batch["contacts"]), failed=len(batch["errors"]),
-                          contacts=list(batch["contacts"]), errors=list(batch["errors"]))  # fmt: skip
+            answer.update(
+                succeeded=len(batch["contacts"]),
+                failed=len(batch["errors"]),
+                contacts=list(batch["contacts"]),
+                errors=list(batch["errors"]),
+            )
     return 200, answer
 
 
@@ -84,8 +95,11 @@ def settle(state: SandboxState, now: float | None = None) -> None:
     """Process every batch whose time has come (called before each Engage request: time passes for it too)."""
     now = time.monotonic() if now is None else now
     with state.lock:
-        due = [(b, batch) for b, batch in state.batches.items()
-               if not batch.get("claimed") and batch["ready"] is not None and batch["ready"] <= now]  # fmt: skip
+        due = [
+            (b, batch)
+            for b, batch in state.batches.items()
+            if not batch.get("claimed") and batch["ready"] is not None and batch["ready"] <= now
+        ]
         for _, batch in due:
             batch["claimed"] = True  # another request's settle leaves it alone
     for batch_id, batch in due:
@@ -123,8 +137,14 @@ def _refusal(state: SandboxState, contact_id: object, batch: dict) -> tuple[int,
     """Why an update item is refused before it is applied: a status fault on this contact's updates (route
     `update`, `contact` set: a per-contact failure), or a contact of another type than the batch's `contactType`."""
     contact_id = contact_id if isinstance(contact_id, str) else None
-    fault = next((f for f in state.draw_faults("update", contact_id, batch["version"], about_contact=True)
-                  if f.kind == "status"), None)  # fmt: skip
+    fault = next(
+        (
+            f
+            for f in state.draw_faults("update", contact_id, batch["version"], about_contact=True)
+            if f.kind == "status"
+        ),
+        None,
+    )
     if fault is not None:
         return error(fault.status, fault.code or str(fault.status), "Refused (a fault on this contact)")
     with state.lock:

@@ -32,8 +32,10 @@ CONTACT_PATH = re.compile(
 )
 # What each version's contact resource answers to: v2 updates with POST, v3 with PATCH.
 # DELETE deletes the contact in both (Voyado's "Delete contact" pages): 200, or 404 when it is gone already.
-CONTACT_METHODS = {"v2": {"POST": "update", "GET": "get", "DELETE": "delete"},
-                   "v3": {"PATCH": "update", "GET": "get", "DELETE": "delete"}}  # fmt: skip
+CONTACT_METHODS = {
+    "v2": {"POST": "update", "GET": "get", "DELETE": "delete"},
+    "v3": {"PATCH": "update", "GET": "get", "DELETE": "delete"},
+}
 CREATE_OPTIONS = ("source", "storeExternalId", "createAsUnapproved")
 
 

@@ -234,8 +234,11 @@ class SandboxState:
     # --- the key index: a lookup or a create's duplicate check without a walk over every contact ----------
     def _keys_of(self, contact: dict) -> list[tuple[str, str]]:
         attributes = contact["attributes"]
-        return [(name, key_value(name, attributes[name])) for name in (*KEY_ATTRIBUTES, self.custom_key)
-                if isinstance(attributes.get(name), str) and attributes[name]]  # fmt: skip
+        return [
+            (name, key_value(name, attributes[name]))
+            for name in (*KEY_ATTRIBUTES, self.custom_key)
+            if isinstance(attributes.get(name), str) and attributes[name]
+        ]
 
     def index(self, contact: dict) -> None:
         """File a contact under its key attributes' values (call with the lock held, after a write)."""
