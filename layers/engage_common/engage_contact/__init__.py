@@ -10,7 +10,7 @@ Rooms, each importing only those below it (a test checks it):
 - `backfill/`: a file of existing customers (CSV, JSON Lines) into update commands, one per row;
 - `ecommerce/`: Shopify and WooCommerce webhooks into update commands;
 - `triggers/`: event in, answer out: API Gateway, SQS, Standard Webhooks signatures;
-- `aws/`: Secrets Manager, SQS, the idempotency table, one boto3 session;
+- `aws/`: Secrets Manager, SQS, the idempotency table, through one family of light clients;
 - `engage/`: Engage's API: client, transport, answers, retry, pacing;
 - `domain/`: the contract's rules, no I/O: attributes, sparse payload, contacts, the command;
 - at the bottom, used by all: `errors`, `observability`, `http_session`.
