@@ -152,3 +152,9 @@ def check(stack: Any, rows: list[BulkRow], by_email: dict[str, list[str]]) -> tu
     if counted["applied"] + counted["deadLettered"] + counted["invalid"] != counted["rows"]:
         violations.append(f"the backfill's counters do not add up (each row once): {counted}")
     return figures, violations
+
+
+if __name__ == "__main__":
+    from local import not_a_command
+
+    not_a_command(__spec__.name, __doc__, "make soak (python -m local.soak), whose bulk part this is")

@@ -64,3 +64,9 @@ def read(path: str) -> list[dict[str, Any]]:
             return [json.loads(line) for line in stream if line.strip()]
     except FileNotFoundError:
         return []
+
+
+if __name__ == "__main__":
+    from local import not_a_command
+
+    not_a_command(__spec__.name, __doc__, "make bench (python -m local.bench), which sets LOCAL_TRACE_FILE for it")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import boto3
-from engage_contact.domain.contacts import message_group
+from engage_contact.domain.contacts import source_customer_group
 
 from local.engage_sandbox import DEMO_CONTACTS
 from local.lambda_runtime import LocalContext
@@ -59,10 +59,11 @@ def test_the_function_keys_its_groups_with_the_secret_it_is_given(function_env, 
     other: another key (another deployment, or a rotated digest key) finds nothing of it."""
     function_env("update_contact")
     handler = load_function("update_contact").lambda_handler
-    handler({"lookup": {"email": "bertil@example.com"}, "attributes": {"city": "Ystad"}, "sendOnlyChanged": True},
-            LocalContext())  # fmt: skip
+    customer = "shopify:shop.myshopify.com:7"  # a shop's customer: its contact is remembered under its digest
+    handler({"lookup": {"email": "bertil@example.com"}, "attributes": {"city": "Ystad"}, "sendOnlyChanged": True,
+             "sourceCustomer": customer}, LocalContext())  # fmt: skip
     table = boto3.client("dynamodb", region_name=REGION)
-    group = message_group({"lookup": {"email": "bertil@example.com"}})  # the tests' key: the secret's value
+    group = source_customer_group(customer)  # the tests' key: the secret's value
     remembered = table.get_item(TableName="idempotency", Key={"id": {"S": f"sent-lookup#{group}"}}).get("Item")
     assert remembered["contactId"]["S"] == BERTIL
 
@@ -71,6 +72,6 @@ def test_the_function_keys_its_groups_with_the_secret_it_is_given(function_env, 
     from engage_contact.domain import digest_key
 
     digest_key.install(lambda: b"k" * 64)
-    other = message_group({"lookup": {"email": "bertil@example.com"}})
+    other = source_customer_group(customer)
     assert other != group
     assert table.get_item(TableName="idempotency", Key={"id": {"S": f"sent-lookup#{other}"}}).get("Item") is None

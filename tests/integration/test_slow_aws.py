@@ -15,7 +15,7 @@ from local.engage_sandbox import DEMO_CONTACTS
 from local.lambda_runtime import LocalContext, api_event
 from local.signing import new_secret, signed_headers
 
-from ..conftest import REGION, SANDBOX_KEY, load_function
+from ..conftest import DIGEST_KEY, REGION, SANDBOX_KEY, load_function
 
 pytestmark = pytest.mark.slow
 ANNA = DEMO_CONTACTS[0]["id"]
@@ -54,6 +54,7 @@ def update(moto_server, sandbox, monkeypatch):
         "ENGAGE_BASE_URL": sandbox.url,
         "ENGAGE_API_KEY_SECRET_ARN": secrets.create_secret(Name=f"key-{unique}", SecretString=SANDBOX_KEY)["ARN"],
         "WEBHOOK_SECRET_ARN": secrets.create_secret(Name=f"webhook-{unique}", SecretString=webhook)["ARN"],
+        "DIGEST_KEY_SECRET_ARN": secrets.create_secret(Name=f"digest-{unique}", SecretString=DIGEST_KEY)["ARN"],
         "WEBHOOK_SIGNING": "required",
         "IDEMPOTENCY_TABLE": table,
         "ENGAGE_TIMEOUT_SECONDS": "2",

@@ -54,7 +54,9 @@ def test_every_read_a_batch_goes_on_without_is_counted_and_logged_once_without_p
 ):
     """#29 point 3: a swallowed AWS failure is never silent: a metric, and one line naming it without values."""
     email = "anna@example.com"
-    command = {"lookup": {"email": email}, "attributes": {"city": "Lund"}, "sendOnlyChanged": True}
+    # a shop's customer: the only command that reads the contact remembered for it (a key-only one looks up)
+    command = {"lookup": {"email": email}, "attributes": {"city": "Lund"}, "sendOnlyChanged": True,
+               "sourceCustomer": "shopify:example.myshopify.com:1001"}  # fmt: skip
     source = SqsEventSource(queues.sqs, queues.urls["update_contact"], functions["update_contact"])
     send_command(queues.sqs, queues.urls["update_contact"], command, group="reads")
     by_id = {"contactId": BERTIL, "attributes": {"city": "Lund"}, "sendOnlyChanged": True}  # read ahead per batch

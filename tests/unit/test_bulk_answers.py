@@ -72,12 +72,16 @@ def test_background_turns_keep_to_their_share_so_the_shared_schedule_never_runs_
     assert shared.pending() <= 1 / 10 + 1e-9  # no backlog: a live call waits at most the one interval
 
 
+# the least a function's environment holds (Settings.from_env)
+SETTINGS = {"ENGAGE_BASE_URL": "http://127.0.0.1:9", "ENGAGE_API_KEY_SECRET_ARN": "a", "DIGEST_KEY_SECRET_ARN": "d",
+            "WEBHOOK_SIGNING": "off"}  # fmt: skip
+
+
 def test_the_writer_containers_share_the_backfill_share_so_together_they_keep_to_it():
     from engage_contact.container import rate_budget
     from engage_contact.settings import Settings
 
-    env = {"ENGAGE_BASE_URL": "http://127.0.0.1:9", "ENGAGE_API_KEY_SECRET_ARN": "a", "WEBHOOK_SIGNING": "off",
-           "ENGAGE_REQUESTS_PER_SECOND": "45", "BACKFILL_RATE_SHARE": "0.8"}  # fmt: skip
+    env = {**SETTINGS, "ENGAGE_REQUESTS_PER_SECOND": "45", "BACKFILL_RATE_SHARE": "0.8"}
     one = rate_budget(Settings.from_env(env), background=True)
     two = rate_budget(Settings.from_env({**env, "BACKFILL_WRITER_CONTAINERS": "2"}), background=True)
     assert one.share.interval == pytest.approx(1 / 36)
@@ -88,7 +92,7 @@ def test_the_writer_containers_share_the_backfill_share_so_together_they_keep_to
 def test_avoid_triggering_export_is_off_unless_the_deployment_says_true(value, expected):
     from engage_contact.settings import Settings
 
-    env = {"ENGAGE_BASE_URL": "http://127.0.0.1:9", "ENGAGE_API_KEY_SECRET_ARN": "a", "WEBHOOK_SIGNING": "off"}
+    env = dict(SETTINGS)
     if value is not None:
         env["BACKFILL_AVOID_TRIGGERING_EXPORT"] = value
     assert Settings.from_env(env).avoid_triggering_export is expected
@@ -98,7 +102,6 @@ def test_avoid_triggering_export_refuses_anything_but_true_or_false_naming_the_v
     from engage_contact.errors import ConfigurationError
     from engage_contact.settings import Settings
 
-    env = {"ENGAGE_BASE_URL": "http://127.0.0.1:9", "ENGAGE_API_KEY_SECRET_ARN": "a", "WEBHOOK_SIGNING": "off",
-           "BACKFILL_AVOID_TRIGGERING_EXPORT": "yes"}  # fmt: skip
+    env = {**SETTINGS, "BACKFILL_AVOID_TRIGGERING_EXPORT": "yes"}
     with pytest.raises(ConfigurationError, match="BACKFILL_AVOID_TRIGGERING_EXPORT"):
         Settings.from_env(env)
