@@ -139,7 +139,9 @@ def trace() -> dict[str, Any]:
         with mock_aws(), EngageSandbox(api_keys=(KEY,)) as sandbox:
             import boto3
 
-            secret = boto3.client("secretsmanager").create_secret(Name="trace-key", SecretString=KEY)["ARN"]
+            secrets = boto3.client("secretsmanager")
+            secret = secrets.create_secret(Name="trace-key", SecretString=KEY)["ARN"]
+            digest_key = secrets.create_secret(Name="trace-digest-key", SecretString="trace-digest-key-" + "0" * 32)
             boto3.client("dynamodb").create_table(
                 TableName="trace-idempotency",
                 BillingMode="PAY_PER_REQUEST",
@@ -150,6 +152,7 @@ def trace() -> dict[str, Any]:
                 {
                     "ENGAGE_BASE_URL": sandbox.url,
                     "ENGAGE_API_KEY_SECRET_ARN": secret,
+                    "DIGEST_KEY_SECRET_ARN": digest_key["ARN"],
                     "IDEMPOTENCY_TABLE": "trace-idempotency",
                     "WEBHOOK_SIGNING": "off",
                     "ENGAGE_REQUESTS_PER_SECOND": "200",
