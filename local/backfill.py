@@ -277,7 +277,7 @@ def keep_close(counters: Any, backfill_id: str, tally: Tally, bar: Any, patience
 
 
 def settled(counts: dict[str, int], bar: Any, tally: Tally) -> int:
-    """Rows applied or dead-lettered so far (shown on the applied bar with the invalid ones)."""
+    """Rows applied or dead-lettered so far (shown on the settled bar with the invalid ones)."""
     done = counts["applied"] + counts["deadLettered"]
     bar.n = done + tally.invalid
     bar.refresh()
@@ -332,9 +332,11 @@ def run(args: argparse.Namespace) -> int:
         else:
             backfill, counters = stack_backfill(catalogue)
         print(f"backfill {backfill_id}: {source.format}, mapping: lookup by {mapping.lookup_key}", file=sys.stderr)
-        with Progress("queued ", total) as queued_bar:
-            # a dry run applies nothing: no applied bar for it
-            applied_bar = Progress("applied", total, position=1) if counters is not None else None
+        # "read": rows read (each valid one queued, each invalid one refused); "settled": applied, dead-lettered or
+        # invalid, so it ends at the file's row count whatever became of each row (the last line says which)
+        with Progress("read   ", total) as queued_bar:
+            # a dry run applies nothing: no settled bar for it
+            applied_bar = Progress("settled", total, position=1) if counters is not None else None
             try:
                 tally = queue_all(backfill, backfill_id, mapping, source, (queued_bar, applied_bar, counters))
                 queued_bar.close()  # its last line now: every row is queued before the applied count ends

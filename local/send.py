@@ -186,7 +186,7 @@ def find_stack(path: Path | None = None) -> Stack:
 
 def reached(stack: Stack) -> str:
     """The line that says which stack a command went to."""
-    return f"local.send: stack at {stack.api} (API), {stack.moto} (AWS), from {stack.source}"
+    return f"local.send: to the stack at {stack.api} (API), {stack.moto} (AWS), from {stack.source}"
 
 
 # --- commands through the API or a queue ------------------------------------------------------------

@@ -62,7 +62,7 @@ def test_a_generated_shopify_export_is_reconciled_with_nothing_lost(stack, tmp_p
     assert len(created) == len(set(created)) == 190 - 2
     assert "lars" not in result.stdout.lower() and "@example.com" not in result.stdout  # no personal data
     said = result.stderr.splitlines()  # not a terminal: plain lines, the queued count's last one first
-    assert said.index("backfill: queued 200 of 200 rows") < said.index("backfill: applied 200 of 200 rows")
+    assert said.index("backfill: read 200 of 200 rows") < said.index("backfill: settled 200 of 200 rows")
 
 
 def test_the_same_backfill_again_applies_no_row_twice(stack, tmp_path):
@@ -160,5 +160,5 @@ def test_progress_into_a_file_is_plain_lines_and_a_dry_run_has_no_applied_count(
                          cwd=ROOT, capture_output=True, text=True)  # fmt: skip
     assert dry.returncode == 0, dry.stderr
     assert "\r" not in dry.stderr and "\x1b" not in dry.stderr  # stderr is not a terminal here
-    assert "backfill: queued 250 of 250 rows" in dry.stderr.splitlines()
-    assert "applied" not in dry.stderr
+    assert "backfill: read 250 of 250 rows" in dry.stderr.splitlines()
+    assert "settled" not in dry.stderr

@@ -72,7 +72,7 @@ def test_without_an_addresses_file_local_send_says_it_tries_the_default_ports(tm
         monkeypatch.delenv(name, raising=False)
     found = send.find_stack(tmp_path / "stack.json")
     assert send.reached(found) == (
-        "local.send: stack at http://127.0.0.1:3000 (API), http://127.0.0.1:5000 (AWS), from the default ports: "
+        "local.send: to the stack at http://127.0.0.1:3000 (API), http://127.0.0.1:5000 (AWS), from the default ports: "
         "no stack.json, so no `make run` of this checkout is running")  # fmt: skip
     monkeypatch.setenv("API_PORT", "3999")
     said = send.reached(send.find_stack(tmp_path / "stack.json"))
@@ -95,7 +95,7 @@ def test_local_send_never_mixes_one_port_given_with_the_stack_of_the_file(tmp_pa
                                          "not set: set both")  # fmt: skip
     monkeypatch.setenv("MOTO_PORT", "5001")  # both: the other stack, wholly
     assert send.reached(send.find_stack(path)) == (
-        "local.send: stack at http://127.0.0.1:3001 (API), http://127.0.0.1:5001 (AWS), from API_PORT and "
+        "local.send: to the stack at http://127.0.0.1:3001 (API), http://127.0.0.1:5001 (AWS), from API_PORT and "
         f"MOTO_PORT (not the stack in {path})")  # fmt: skip
     monkeypatch.setenv("API_PORT", "3000")
     monkeypatch.delenv("MOTO_PORT")  # one port that agrees with the file: the file's stack
