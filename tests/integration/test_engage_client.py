@@ -327,6 +327,36 @@ def test_the_key_is_read_again_after_five_minutes(api_key_secret):
     assert key.get() == "new" and counter.count == 2
 
 
+def test_a_read_that_failed_holds_the_next_off_for_five_seconds(aws):
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    now = [0.0]
+    reader = SecretReader(clock=lambda: now[0])
+    counter = SecretReadCounter(reader)
+    key = ApiKeySource("later-key", reader)
+    with pytest.raises(DependencyUnavailable, match="could not be read"):
+        key.get()  # no such secret yet: Secrets Manager is asked, and refuses
+    secrets.create_secret(Name="later-key", SecretString="mended")
+    now[0] = 4.9  # the batch's other records, asking meanwhile, are answered at once: nobody waits again
+    for refresh in (False, True):
+        with pytest.raises(DependencyUnavailable, match=r"4\.9 s ago; it is read again 5 s after"):
+            key.get(refresh=refresh)
+    assert counter.count == 1
+    now[0] = 5.0
+    assert key.get() == "mended" and counter.count == 2
+
+
+def test_a_read_an_api_deadline_cut_short_holds_nothing_off(aws):
+    from engage_contact.aws.json_protocol import calls_end_by
+
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    reader = SecretReader(clock=lambda: 0.0)
+    key = ApiKeySource("later-key", reader)
+    with calls_end_by(0.0), pytest.raises(DependencyUnavailable):  # the request's time was up: not the service
+        key.get()
+    secrets.create_secret(Name="later-key", SecretString="there")
+    assert key.get() == "there"
+
+
 def test_a_rotated_key_is_read_again_once_on_401(client, reader, sandbox, api_key_secret):
     client.get_contact(ANNA, deadline())
     counter = SecretReadCounter(reader)

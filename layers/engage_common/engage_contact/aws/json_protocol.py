@@ -65,6 +65,11 @@ def calls_end_by(seconds: float) -> Iterator[None]:
         _calls_end.reset(token)
 
 
+def deadline_in_force() -> bool:
+    """Whether this context's AWS calls are bounded by a deadline (`calls_end_by`), which may cut them short."""
+    return _calls_end.get() is not None
+
+
 def attempt_timeouts() -> tuple[float, float] | None:
     """(connect, read) seconds for an attempt starting now; None when too little time is left to start one."""
     end = _calls_end.get()

@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from .secrets_manager import SecretsManager
 
 CACHE_SECONDS = 300
+# A read that failed is not tried again for this long (DependencyUnavailable's Retry-After): while Secrets Manager
+# hangs, each record of a batch would otherwise wait out its own timeouts in turn (10 records, 70 s: past the
+# function's timeout), where one wait tells them all. Not after a read an API request's deadline cut short.
+FAILED_READ_HOLD_SECONDS = 5.0
 DIGEST_KEY_MIN_CHARS = 32  # the template generates 64; a key of one's own is at least this long
 API_KEY = re.compile(r"[\x21-\x7e]+")  # visible ASCII: no space, control or line break can split the header
 T = TypeVar("T")
@@ -28,6 +32,7 @@ class SecretReader:
         self._client = client
         self._clock = clock
         self._cache: dict[str, tuple[float, str]] = {}
+        self._failed: dict[str, float] = {}  # arn -> when its last read failed (clock), while that is held
         # The records of a cold batch start together: one of them reads, the others wait for its answer.
         self._lock = threading.RLock()
 
@@ -45,6 +50,8 @@ class SecretReader:
 
         A cached value `parse` refuses (DependencyUnavailable) is read again at once: it may have been
         mended since, and must not stay unusable for 5 minutes (a rotation that wrote bad JSON, say).
+        A read that could not be had holds off the next for FAILED_READ_HOLD_SECONDS: those who asked
+        meanwhile (the other records of a batch, waiting on the lock) get DependencyUnavailable at once.
         """
         with self._lock:
             cached = self._cache.get(arn)
@@ -53,7 +60,21 @@ class SecretReader:
                     return parse(cached[1])
                 except DependencyUnavailable:
                     pass
-            value = self.client.get_secret_string(arn)
+            failed = self._failed.get(arn)
+            if failed is not None and self._clock() - failed < FAILED_READ_HOLD_SECONDS:
+                raise DependencyUnavailable(
+                    f"the secret could not be read from Secrets Manager {self._clock() - failed:.1f} s ago; "
+                    f"it is read again {FAILED_READ_HOLD_SECONDS:g} s after that"
+                )
+            try:
+                value = self.client.get_secret_string(arn)
+            except DependencyUnavailable:
+                from .json_protocol import deadline_in_force
+
+                if not deadline_in_force():  # not the service's fault when a caller's deadline cut the read short
+                    self._failed[arn] = self._clock()
+                raise
+            self._failed.pop(arn, None)
             self._cache[arn] = (self._clock(), value)
         try:
             return parse(value)
