@@ -80,6 +80,29 @@ def only_loopback():
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_botocore_loader():
+    """Every botocore session in a worker shares one data loader. Each test's `mock_aws` starts a fresh boto3
+    session (as does each function container the tests start), and each fresh session parsed botocore's
+    endpoints file and service models again: about 65 ms a session, a fifth of an integration test's time.
+    The loader only reads botocore's own JSON files, which its sessions treat as read-only; within one
+    session botocore shares them the same way."""
+    import botocore.loaders
+    import botocore.session
+
+    made: dict[str | None, botocore.loaders.Loader] = {}
+    real = botocore.session.create_loader
+
+    def create_loader(search_path_string=None):
+        if search_path_string not in made:
+            made[search_path_string] = real(search_path_string)
+        return made[search_path_string]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.session, "create_loader", create_loader)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def digest_key():
     """Every digest of personal data is keyed (engage_contact.domain.digest_key): by the tests' key, unless a
