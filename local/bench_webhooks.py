@@ -156,7 +156,7 @@ def run(bench: Any, customers: int = 100, deliveries: int = 1000) -> dict[str, A
             "IDEMPOTENCY_TABLE": table,
             "UPDATE_QUEUE_URL": queue,
             "SHOPS_SECRET_ARN": shops_arn,
-            "ENGAGE_MAX_REQUESTS_PER_SECOND": "200",
+            "ENGAGE_REQUESTS_PER_SECOND": "200",  # the template allows at most 200: the figure is calls, not time
         }
         intake = bench.load("intake_webhooks", **settings)  # verifies, maps, queues
         update = bench.load(**settings)  # applies what was queued
