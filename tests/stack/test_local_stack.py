@@ -393,7 +393,12 @@ def test_a_signal_stops_the_whole_stack_and_frees_its_ports(tmp_path, how):
         addresses = json.loads(started["file"].read_text())
         stack_pid, children = addresses["pid"], addresses["processes"].values()
         stop(started["process"])
-        out, _ = started["process"].communicate(timeout=60)
+        try:
+            out, _ = started["process"].communicate(timeout=60)
+        except subprocess.TimeoutExpired as late:  # say what the stack said, and which of its processes live on
+            left = {name: pid for name, pid in [("stack", stack_pid), *addresses["processes"].items()] if running(pid)}
+            said = late.output.decode(errors="replace") if isinstance(late.output, bytes) else late.output or ""
+            pytest.fail(f"not stopped within 60 s; still running: {left}; it said:\n{said}")
     finally:
         if started["process"].poll() is None:  # the stop failed: leave nothing running behind the test
             if popen.get("start_new_session"):
