@@ -92,3 +92,20 @@ def test_every_room_says_what_lives_there_and_what_it_may_import():
     for room in (p for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()):
         doc = ast.get_docstring(ast.parse((room / "__init__.py").read_text())) or ""
         assert "May import" in doc, room.name
+
+
+def test_no_module_imports_powertools_batch_utility_or_event_classes():
+    """They import asyncio and all of Powertools' event classes, which a first SQS batch paid for on its cold start
+    and never used: the batch loop is ours (triggers/sqs.py says why)."""
+    heavy = ("aws_lambda_powertools.utilities.batch", "aws_lambda_powertools.utilities.data_classes", "asyncio")
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            found += [f"{module_name(path)}: {name}" for name in names if name.startswith(heavy)]
+    assert found == []

@@ -80,7 +80,6 @@ class BackfillWriterFunction:
             settings, queues = self.container.queue_settings, self.container.queues
             return sqs.process_batch(
                 event,
-                context,
                 settings,
                 queues,
                 lambda record: self.on_record(record, chunks, context),

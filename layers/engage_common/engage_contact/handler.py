@@ -21,7 +21,7 @@ from .triggers import api_gateway
 from .triggers.detect import is_api_event, is_sqs_event
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from .triggers.sqs import SqsRecord
 
 Handler = Callable[[Any, Any], Any]
 # The contact workflow's shape (`{"workflowCommand": command}`): the command's result without Engage's contact.
@@ -38,12 +38,11 @@ class ContactFunction:
     def __call__(self, event: Any, context: Any) -> Any:
         try:
             if is_sqs_event(event):
-                from .triggers import sqs  # Powertools' batch utility: only the SQS path needs it
+                from .triggers import sqs  # only the SQS path needs it
 
                 with self.batch_contacts(event):
                     return sqs.process_batch(
                         event,
-                        context,
                         self.container.queue_settings,
                         self.container.queues,
                         lambda record: self.on_record(record, context),
@@ -144,7 +143,7 @@ class ContactFunction:
             defect = InternalError()
         raise defect  # outside the except block: no chained original, no text of it in the runtime's report
 
-    def on_record(self, record: SQSRecord, context: Any) -> dict[str, Any]:
+    def on_record(self, record: SqsRecord, context: Any) -> dict[str, Any]:
         # a redelivered message is recognised by its message id when the command names no key
         data = decode_json(record.body or "")
         result = self.run(data, context, "sqs", fallback_key=record.message_id, queued_at=_sent_ms(record))
@@ -153,7 +152,7 @@ class ContactFunction:
         return result
 
     # --- a backfill row's outcome, counted (the backfill function queued it: intake.BackfillTasks) ----------
-    def on_dead_letter(self, record: SQSRecord, error: BaseException | None) -> None:
+    def on_dead_letter(self, record: SqsRecord, error: BaseException | None) -> None:
         try:
             data = decode_json(record.body or "")
         except Exception:  # a body that is no command is no backfill row either
@@ -224,7 +223,7 @@ class ContactFunction:
         return webhook_id
 
 
-def _sent_ms(record: SQSRecord) -> int | None:
+def _sent_ms(record: SqsRecord) -> int | None:
     """When the message was queued (SQS's SentTimestamp, ms)."""
     try:
         return int(record.attributes.sent_timestamp)

@@ -34,7 +34,6 @@ class PrivacyFunction:
 
                 return sqs.process_batch(
                     event,
-                    context,
                     self.container.queue_settings,
                     self.container.queues,
                     lambda record: self.run(decode_json(record.body or ""), context, "sqs", record.message_id),

@@ -44,8 +44,8 @@ def max_receive_count_for(tolerance_hours: float) -> int:
 
 @dataclass(frozen=True)
 class QueueSettings:
-    """What a function's SQS trigger needs of the deployment (here, not in `sqs`: reading it must not load
-    Powertools' batch utility, which only the SQS path needs)."""
+    """What a function's SQS trigger needs of the deployment (here, not in `sqs`: reading it must not load the
+    batch loop, which only the SQS path needs)."""
 
     dead_letter_queue_url: str | None
     max_receive_count: int | None

@@ -1,60 +1,120 @@
-"""SQS in: FIFO batches with partial failures, backoff through visibility, dead letters with their reason."""
+"""SQS in: FIFO batches with partial failures, backoff through visibility, dead letters with their reason.
+
+Why not Powertools' batch utility (`BatchProcessor` with `process_partial_response`, used here before): importing
+any of it imports asyncio (for its async processor) and all forty of Powertools' event data classes (its
+`SQSRecord` lives in a package that loads every one), which a first SQS batch paid on its cold start
+(`cold_start_keyed_vs_client_ratio`; the before and after: docs/performance.md) for a loop this module had
+made its own already (records of different message groups at once). The answer is the same partial batch
+response, `{"batchItemFailures": [{"itemIdentifier": <messageId>}, ...]}`, the records in the order they failed,
+and a record reads its fields as Powertools' `SQSRecord` does (a required one missing: KeyError).
+"""
 
 from __future__ import annotations
 
-import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
-
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from typing import Any, TypedDict
 
 from ..aws.queues import Queues
-from ..errors import EngageContactError, InternalError, name_of, policy_of
+from ..errors import name_of, policy_of
 from ..observability import correlate, count, logger
 from .backoff import QueueSettings, backoff_for  # 10 s, 30 s, 60 s, 300 s, then 900 s (by receive count)
 
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+
+class ItemFailure(TypedDict):
+    itemIdentifier: str
 
 
-class HeldBack(Exception):
-    """A record not tried because an earlier record of its message group failed in this batch."""
+class PartialItemFailureResponse(TypedDict):
+    """Lambda's partial batch response: the records to be received again; the others are deleted."""
+
+    batchItemFailures: list[ItemFailure]
 
 
-class ConcurrentGroupsProcessor(BatchProcessor):
-    """Powertools' BatchProcessor, extended to run the records of different message groups concurrently.
+class UnexpectedBatchTypeError(Exception):
+    """The event holds no list of records (Powertools' name for it, kept)."""
+
+
+class SqsAttributes:
+    """A record's `attributes`, by the names Powertools' `SQSRecordAttributes` gives them."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    @property
+    def message_group_id(self) -> str | None:
+        return self.data.get("MessageGroupId")
+
+    @property
+    def approximate_receive_count(self) -> str:
+        return self.data["ApproximateReceiveCount"]
+
+    @property
+    def sent_timestamp(self) -> str:
+        return self.data["SentTimestamp"]
+
+
+class SqsRecord:
+    """One record of an SQS event (the raw dict in `raw`), its fields by Powertools' `SQSRecord` names."""
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self.raw = raw
+
+    @property
+    def message_id(self) -> str:
+        return self.raw["messageId"]
+
+    @property
+    def receipt_handle(self) -> str:
+        return self.raw["receiptHandle"]
+
+    @property
+    def body(self) -> str:
+        return self.raw["body"]
+
+    @property
+    def attributes(self) -> SqsAttributes:
+        return SqsAttributes(self.raw["attributes"])
+
+    @property
+    def event_source_arn(self) -> str:
+        return self.raw["eventSourceARN"]
+
+
+class ConcurrentGroupsProcessor:
+    """A batch's records, those of different message groups concurrently.
 
     Those of one group run in order, and a failed record holds back the later records of its own group
     only, as a FIFO queue requires (Powertools' SqsFifoPartialProcessor with skip_group_on_error does the
     same one record at a time: a batch's wait would be the sum of its Engage round trips instead of about
-    one; how much it saves: `batch100_speedup` in docs/performance.md);
-    the response is Powertools' partial batch response.
+    one; how much it saves: `batch100_speedup` in docs/performance.md).
     """
 
     def __init__(self, concurrency: int) -> None:
-        super().__init__(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         self.concurrency = max(int(concurrency), 1)
 
-    def process(self) -> list[tuple]:
-        groups: dict[str, list[tuple[int, dict]]] = {}
-        for index, record in enumerate(self.records):
+    def process(self, records: list[dict[str, Any]], handler: Callable[[SqsRecord], Any]) -> list[str]:
+        """Run `handler` on each record; the message ids of those that failed (or were held back), in that order."""
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for record in records:
             group = (record.get("attributes") or {}).get("MessageGroupId") or record["messageId"]
-            groups.setdefault(group, []).append((index, record))
-        outcomes: dict[int, tuple] = {}  # by the record's place in the batch
+            groups.setdefault(group, []).append(record)
+        failed_ids: list[str] = []
+        lock = threading.Lock()
 
-        def run_group(members: list[tuple[int, dict]]) -> None:
+        def run_group(members: list[dict[str, Any]]) -> None:
             failed = False
-            for index, record in members:
-                if failed:
+            for raw in members:
+                record = SqsRecord(raw)
+                if not failed:
                     try:
-                        raise HeldBack("an earlier message of this group failed")
-                    except HeldBack:
-                        outcomes[index] = self.failure_handler(SQSRecord(record), sys.exc_info())
-                    continue
-                outcome = outcomes[index] = self._handle(record)
-                failed = outcome[0] == "fail"
+                        handler(record)
+                        continue
+                    except Exception:
+                        failed = True  # the later records of its group are held back, not tried
+                with lock:
+                    failed_ids.append(record.message_id)
 
         if len(groups) == 1 or self.concurrency == 1:
             for members in groups.values():
@@ -62,31 +122,20 @@ class ConcurrentGroupsProcessor(BatchProcessor):
         else:
             with ThreadPoolExecutor(max_workers=min(self.concurrency, len(groups))) as pool:
                 list(pool.map(run_group, groups.values()))
-        return [outcomes[index] for index in range(len(self.records))]
-
-    def _handle(self, record: dict) -> tuple:
-        # Our own loop's step, on Powertools' public surface (the handler it was given, and its success and
-        # failure handlers), so a Powertools release that reshapes its private record loop cannot break ours.
-        data = SQSRecord(record)
-        try:
-            result = self.handler(record=data)
-        except Exception:
-            return self.failure_handler(record=data, exception=sys.exc_info())
-        return self.success_handler(record=record, result=result)
+        return failed_ids
 
 
 def process_batch(
     event: dict[str, Any],
-    context: Any,
     settings: QueueSettings,
     queues: Queues,
-    handle_record: Callable[[SQSRecord], Any],
-    on_dead_letter: Callable[[SQSRecord, BaseException], None] | None = None,
+    handle_record: Callable[[SqsRecord], Any],
+    on_dead_letter: Callable[[SqsRecord, BaseException], None] | None = None,
 ) -> PartialItemFailureResponse:
     """Handle each record in order; report what retrying can mend, dead-letter what it cannot."""
     group_delays: dict[str, int] = {}
 
-    def record_handler(record: SQSRecord) -> None:
+    def record_handler(record: SqsRecord) -> None:
         correlate(record.message_id)
         try:
             handle_record(record)
@@ -103,27 +152,28 @@ def process_batch(
             logger.warning(
                 "record failed; it will be retried", extra={"messageId": record.message_id, "errorType": name_of(error)}
             )
-            if isinstance(error, EngageContactError):
-                raise
-            defect = InternalError()  # the batch utility logs what it is given: never a defect's own text
-        raise defect
+            raise
 
+    records = event.get("Records", [])
+    if not records or not isinstance(records, list):
+        raise UnexpectedBatchTypeError(
+            "Unexpected batch event type. Possible values are: SQS, KinesisDataStreams, DynamoDBStreams, Kafka"
+        )
     # A batch that failed whole is reported like any other, so its records get their backoff too.
-    processor = ConcurrentGroupsProcessor(settings.batch_concurrency)
-    result = process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
-    failed = {item["itemIdentifier"] for item in result.get("batchItemFailures", [])}
+    failed = ConcurrentGroupsProcessor(settings.batch_concurrency).process(records, record_handler)
     if failed:
-        back_off(queues, [r for r in event["Records"] if r["messageId"] in failed], group_delays)
-    return result
+        held = set(failed)
+        back_off(queues, [r for r in records if r["messageId"] in held], group_delays)
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
 
 
-def _last_receive(settings: QueueSettings, record: SQSRecord) -> bool:
+def _last_receive(settings: QueueSettings, record: SqsRecord) -> bool:
     """The queue's redrive would move it without a reason next time: move it now, with one."""
     limit = settings.max_receive_count
     return limit is not None and _receives(record) >= limit
 
 
-def _receives(record: SQSRecord) -> int:
+def _receives(record: SqsRecord) -> int:
     try:
         return int(record.attributes.approximate_receive_count or 1)
     except ValueError:
@@ -134,14 +184,14 @@ def back_off(queues: Queues, records: list[dict[str, Any]], group_delays: dict[s
     """Hide failed records, and those held back behind them, for their group's backoff."""
     by_queue: dict[str, list[tuple[str, int]]] = {}
     for raw in records:
-        record = SQSRecord(raw)
+        record = SqsRecord(raw)
         delay = group_delays.get(record.attributes.message_group_id or "", backoff_for(_receives(record)))
         by_queue.setdefault(record.event_source_arn, []).append((record.receipt_handle, delay))
     for arn, entries in by_queue.items():
         queues.hide(arn, entries)
 
 
-def dead_letter(queues: Queues, queue_url: str, record: SQSRecord, error: BaseException) -> None:
+def dead_letter(queues: Queues, queue_url: str, record: SqsRecord, error: BaseException) -> None:
     """Move a record that retrying cannot mend to the dead-letter queue at once, with its reason."""
     message = str(error) if policy_of(error).status != 500 else "an unexpected error occurred"
     group = record.attributes.message_group_id or record.message_id
