@@ -80,6 +80,10 @@ class ModuleTrace:
         return None
 
     def __call__(self, frame: Any, event: str, _arg: Any) -> None:
+        # An event of a frame outside the layer (boto3, moto in process, the standard library) cannot change where
+        # the command is: the innermost carrier on its stack is its caller's, which the last event noted already.
+        if self.module(frame.f_code.co_filename) is None:
+            return
         if event == "call":
             entered = f"{self.module(frame.f_code.co_filename)}:{frame.f_code.co_name}"
             self.events.setdefault(threading.get_ident(), []).append((self.where(frame), entered))
