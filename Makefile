@@ -48,10 +48,17 @@ run: $(STAMP)
 sandbox: $(STAMP)
 	$(BIN)/python -m local.engage_sandbox
 
+# The type check runs beside the tests (its first run takes seconds a fresh clone would otherwise wait), its
+# verdict printed after theirs; either failing fails the run.
 ## run every test (lint included), two workers per core (TEST_WORKERS=1: one at a time), the slowest listed at the end
-test: deps lint
+test: deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	@$(BIN)/mypy > $(VENV)/mypy.out 2>&1 & types=$$!; \
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup \
-		--durations=15 --durations-min=1 $(PYTEST_ARGS)
+		--durations=15 --durations-min=1 $(PYTEST_ARGS); tests=$$?; \
+	wait $$types; typed=$$?; echo "mypy: $$(cat $(VENV)/mypy.out)"; \
+	exit $$(( tests ? tests : typed ))
 
 ## the pure rules and the handler with fakes: no network, no moto, no subprocess (well under a minute)
 unit: $(STAMP)
