@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 CACHE_SECONDS = 300
 # A read that failed is not tried again for this long (DependencyUnavailable's Retry-After): while Secrets Manager
 # hangs, each record of a batch would otherwise wait out its own timeouts in turn (10 records, 70 s: past the
-# function's timeout), where one wait tells them all. Not after a read an API request's deadline cut short.
+# function's timeout), where one wait tells them all. Not after a read made within an API request's deadline
+# (`calls_end_by`): its failure may be the deadline's, and an API container serves one request at a time.
 FAILED_READ_HOLD_SECONDS = 5.0
 DIGEST_KEY_MIN_CHARS = 32  # the template generates 64; a key of one's own is at least this long
 API_KEY = re.compile(r"[\x21-\x7e]+")  # visible ASCII: no space, control or line break can split the header
@@ -71,7 +72,7 @@ class SecretReader:
             except DependencyUnavailable:
                 from .json_protocol import deadline_in_force
 
-                if not deadline_in_force():  # not the service's fault when a caller's deadline cut the read short
+                if not deadline_in_force():  # under a request's deadline a failure may be the deadline's own
                     self._failed[arn] = self._clock()
                 raise
             self._failed.pop(arn, None)
