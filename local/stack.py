@@ -313,6 +313,7 @@ class LocalStack:
         self.ports = {"API_PORT": api_port, "SANDBOX_PORT": sandbox_port, "MOTO_PORT": moto_port}
         self.engage_url = os.environ.get("ENGAGE_BASE_URL")
         self.stopping = threading.Event()
+        self.halted = False  # set by a signal handler, which may take no lock (main: stopped)
         self.threads: list[threading.Thread] = []
         self.sandbox: EngageSandbox | None = None  # in this process, where a caller can reach its state
         self.sandbox_process = sandbox_process  # `make run`: the sandbox in a process of its own instead
@@ -580,12 +581,12 @@ class LocalStack:
     def _start_poller(self, spec: FunctionSpec, source: SqsEventSource, name: str) -> None:
 
         def poll() -> None:
-            while not self.stopping.is_set():
+            while not (self.stopping.is_set() or self.halted):
                 try:
                     if source.poll_once(wait_seconds=1) is None:
                         self.stopping.wait(0.2)
                 except Exception as exc:  # keep polling; say what happened (not while the stack goes down)
-                    if self.stopping.is_set():
+                    if self.stopping.is_set() or self.halted:
                         break
                     print(f"{name}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
                     self.stopping.wait(1)
@@ -721,16 +722,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     parse_args(argv)
-    done = threading.Event()
-    # First of all, before anything starts: Ctrl-C or kill -INT while starting stops cleanly, no traceback.
-    # Set explicitly: a stack started in the background (`make run &`) inherits SIGINT ignored, and
-    # `kill -INT` must still stop it.
+    # A signal handler runs between two bytecodes of the main thread, which may be holding any lock just then
+    # (an Event's own while it waits on that Event: setting it from the handler waited on itself for ever, and a
+    # stack given SIGTERM under load never stopped). So the handler takes no lock: it notes the signal, and
+    # the main thread, which looks every 0.1 s, stops the stack.
+    stopped: list[int] = []
     stack = None
 
-    def stop_signal(*_: Any) -> None:
-        done.set()
-        if stack is not None:  # its pollers go quiet at once: a signal to the process group stops moto too
-            stack.stopping.set()
+    def stop_signal(number: int, _frame: Any) -> None:
+        stopped.append(number)
+        if stack is not None:
+            stack.halted = True  # its pollers go quiet at once: a signal to the process group stops moto too
 
     for name in STOP_SIGNALS:
         signal.signal(getattr(signal, name), stop_signal)
@@ -753,14 +755,14 @@ def main(argv: list[str] | None = None) -> int:
         if stack is not None:
             stack.stop()
         return 1
-    return _serve(stack, done)
+    return _serve(stack, stopped)
 
 
-def _serve(stack: LocalStack, done: threading.Event) -> int:
+def _serve(stack: LocalStack, stopped: list[int]) -> int:
     """Until a stop signal, or until one of the stack's servers dies (then say which, stop, and fail)."""
     addresses, status = stack_file(), 0
     try:
-        if done.is_set():
+        if stopped:
             return 0
         first = other_stack(addresses)
         if first is None:
@@ -773,7 +775,8 @@ def _serve(stack: LocalStack, done: threading.Event) -> int:
                 flush=True,
             )
         print(stack.banner(published=first is None), flush=True)
-        while not done.wait(0.5):
+        while not stopped:
+            time.sleep(0.1)
             exited = stack.exited_child()
             if exited:
                 print(f"make run: {exited}; stopping the stack", file=sys.stderr, flush=True)
