@@ -323,6 +323,26 @@ def test_standalone_sandbox_prints_its_port_and_serves(tmp_path):
         process.wait(timeout=10)
 
 
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_a_standalone_sandbox_started_with_sigint_ignored_still_stops_on_a_signal(stop):
+    """`make sandbox &` in a script starts it with SIGINT ignored: kill -INT (and TERM) must still stop it."""
+    import signal
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local.engage_sandbox", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
+        assert "listening on" in process.stdout.readline()
+        process.send_signal(getattr(signal, stop))
+        assert process.wait(timeout=20) == 0  # stopped in order, not killed
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
 def test_standalone_sandbox_names_a_taken_port():
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
