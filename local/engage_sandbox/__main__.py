@@ -7,6 +7,7 @@ import errno
 import os
 import signal
 import sys
+import time
 
 from .server import EngageSandbox
 
@@ -62,16 +63,20 @@ def main(argv: list[str] | None = None) -> int:
             demo=not args.no_demo,
             seed=args.seed,
         )
+    except KeyboardInterrupt:  # stopped while it started: nothing serves yet
+        return 0
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             print(f"engage sandbox: port {args.port} on 127.0.0.1 is already in use", file=sys.stderr)
             return 2
         raise
-    print(f"Engage sandbox listening on {sandbox.url}  (port {sandbox.port})", flush=True)
-    admin = ", ".join(f"/_sandbox/{name}" for name in ("requests", "rates", "faults", "config"))
-    print(f"  admin: {sandbox.url}/_sandbox/contacts, {admin}", flush=True)
-    try:
-        sandbox.serve_forever()
+    try:  # from here a signal stops it in order, whenever it comes
+        sandbox.start()  # served by a thread of its own: the main thread only waits for the signal
+        print(f"Engage sandbox listening on {sandbox.url}  (port {sandbox.port})", flush=True)
+        admin = ", ".join(f"/_sandbox/{name}" for name in ("requests", "rates", "faults", "config"))
+        print(f"  admin: {sandbox.url}/_sandbox/contacts, {admin}", flush=True)
+        while True:
+            time.sleep(3600)
     except KeyboardInterrupt:
         pass
     finally:

@@ -234,12 +234,10 @@ class EngageSandbox:
         self._thread.start()
         return self
 
-    def serve_forever(self) -> None:
-        self._server.serve_forever()
-
     def stop(self) -> None:
         self.state.shutdown.set()  # releases hanging requests
-        self._server.shutdown()
+        if self._thread is not None:  # socketserver's shutdown waits for a serving loop: only if one was started
+            self._server.shutdown()
         self._server.server_close()
         if self._thread:
             self._thread.join(timeout=5)
