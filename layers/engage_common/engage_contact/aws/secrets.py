@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from ..errors import DependencyUnavailable
+from ..errors import ERROR_POLICIES, DependencyUnavailable
 from ..observability import count
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ CACHE_SECONDS = 300
 # hangs, each record of a batch would otherwise wait out its own timeouts in turn (10 records, 70 s: past the
 # function's timeout), where one wait tells them all. Not after a read made within an API request's deadline
 # (`calls_end_by`): its failure may be the deadline's, and an API container serves one request at a time.
-FAILED_READ_HOLD_SECONDS = 5.0
+FAILED_READ_HOLD_SECONDS = float(ERROR_POLICIES[DependencyUnavailable].retry_after or 0)
 DIGEST_KEY_MIN_CHARS = 32  # the template generates 64; a key of one's own is at least this long
 API_KEY = re.compile(r"[\x21-\x7e]+")  # visible ASCII: no space, control or line break can split the header
 T = TypeVar("T")
