@@ -156,9 +156,7 @@ def process_batch(
 
     records = event.get("Records", [])
     if not records or not isinstance(records, list):
-        raise UnexpectedBatchTypeError(
-            "Unexpected batch event type. Possible values are: SQS, KinesisDataStreams, DynamoDBStreams, Kafka"
-        )
+        raise UnexpectedBatchTypeError("the event holds no list of SQS records")
     # A batch that failed whole is reported like any other, so its records get their backoff too.
     failed = ConcurrentGroupsProcessor(settings.batch_concurrency).process(records, record_handler)
     if failed:
