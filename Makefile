@@ -10,6 +10,8 @@ REGION ?= eu-north-1
 # make test's workers (pytest-xdist): two per core, since most of the slow tests' time is waiting (a soak's
 # backoff, a stack's pollers, a subprocess starting), not computing: one per core left half the CPU idle
 TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print(2 * (os.cpu_count() or 1))')
+# ruff's rules and its format: `make lint` and `make test` (which runs the type check beside the tests)
+STYLE_CHECK = $(BIN)/ruff check . && $(BIN)/ruff format --check .
 # SAM CLI would otherwise try to send telemetry: nothing leaves this machine.
 export SAM_CLI_TELEMETRY := 0
 
@@ -52,8 +54,7 @@ sandbox: $(STAMP)
 # verdict printed after theirs; either failing fails the run.
 ## run every test (lint included), two workers per core (TEST_WORKERS=1: one at a time), the slowest listed at the end
 test: deps
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(STYLE_CHECK)
 	@$(BIN)/mypy > $(VENV)/mypy.out 2>&1 & types=$$!; \
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup \
 		--durations=15 --durations-min=1 $(PYTEST_ARGS); tests=$$?; \
@@ -75,8 +76,7 @@ bench: deps
 
 ## ruff's rules, the complexity gate (C901/PLR0912/PLR0915, pyproject.toml), the format and the types (mypy)
 lint: $(STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(STYLE_CHECK)
 	$(BIN)/mypy
 
 ## only the type check: mypy over the layer, the functions and local/ (pyproject.toml [tool.mypy])
